@@ -1,0 +1,190 @@
+"""Strict loaders: YAML/dicts -> spec dataclasses, and back.
+
+Unknown keys are errors that name the file, the key path and the keys allowed; only dataclasses
+travel past this module. Bundled presets live in ``hwsim/presets/{accelerators,networks}/*.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from .accelerator import Accelerator, BufferSpec, DRAMSpec, PESpec
+from .energy import EnergyTable
+from .errors import ConfigError
+from .network import Layer, Network, Stage
+
+__all__ = [
+    "load_accelerator", "load_network", "accelerator_from_dict", "network_from_dict", "accelerator_to_dict",
+    "network_to_dict", "preset_names", "preset_yaml", "read_yaml", "resolve_accelerator", "resolve_network",
+]
+
+T = TypeVar("T")
+
+
+def read_yaml(path: str | Path) -> Any:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: file not found")
+    try:
+        return yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"{p}: malformed YAML{where}: {getattr(exc, 'problem', exc)}") from None
+
+
+def _build(cls: type[T], data: Any, source: str, path: str, nested: dict[str, Callable[[Any, str], Any]]) -> T:
+    """Construct ``cls`` from a mapping, rejecting unknown keys and wrapping validation errors."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {path} must be a mapping, not {data!r}")
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {path}.{unknown[0]}; allowed keys: {', '.join(names)}")
+    kwargs = {}
+    for k, v in data.items():
+        kwargs[k] = nested[k](v, f"{path}.{k}") if k in nested else v
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{source}: {path}: {exc}") from None
+
+
+def accelerator_from_dict(d: Any, source: str = "<accelerator>") -> Accelerator:
+    def sub(cls: type[Any]) -> Callable[[Any, str], Any]:
+        return lambda v, p: _build(cls, v, source, p, {})
+    nested = {"pe": sub(PESpec), "ifmap_sram": sub(BufferSpec), "filter_sram": sub(BufferSpec),
+              "ofmap_sram": sub(BufferSpec), "dram": sub(DRAMSpec), "energy": sub(EnergyTable),
+              "dataflows": lambda v, p: tuple(v) if isinstance(v, list) else v}
+    return _build(Accelerator, d, source, "accelerator", nested)
+
+
+_LAYER_SHORTHANDS = {"kernel": ("kernel_h", "kernel_w"), "stride": ("stride_h", "stride_w"),
+                     "padding": ("pad_h", "pad_w"), "in_size": ("in_h", "in_w")}
+
+
+def _layer(d: Any, source: str, path: str) -> Layer:
+    if isinstance(d, dict):
+        d = dict(d)
+        for short, (h, w) in _LAYER_SHORTHANDS.items():
+            if short in d:
+                v = d.pop(short)
+                if isinstance(v, list) and len(v) == 2:
+                    d[h], d[w] = v
+                else:
+                    d[h] = d[w] = v
+        if isinstance(d.get("channel_weight_bits"), list):
+            d["channel_weight_bits"] = tuple(d["channel_weight_bits"])
+    return _build(Layer, d, source, path, {})
+
+
+def network_from_dict(d: Any, source: str = "<network>") -> Network:
+    """A network mapping: ``name`` and either ``layers`` (a plain network) or ``stages`` (a cascade)."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{source}: network must be a mapping, not {d!r}")
+    allowed = {"name", "layers", "stages", "defaults"}
+    unknown = sorted(set(d) - allowed)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key network.{unknown[0]}; allowed keys: {', '.join(sorted(allowed))}")
+    if ("layers" in d) == ("stages" in d):
+        raise ConfigError(f"{source}: network must have exactly one of 'layers' or 'stages'")
+    defaults = d.get("defaults", {}) or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{source}: network.defaults must be a mapping, not {defaults!r}")
+
+    def layers(v: Any, path: str) -> tuple[Layer, ...]:
+        if not isinstance(v, list) or not v:
+            raise ConfigError(f"{source}: {path} must be a non-empty list of layers, not {v!r}")
+        return tuple(_layer({**defaults, **x} if isinstance(x, dict) else x, source, f"{path}[{i}]")
+                     for i, x in enumerate(v))
+
+    try:
+        if "layers" in d:
+            return Network(d.get("name", "network"), (Stage("main", layers(d["layers"], "network.layers")),))
+        stages_raw = d["stages"]
+        if not isinstance(stages_raw, list) or not stages_raw:
+            raise ConfigError(f"{source}: network.stages must be a non-empty list, not {stages_raw!r}")
+        stages = tuple(_build(Stage, s, source, f"network.stages[{i}]", {"layers": layers})
+                       for i, s in enumerate(stages_raw))
+        return Network(d.get("name", "network"), stages)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{source}: network: {exc}") from None
+
+
+def _plain(obj: Any) -> Any:
+    """Dataclass -> YAML-friendly dict (enums to values, tuples to lists)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple | list):
+        return [_plain(x) for x in obj]
+    if hasattr(obj, "value") and isinstance(getattr(obj, "value"), str):
+        return obj.value
+    return obj
+
+
+def accelerator_to_dict(acc: Accelerator) -> dict[str, Any]:
+    return _plain(acc)
+
+
+def network_to_dict(net: Network) -> dict[str, Any]:
+    def layer(la: Layer) -> dict[str, Any]:
+        d = _plain(la)
+        default = {f.name: f.default for f in dataclasses.fields(Layer) if f.default is not dataclasses.MISSING}
+        return {k: v for k, v in d.items() if k in ("name", "kind", "in_channels", "out_channels")
+                or default.get(k, object()) != v}
+    if not net.is_cascade:
+        return {"name": net.name, "layers": [layer(la) for la in net.layers]}
+    return {"name": net.name, "stages": [{"name": s.name, "exit_rate": s.exit_rate, "exit_rule": s.exit_rule,
+                                          "threshold": s.threshold, "layers": [layer(la) for la in s.layers]}
+                                         for s in net.stages]}
+
+
+def load_accelerator(path: str | Path) -> Accelerator:
+    return accelerator_from_dict(read_yaml(path), str(path))
+
+
+def load_network(path: str | Path) -> Network:
+    return network_from_dict(read_yaml(path), str(path))
+
+
+def _preset_dir(kind: str) -> Any:
+    return resources.files("hwsim") / "presets" / kind
+
+
+def preset_names(kind: str) -> list[str]:
+    """Names of the bundled presets of ``kind`` ('accelerators' or 'networks')."""
+    return sorted(p.name[:-5] for p in _preset_dir(kind).iterdir() if p.name.endswith(".yaml"))
+
+
+def preset_yaml(kind: str, name: str) -> str:
+    names = preset_names(kind)
+    if name not in names:
+        raise ConfigError(f"unknown {kind[:-1]} preset {name!r}; bundled: {', '.join(names)}")
+    return (_preset_dir(kind) / f"{name}.yaml").read_text()
+
+
+def resolve_accelerator(name_or_path: str | Path) -> Accelerator:
+    """A path to a YAML file, or the name of a bundled accelerator preset."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return load_accelerator(p)
+    return accelerator_from_dict(yaml.safe_load(preset_yaml("accelerators", str(name_or_path))),
+                                 f"preset:{name_or_path}")
+
+
+def resolve_network(name_or_path: str | Path) -> Network:
+    """A path to a YAML network, or the name of a bundled network preset."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return load_network(p)
+    return network_from_dict(yaml.safe_load(preset_yaml("networks", str(name_or_path))), f"preset:{name_or_path}")

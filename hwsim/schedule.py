@@ -1,0 +1,171 @@
+"""The schedule: how every layer is folded onto the array and tiled through the SRAM buffers.
+
+Loop nest of a layer (per convolution group): ``n`` batch, ``m`` output channels, ``c`` input channels,
+``p`` output rows, ``q`` output columns; kernels are never split. A :class:`Tile` gives the slice of each
+loop held in the SRAM buffers at once; ``loop_order`` orders the tile loops outermost first.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .accelerator import Accelerator, Dataflow
+from .errors import check_choice, check_int
+from .network import Layer, Network
+
+__all__ = ["Tile", "LayerMapping", "Schedule", "LOOPS", "GROUPINGS", "footprints_bytes", "default_mapping",
+           "default_schedule", "tile_fits"]
+
+LOOPS = "nmcpq"
+GROUPINGS = ("grouped", "naive")
+
+
+@dataclass(frozen=True, slots=True)
+class Tile:
+    n: int
+    m: int
+    c: int
+    p: int
+    q: int
+
+    def __post_init__(self) -> None:
+        for f in LOOPS:
+            check_int("Tile", f, getattr(self, f), 1)
+
+    @staticmethod
+    def whole(layer: Layer) -> Tile:
+        g = layer.groups
+        return Tile(layer.batch, layer.out_channels // g, layer.in_channels // g, layer.out_h, layer.out_w)
+
+    def counts(self, layer: Layer) -> dict[str, int]:
+        """Trip count of every tile loop."""
+        whole = Tile.whole(layer)
+        return {d: math.ceil(getattr(whole, d) / getattr(self, d)) for d in LOOPS}
+
+
+@dataclass(frozen=True, slots=True)
+class LayerMapping:
+    layer: str
+    dataflow: Dataflow
+    tile: Tile
+    loop_order: str = "nmpqc"
+    grouping: str = "grouped"
+
+    def __post_init__(self) -> None:
+        owner = f"LayerMapping[{self.layer!r}]"
+        try:
+            object.__setattr__(self, "dataflow", Dataflow(self.dataflow))
+        except ValueError:
+            raise ValueError(f"{owner}.dataflow must be one of {[d.value for d in Dataflow]}, "
+                             f"not {self.dataflow!r}") from None
+        if sorted(self.loop_order) != sorted(LOOPS):
+            raise ValueError(f"{owner}.loop_order must be a permutation of {LOOPS!r}, not {self.loop_order!r}")
+        check_choice(owner, "grouping", self.grouping, GROUPINGS)
+
+    def validate(self, layer: Layer, acc: Accelerator) -> None:
+        """Check the mapping against its layer and accelerator; raise naming the field otherwise."""
+        owner = f"LayerMapping[{self.layer!r}]"
+        if self.dataflow not in acc.dataflows:
+            raise ValueError(f"{owner}.dataflow must be one of the accelerator's {[d.value for d in acc.dataflows]}, "
+                             f"not {self.dataflow.value!r}")
+        whole = Tile.whole(layer)
+        for d in LOOPS:
+            check_int(owner, f"tile.{d}", getattr(self.tile, d), 1, getattr(whole, d))
+        fit = tile_fits(layer, self.tile, acc)
+        if fit is not None:
+            raise ValueError(f"{owner}.tile {fit}")
+
+
+def footprints_bytes(layer: Layer, tile: Tile, acc_bits: int) -> dict[str, int]:
+    """Bytes one tile occupies in each buffer at the layer's bitwidths (packed bits, rounded up).
+
+    The ifmap tile includes the halo a kernel needs; the ofmap tile holds partial sums at ``acc_bits``
+    while the reduction is split over several tiles, and final values at ``out_bits`` otherwise.
+    """
+    ih = min((tile.p - 1) * layer.stride_h + layer.kernel_h, layer.in_h + 2 * layer.pad_h)
+    iw = min((tile.q - 1) * layer.stride_w + layer.kernel_w, layer.in_w + 2 * layer.pad_w)
+    n_in = 2 if layer.kind.value == "eltwise" else 1
+    if layer.has_macs:
+        cin = tile.c
+    else:
+        cin = tile.m
+    ifmap_bits = n_in * tile.n * cin * ih * iw * layer.act_bits
+    filt_bits = tile.m * tile.c * layer.kernel_h * layer.kernel_w * layer.weight_bits if layer.has_macs else 0
+    split_k = layer.has_macs and tile.c < layer.in_channels // layer.groups
+    ofmap_bits = tile.n * tile.m * tile.p * tile.q * (acc_bits if split_k else layer.out_bits)
+    return {"ifmap_sram": -(-ifmap_bits // 8), "filter_sram": -(-filt_bits // 8), "ofmap_sram": -(-ofmap_bits // 8)}
+
+
+def tile_fits(layer: Layer, tile: Tile, acc: Accelerator) -> str | None:
+    """``None`` if the tile fits every buffer twice over (double buffering), else the reason."""
+    fp = footprints_bytes(layer, tile, acc.pe.acc_bits)
+    for buf, need in fp.items():
+        cap = getattr(acc, buf).size_bytes // 2
+        if need > cap:
+            return (f"needs {need} bytes of {buf} per buffer half, but {buf}.size_bytes={getattr(acc, buf).size_bytes} "
+                    f"holds {cap} per half (double buffering)")
+    return None
+
+
+def default_mapping(layer: Layer, acc: Accelerator, dataflow: Dataflow | None = None) -> LayerMapping:
+    """A simple fold that needs no search: the whole layer if it fits, else halve the largest loop
+    (preferring output rows, then input and output channels) until every tile fits its buffer."""
+    flow = dataflow or acc.dataflows[0]
+    t = Tile.whole(layer)
+    sizes = {d: getattr(t, d) for d in LOOPS}
+    order = ("p", "c", "m", "q", "n")
+    while tile_fits(layer, Tile(**sizes), acc) is not None:
+        cands = [d for d in order if sizes[d] > 1]
+        if not cands:
+            raise ValueError(f"Layer[{layer.name!r}]: buffers too small to hold even a 1x1x1x1x1 tile: "
+                             f"{tile_fits(layer, Tile(**sizes), acc)}")
+        d = max(cands, key=lambda x: (sizes[x], -order.index(x)))
+        sizes[d] = -(-sizes[d] // 2)
+    return LayerMapping(layer.name, flow, Tile(**sizes))
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    network: Network
+    mappings: tuple[LayerMapping, ...]
+
+    def __post_init__(self) -> None:
+        maps = tuple(self.mappings)
+        object.__setattr__(self, "mappings", maps)
+        names = [la.name for la in self.network.layers]
+        got = [m.layer for m in maps]
+        if got != names:
+            missing = sorted(set(names) - set(got))
+            extra = sorted(set(got) - set(names))
+            raise ValueError(f"Schedule.mappings must map every layer of {self.network.name!r} once, in order; "
+                             f"missing {missing}, unknown {extra}")
+
+    def mapping_for(self, layer_name: str) -> LayerMapping:
+        for m in self.mappings:
+            if m.layer == layer_name:
+                return m
+        raise KeyError(layer_name)
+
+    def to_dict(self) -> dict[str, Any]:
+        from .io import network_to_dict
+        return {"network": network_to_dict(self.network),
+                "mappings": [{"layer": m.layer, "dataflow": m.dataflow.value, "tile": asdict(m.tile),
+                              "loop_order": m.loop_order, "grouping": m.grouping} for m in self.mappings]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "<schedule>") -> Schedule:
+        from .io import network_from_dict
+        net = network_from_dict(d["network"], source)
+        maps = tuple(LayerMapping(m["layer"], Dataflow(m["dataflow"]), Tile(**m["tile"]), m["loop_order"],
+                                  m["grouping"]) for m in d["mappings"])
+        return cls(net, maps)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+
+def default_schedule(network: Network, acc: Accelerator) -> Schedule:
+    return Schedule(network, tuple(default_mapping(la, acc) for la in network.layers))

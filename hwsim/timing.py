@@ -1,0 +1,53 @@
+"""Latency of PEs and of one array fold: the single source of truth for cycles.
+
+The engine, the fast path and the mapper call these functions; the RTL tests measure the generated
+hardware and assert that it takes exactly :func:`fold_cycles` cycles for a tile.
+"""
+
+from __future__ import annotations
+
+from .accelerator import Interconnect, PEKind, PESpec
+
+__all__ = ["pe_step", "fold_overhead_cycles", "fold_cycles", "BROADCAST_START_CYCLES", "BROADCAST_DRAIN_CYCLES"]
+
+# Broadcast (bit-serial RTL) array: one cycle to latch the weights and sample the precision before the
+# first activation bit, and one cycle after the last bit for the accumulators to register and `done`
+# to rise. rtl/ tests measure these on the generated Verilog.
+BROADCAST_START_CYCLES = 1
+BROADCAST_DRAIN_CYCLES = 1
+
+
+def pe_step(pe: PESpec, weight_bits: int, act_bits: int) -> tuple[int, int]:
+    """``(cycles, macs)``: one step of a PE takes ``cycles`` cycles and completes ``macs`` MACs.
+
+    * ``parallel``: (1, 1)
+    * ``serial_act`` (Stripes): (act_bits, 1)
+    * ``serial_both`` (Loom, BISMO): (act_bits * weight_bits, 1)
+    * ``fusion`` (Bit Fusion): (1, floor(max_act/act) * floor(max_weight/weight))
+    """
+    pe.check_bits("PE", weight_bits, act_bits)
+    kind = pe.kind
+    if kind is PEKind.PARALLEL:
+        return 1, 1
+    if kind is PEKind.SERIAL_ACT:
+        return act_bits, 1
+    if kind is PEKind.SERIAL_BOTH:
+        return act_bits * weight_bits, 1
+    return 1, (pe.max_act_bits // act_bits) * (pe.max_weight_bits // weight_bits)
+
+
+def fold_overhead_cycles(interconnect: Interconnect, rows: int, cols: int) -> int:
+    """Cycles of one fold that are not spent streaming operands (fill + drain).
+
+    * ``systolic``: SCALE-Sim's analytical model (Samajdar et al., ISPASS 2020, eq. 1): a fold takes
+      ``2*R + C + T - 2`` cycles for T streamed steps on an R x C array, so the overhead is ``2R + C - 2``.
+    * ``broadcast``: start + drain of the bit-serial RTL controller.
+    """
+    if interconnect is Interconnect.SYSTOLIC:
+        return 2 * rows + cols - 2
+    return BROADCAST_START_CYCLES + BROADCAST_DRAIN_CYCLES
+
+
+def fold_cycles(interconnect: Interconnect, rows: int, cols: int, steps: int, step_cycles: int) -> int:
+    """Cycles of one fold that streams ``steps`` operand steps of ``step_cycles`` cycles each."""
+    return fold_overhead_cycles(interconnect, rows, cols) + steps * step_cycles
