@@ -97,13 +97,18 @@ def tile_costs(layer: Layer, flow: Dataflow, acc: Accelerator, ext: dict[str, np
             "ifmap_rd": if_rd, "filter_rd": f_rd, "ofmap_wr": o_wr, "ofmap_rd": o_rd}
 
 
-def _in_extent(t: np.ndarray, stride: int, kernel: int, limit: int) -> np.ndarray:
-    return np.minimum((t - 1) * stride + kernel, limit)
+def _in_rows(start_out: np.ndarray, ext: np.ndarray, stride: int, kernel: int, pad: int, size: int) -> np.ndarray:
+    """Input rows a tile of ``ext`` output rows from ``start_out`` reads, zero padding excluded."""
+    lo = start_out * stride - pad
+    hi = lo + (ext - 1) * stride + kernel
+    return np.maximum(0, np.minimum(hi, size) - np.maximum(lo, 0))
 
 
-def _footprint_bytes(layer: Layer, ext: dict[str, np.ndarray], acc_bits: int) -> dict[str, np.ndarray]:
-    ih = _in_extent(ext["p"], layer.stride_h, layer.kernel_h, layer.in_h + 2 * layer.pad_h)
-    iw = _in_extent(ext["q"], layer.stride_w, layer.kernel_w, layer.in_w + 2 * layer.pad_w)
+def _footprint_bytes(layer: Layer, ext: dict[str, np.ndarray], acc_bits: int,
+                     start: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """DRAM bytes of each operand's tile; ``start`` gives the tiles' first output row/column."""
+    ih = _in_rows(start["p"], ext["p"], layer.stride_h, layer.kernel_h, layer.pad_h, layer.in_h)
+    iw = _in_rows(start["q"], ext["q"], layer.stride_w, layer.kernel_w, layer.pad_w, layer.in_w)
     return {
         "ifmap": ext["n"] * ext["c"] * ih * iw * layer.act_bits / 8,
         "filter": ext["m"] * ext["c"] * layer.kernel_h * layer.kernel_w * layer.weight_bits / 8,
@@ -127,7 +132,7 @@ def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[dict[s
         t, total = getattr(tile, d), getattr(whole, d)
         ext[d] = np.minimum(t, total - pos[d] * t)
     costs = tile_costs(layer, mapping.dataflow, acc, ext)
-    fp = _footprint_bytes(layer, ext, acc.pe.acc_bits)
+    fp = _footprint_bytes(layer, ext, acc.pe.acc_bits, {d: pos[d] * getattr(tile, d) for d in "pq"})
 
     def changed(rel: frozenset[str]) -> np.ndarray:
         dims = ["g"] + [d for d in LOOPS if d in rel]

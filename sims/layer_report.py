@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from hwsim.result import SimResult
+
+from .output import atomic_write_text
 
 __all__ = ["format_table", "write_csv", "plot_layers", "CSV_COLUMNS"]
 
@@ -56,10 +59,11 @@ def format_table(res: SimResult) -> str:
 
 
 def write_csv(res: SimResult, path: str | Path) -> None:
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
-        w.writeheader()
-        w.writerows(_rows(res))
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS)
+    w.writeheader()
+    w.writerows(_rows(res))
+    atomic_write_text(Path(path), buf.getvalue())
 
 
 def plot_layers(res: SimResult, path: str | Path) -> None:

@@ -1,0 +1,104 @@
+"""Specs reject bad values with `<Owner>.<field> must be <rule>, not <value!r>`."""
+
+import dataclasses
+
+import pytest
+
+from hwsim import Accelerator, BufferSpec, Dataflow, Layer, LayerKind, Network, PEKind, PESpec, Stage
+from hwsim.energy import EnergyTable, sram_access_pj
+
+
+def conv(name: str = "c", **kw: object) -> Layer:
+    base: dict[str, object] = dict(kind="conv2d", in_channels=4, out_channels=8, in_h=6, in_w=6, kernel_h=3,
+                                   kernel_w=3, pad_h=1, pad_w=1)
+    base.update(kw)
+    return Layer(name, **base)  # type: ignore[arg-type]
+
+
+def test_pe_spec_rules() -> None:
+    with pytest.raises(ValueError, match=r"PESpec.max_act_bits must be an integer in \[1, 32\], not 0"):
+        PESpec(max_act_bits=0)
+    with pytest.raises(TypeError, match="PESpec.max_weight_bits must be an integer, not 8.5"):
+        PESpec(max_weight_bits=8.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="PESpec.acc_bits must be >= max_weight_bits"):
+        PESpec(max_weight_bits=16, max_act_bits=16, acc_bits=24)
+    with pytest.raises(ValueError, match="PESpec.kind must be one of"):
+        PESpec(kind="quantum")  # type: ignore[arg-type]
+    assert PESpec(kind="serial_act").kind is PEKind.SERIAL_ACT  # type: ignore[arg-type]
+
+
+def test_accelerator_rules() -> None:
+    with pytest.raises(ValueError, match=r"Accelerator.rows must be an integer in \[1, 4096\], not -4"):
+        Accelerator("a", -4, 4)
+    with pytest.raises(ValueError, match="BufferSpec.size_bytes must be an integer >= 1, not -1"):
+        BufferSpec(-1)
+    with pytest.raises(ValueError, match="Accelerator.dataflows must be a non-empty list"):
+        Accelerator("a", 4, 4, dataflows=())
+    with pytest.raises(ValueError, match="must not repeat"):
+        Accelerator("a", 4, 4, dataflows=("os", "os"))  # type: ignore[arg-type]
+    a = Accelerator("a", 4, 4, dataflows=("ws",))  # type: ignore[arg-type]
+    assert a.dataflows == (Dataflow.WS,)
+    b = dataclasses.replace(a, rows=8)
+    assert b.num_pes == 32 and a.num_pes == 16
+
+
+def test_layer_shapes_and_counts() -> None:
+    la = conv(stride_h=2, stride_w=2)
+    assert (la.out_h, la.out_w) == (3, 3)
+    assert la.gemm == (1, 9, 36, 8)
+    assert la.macs == 9 * 36 * 8
+    dw = conv(in_channels=8, groups=8)
+    assert dw.gemm == (8, 36, 9, 1)
+    assert dw.weight_count == 8 * 9
+    fc = Layer("fc", LayerKind.LINEAR, 64, 10, batch=4)
+    assert fc.gemm == (1, 4, 64, 10) and fc.macs == 2560
+
+
+def test_layer_rules() -> None:
+    with pytest.raises(ValueError, match=r"Layer\['c'\].groups must divide"):
+        conv(groups=3)
+    with pytest.raises(ValueError, match=r"Layer\['c'\].weight_bits must be an integer in \[1, 32\], not 0"):
+        conv(weight_bits=0)
+    with pytest.raises(ValueError, match="must be 1 for a linear layer"):
+        Layer("fc", LayerKind.LINEAR, 8, 8, in_h=2)
+    with pytest.raises(ValueError, match="kernel_h/kernel_w must fit"):
+        conv(kernel_h=9, pad_h=0)
+    with pytest.raises(ValueError, match="channel_weight_bits must have out_channels=8 entries, not 2"):
+        conv(channel_weight_bits=(4, 4))
+    with pytest.raises(ValueError, match=r"weight_bits must equal max\(channel_weight_bits\)=4"):
+        conv(channel_weight_bits=(4,) * 8, weight_bits=8)
+
+
+def test_per_channel_bits_memory_and_groups() -> None:
+    cwb = (2, 4, 4, 8, 2, 2, 8, 4)
+    la = conv(channel_weight_bits=cwb, weight_bits=8)
+    assert la.weight_bits_total == 36 * sum(cwb)
+    assert la.channel_bit_groups() == [(8, 2), (4, 3), (2, 3)]
+    assert la.bops() == sum(la.gemm[1] * 36 * b * 8 for b in cwb)
+
+
+def test_cascade_reach_probabilities() -> None:
+    s1 = Stage("bin", (conv("a"),), exit_rate=0.6, exit_rule="confidence", threshold=0.9)
+    s2 = Stage("mid", (conv("b"),), exit_rate=0.5)
+    s3 = Stage("int8", (conv("c"),))
+    net = Network("casc", (s1, s2, s3))
+    assert net.reach_probabilities() == pytest.approx([1.0, 0.4, 0.2])
+    with pytest.raises(ValueError, match=r"exit_rate must be a number in \[0.0, 1.0\], not 1.5"):
+        Stage("x", (conv(),), exit_rate=1.5)
+    with pytest.raises(ValueError, match="unique names"):
+        Network.single("n", [conv("a"), conv("a")])
+
+
+def test_energy_table() -> None:
+    e = EnergyTable()
+    # Horowitz anchors: 8-bit mult 0.2 pJ, 32-bit mult 3.1 pJ within 5%
+    assert e.mult_pj_per_bit2 * 64 == pytest.approx(0.2, rel=0.05)
+    assert e.mult_pj_per_bit2 * 1024 == pytest.approx(3.1, rel=0.05)
+    assert sram_access_pj(8 * 1024, 64) == pytest.approx(10.0)
+    assert sram_access_pj(32 * 1024, 64) == pytest.approx(20.0)
+    assert sram_access_pj(1024 * 1024, 64) == pytest.approx(100.0)
+    assert sram_access_pj(32 * 1024, 128) == pytest.approx(40.0)
+    assert e.mac_pj("serial_act", 8, 8, 32) > e.mac_pj("parallel", 8, 8, 32)
+    assert e.mac_pj("parallel", 2, 2, 32) < e.mac_pj("parallel", 8, 8, 32)
+    with pytest.raises(ValueError, match="EnergyTable.mac_pj kind must be one of"):
+        e.mac_pj("analog", 8, 8, 32)
