@@ -81,8 +81,9 @@ def _layer(d: Any, source: str, path: str) -> Layer:
                     d[h], d[w] = v
                 else:
                     d[h] = d[w] = v
-        if isinstance(d.get("channel_weight_bits"), list):
-            d["channel_weight_bits"] = tuple(d["channel_weight_bits"])
+        for key in ("channel_weight_bits", "inputs"):
+            if isinstance(d.get(key), list):
+                d[key] = tuple(d[key])
     return _build(Layer, d, source, path, {})
 
 

@@ -56,6 +56,8 @@ class Layer:
     channel_weight_bits: tuple[int, ...] | None = None
     bit_scales: int = 0
     """Extra per-bit-plane scale multiplies per output value (BWA: one per activation bit plane)."""
+    inputs: tuple[str, ...] = ()
+    """Names of the producer layers (optional); when given, the network checks that shapes agree."""
 
     def __post_init__(self) -> None:
         owner = f"Layer[{self.name!r}]" if isinstance(self.name, str) else "Layer"
@@ -84,6 +86,9 @@ class Layer:
             raise ValueError(f"{owner}.kernel_h/kernel_w must fit the padded input "
                              f"{self.in_h + 2 * self.pad_h}x{self.in_w + 2 * self.pad_w}, not "
                              f"{self.kernel_h}x{self.kernel_w}")
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        for i, src in enumerate(self.inputs):
+            check_name(owner, f"inputs[{i}]", src)
         if self.channel_weight_bits is not None:
             cwb = tuple(self.channel_weight_bits)
             object.__setattr__(self, "channel_weight_bits", cwb)
@@ -206,6 +211,26 @@ class Network:
             raise ValueError(f"Network[{self.name!r}].layers must have unique names, not repeated {dup!r}")
         if len({s.name for s in stages}) != len(stages):
             raise ValueError(f"Network[{self.name!r}].stages must have unique names")
+        self._check_connections()
+
+    def _check_connections(self) -> None:
+        """Each named producer must come earlier and its output must be this layer's input."""
+        seen: dict[str, Layer] = {}
+        for la in self.layers:
+            for src in la.inputs:
+                if src not in seen:
+                    raise ValueError(f"Layer[{la.name!r}].inputs must name earlier layers, not {src!r}")
+                p = seen[src]
+                if la.kind is LayerKind.LINEAR:
+                    ok = la.in_channels == p.out_channels * p.out_h * p.out_w and la.batch == p.batch
+                    want = f"in_channels={p.out_channels * p.out_h * p.out_w} (flattened {src!r})"
+                else:
+                    ok = (la.in_channels, la.in_h, la.in_w, la.batch) == (p.out_channels, p.out_h, p.out_w, p.batch)
+                    want = f"input {p.out_channels}x{p.out_h}x{p.out_w} (output of {src!r})"
+                if not ok:
+                    raise ValueError(f"Layer[{la.name!r}] input shape must match {want}, not "
+                                     f"{la.in_channels}x{la.in_h}x{la.in_w}")
+            seen[la.name] = la
 
     @classmethod
     def single(cls, name: str, layers: list[Layer] | tuple[Layer, ...]) -> Network:

@@ -102,3 +102,18 @@ def test_energy_table() -> None:
     assert e.mac_pj("parallel", 2, 2, 32) < e.mac_pj("parallel", 8, 8, 32)
     with pytest.raises(ValueError, match="EnergyTable.mac_pj kind must be one of"):
         e.mac_pj("analog", 8, 8, 32)
+
+
+def test_connected_layers_must_agree() -> None:
+    a = conv("a")  # 8 x 6 x 6 out
+    ok = conv("b", in_channels=8, inputs=("a",))
+    add = Layer("add", LayerKind.ELTWISE, 8, 8, 6, 6, inputs=("a", "b"))
+    fc = Layer("fc", LayerKind.LINEAR, 8 * 36, 10, inputs=("add",))
+    assert Network.single("n", [a, ok, add, fc]).layers[-1].inputs == ("add",)
+    with pytest.raises(ValueError, match=r"Layer\['b'\] input shape must match input 8x6x6 \(output of 'a'\), "
+                                         r"not 4x6x6"):
+        Network.single("n", [a, conv("b", inputs=("a",))])
+    with pytest.raises(ValueError, match=r"Layer\['fc'\] input shape must match in_channels=288"):
+        Network.single("n", [a, Layer("fc", LayerKind.LINEAR, 100, 10, inputs=("a",))])
+    with pytest.raises(ValueError, match=r"Layer\['b'\].inputs must name earlier layers, not 'zz'"):
+        Network.single("n", [a, conv("b", in_channels=8, inputs=("zz",))])
