@@ -6,7 +6,7 @@ Every class is a frozen, validated value; sweeps derive new specs with ``datacla
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from .energy import EnergyTable, sram_access_pj
 from .errors import check_bool, check_float, check_int, check_name
@@ -14,7 +14,7 @@ from .errors import check_bool, check_float, check_int, check_name
 __all__ = ["PEKind", "Dataflow", "Interconnect", "PESpec", "BufferSpec", "DRAMSpec", "Accelerator"]
 
 
-class PEKind(str, Enum):
+class PEKind(StrEnum):
     """How a PE spends cycles on precision (see docs/models.md, "PE kinds")."""
 
     PARALLEL = "parallel"        # fixed-width MAC, 1 MAC per cycle (classic systolic array)
@@ -23,13 +23,13 @@ class PEKind(str, Enum):
     FUSION = "fusion"            # Bit Fusion: bricks fuse, floor(max_a/a)*floor(max_w/w) MACs per cycle
 
 
-class Dataflow(str, Enum):
+class Dataflow(StrEnum):
     OS = "os"  # output stationary: rows <- ofmap pixels, cols <- filters, time <- reduction
     WS = "ws"  # weight stationary: rows <- reduction, cols <- filters, time <- ofmap pixels
     IS = "is"  # input stationary:  rows <- reduction, cols <- ofmap pixels, time <- filters
 
 
-class Interconnect(str, Enum):
+class Interconnect(StrEnum):
     """How operands reach the PEs: ``systolic`` forwards PE to PE (fill/drain skew of rows+cols),
     ``broadcast`` drives a row/column bus (no skew; what the bit-serial RTL in ``rtl/`` builds)."""
 

@@ -128,7 +128,7 @@ def _plain(obj: Any) -> Any:
         return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, tuple | list):
         return [_plain(x) for x in obj]
-    if hasattr(obj, "value") and isinstance(getattr(obj, "value"), str):
+    if hasattr(obj, "value") and isinstance(obj.value, str):
         return obj.value
     return obj
 

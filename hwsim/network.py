@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from .errors import check_choice, check_float, check_int, check_name
 
@@ -18,7 +18,7 @@ __all__ = ["LayerKind", "Layer", "Stage", "Network", "EXIT_RULES"]
 EXIT_RULES = ("none", "confidence", "margin", "entropy")
 
 
-class LayerKind(str, Enum):
+class LayerKind(StrEnum):
     CONV2D = "conv2d"    # includes grouped and depthwise (groups == in_channels)
     LINEAR = "linear"    # in_h = in_w = 1; ``batch`` carries the number of rows (tokens / samples)
     POOL = "pool"        # max/avg pooling: no MACs, moves data, kernel/stride as a conv

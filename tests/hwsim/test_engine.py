@@ -5,7 +5,18 @@ import dataclasses
 import pytest
 
 import hwsim
-from hwsim import Accelerator, BufferSpec, Dataflow, DRAMSpec, Layer, LayerKind, LayerMapping, Network, PESpec, Tile
+from hwsim import (
+    Accelerator,
+    BufferSpec,
+    Dataflow,
+    DRAMSpec,
+    Layer,
+    LayerKind,
+    LayerMapping,
+    Network,
+    PESpec,
+    Tile,
+)
 from hwsim.engine import simulate_layer
 
 
