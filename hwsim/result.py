@@ -168,7 +168,8 @@ class SimResult:
                                                "total_pj": self.expected_energy.total_pj}},
                        "macs": self.macs},
             "stages": [{"name": s.name, "reach_probability": s.reach_probability, "cycles": s.cycles,
-                        "energy_pj": s.energy.total_pj, "layers": [la.to_dict() for la in s.layers]}
+                        "energy_pj": s.energy.total_pj,
+                        "layers": [{**la.to_dict(), "latency_s": la.total_cycles / self.clock_hz} for la in s.layers]}
                        for s in self.stages],
         }
 
