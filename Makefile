@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SCALESIM_STAMP := .venv-scalesim/.installed
 
 .PHONY: setup demo test bench lint clean
 
@@ -15,13 +16,18 @@ $(STAMP): pyproject.toml scripts/setup_system.sh
 
 setup: $(STAMP)
 
+# SCALE-Sim 3.0.0, the reference for `hwsim scalesim`, needs numpy<2.4: it gets an environment of its own.
+$(SCALESIM_STAMP):
+	$(PYTHON) -m venv .venv-scalesim && .venv-scalesim/bin/pip install -q scalesim==3.0.0 'numpy<2.4'
+	touch $(SCALESIM_STAMP)
+
 demo: setup
 	$(BIN)/hwsim demo --out out/demo
 
-test: setup
+test: setup $(SCALESIM_STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-bench: setup
+bench: setup $(SCALESIM_STAMP)
 	$(BIN)/python sims/bench_engine.py
 
 lint: setup

@@ -1,0 +1,189 @@
+"""``hwsim.scalesim`` against the real SCALE-Sim 3.0.0, run in its own environment (``.venv-scalesim``).
+
+The reference runs as a subprocess through ``sims/scalesim_ref.py``; the layers are small because
+SCALE-Sim spends about 150 us per simulated cycle.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hwsim import Dataflow, PEKind
+from hwsim.errors import ConfigError
+from hwsim.scalesim import REPORT_FILES, load_config, load_topology, report_csvs, simulate_topology
+from sims.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+SCALESIM_PY = REPO / ".venv-scalesim" / "bin" / "python"
+
+CONV = """Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,
+conv3x3, 12, 10, 3, 3, 4, 10, 1,
+strided, 11, 9, 3, 2, 3, 5, 2,
+pointwise, 8, 8, 1, 1, 16, 12, 1,
+tall, 7, 16, 7, 3, 2, 3, 3,
+"""
+GEMM = """Layer, M, N, K,
+g1, 20, 9, 13,
+g2, 7, 33, 50,
+"""
+
+
+def config_text(rows: int, cols: int, flow: str, kb: tuple[int, int, int] = (1, 1, 1), mode: str = "CALC") -> str:
+    return f"""[general]
+run_name = ref
+
+[architecture_presets]
+ArrayHeight:    {rows}
+ArrayWidth:     {cols}
+IfmapSramSzkB:  {kb[0]}
+FilterSramSzkB: {kb[1]}
+OfmapSramSzkB:  {kb[2]}
+IfmapOffset:    0
+FilterOffset:   10000000
+OfmapOffset:    20000000
+Bandwidth : 10
+Dataflow : {flow}
+ReadRequestBuffer: 128
+WriteRequestBuffer: 128
+
+[layout]
+IfmapCustomLayout: False
+IfmapSRAMBankBandwidth: 10
+IfmapSRAMBankNum: 10
+IfmapSRAMBankPort: 2
+FilterCustomLayout: False
+FilterSRAMBankBandwidth: 10
+FilterSRAMBankNum: 10
+FilterSRAMBankPort: 2
+
+[sparsity]
+SparsitySupport : false
+SparseRep : ellpack_block
+OptimizedMapping : false
+BlockSize : 8
+RandomNumberGeneratorSeed : 40
+
+[run_presets]
+InterfaceBandwidth: {mode}
+UseRamulatorTrace: False
+"""
+
+
+def reference(cfg: Path, topo: Path, out: Path, gemm: bool) -> Path:
+    """Run SCALE-Sim 3.0.0 and return the folder holding its three reports."""
+    if not SCALESIM_PY.exists():
+        pytest.fail(f"{SCALESIM_PY.relative_to(REPO)} is missing: run `make test`, which installs SCALE-Sim 3.0.0 "
+                    "(numpy<2.4) in its own environment")
+    cmd = [str(SCALESIM_PY), str(REPO / "sims" / "scalesim_ref.py"), "-c", str(cfg), "-t", str(topo), "-o", str(out)]
+    done = subprocess.run(cmd + (["--gemm"] if gemm else []), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return Path(json.loads(done.stdout.strip().splitlines()[-1])["run_dir"])
+
+
+def parse(text: str) -> tuple[list[str], list[list[float]]]:
+    lines = [ln.rstrip().rstrip(",") for ln in text.strip().splitlines()]
+    head = [h.strip() for h in lines[0].split(",")]
+    return head, [[float(x) for x in ln.split(",")] for ln in lines[1:]]
+
+
+def assert_reports_equal(ours: dict[str, str], ref_dir: Path) -> None:
+    for name in REPORT_FILES:
+        head, rows = parse(ours[name])
+        ref_head, ref_rows = parse((ref_dir / name).read_text())
+        assert head == ref_head, name
+        assert len(rows) == len(ref_rows), name
+        for row, ref_row in zip(rows, ref_rows, strict=True):
+            for col, a, b in zip(head, row, ref_row, strict=True):
+                assert a == pytest.approx(b, rel=1e-12, abs=0), f"{name} layer {row[0]:.0f} {col}: {a} != {b}"
+
+
+@pytest.mark.parametrize("flow", ["os", "ws", "is"])
+@pytest.mark.parametrize(("rows", "cols", "kb"), [(4, 8, (1, 1, 1)), (8, 4, (2, 1, 1))])
+def test_conv_layers_match_scalesim(tmp_path: Path, flow: str, rows: int, cols: int, kb: tuple[int, int, int]) -> None:
+    cfg, topo = tmp_path / "arch.cfg", tmp_path / "conv.csv"
+    cfg.write_text(config_text(rows, cols, flow, kb))
+    topo.write_text(CONV)
+    ref = reference(cfg, topo, tmp_path / "ref", gemm=False)
+    ours = report_csvs(simulate_topology(load_topology(topo), load_config(cfg)))
+    assert_reports_equal(ours, ref)
+
+
+@pytest.mark.parametrize("flow", ["os", "ws", "is"])
+def test_gemm_layers_match_scalesim(tmp_path: Path, flow: str) -> None:
+    cfg, topo = tmp_path / "arch.cfg", tmp_path / "gemm.csv"
+    cfg.write_text(config_text(8, 4, flow))
+    topo.write_text(GEMM)
+    ref = reference(cfg, topo, tmp_path / "ref", gemm=True)
+    ours = report_csvs(simulate_topology(load_topology(topo, gemm=True), load_config(cfg)))
+    assert_reports_equal(ours, ref)
+
+
+def test_cli_writes_the_three_reports(tmp_path: Path) -> None:
+    cfg, topo = tmp_path / "arch.cfg", tmp_path / "conv.csv"
+    cfg.write_text(config_text(4, 8, "ws"))
+    topo.write_text(CONV)
+    out = tmp_path / "reports"
+    assert main(["scalesim", "-c", str(cfg), "-t", str(topo), "-o", str(out)]) == 0
+    ref = reference(cfg, topo, tmp_path / "ref", gemm=False)
+    assert sorted(p.name for p in out.iterdir()) == sorted(REPORT_FILES)
+    for name in REPORT_FILES:  # SCALE-Sim's own header line, byte for byte
+        assert (out / name).read_text().splitlines()[0] == (ref / name).read_text().splitlines()[0]
+    assert_reports_equal({n: (out / n).read_text() for n in REPORT_FILES}, ref)
+
+
+def test_config_maps_to_a_parallel_systolic_accelerator(tmp_path: Path) -> None:
+    cfg = tmp_path / "arch.cfg"
+    cfg.write_text(config_text(8, 4, "is", (2, 1, 3)))
+    acc = load_config(cfg).accelerator
+    assert (acc.rows, acc.cols, acc.dataflows, acc.pe.kind) == (8, 4, (Dataflow.IS,), PEKind.PARALLEL)
+    assert acc.interconnect.value == "systolic"
+    assert (acc.ifmap_sram.size_bytes, acc.ofmap_sram.size_bytes, acc.ifmap_sram.word_bits) == (2048, 3072, 8)
+
+
+def test_topology_rows_become_layers(tmp_path: Path) -> None:
+    topo = tmp_path / "t.csv"
+    topo.write_text(CONV + "DPconv, 6, 6, 3, 3, 3, 1, 1\n")  # no trailing comma; depthwise splits per channel
+    layers = load_topology(topo)
+    assert [la.name for la in layers[-3:]] == ["DPconvChannel_0", "DPconvChannel_1", "DPconvChannel_2"]
+    assert (layers[1].in_h, layers[1].in_w, layers[1].kernel_w, layers[1].stride_h, layers[1].pad_h) == (11, 9, 2, 2, 0)
+    gemm = tmp_path / "g.csv"
+    gemm.write_text(GEMM)
+    g1 = load_topology(gemm, gemm=True)[0]
+    assert (g1.kind.value, g1.batch, g1.in_channels, g1.out_channels) == ("linear", 20, 13, 9)
+
+
+@pytest.mark.parametrize(("edit", "needle"), [
+    (lambda t: t.replace("Dataflow : ws", "Dataflow : ws\nArrayDepth: 3"), "unknown key [architecture_presets] ArrayDepth"),
+    (lambda t: t + "\n[extras]\nfoo = 1\n", "unknown section [extras]"),
+    (lambda t: t.replace("ArrayWidth:     8", "ArrayWidth:     eight"), "[architecture_presets] ArrayWidth must be"),
+    (lambda t: t.replace("Dataflow : ws", "Dataflow : rs"), "ScaleSimConfig.dataflow must be one of"),
+])
+def test_bad_config_is_one_line_and_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                edit: object, needle: str) -> None:
+    cfg, topo = tmp_path / "bad.cfg", tmp_path / "conv.csv"
+    cfg.write_text(edit(config_text(4, 8, "ws")))  # type: ignore[operator]
+    topo.write_text(CONV)
+    assert main(["scalesim", "-c", str(cfg), "-t", str(topo), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert str(cfg) in err and needle in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_topology_names_file_and_line(tmp_path: Path) -> None:
+    topo = tmp_path / "t.csv"
+    topo.write_text(CONV + "broken, 4, 4, 5, 5, 1, 1, 1,\n")
+    with pytest.raises(ConfigError, match=r"t\.csv: line 6: .*must fit the input 4x4"):
+        load_topology(topo)
+
+
+def test_user_bandwidth_mode_is_refused_not_guessed(tmp_path: Path) -> None:
+    cfg, topo = tmp_path / "user.cfg", tmp_path / "conv.csv"
+    cfg.write_text(config_text(4, 8, "os", mode="USER"))
+    topo.write_text(CONV)
+    with pytest.raises(ValueError, match="user_bandwidth must be False"):
+        simulate_topology(load_topology(topo), load_config(cfg))
