@@ -1,0 +1,68 @@
+"""Verilog export of the PE array (and of any component) for FPGA tools and the cocotb benches."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.lib import wiring
+
+from hwsim.timing import BROADCAST_DRAIN_CYCLES, BROADCAST_START_CYCLES
+
+from .array import PEArray
+from .params import ArrayParams
+
+__all__ = ["Exported", "component_verilog", "build_array", "export_array"]
+
+
+@dataclass(frozen=True, slots=True)
+class Exported:
+    verilog: Path
+    params_json: Path
+    top: str
+
+
+def component_verilog(component: wiring.Component, name: str) -> str:
+    """Verilog text of ``component`` with ``name`` as the top module (ports from its signature)."""
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+def build_array(params: ArrayParams) -> PEArray:
+    return PEArray(params.rows, params.cols, params.weight_bits, params.act_bits, acc_bits=params.acc_bits,
+                   max_steps=params.max_steps, adder=params.adder, precision=params.precision,
+                   act_signed=params.act_signed)
+
+
+def _port_table(component: wiring.Component) -> dict[str, dict[str, object]]:
+    from amaranth.hdl import Shape
+
+    ports: dict[str, dict[str, object]] = {}
+    for name, member in component.signature.members.items():
+        shape = Shape.cast(member.shape)
+        ports[name] = {"dir": "input" if member.flow is wiring.In else "output", "width": shape.width}
+    ports["clk"] = {"dir": "input", "width": 1}
+    ports["rst"] = {"dir": "input", "width": 1, "note": "synchronous, active high"}
+    return ports
+
+
+def export_array(params: ArrayParams, out_dir: Path, top: str | None = None) -> Exported:
+    """Write ``<top>.v`` and ``<top>.json`` (parameters, ports, cycle protocol) into ``out_dir``."""
+    top = top or params.name
+    dut = build_array(params)
+    text = component_verilog(dut, top)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    vpath, jpath = out_dir / f"{top}.v", out_dir / f"{top}.json"
+    vpath.write_text(text)
+    meta = {
+        "top": top,
+        "params": params.to_dict(),
+        "ports": _port_table(dut),
+        "packing": "array ports are flat vectors, element 0 in the least significant bits; acc of PE (r, c) "
+                   "is element r*cols + c",
+        "timing": {"start_cycles": BROADCAST_START_CYCLES, "drain_cycles": BROADCAST_DRAIN_CYCLES,
+                   "tile_cycles": "t_done - t_start = start_cycles + steps*precision + drain_cycles"},
+    }
+    jpath.write_text(json.dumps(meta, indent=2) + "\n")
+    return Exported(vpath, jpath, top)

