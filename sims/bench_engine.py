@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -109,11 +110,15 @@ def main() -> int:
         if ours_c != ss_c or full.total_cycles != ss_c:
             sys.exit(f"bench_engine: cycle mismatch on {la.name}: SCALE-Sim {ss_c}, ours {ours_c}/{full.total_cycles}")
         t_cyc = best_of(lambda sl=sl: stall_free_cycles(sl, CFG), repeat=5, number=1000)
-        t_full = best_of(lambda sl=sl: simulate_layer(sl, CFG), repeat=2)
+        t_full = best_of(lambda sl=sl: simulate_layer(sl, CFG), repeat=5)
+        tracemalloc.start()
+        simulate_layer(sl, CFG)
+        peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
         m = default_mapping(la, acc)
         t_nat = best_of(lambda la=la, m=m: hwsim.simulate_layer(la, m, acc), repeat=5, number=20)
         native_c = next(r.total_cycles for r in res.layers if r.layer == la.name)
-        rows.append((la.name, ss_c, ss_s, t_cyc, t_full, t_nat, native_c))
+        rows.append((la.name, ss_c, ss_s, t_cyc, t_full, peak_mb, t_nat, native_c))
     lines = [
         SECTION, "",
         f"`make bench` (sims/bench_engine.py), one run, one core ({platform.machine()}, Python "
@@ -124,22 +129,22 @@ def main() -> int:
         "Per layer, side by side. *Cycles* are SCALE-Sim 3.0.0's \"Total Cycles\"; hwsim's SCALE-Sim mode "
         "reports the same number (checked before timing). *compat cycles*: `hwsim.scalesim.stall_free_cycles` "
         "(closed form); *compat reports*: `hwsim.scalesim.simulate_layer`, all three reports including DRAM "
-        "traffic; *native*: `hwsim.simulate_layer`, our physically meaningful model (its own cycle count, "
+        "traffic (*peak*: the most memory it holds at once, by `tracemalloc`); *native*: `hwsim.simulate_layer`, our physically meaningful model (its own cycle count, "
         "with padding, last column).", "",
-        "| layer | cycles | SCALE-Sim | compat cycles | speed-up | compat reports | speed-up | native | speed-up "
-        "| native cycles |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| layer | cycles | SCALE-Sim | compat cycles | speed-up | compat reports | speed-up | peak | native "
+        "| speed-up | native cycles |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, c, ss, tc, tf, tn, nc in rows:
+    for name, c, ss, tc, tf, pk, tn, nc in rows:
         lines.append(f"| {name} | {c:,} | {ss:.1f} s | {tc * 1e6:.1f} us | {ss / tc:,.0f}x | {tf * 1e3:.1f} ms | "
-                     f"{ss / tf:,.0f}x | {tn * 1e6:.0f} us | {ss / tn:,.0f}x | {nc:,} |")
+                     f"{ss / tf:,.0f}x | {pk:.1f} MB | {tn * 1e6:.0f} us | {ss / tn:,.0f}x | {nc:,} |")
     section = "\n".join(lines) + "\n"
     print(section)
     text = DOC.read_text() if DOC.exists() else "# Performance\n\n"
     if SECTION in text:
         head, _, rest = text.partition(SECTION)
         nxt = rest.find("\n## ")
-        text = head + section + (rest[nxt + 1:] if nxt >= 0 else "")
+        text = head + section + ("\n" + rest[nxt + 1:] if nxt >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     DOC.parent.mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,9 @@
 
 Reads SCALE-Sim 3.0.0's own config and topology files unchanged and writes ``COMPUTE_REPORT.csv``,
 ``BANDWIDTH_REPORT.csv`` and ``DETAILED_ACCESS_REPORT.csv`` with its column names into ``DIR``.
-In ``parallel`` mode (fixed-width MAC PEs, the only mode so far) the counts equal SCALE-Sim's
-(docs/scalesim.md lists its conventions beside the counts ``hwsim simulate`` reports).
+In ``parallel`` mode (fixed-width MAC PEs, the only mode so far) the counts equal SCALE-Sim's, with
+``InterfaceBandwidth: CALC`` or ``USER`` (docs/scalesim.md lists its conventions beside the counts
+``hwsim simulate`` reports).
 """
 
 from __future__ import annotations
