@@ -67,20 +67,31 @@ def _pyplot() -> Any:
     return plt
 
 
+def _colour_groups(pts: list[dict[str, Any]]) -> None:
+    """Colour by bit schedule; by network too when the sweep varies the network (e.g. trained models)."""
+    many_nets = len({p["row"]["network"] for p in pts}) > 1
+    many_scheds = len({p["schedule"] for p in pts}) > 1
+    for p in pts:
+        net, sch = p["row"]["network"], p["schedule"]
+        p["group"] = f"{net} / {sch}" if many_nets and many_scheds else net if many_nets else sch
+        p["group_kind"] = ("network / bit schedule" if many_nets and many_scheds
+                           else "network" if many_nets else "bit schedule")
+
+
 def _front_plot(pts: list[dict[str, Any]], x: str, y: str) -> tuple[bytes, list[dict[str, Any]]]:
     plt = _pyplot()
     v = np.array([[p["m"][x], p["m"][y]] for p in pts], dtype=float)
     sign = np.array([-1.0 if METRICS[m].goal == "max" else 1.0 for m in (x, y)])
     mask = pareto_mask(v * sign)
-    labels = sorted({p["schedule"] for p in pts})
+    labels = sorted({p["group"] for p in pts})
     cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
     fig, ax = plt.subplots(figsize=(7.5, 5))
     for i, lab in enumerate(labels):
-        sel = np.array([p["schedule"] == lab for p in pts])
+        sel = np.array([p["group"] == lab for p in pts])
         ax.scatter(v[sel & ~mask, 0], v[sel & ~mask, 1], s=8, alpha=0.35, color=cmap(i % cmap.N))
         ax.scatter(v[sel & mask, 0], v[sel & mask, 1], s=36, edgecolor="black", color=cmap(i % cmap.N), label=lab)
     for i, lab in enumerate(labels):  # each schedule's own front, thin, in its colour
-        idx = np.array([j for j, p in enumerate(pts) if p["schedule"] == lab])
+        idx = np.array([j for j, p in enumerate(pts) if p["group"] == lab])
         own = v[idx][pareto_mask(v[idx] * sign)]
         own = own[np.argsort(own[:, 0])]
         ax.plot(own[:, 0], own[:, 1], color=cmap(i % cmap.N), lw=0.8)
@@ -92,7 +103,7 @@ def _front_plot(pts: list[dict[str, Any]], x: str, y: str) -> tuple[bytes, list[
             setter("log")
     ax.set_xlabel(f"{x} ({METRICS[x].unit})" if METRICS[x].unit else x)
     ax.set_ylabel(f"{y} ({METRICS[y].unit})" if METRICS[y].unit else y)
-    ax.set_title(f"{y} vs {x}: {int(mask.sum())} Pareto points of {len(pts)} (colour: bit schedule)")
+    ax.set_title(f"{y} vs {x}: {int(mask.sum())} Pareto points of {len(pts)} (colour: {pts[0]['group_kind']})")
     ax.legend(fontsize=7, loc="best")
     front = sorted((p for p, k in zip(pts, mask, strict=True) if k), key=lambda p: p["m"][x])
     return _fig_bytes(fig), front
@@ -155,6 +166,7 @@ def write_report(store: ResultStore, out: Path, point: str | None = None, fmt: s
         m = json.loads(r["metrics_json"])
         pts.append({"row": r, "m": m, "schedule": r["schedule"], "feasible": bool(r["feasible"]),
                     "axes": json.loads(r["axes_json"])})
+    _colour_groups(pts)
     feas = [p for p in pts if p["feasible"]]
     images: list[tuple[str, str, bytes]] = []
     sections: list[tuple[str, list[str], list[list[str]]]] = []
