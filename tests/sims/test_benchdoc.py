@@ -1,0 +1,18 @@
+"""Benchmarks replace only their own section of a shared Markdown file."""
+
+from pathlib import Path
+
+import pytest
+
+from sims.benchdoc import replace_section
+
+
+def test_replace_append_and_keep_others(tmp_path: Path) -> None:
+    p = tmp_path / "perf.md"
+    replace_section(p, "A", "## A\none\n")
+    replace_section(p, "B", "## B\ntwo\n")
+    replace_section(p, "A", "## A\nthree\n")
+    text = p.read_text()
+    assert text == "# Performance\n\n## A\nthree\n\n## B\ntwo\n"
+    with pytest.raises(ValueError, match="must start with '## C'"):
+        replace_section(p, "C", "## D\n")
