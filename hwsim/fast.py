@@ -1,0 +1,390 @@
+"""The fast path: the engine's question answered in closed form, for a whole batch of candidate tiles.
+
+:func:`hwsim.engine.simulate_layer` visits every DRAM tile of a layer. A mapper that weighs thousands of
+tilings per layer cannot afford that, so this module computes the same numbers without the walk
+(docs/models.md, "Fast path", gives the equations and the measured disagreement):
+
+* **Compute, fill and SRAM accesses** come from :func:`hwsim.engine.tile_costs` evaluated once per
+  *distinct* tile shape: along every loop a tile is either full (``t``) or the remainder
+  ``W - (k-1)·t``, so at most 2⁵ = 32 shapes occur, each with a known multiplicity. These sums equal
+  the engine's exactly.
+* **DRAM traffic** per operand follows from the loop order: an operand is fetched once for every
+  iteration of the loops up to its innermost relevant loop (ignoring loops of one trip), so its bytes
+  are (sum of its tile footprints over its own loops) × (trip counts of the irrelevant loops outside
+  that innermost relevant loop). Partial sums are written and re-read when the reduction loop ``c`` is
+  split and lies outside the innermost ofmap loop. Also exact (up to float summation order).
+* **Stalls** are smoothed. The first load and the last write-back are exposed; the other tiles are
+  split into classes by the loop levels that change entering and leaving them (which fixes which
+  operands they fetch and whether they write back), and each class is charged
+  ``count · max(0, mean transfer/BW − mean compute)`` with the compute of full or remainder tiles along
+  the innermost loop. The answer is at least the fully smoothed
+  ``load_0/BW + max(0, rest/BW − total compute) + wb_last/BW`` (a lower bound of the engine's stall).
+  This is the only approximation: the test bounds it.
+
+:func:`layer_cost` is the one cost protocol: ``model="fast"`` answers with this module,
+``model="engine"`` with the engine's walk, both as a :class:`LayerCost`.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Self
+
+import numpy as np
+
+from .accelerator import Accelerator, Dataflow
+from .engine import RELEVANT, _segment_layer, precision_segments, simulate_layer, tile_costs
+from .errors import check_choice
+from .network import Layer
+from .result import Energy, LayerResult, Traffic
+from .schedule import GROUPINGS, LOOPS, LayerMapping, Tile
+
+__all__ = ["LayerCost", "layer_cost", "evaluate_tiles", "evaluate_mapspace", "tiles_fit", "loop_orders",
+           "COST_KEYS", "MODELS"]
+
+MODELS = ("fast", "engine")
+_ENERGY_KEYS = tuple(f.name for f in fields(Energy))
+_TRAFFIC_KEYS = tuple(f.name for f in fields(Traffic))
+COST_KEYS = ("cycles", "compute_cycles", "fill_cycles", "stall_cycles", "energy_pj") + _ENERGY_KEYS + _TRAFFIC_KEYS
+"""Keys of the arrays :func:`evaluate_tiles` returns."""
+
+_IDX = {d: i for i, d in enumerate(LOOPS)}
+# 32 tile shapes: bit i set -> loop i takes its remainder extent, else the full tile extent
+_SHAPE_BITS = ((np.arange(32)[:, None] >> np.arange(5)[None, :]) & 1).astype(bool)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerCost:
+    """What one layer under one mapping costs: cycles by kind, energy breakdown, memory traffic."""
+
+    compute_cycles: int
+    fill_cycles: int
+    stall_cycles: int
+    energy: Energy
+    traffic: Traffic
+
+    @property
+    def cycles(self) -> int:
+        return self.compute_cycles + self.fill_cycles + self.stall_cycles
+
+    @property
+    def energy_pj(self) -> float:
+        return self.energy.total_pj
+
+    @property
+    def edp(self) -> float:
+        """Energy-delay product in pJ x cycles."""
+        return self.energy_pj * self.cycles
+
+    def __add__(self, other: Self) -> Self:
+        if type(other) is not type(self):
+            return NotImplemented
+        return type(self)(self.compute_cycles + other.compute_cycles, self.fill_cycles + other.fill_cycles,
+                          self.stall_cycles + other.stall_cycles, self.energy + other.energy,
+                          self.traffic + other.traffic)
+
+    @classmethod
+    def zero(cls) -> LayerCost:
+        return cls(0, 0, 0, Energy.zero(), Traffic.zero())
+
+    @classmethod
+    def from_result(cls, res: LayerResult) -> LayerCost:
+        return cls(res.compute_cycles, res.fill_cycles, res.stall_cycles, res.energy, res.traffic)
+
+
+def loop_orders(layer: Layer) -> list[str]:
+    """Every loop order that can behave differently for ``layer``: loops of a single trip whatever the
+    tile (extent 1) are pinned outermost, the others permuted."""
+    whole = Tile.whole(layer)
+    fixed = "".join(d for d in LOOPS if getattr(whole, d) == 1)
+    free = [d for d in LOOPS if getattr(whole, d) > 1]
+    return [fixed + "".join(p) for p in itertools.permutations(free)]
+
+
+def _whole(layer: Layer) -> np.ndarray:
+    w = Tile.whole(layer)
+    return np.array([getattr(w, d) for d in LOOPS], dtype=np.int64)
+
+
+def _as_tiles(tiles: np.ndarray | Sequence[Tile] | Tile) -> np.ndarray:
+    if isinstance(tiles, Tile):
+        tiles = [tiles]
+    if not isinstance(tiles, np.ndarray):
+        tiles = np.array([[getattr(t, d) for d in LOOPS] for t in tiles], dtype=np.int64)
+    arr = np.asarray(tiles, dtype=np.int64)
+    if arr.ndim != 2 or arr.shape[1] != 5:
+        raise ValueError(f"evaluate_tiles tiles must be an array of shape (B, 5) in loop order {LOOPS!r}, "
+                         f"not shape {arr.shape}")
+    if arr.size and arr.min() < 1:
+        raise ValueError("evaluate_tiles tiles must hold extents >= 1")
+    return arr
+
+
+def tiles_fit(layer: Layer, acc: Accelerator, tiles: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`hwsim.schedule.tile_fits`: True where the tile fits every buffer half."""
+    t = _as_tiles(tiles)
+    n, m, c, p, q = (t[:, i] for i in range(5))
+    ih = np.minimum((p - 1) * layer.stride_h + layer.kernel_h, layer.in_h + 2 * layer.pad_h)
+    iw = np.minimum((q - 1) * layer.stride_w + layer.kernel_w, layer.in_w + 2 * layer.pad_w)
+    n_in = 2 if layer.kind.value == "eltwise" else 1
+    cin = c if layer.has_macs else m
+    if_b = -(-(n_in * n * cin * ih * iw * layer.act_bits) // 8)
+    f_b = -(-(m * c * layer.kernel_h * layer.kernel_w * layer.weight_bits) // 8) if layer.has_macs else 0 * m
+    split = (c < layer.in_channels // layer.groups) if layer.has_macs else np.zeros_like(c, dtype=bool)
+    o_b = -(-(n * m * p * q * np.where(split, acc.pe.acc_bits, layer.out_bits)) // 8)
+    return ((if_b <= acc.ifmap_sram.size_bytes // 2) & (f_b <= acc.filter_sram.size_bytes // 2)
+            & (o_b <= acc.ofmap_sram.size_bytes // 2))
+
+
+def _order_positions(orders: Sequence[str]) -> np.ndarray:
+    pos = np.empty((len(orders), 5), dtype=np.int64)
+    for o, order in enumerate(orders):
+        if sorted(order) != sorted(LOOPS):
+            raise ValueError(f"evaluate_tiles loop_order must be a permutation of {LOOPS!r}, not {order!r}")
+        for i, d in enumerate(order):
+            pos[o, _IDX[d]] = i
+    return pos
+
+
+@functools.lru_cache(maxsize=256)
+def _in_rows_table(out: int, stride: int, kernel: int, pad: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every tile extent ``t`` in ``1..out``: input rows (zero padding excluded) summed over all
+    the tiles of the loop, and the rows of the first tile. Indexed by ``t`` (entry 0 unused)."""
+    t = np.arange(1, out + 1)[:, None]
+    i = np.arange(out)[None, :]
+    start = i * t
+    ext = np.clip(out - start, 0, t)
+    lo = start * stride - pad
+    hi = lo + (ext - 1) * stride + kernel
+    rows = np.where(ext > 0, np.maximum(0, np.minimum(hi, size) - np.maximum(lo, 0)), 0)
+    zero = np.zeros(1, dtype=np.int64)
+    total = np.concatenate([zero, rows.sum(axis=1)])
+    first = np.concatenate([zero, rows[:, 0]])
+    total.setflags(write=False)
+    first.setflags(write=False)
+    return total, first
+
+
+def _segment_parts(seg: Layer, acc: Accelerator, flow: Dataflow, pos: np.ndarray,
+                   tiles: np.ndarray) -> dict[str, np.ndarray]:
+    """Summed tile costs, DRAM bytes and (float) stall of one precision segment: arrays of shape (O, B)."""
+    whole = _whole(seg)
+    t = np.minimum(tiles, whole[None, :])
+    k = -(-whole[None, :] // t)
+    rem = whole[None, :] - (k - 1) * t
+    ext3 = np.where(_SHAPE_BITS[None], rem[:, None, :], t[:, None, :])  # (B, 32, 5)
+    mult = np.where(_SHAPE_BITS[None], 1, k[:, None, :] - 1).prod(axis=2)  # (B, 32)
+    costs = tile_costs(seg, flow, acc, {d: ext3[..., i] for i, d in enumerate(LOOPS)})
+    g = seg.groups
+    s = {key: g * (mult * v).sum(axis=1).astype(np.float64) for key, v in costs.items()}
+    busy_shape = mult * (costs["compute"] + costs["fill"])  # (B, 32)
+    busy_rem = g * np.stack([busy_shape[:, _SHAPE_BITS[:, i]].sum(axis=1) for i in range(5)], axis=1)  # (B, 5)
+
+    W = {d: int(whole[i]) for i, d in enumerate(LOOPS)}
+    tt = {d: t[:, i] for i, d in enumerate(LOOPS)}
+    kk = {d: k[:, i] for i, d in enumerate(LOOPS)}
+    rr = {d: rem[:, i] for i, d in enumerate(LOOPS)}
+    rows_h = _in_rows_table(W["p"], seg.stride_h, seg.kernel_h, seg.pad_h, seg.in_h)
+    rows_w = _in_rows_table(W["q"], seg.stride_w, seg.kernel_w, seg.pad_w, seg.in_w)
+    a_b, w_b, acc_b, o_b = seg.act_bits, seg.weight_bits, acc.pe.acc_bits, seg.out_bits
+    khw = seg.kernel_h * seg.kernel_w
+    sum_ih, sum_iw = rows_h[0][tt["p"]], rows_w[0][tt["q"]]
+    if_sum = W["n"] * W["c"] * sum_ih * sum_iw * a_b / 8
+    f_sum = W["m"] * W["c"] * khw * w_b / 8
+    outs = W["n"] * W["m"] * W["p"] * W["q"]
+    psum_sum, out_sum = outs * acc_b / 8, outs * o_b / 8
+
+    nontriv = k > 1  # (B, 5)
+
+    def innermost(rel: frozenset[str]) -> np.ndarray:
+        r = np.full((pos.shape[0], t.shape[0]), -1, dtype=np.int64)
+        for d in rel:
+            i = _IDX[d]
+            r = np.maximum(r, np.where(nontriv[None, :, i], pos[:, i, None], -1))
+        return r
+
+    def reuse(rel: frozenset[str], r: np.ndarray) -> np.ndarray:
+        f = np.ones_like(r)
+        for d in LOOPS:
+            if d not in rel:
+                i = _IDX[d]
+                f = f * np.where(pos[:, i, None] < r, k[None, :, i], 1)
+        return f
+
+    r_if, r_f, r_o = innermost(RELEVANT["ifmap"]), innermost(RELEVANT["filter"]), innermost(RELEVANT["ofmap"])
+    dram_if = g * reuse(RELEVANT["ifmap"], r_if) * if_sum[None, :]
+    dram_f = g * reuse(RELEVANT["filter"], r_f) * f_sum
+    c_outer = pos[:, _IDX["c"], None] < r_o
+    psum = g * np.where(c_outer, (kk["c"][None, :] - 1) * psum_sum, 0.0)
+    rd = dram_if + dram_f + psum
+    wr = psum + g * out_sum
+
+    load0 = (tt["n"] * tt["c"] * rows_h[1][tt["p"]] * rows_w[1][tt["q"]] * a_b + tt["m"] * tt["c"] * khw * w_b) / 8
+    wb_last = rr["n"] * rr["m"] * rr["p"] * rr["q"] * o_b / 8
+    bw = acc.dram.bandwidth_bytes_per_cycle
+    busy = s["compute"] + s["fill"]
+    # DRAM bytes per fetch of each operand, per ofmap visit (psum re-read, write-back)
+    order_loop = np.argsort(pos, axis=1)  # (O, 5): loop index at each position
+    kpos = np.moveaxis(k[:, order_loop], 0, 1)  # (O, B, 5): trip count at each position
+    prefix = g * np.cumprod(kpos, axis=2)  # tiles visited up to and including each position
+    levels = np.concatenate([np.full(prefix.shape[:2] + (1,), g), prefix], axis=2)  # level -1 = groups
+    runs = np.diff(np.concatenate([np.ones(prefix.shape[:2] + (1,)), levels], axis=2), axis=2)  # N_L
+    n_tiles = levels[..., -1]
+
+    def fetches(r: np.ndarray) -> np.ndarray:
+        return np.take_along_axis(levels, (r + 1)[..., None], axis=2)[..., 0]
+
+    avg = [(dram_if / fetches(r_if), r_if), (dram_f / fetches(r_f), r_f),
+           ((psum) / fetches(r_o), r_o)]
+    wb_avg = wr / fetches(r_o)
+    lv = np.arange(-1, 5)[None, None, :]
+    ld = sum(np.where(lv <= r[..., None], a[..., None], 0.0) for a, r in avg)  # (O, B, 6) load at a step of level L
+    wbl = np.where(lv <= r_o[..., None], wb_avg[..., None], 0.0)  # write-back entering a tile by a step of level L
+    z = np.where(kpos > 1, np.arange(5)[None, None, :], -1).max(axis=2)  # innermost loop with >1 trip
+    z = np.where((z < 0) & (g == 1), -2, z)  # -2: a single tile
+    zi = np.clip(z + 1, 0, 5)[..., None]
+    ld_z = np.take_along_axis(ld, zi, axis=2)[..., 0]
+    wb_z = np.take_along_axis(wbl, zi, axis=2)[..., 0]
+    # compute of a tile: the last tile of a run of the innermost loop has its remainder extent there
+    z_loop = np.take_along_axis(order_loop[:, None, :].repeat(t.shape[0], axis=1), np.clip(z, 0, 4)[..., None],
+                                axis=2)[..., 0]  # (O, B) loop index of the innermost loop
+    k_z = np.take_along_axis(k[None, :, :].repeat(pos.shape[0], axis=0), z_loop[..., None], axis=2)[..., 0]
+    rem_sum = np.take_along_axis(busy_rem[None, :, :].repeat(pos.shape[0], axis=0), z_loop[..., None],
+                                 axis=2)[..., 0]
+    c_rem = rem_sum / (n_tiles / k_z)
+    c_full = (busy[None, :] - rem_sum) / np.maximum(n_tiles - n_tiles / k_z, 1)
+    c_rem = np.where(z >= 0, c_rem, busy[None, :] / n_tiles)
+    c_full = np.where(z >= 0, c_full, busy[None, :] / n_tiles)
+
+    def hidden(x: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return np.maximum(0.0, x / bw - c)
+
+    outer = (lv < z[..., None]) & (z[..., None] > -2)
+    stall_cls = np.where(outer, runs * (hidden(wb_z[..., None] + ld, c_rem[..., None])
+                                        + hidden(wbl + ld_z[..., None], c_full[..., None])), 0.0).sum(axis=2)
+    n_zz = np.maximum(n_tiles - 2 - 2 * np.where(outer, runs, 0).sum(axis=2), 0)
+    multi = z > -2
+    stall = (load0 + wb_last)[None, :] / bw + np.where(
+        multi, stall_cls + hidden(ld_z, c_full) + n_zz * hidden(wb_z + ld_z, c_full) + hidden(wb_z, c_rem), 0.0)
+    simple = (load0 + wb_last)[None, :] / bw + np.maximum(0.0, (rd + wr - (load0 + wb_last)[None, :]) / bw
+                                                          - busy[None, :])
+    stall = np.maximum(stall, simple)
+    shape = rd.shape
+    out = {key: np.broadcast_to(v[None, :], shape) for key, v in s.items()}
+    out.update(dram_ifmap=np.broadcast_to(dram_if, shape), dram_filter=np.broadcast_to(dram_f, shape),
+               rd=rd, wr=wr, stall=stall)
+    return out
+
+
+def _segment_energy(layer: Layer, seg: Layer, acc: Accelerator, c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The engine's traffic and energy of one segment (hwsim.engine._finish), on arrays."""
+    e = acc.energy
+    a_b, w_b = seg.act_bits, seg.weight_bits
+    iw, fw, ow = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits, acc.ofmap_sram.word_bits
+    outs = seg.ofmap_count
+    ofmap_wr_bits = outs * seg.out_bits + (c["ofmap_wr"] - outs) * acc.pe.acc_bits
+    t = {
+        "ifmap_sram_reads": c["ifmap_rd"] * a_b / iw,
+        "ifmap_sram_writes": c["dram_ifmap"] * 8 / iw,
+        "filter_sram_reads": c["filter_rd"] * w_b / fw,
+        "filter_sram_writes": c["dram_filter"] * 8 / fw,
+        "ofmap_sram_reads": (c["ofmap_rd"] * acc.pe.acc_bits + c["wr"] * 8) / ow,
+        "ofmap_sram_writes": np.maximum(ofmap_wr_bits, 0) / ow,
+        "dram_read_bytes": c["rd"],
+        "dram_write_bytes": c["wr"],
+    }
+    en = {
+        "mac_pj": c["macs"] * e.mac_pj(acc.pe.kind.value, w_b, a_b, acc.pe.acc_bits),
+        "ifmap_sram_pj": (t["ifmap_sram_reads"] + t["ifmap_sram_writes"]) * acc.ifmap_sram.read_energy_pj,
+        "filter_sram_pj": (t["filter_sram_reads"] + t["filter_sram_writes"]) * acc.filter_sram.read_energy_pj,
+        "ofmap_sram_pj": t["ofmap_sram_reads"] * acc.ofmap_sram.read_energy_pj
+        + t["ofmap_sram_writes"] * acc.ofmap_sram.write_energy_pj,
+        "dram_pj": (c["rd"] + c["wr"]) * acc.dram_pj_per_byte,
+        "noc_pj": (c["ifmap_rd"] * a_b + c["filter_rd"] * w_b) / 8 * e.noc_pj_per_byte,
+        "scale_pj": np.full(c["rd"].shape, layer.bit_scales * outs
+                            * e.mac_pj("parallel", 16, acc.pe.acc_bits, acc.pe.acc_bits)),
+    }
+    return {**t, **en}
+
+
+def _add(acc: dict[str, np.ndarray] | None, part: dict[str, np.ndarray], where: np.ndarray | None = None
+         ) -> dict[str, np.ndarray]:
+    if where is not None:
+        part = {k: np.where(where[None, :], v, 0.0) for k, v in part.items()}
+    if acc is None:
+        return {k: np.array(v, dtype=np.float64) for k, v in part.items()}
+    return {k: acc[k] + part[k] for k in acc}
+
+
+def evaluate_mapspace(layer: Layer, acc: Accelerator, dataflow: Dataflow | str, loop_orders: Sequence[str],
+                      tiles: np.ndarray, grouping: str = "grouped") -> dict[str, np.ndarray]:
+    """Costs of every (loop order, tile) pair of a MAC layer: arrays of shape ``(len(loop_orders), B)``.
+
+    ``tiles`` is an integer array ``(B, 5)`` of extents in loop order ``n m c p q`` (clipped to the
+    layer). Keys are :data:`COST_KEYS`. Fitting the buffers is not checked here (see :func:`tiles_fit`).
+    """
+    flow = Dataflow(dataflow)
+    check_choice("evaluate_tiles", "grouping", grouping, GROUPINGS)
+    if not layer.has_macs:
+        raise ValueError(f"Layer[{layer.name!r}].kind must be conv2d or linear for evaluate_tiles, "
+                         f"not {layer.kind.value!r}")
+    acc.pe.check_bits(f"Layer[{layer.name!r}]", layer.weight_bits, layer.act_bits)
+    tiles = np.minimum(_as_tiles(tiles), _whole(layer)[None, :])
+    pos = _order_positions(loop_orders)
+    total: dict[str, np.ndarray] | None = None
+
+    def run(segments: list[tuple[int, int]], sel: np.ndarray | None, t: np.ndarray) -> None:
+        nonlocal total
+        for bits, channels in segments:
+            seg = _segment_layer(layer, bits, channels)
+            c = _segment_parts(seg, acc, flow, pos, t)
+            part = {"compute_cycles": c["compute"], "fill_cycles": c["fill"], "stall_f": c["stall"]}
+            part.update(_segment_energy(layer, seg, acc, c))
+            total = _add(total, part, sel)
+
+    if layer.channel_weight_bits is None or grouping == "grouped":
+        run(precision_segments(layer, LayerMapping(layer.name, flow, Tile(1, 1, 1, 1, 1), grouping=grouping)),
+            None, tiles)
+    else:
+        for m in np.unique(tiles[:, 1]):
+            sel = tiles[:, 1] == m
+            segs = precision_segments(layer, LayerMapping(layer.name, flow, Tile(1, int(m), 1, 1, 1),
+                                                          grouping="naive"))
+            run(segs, sel, tiles)
+    assert total is not None
+    stall = np.ceil(total.pop("stall_f") - 1e-9)
+    total["stall_cycles"] = np.maximum(stall, 0.0)
+    total["cycles"] = total["compute_cycles"] + total["fill_cycles"] + total["stall_cycles"]
+    total["leakage_pj"] = total["cycles"] * acc.leakage_pj_per_cycle
+    total["energy_pj"] = sum(total[k] for k in _ENERGY_KEYS)
+    return total
+
+
+def evaluate_tiles(layer: Layer, acc: Accelerator, dataflow: Dataflow | str, loop_order: str,
+                   tiles: np.ndarray, grouping: str = "grouped") -> dict[str, np.ndarray]:
+    """Costs of a batch of tiles under one dataflow and loop order: arrays of shape ``(B,)``."""
+    res = evaluate_mapspace(layer, acc, dataflow, [loop_order], tiles, grouping)
+    return {k: v[0] for k, v in res.items()}
+
+
+def layer_cost(layer: Layer, mapping: LayerMapping, acc: Accelerator, model: str = "fast") -> LayerCost:
+    """The cost of ``layer`` under ``mapping``: the one protocol the engine and the fast path answer.
+
+    ``model="engine"`` walks every tile (:func:`hwsim.engine.simulate_layer`); ``model="fast"`` uses the
+    closed form above. Both validate the mapping and the bitwidths first and raise ``ValueError``
+    naming the layer otherwise.
+    """
+    check_choice("layer_cost", "model", model, MODELS)
+    if model == "engine" or not layer.has_macs:
+        # pooling / element-wise layers are closed-form in the engine already
+        return LayerCost.from_result(simulate_layer(layer, mapping, acc))
+    acc.pe.check_bits(f"Layer[{layer.name!r}]", layer.weight_bits, layer.act_bits)
+    mapping.validate(layer, acc)
+    r = evaluate_tiles(layer, acc, mapping.dataflow, mapping.loop_order, [mapping.tile], mapping.grouping)
+    v = {k: float(a[0]) for k, a in r.items()}
+    energy = Energy(**{k: v[k] for k in _ENERGY_KEYS})
+    traffic = Traffic(**{k: v[k] for k in _TRAFFIC_KEYS})
+    return LayerCost(int(v["compute_cycles"]), int(v["fill_cycles"]), int(v["stall_cycles"]), energy, traffic)

@@ -1,0 +1,82 @@
+"""Front ends that build a :class:`hwsim.Network` from a model: PyTorch, ONNX/QONNX, SCALE-Sim CSV, YAML.
+
+torch and onnx are imported inside the functions that need them, never at package import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hwsim.network import Network
+
+from ..bits import apply_bits
+from .onnx import from_onnx
+from .pytorch import UnsupportedOperatorWarning, from_torch
+
+__all__ = ["from_torch", "from_onnx", "from_csv", "from_torch_file", "load_model", "parse_input_shape",
+           "UnsupportedOperatorWarning", "MODEL_SUFFIXES"]
+
+MODEL_SUFFIXES = (".yaml", ".yml", ".onnx", ".csv", ".pt", ".pth")
+
+
+def parse_input_shape(text: str) -> tuple[int, ...]:
+    """``"1,3,32,32"`` -> ``(1, 3, 32, 32)``."""
+    try:
+        shape = tuple(int(x) for x in str(text).replace("x", ",").split(",") if x.strip())
+    except ValueError:
+        raise ValueError(f"input shape must be comma-separated integers like 1,3,32,32, not {text!r}") from None
+    if not shape or any(d < 1 for d in shape):
+        raise ValueError(f"input shape must be comma-separated positive integers like 1,3,32,32, not {text!r}")
+    return shape
+
+
+def from_csv(path: str | Path, *, gemm: bool = False, name: str | None = None) -> Network:
+    """A SCALE-Sim topology CSV (read by :func:`hwsim.scalesim.load_topology`) as a plain network."""
+    from hwsim.scalesim import load_topology
+    return Network.single(name or Path(path).stem, load_topology(path, gemm=gemm))
+
+
+def from_torch_file(path: str | Path, input_shape: Sequence[int] | None, **kw: Any) -> Network:
+    """A pickled ``nn.Module`` saved with ``torch.save(model, path)``, traced on zeros of ``input_shape``."""
+    import torch
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"model file {str(path)!r} not found")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        try:
+            torch.jit.load(str(p), map_location="cpu")
+        except Exception:
+            raise ValueError(f"{p}: cannot load the model: {type(exc).__name__}: {exc}") from None
+        raise ValueError(f"{p}: TorchScript modules cannot be traced for shapes; save the nn.Module itself "
+                         "(torch.save(model, path)) or export ONNX") from None
+    if not isinstance(obj, torch.nn.Module):
+        raise ValueError(f"{p}: expected a pickled torch.nn.Module, not {type(obj).__name__} "
+                         "(a state_dict carries no architecture)")
+    if input_shape is None:
+        raise ValueError(f"{p}: a PyTorch model needs an input shape (e.g. --input-shape 1,3,32,32)")
+    kw.setdefault("name", p.stem)
+    return from_torch(obj, torch.zeros(tuple(input_shape)), **kw)
+
+
+def load_model(path: str | Path, *, input_shape: Sequence[int] | None = None, bits: Mapping[str, Any] | None = None,
+               skip_unsupported: bool = False, default_bits: tuple[int, int] = (8, 8)) -> Network:
+    """Any supported model file, by suffix (``MODEL_SUFFIXES``); ``bits`` overrides widths per layer."""
+    from hwsim.io import load_network
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in MODEL_SUFFIXES:
+        raise ValueError(f"model file must end in one of {list(MODEL_SUFFIXES)}, not {str(path)!r}")
+    if suffix in (".yaml", ".yml"):
+        net = load_network(p)
+    elif suffix == ".csv":
+        net = from_csv(p)
+    elif suffix == ".onnx":
+        return from_onnx(p, bits=bits, default_bits=default_bits, skip_unsupported=skip_unsupported)
+    else:
+        return from_torch_file(p, input_shape, bits=bits, default_bits=default_bits,
+                               skip_unsupported=skip_unsupported)
+    return apply_bits(net, bits, str(p)) if bits else net

@@ -1,0 +1,68 @@
+"""``hwsim map --arch ARCH --network MODEL --objective latency|energy|edp``: search the best tiling.
+
+Prints one row per layer (dataflow, loop order, tile, cycles, energy) and the totals next to the default
+fold's; ``--json`` writes the schedule (``hwsim simulate --schedule`` reads it back), ``--lut`` the
+per-layer (weight bits, activation bits) lookup table as CSV or ``.npz``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import hwsim
+
+from ..output import atomic_write_text
+from .simulate import add_model_options, load_network_arg
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from mapping.mapper import DEFAULT_MAX_MAPSPACE, OBJECTIVES
+
+    p = sub.add_parser("map", help="choose dataflow, loop order and tiles per layer (latency, energy or EDP)")
+    p.add_argument("--arch", required=True, help="accelerator YAML file or bundled preset name")
+    p.add_argument("--network", required=True, help="network preset, YAML, or model file (.onnx, .csv, .pt)")
+    p.add_argument("--objective", choices=OBJECTIVES, default="edp", help="what to minimise (default: edp)")
+    p.add_argument("--json", metavar="SCHEDULE.json", help="write the chosen schedule as JSON")
+    p.add_argument("--lut", metavar="OUT.csv|OUT.npz", help="write the per-layer precision lookup table")
+    p.add_argument("--grouping", choices=("grouped", "naive", "best"), default="grouped",
+                   help="precision groups for per-channel weight bits (default: grouped)")
+    p.add_argument("--max-mapspace", type=int, default=DEFAULT_MAX_MAPSPACE,
+                   help=f"fitting tiles evaluated per layer and dataflow (default: {DEFAULT_MAX_MAPSPACE})")
+    add_model_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mapping.lut import precision_lut
+    from mapping.mapper import LayerChoice, map_network
+
+    acc = hwsim.resolve_accelerator(args.arch)
+    net = load_network_arg(args.network, args.input_shape, args.bits, args.skip_unsupported)
+    t0 = time.perf_counter()
+    choices: list[LayerChoice] = []
+    sched = map_network(net, acc, args.objective, max_mapspace=args.max_mapspace, grouping=args.grouping,
+                        choices=choices)
+    took = time.perf_counter() - t0
+    res = hwsim.simulate(sched, acc)
+    base = hwsim.simulate(net, acc)
+    print(f"{'layer':<24} {'flow':<4} {'order':<6} {'tile n,m,c,p,q':<20} {'cycles':>12} {'energy_uJ':>10}")
+    for m, la in zip(sched.mappings, res.layers, strict=True):
+        t = m.tile
+        tile = f"{t.n},{t.m},{t.c},{t.p},{t.q}"
+        print(f"{m.layer:<24} {m.dataflow.value:<4} {m.loop_order:<6} {tile:<20} {la.total_cycles:>12} "
+              f"{la.energy.total_pj / 1e6:>10.3f}")
+    for label, r in (("mapped", res), ("default fold", base)):
+        print(f"{label:<13} cycles {r.expected_cycles:>14.0f}  energy {r.expected_energy.total_pj / 1e6:>12.3f} uJ  "
+              f"EDP {r.expected_cycles * r.expected_energy.total_pj:.4g} pJ*cycles")
+    print(f"search: {sum(c.evaluated for c in choices)} mappings evaluated in {took:.2f} s")
+    if args.json:
+        atomic_write_text(Path(args.json), sched.to_json())
+    if args.lut:
+        lut = precision_lut(net, acc, sched)
+        if not args.lut.endswith((".csv", ".npz")):
+            raise ValueError(f"--lut must end in .csv or .npz, not {args.lut!r}")
+        Path(args.lut).parent.mkdir(parents=True, exist_ok=True)
+        lut.save(args.lut)
+    return 0
