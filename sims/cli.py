@@ -18,7 +18,12 @@ __all__ = ["main", "COMMANDS"]
 COMMANDS: tuple[str, ...] = (
     "sims.commands.presets",
     "sims.commands.simulate",
+    "sims.commands.map",
     "sims.commands.demo",
+    "sims.commands.rtl",
+    "sims.commands.sweep",
+    "sims.commands.scalesim",
+    "sims.commands.train",
 )
 
 

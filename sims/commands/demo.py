@@ -5,27 +5,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import hwsim
-
-from ..layer_report import format_table, plot_layers, write_csv
-from ..output import atomic_write_text
-
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the end-to-end demo on bundled defaults")
-    p.add_argument("--out", default="out/demo", help="directory for the reports (default: out/demo)")
+    p = sub.add_parser("demo", help="train, map, simulate, verify RTL, sweep and report on bundled defaults")
+    p.add_argument("--out", default="out/demo", help="directory for everything the demo writes (default: out/demo)")
+    p.add_argument("--epochs", type=int, default=6, help="fine-tuning epochs per method (default 6)")
+    p.add_argument("--pretrain-epochs", type=int, default=10, help="full-precision pre-training epochs (default 10)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    acc = hwsim.resolve_accelerator("edge16_serial")
-    net = hwsim.resolve_network("resnet18")
-    res = hwsim.simulate(net, acc)
-    print(format_table(res))
-    atomic_write_text(out / "resnet18_edge16_serial.json", res.to_json())
-    write_csv(res, out / "resnet18_edge16_serial.csv")
-    plot_layers(res, out / "resnet18_edge16_serial.png")
-    print(f"\nreports written to {out}/")
+    from ..demo import DemoConfig, run_demo
+
+    for name in ("epochs", "pretrain_epochs"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"demo.{name} must be an integer >= 1, not {getattr(args, name)!r}")
+    run_demo(DemoConfig(Path(args.out), pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, seed=args.seed,
+                        progress=not args.no_progress))
     return 0
