@@ -36,28 +36,49 @@ __all__ = ["simulate", "simulate_layer", "precision_segments", "tile_costs", "RE
 RELEVANT = {"ifmap": frozenset("ncpq"), "filter": frozenset("mc"), "ofmap": frozenset("nmpq")}
 
 
-def precision_segments(layer: Layer, mapping: LayerMapping) -> list[tuple[int, int]]:
-    """``[(weight_bits, n_channels), ...]`` run one after another for the layer's output channels."""
-    if layer.channel_weight_bits is None:
-        return [(layer.weight_bits, layer.out_channels)]
-    if mapping.grouping == "grouped":
-        return layer.channel_bit_groups()
-    per = mapping.tile.m * layer.groups if layer.groups > 1 else mapping.tile.m
+Segment = tuple[int, int, tuple[int, ...] | None]
+"""``(compute_bits, channels, channel_bits)``: channels run at ``compute_bits``; ``channel_bits`` are the
+stored widths of those channels when they differ (memory counts them), else ``None``."""
+
+
+def _mixed(bits: tuple[int, ...]) -> tuple[int, ...] | None:
+    return bits if len(set(bits)) > 1 else None
+
+
+def precision_segments(layer: Layer, mapping: LayerMapping) -> list[Segment]:
+    """The precision segments the layer's output channels run as, one after another.
+
+    ``grouped``: channels of equal width together. ``naive``: channel order kept, each DRAM tile of
+    ``tile.m`` channels runs at its widest channel. A grouped convolution runs each convolution group at
+    its widest channel (a tile never spans two groups); groups of equal width form one segment.
+    """
     cwb = layer.channel_weight_bits
-    return [(max(cwb[i:i + per]), len(cwb[i:i + per])) for i in range(0, len(cwb), per)]
+    if cwb is None:
+        return [(layer.weight_bits, layer.out_channels, None)]
+    if layer.groups > 1:
+        per = layer.out_channels // layer.groups
+        by_width: dict[int, list[int]] = {}
+        for g in range(layer.groups):
+            by_width.setdefault(max(cwb[g * per:(g + 1) * per]), []).extend(cwb[g * per:(g + 1) * per])
+        return [(b, len(ch), _mixed(tuple(ch))) for b, ch in sorted(by_width.items(), reverse=True)]
+    if mapping.grouping == "grouped":
+        return [(b, n, None) for b, n in layer.channel_bit_groups()]
+    per = mapping.tile.m
+    chunks = [cwb[i:i + per] for i in range(0, len(cwb), per)]
+    return [(max(ch), len(ch), _mixed(ch)) for ch in chunks]
 
 
-def _segment_layer(layer: Layer, bits: int, channels: int) -> Layer:
+def _segment_layer(layer: Layer, bits: int, channels: int, channel_bits: tuple[int, ...] | None = None) -> Layer:
     """The part of ``layer`` that computes ``channels`` output channels at ``bits`` weight bits."""
-    if channels == layer.out_channels:
-        return dataclasses.replace(layer, weight_bits=bits, channel_weight_bits=None)
+    if channels == layer.out_channels and channel_bits == layer.channel_weight_bits:
+        return dataclasses.replace(layer, weight_bits=bits)
     g = layer.groups
     if g == 1:
-        return dataclasses.replace(layer, out_channels=channels, weight_bits=bits, channel_weight_bits=None)
-    per_group = layer.out_channels // g
-    g2 = max(1, math.ceil(channels / per_group))
-    return dataclasses.replace(layer, groups=g2, in_channels=g2 * (layer.in_channels // g),
-                               out_channels=g2 * per_group, weight_bits=bits, channel_weight_bits=None)
+        return dataclasses.replace(layer, out_channels=channels, weight_bits=bits, channel_weight_bits=channel_bits,
+                                   inputs=())
+    g2 = channels // (layer.out_channels // g)
+    return dataclasses.replace(layer, groups=g2, in_channels=g2 * (layer.in_channels // g), out_channels=channels,
+                               weight_bits=bits, channel_weight_bits=channel_bits, inputs=())
 
 
 def _fold_dims(flow: Dataflow, p: np.ndarray, k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -111,7 +132,7 @@ def _footprint_bytes(layer: Layer, ext: dict[str, np.ndarray], acc_bits: int,
     iw = _in_rows(start["q"], ext["q"], layer.stride_w, layer.kernel_w, layer.pad_w, layer.in_w)
     return {
         "ifmap": ext["n"] * ext["c"] * ih * iw * layer.act_bits / 8,
-        "filter": ext["m"] * ext["c"] * layer.kernel_h * layer.kernel_w * layer.weight_bits / 8,
+        "filter": ext["m"] * ext["c"] * layer.kernel_h * layer.kernel_w * layer.stored_weight_bits / 8,
         "psum": ext["n"] * ext["m"] * ext["p"] * ext["q"] * acc_bits / 8,
         "out": ext["n"] * ext["m"] * ext["p"] * ext["q"] * layer.out_bits / 8,
     }
@@ -175,7 +196,7 @@ def _finish(layer: Layer, mapping: LayerMapping, acc: Accelerator, parts: list[t
         stall += st
         slots += c["slots"]
         mac_steps += c["macs"] * step_cycles / step_macs
-        a_b, w_b = seg.act_bits, seg.weight_bits
+        a_b, w_b = seg.act_bits, seg.stored_weight_bits  # memory at stored widths, MACs at the run width
         iw, fw, ow = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits, acc.ofmap_sram.word_bits
         outs = seg.ofmap_count
         ofmap_wr_bits = outs * seg.out_bits + (c["ofmap_wr"] - outs) * acc.pe.acc_bits
@@ -191,7 +212,7 @@ def _finish(layer: Layer, mapping: LayerMapping, acc: Accelerator, parts: list[t
         )
         traffic = traffic + t
         energy = energy + Energy(
-            mac_pj=c["macs"] * e.mac_pj(acc.pe.kind.value, w_b, a_b, acc.pe.acc_bits),
+            mac_pj=c["macs"] * e.mac_pj(acc.pe.kind.value, seg.weight_bits, a_b, acc.pe.acc_bits),
             ifmap_sram_pj=(t.ifmap_sram_reads + t.ifmap_sram_writes) * acc.ifmap_sram.read_energy_pj,
             filter_sram_pj=(t.filter_sram_reads + t.filter_sram_writes) * acc.filter_sram.read_energy_pj,
             ofmap_sram_pj=t.ofmap_sram_reads * acc.ofmap_sram.read_energy_pj
@@ -242,8 +263,8 @@ def simulate_layer(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> Lay
     if not layer.has_macs:
         return _simulate_data_layer(layer, mapping, acc)
     parts = []
-    for bits, channels in precision_segments(layer, mapping):
-        seg = _segment_layer(layer, bits, channels)
+    for bits, channels, channel_bits in precision_segments(layer, mapping):
+        seg = _segment_layer(layer, bits, channels, channel_bits)
         c, stall, rd, wr = _walk(seg, mapping, acc)
         parts.append((seg, c, stall, rd, wr))
     return _finish(layer, mapping, acc, parts)

@@ -36,7 +36,7 @@ from typing import Self
 import numpy as np
 
 from .accelerator import Accelerator, Dataflow
-from .engine import RELEVANT, _segment_layer, precision_segments, simulate_layer, tile_costs
+from .engine import RELEVANT, Segment, _segment_layer, precision_segments, simulate_layer, tile_costs
 from .errors import check_choice
 from .network import Layer
 from .result import Energy, LayerResult, Traffic
@@ -189,7 +189,7 @@ def _segment_parts(seg: Layer, acc: Accelerator, flow: Dataflow, pos: np.ndarray
     rr = {d: rem[:, i] for i, d in enumerate(LOOPS)}
     rows_h = _in_rows_table(W["p"], seg.stride_h, seg.kernel_h, seg.pad_h, seg.in_h)
     rows_w = _in_rows_table(W["q"], seg.stride_w, seg.kernel_w, seg.pad_w, seg.in_w)
-    a_b, w_b, acc_b, o_b = seg.act_bits, seg.weight_bits, acc.pe.acc_bits, seg.out_bits
+    a_b, w_b, acc_b, o_b = seg.act_bits, seg.stored_weight_bits, acc.pe.acc_bits, seg.out_bits
     khw = seg.kernel_h * seg.kernel_w
     sum_ih, sum_iw = rows_h[0][tt["p"]], rows_w[0][tt["q"]]
     if_sum = W["n"] * W["c"] * sum_ih * sum_iw * a_b / 8
@@ -282,7 +282,7 @@ def _segment_parts(seg: Layer, acc: Accelerator, flow: Dataflow, pos: np.ndarray
 def _segment_energy(layer: Layer, seg: Layer, acc: Accelerator, c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The engine's traffic and energy of one segment (hwsim.engine._finish), on arrays."""
     e = acc.energy
-    a_b, w_b = seg.act_bits, seg.weight_bits
+    a_b, w_b = seg.act_bits, seg.stored_weight_bits  # memory at stored widths, MACs at the run width
     iw, fw, ow = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits, acc.ofmap_sram.word_bits
     outs = seg.ofmap_count
     ofmap_wr_bits = outs * seg.out_bits + (c["ofmap_wr"] - outs) * acc.pe.acc_bits
@@ -297,7 +297,7 @@ def _segment_energy(layer: Layer, seg: Layer, acc: Accelerator, c: dict[str, np.
         "dram_write_bytes": c["wr"],
     }
     en = {
-        "mac_pj": c["macs"] * e.mac_pj(acc.pe.kind.value, w_b, a_b, acc.pe.acc_bits),
+        "mac_pj": c["macs"] * e.mac_pj(acc.pe.kind.value, seg.weight_bits, a_b, acc.pe.acc_bits),
         "ifmap_sram_pj": (t["ifmap_sram_reads"] + t["ifmap_sram_writes"]) * acc.ifmap_sram.read_energy_pj,
         "filter_sram_pj": (t["filter_sram_reads"] + t["filter_sram_writes"]) * acc.filter_sram.read_energy_pj,
         "ofmap_sram_pj": t["ofmap_sram_reads"] * acc.ofmap_sram.read_energy_pj
@@ -336,16 +336,16 @@ def evaluate_mapspace(layer: Layer, acc: Accelerator, dataflow: Dataflow | str, 
     pos = _order_positions(loop_orders)
     total: dict[str, np.ndarray] | None = None
 
-    def run(segments: list[tuple[int, int]], sel: np.ndarray | None, t: np.ndarray) -> None:
+    def run(segments: list[Segment], sel: np.ndarray | None, t: np.ndarray) -> None:
         nonlocal total
-        for bits, channels in segments:
-            seg = _segment_layer(layer, bits, channels)
+        for bits, channels, channel_bits in segments:
+            seg = _segment_layer(layer, bits, channels, channel_bits)
             c = _segment_parts(seg, acc, flow, pos, t)
             part = {"compute_cycles": c["compute"], "fill_cycles": c["fill"], "stall_f": c["stall"]}
             part.update(_segment_energy(layer, seg, acc, c))
             total = _add(total, part, sel)
 
-    if layer.channel_weight_bits is None or grouping == "grouped":
+    if layer.channel_weight_bits is None or grouping == "grouped" or layer.groups > 1:
         run(precision_segments(layer, LayerMapping(layer.name, flow, Tile(1, 1, 1, 1, 1), grouping=grouping)),
             None, tiles)
     else:

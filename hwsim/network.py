@@ -156,6 +156,12 @@ class Layer:
             return self.weight_count * self.weight_bits
         return per_filter * sum(self.channel_weight_bits)
 
+    @property
+    def stored_weight_bits(self) -> float:
+        """Mean stored width of a weight: what memory traffic counts (per-channel widths honoured)."""
+        cwb = self.channel_weight_bits
+        return self.weight_bits if cwb is None else sum(cwb) / len(cwb)
+
     def channel_bit_groups(self) -> list[tuple[int, int]]:
         """Channels of equal weight width as ``[(weight_bits, n_channels), ...]``, widest first."""
         if self.channel_weight_bits is None:

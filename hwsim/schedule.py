@@ -112,7 +112,8 @@ def tile_fits(layer: Layer, tile: Tile, acc: Accelerator) -> str | None:
 
 def default_mapping(layer: Layer, acc: Accelerator, dataflow: Dataflow | None = None) -> LayerMapping:
     """A simple fold that needs no search: the whole layer if it fits, else halve the largest loop
-    (preferring output rows, then input and output channels) until every tile fits its buffer."""
+    (preferring output rows, then input and output channels) until every tile fits its buffer.
+    Per-channel widths are grouped on PEs whose cycles depend on weight bits, kept in order elsewhere."""
     flow = dataflow or acc.dataflows[0]
     t = Tile.whole(layer)
     sizes = {d: getattr(t, d) for d in LOOPS}
@@ -124,7 +125,9 @@ def default_mapping(layer: Layer, acc: Accelerator, dataflow: Dataflow | None = 
                              f"{tile_fits(layer, Tile(**sizes), acc)}")
         d = max(cands, key=lambda x: (sizes[x], -order.index(x)))
         sizes[d] = -(-sizes[d] // 2)
-    return LayerMapping(layer.name, flow, Tile(**sizes))
+    # Grouping channels by width only pays where weight bits set the cycles; elsewhere it just fragments folds.
+    grouping = "grouped" if acc.pe.kind.value in ("serial_both", "fusion") else "naive"
+    return LayerMapping(layer.name, flow, Tile(**sizes), grouping=grouping)
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,7 +102,8 @@ class LayerCostCache:
                             acc.filter_sram.word_bits, acc.ofmap_sram.word_bits, acc.energy))
         if schedule is None:
             tile_key: tuple[object, ...] = (acc.ifmap_sram.size_bytes, acc.filter_sram.size_bytes,
-                                            acc.ofmap_sram.size_bytes, acc.pe.acc_bits, acc.dataflows[0])
+                                            acc.ofmap_sram.size_bytes, acc.pe.acc_bits, acc.dataflows[0],
+                                            acc.pe.kind)  # everything default_mapping reads
             agg_key: tuple[object, ...] = (plan.plan_id, core_id, tile_key)
         else:
             maps = [(self._mapping_id(m), m) for m in schedule.mappings]

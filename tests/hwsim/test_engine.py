@@ -152,3 +152,34 @@ def test_resnet18_totals_are_consistent() -> None:
     assert all(0 <= la.utilisation <= 1 for la in res.layers)
     # 256 PEs at 8 cycles per 8-bit MAC: compute can never beat MACs*8/256
     assert res.cycles >= net.macs * 8 / 256
+
+
+def test_per_channel_memory_counts_stored_widths_on_serial_act() -> None:
+    """On a Stripes-style array weight widths do not change cycles: naive order runs like the uniform layer,
+    but DRAM carries each filter at its own width; grouping would only fragment the folds."""
+    cwb = tuple([8, 2, 2, 2] * 8)
+    la = Layer("c", LayerKind.CONV2D, 16, 32, 8, 8, 3, 3, pad_h=1, pad_w=1, weight_bits=8, channel_weight_bits=cwb)
+    a = acc("serial_act", 8, 8, ("os",), inter="broadcast")
+    uni = dataclasses.replace(la, channel_weight_bits=None)
+    t = Tile(1, 32, 16, 8, 8)
+    naive = simulate_layer(la, LayerMapping("c", Dataflow.OS, t, grouping="naive"), a)
+    grouped = simulate_layer(la, LayerMapping("c", Dataflow.OS, t, grouping="grouped"), a)
+    u = simulate_layer(uni, LayerMapping("c", Dataflow.OS, t), a)
+    assert naive.compute_cycles == u.compute_cycles <= grouped.compute_cycles
+    saved = u.traffic.dram_read_bytes - naive.traffic.dram_read_bytes
+    assert saved == pytest.approx(la.weight_count * (8 - sum(cwb) / len(cwb)) / 8)
+    assert hwsim.default_mapping(la, a).grouping == "naive"
+    assert hwsim.default_mapping(la, acc("serial_both", 8, 8, ("os",))).grouping == "grouped"
+
+
+def test_depthwise_per_channel_bits_keep_every_mac() -> None:
+    cwb = tuple([1, 4, 8, 4] * 4)
+    la = Layer("dw", LayerKind.CONV2D, 16, 16, 8, 8, 3, 3, pad_h=1, pad_w=1, groups=16, weight_bits=8,
+               channel_weight_bits=cwb)
+    a = acc("serial_both", 4, 4, ("os",), inter="broadcast")
+    r = simulate_layer(la, hwsim.default_mapping(la, a), a)
+    assert r.macs == la.macs
+    one = simulate_layer(dataclasses.replace(la, channel_weight_bits=None, weight_bits=1),
+                         hwsim.default_mapping(la, a), a)
+    # cycles scale with each group's own width: 4 x 1 + 8 x 4 + 4 x 8 = 68 per 16 one-bit groups
+    assert r.compute_cycles == pytest.approx(one.compute_cycles * (4 * 1 + 8 * 4 + 4 * 8) / 16, rel=1e-9)
