@@ -1,46 +1,89 @@
-"""FPGA area of the bit-serial PE array (``rtl/``) from a least-squares model; no synthesis needed.
+"""FPGA area of the PE array (``rtl/``) for each PE kind, from least-squares models; no synthesis needed.
 
-The model was fitted by ``sims/bench_rtl_area.py`` on Yosys ``synth_ice40`` results of the array's
-exported Verilog (single carry-chain adder; Debian Yosys 0.23; data in ``docs/rtl_area.csv``). Units
-are iCE40 cells: 4-input LUTs (``SB_LUT4``), flip-flops (``SB_DFF*``) and carry cells (``SB_CARRY``).
+The models were fitted by ``sims/bench_rtl_area.py`` on Yosys ``synth_ice40`` results of the array's
+exported Verilog (single carry-chain adder; Debian Yosys 0.23; data in ``docs/rtl_area.csv``, fit in
+``docs/rtl_area_fit.json``). Units are iCE40 cells: 4-input LUTs (``SB_LUT4``), flip-flops
+(``SB_DFF*``) and carry cells (``SB_CARRY``). Each kind has its own terms and coefficients
+(``P = rows*cols`` PEs, ``R``/``C`` rows/cols, ``W``/``A`` weight/activation bits,
+``L = acc_bits - W - A``, i.e. ``log2`` of the longest tile the controller counts):
 
-Terms (``P = rows*cols`` PEs, ``W``/``A`` weight/activation bits, ``L = acc_bits - W - A`` the
-accumulator's headroom, i.e. ``log2`` of the longest tile the RTL's controller counts)::
+* ``serial_act`` (Stripes): ``P*acc`` (accumulator and adder per PE), ``P*(W+A-1)`` (gating / negation
+  of the shifted weight), ``C*(W+A-1)`` (the column's weight shifter), ``R*A`` (the row's activation
+  shifter), ``L`` (step counter and limit), ``1``.
+* ``serial_both`` (Loom / BISMO order): ``P*acc``, ``P*(W+A-1)`` (gating / negation of the one-hot),
+  ``C*(W+A-1)`` (the column's gated one-hot), ``C*W`` (the column's weight-bit shifter), ``R*A`` (the row's
+  activation register and bit select), ``L``, ``W+A`` (the shared bit counters and one-hot decoder), ``1``.
+* ``parallel``: ``P*acc``, ``P*acc*min(W, A+1)`` (Yosys merges the multiply and the accumulate into one
+  ``$macc``: about one accumulator-wide adder row per partial product of the shorter operand), ``P*W*(A+1)``
+  (the partial-product bits of the signed multiplier), ``P*(W+A)``, ``C*W`` and ``R*A`` (operand
+  registers), ``L``, ``1``. Without the ``P*acc*min(W, A+1)`` term the LUT error was 35% (max) / 11% (mean).
 
-    P*acc_bits   accumulator register and its adder, per PE
-    P*(W+A-1)    gating / negation of the shifted weight, per PE
-    C*(W+A-1)    the shared weight shifter of each column
-    R*A          the activation shifter of each row
-    L            the controller's step counter and its limit
-    1            the rest of the shared controller
-
-Fit over the 38 single-adder designs of the sweep (1..16 bits, 1x1..8x8 and non-square arrays, two
-accumulator widths): largest / mean relative error LUTs 4.9% / 0.9%, FFs 6.6% / 0.9%,
-carries 13.9% / 2.3% (``FIT_ERROR``; the largest errors are on the smallest designs).
+Fit errors (largest / mean relative error over the sweep's designs) are in ``FIT_ERROR``; the largest
+errors are on the smallest designs. ``MODEL_VERSION`` changes whenever the fit changes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from .accelerator import Accelerator, PEKind
-from .errors import check_int
+from .accelerator import Accelerator
+from .errors import check_choice, check_int
 
-__all__ = ["FPGAArea", "ICE40_COEFFS", "FIT_ERROR", "FIT_YOSYS", "array_area", "fpga_area"]
+__all__ = ["MODEL_VERSION", "KINDS", "TERMS", "FPGAArea", "ICE40_COEFFS", "FIT_ERROR", "FIT_POINTS", "FIT_YOSYS",
+           "area_terms", "array_area", "fpga_area"]
 
+# Bump whenever TERMS or the coefficients below change (sweep stores record it with every area result).
+MODEL_VERSION = "2-ice40-yosys0.23-3kinds"
 FIT_YOSYS = "Yosys 0.23 (git sha1 7ce5011c24b), synth_ice40"
-# Coefficients of (P*acc, P*(W+A-1), C*(W+A-1), R*A, L, 1), from docs/rtl_area_fit.json.
-ICE40_COEFFS: dict[str, tuple[float, ...]] = {
-    "luts": (1.0037, 0.9788, 1.0642, 1.3078, 3.4669, 9.565),
-    "ffs": (0.9972, -0.0053, 1.0473, 1.0984, 2.0042, 4.8849),
-    "carries": (0.8919, 0.0916, 0.0875, 0.1659, 3.1562, -15.7196),
+KINDS = ("serial_act", "serial_both", "parallel")
+
+_TERM_FNS: dict[str, Callable[[int, int, int, int, int], int]] = {
+    # (rows, cols, W, A, acc_bits) -> term
+    "pe_acc": lambda r, c, w, a, acc: r * c * acc,
+    "pe_operand": lambda r, c, w, a, acc: r * c * (w + a - 1),
+    "pe_mult": lambda r, c, w, a, acc: r * c * w * (a + 1),
+    "pe_acc_rows": lambda r, c, w, a, acc: r * c * acc * min(w, a + 1),
+    "pe_mult_rows": lambda r, c, w, a, acc: r * c * (w + a),
+    "col_operand": lambda r, c, w, a, acc: c * (w + a - 1),
+    "col_weight": lambda r, c, w, a, acc: c * w,
+    "row_act": lambda r, c, w, a, acc: r * a,
+    "ctrl_steps": lambda r, c, w, a, acc: acc - w - a,
+    "ctrl_bits": lambda r, c, w, a, acc: w + a,
+    "const": lambda r, c, w, a, acc: 1,
 }
-# Largest and mean relative error of the fit on the sweep's designs.
-FIT_ERROR: dict[str, tuple[float, float]] = {
-    "luts": (0.0488, 0.0091),
-    "ffs": (0.0655, 0.0087),
-    "carries": (0.1385, 0.0234),
+TERMS: dict[str, tuple[str, ...]] = {
+    "serial_act": ("pe_acc", "pe_operand", "col_operand", "row_act", "ctrl_steps", "const"),
+    "serial_both": ("pe_acc", "pe_operand", "col_operand", "col_weight", "row_act", "ctrl_steps", "ctrl_bits",
+                    "const"),
+    "parallel": ("pe_acc", "pe_acc_rows", "pe_mult", "pe_mult_rows", "col_weight", "row_act", "ctrl_steps",
+                 "const"),
 }
+# Coefficients per kind of TERMS[kind], from docs/rtl_area_fit.json.
+ICE40_COEFFS: dict[str, dict[str, tuple[float, ...]]] = {
+    "serial_act": {
+        "luts": (1.0175, 0.9148, 1.1504, 1.4472, 3.5449, 7.3259),
+        "ffs": (0.9926, -0.0297, 1.1363, 1.2031, 2.0165, 3.6639),
+        "carries": (0.8877, 0.0725, 0.1288, 0.183, 2.5286, -8.9342),
+    },
+    "serial_both": {
+        "luts": (0.9804, 1.2505, 0.2024, 1.2461, 0.8997, 4.2632, 2.4729, -3.8166),
+        "ffs": (1.0005, -0.0129, 0.0163, 1.0426, 1.0595, 1.9918, 0.5692, 3.4236),
+        "carries": (0.8999, 0.1044, -0.0305, 0.0179, -0.0137, 2.4759, 0.7604, -10.5834),
+    },
+    "parallel": {
+        "luts": (-0.5403, 1.2297, 0.7736, 1.8929, 0.6645, -1.0453, 6.8478, -19.2096),
+        "ffs": (1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 2.0, 3.0),
+        "carries": (1.0014, -0.0233, 0.0741, -0.3552, -0.0444, 0.1416, 2.3435, -7.0949),
+    },
+}
+# Largest and mean relative error of the fit on the sweep's designs, per kind.
+FIT_ERROR: dict[str, dict[str, tuple[float, float]]] = {
+    "serial_act": {"luts": (0.0379, 0.009), "ffs": (0.0353, 0.009), "carries": (0.0972, 0.0166)},
+    "serial_both": {"luts": (0.1387, 0.0383), "ffs": (0.0519, 0.0118), "carries": (0.0661, 0.0163)},
+    "parallel": {"luts": (0.1365, 0.044), "ffs": (0.0, 0.0), "carries": (0.0504, 0.0215)},
+}
+FIT_POINTS: dict[str, int] = {"serial_act": 38, "serial_both": 38, "parallel": 36}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,29 +100,36 @@ class FPGAArea:
         return FPGAArea(self.luts + other.luts, self.ffs + other.ffs, self.carries + other.carries)
 
 
-def array_area(rows: int, cols: int, weight_bits: int, act_bits: int, acc_bits: int) -> FPGAArea:
-    """The model for one ``rows x cols`` array of ``weight_bits`` x ``act_bits`` bit-serial PEs."""
+def area_terms(kind: str, rows: int, cols: int, weight_bits: int, act_bits: int, acc_bits: int) -> tuple[int, ...]:
+    """The model's terms (``TERMS[kind]``) for one array; the fit in ``sims/bench_rtl_area.py`` uses them too."""
+    check_choice("area_terms", "kind", kind, KINDS)
+    return tuple(_TERM_FNS[t](rows, cols, weight_bits, act_bits, acc_bits) for t in TERMS[kind])
+
+
+def array_area(rows: int, cols: int, weight_bits: int, act_bits: int, acc_bits: int,
+               kind: str = "serial_act") -> FPGAArea:
+    """The model for one ``rows x cols`` array of ``weight_bits`` x ``act_bits`` PEs of ``kind``."""
+    check_choice("array_area", "kind", kind, KINDS)
     check_int("array_area", "rows", rows, 1, 4096)
     check_int("array_area", "cols", cols, 1, 4096)
     check_int("array_area", "weight_bits", weight_bits, 1, 32)
     check_int("array_area", "act_bits", act_bits, 1, 32)
     check_int("array_area", "acc_bits", acc_bits, weight_bits + act_bits, 128)
-    pes = rows * cols
-    operand = weight_bits + act_bits - 1
-    headroom = acc_bits - weight_bits - act_bits
-    terms = (pes * acc_bits, pes * operand, cols * operand, rows * act_bits, headroom, 1)
+    terms = area_terms(kind, rows, cols, weight_bits, act_bits, acc_bits)
+    coeffs = ICE40_COEFFS[kind]
 
     def model(what: str) -> int:
-        return max(0, round(sum(c * t for c, t in zip(ICE40_COEFFS[what], terms, strict=True))))
+        return max(0, round(sum(c * t for c, t in zip(coeffs[what], terms, strict=True))))
 
     return FPGAArea(model("luts"), model("ffs"), model("carries"))
 
 
 def fpga_area(acc: Accelerator) -> FPGAArea:
-    """Area of ``acc``'s PE array built as ``rtl.array.PEArray`` (bit-serial activations, broadcast)."""
+    """Area of ``acc``'s PE array built as ``rtl.array.PEArray`` of its PE kind (broadcast, output stationary)."""
     if not isinstance(acc, Accelerator):
         raise TypeError(f"fpga_area.acc must be an Accelerator, not {acc!r}")
-    if acc.pe.kind is not PEKind.SERIAL_ACT:
-        raise ValueError(f"fpga_area.acc.pe.kind must be 'serial_act' (the bit-serial RTL the model was fitted "
-                         f"on), not {acc.pe.kind.value!r}")
-    return array_area(acc.rows, acc.cols, acc.pe.max_weight_bits, acc.pe.max_act_bits, acc.pe.acc_bits)
+    kind = acc.pe.kind
+    if kind.value not in ICE40_COEFFS:
+        raise ValueError(f"fpga_area.acc.pe.kind must be one of {list(ICE40_COEFFS)} (the RTL kinds the model was "
+                         f"fitted on), not {kind.value!r}")
+    return array_area(acc.rows, acc.cols, acc.pe.max_weight_bits, acc.pe.max_act_bits, acc.pe.acc_bits, kind.value)

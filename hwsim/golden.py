@@ -25,7 +25,7 @@ from .errors import check_choice, check_int
 
 __all__ = [
     "wrap", "saturate", "act_bits_lsb_first", "act_value", "bit_serial_mac", "bit_serial_dot", "tile_os",
-    "conv2d", "linear", "check_act_range", "acc_bits_needed",
+    "conv2d", "linear", "check_act_range", "acc_bits_needed", "bit_serial_both_mac", "bit_serial_both_dot",
 ]
 
 
@@ -80,6 +80,43 @@ def bit_serial_dot(weights: list[int], acts: list[int], precision: int, acc_bits
     """A chain of bit-serial MACs into one accumulator (what one PE computes over a reduction)."""
     for w, a in zip(weights, acts, strict=True):
         acc = bit_serial_mac(w, a, precision, acc, acc_bits, signed_act)
+    return acc
+
+
+def bit_serial_both_mac(weight: int, act: int, weight_precision: int, act_precision: int, acc: int = 0,
+                        acc_bits: int = 32, signed_act: bool = True) -> int:
+    """One MAC with *both* operands bit-serial (Loom / BISMO order), step by step: ``acc + weight * act``.
+
+    The weight is a signed ``weight_precision``-bit two's-complement number (its MSB weighs
+    ``-2**(weight_precision-1)``); the activation is as in :func:`bit_serial_mac`. Weight bit ``j`` is the
+    outer loop, activation bit ``i`` the inner one: ``weight_precision * act_precision`` steps, each adding
+    ``w_j * a_i * 2**(i+j)``, subtracted when exactly one of the two bits is a signed MSB. The
+    accumulator wraps to ``acc_bits`` after every step.
+    """
+    check_int("bit_serial_both_mac", "weight_precision", weight_precision, 1, 64)
+    check_int("bit_serial_both_mac", "act_precision", act_precision, 1, 64)
+    lo, hi = -(1 << (weight_precision - 1)), (1 << (weight_precision - 1)) - 1
+    if not lo <= weight <= hi:
+        raise ValueError(f"bit_serial_both_mac.weight must be a signed {weight_precision}-bit integer in "
+                         f"[{lo}, {hi}], not {weight!r}")
+    check_act_range(act, act_precision, signed_act, "bit_serial_both_mac")
+    abits = act_bits_lsb_first(act, act_precision)
+    for j, wbit in enumerate(act_bits_lsb_first(weight, weight_precision)):
+        w_msb = j == weight_precision - 1
+        for i, abit in enumerate(abits):
+            if wbit and abit:
+                term = 1 << (i + j)
+                negative = w_msb != (signed_act and i == act_precision - 1)
+                acc = acc - term if negative else acc + term
+            acc = wrap(acc, acc_bits)
+    return acc
+
+
+def bit_serial_both_dot(weights: list[int], acts: list[int], weight_precision: int, act_precision: int,
+                        acc_bits: int = 32, signed_act: bool = True, acc: int = 0) -> int:
+    """A chain of :func:`bit_serial_both_mac` into one accumulator (one PE over a reduction)."""
+    for w, a in zip(weights, acts, strict=True):
+        acc = bit_serial_both_mac(w, a, weight_precision, act_precision, acc, acc_bits, signed_act)
     return acc
 
 

@@ -1,4 +1,5 @@
-"""One PE of the broadcast array: an accumulator and its adder; operands and control come from outside."""
+"""The PEs of the broadcast array: an accumulator and its adder (bit-serial kinds) or its multiplier and adder
+(``parallel``); operands and control come from outside."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hwsim.errors import check_bool, check_choice, check_int
 from .adder import mac_sum
 from .params import ADDER_STYLES, MAX_ACC_BITS
 
-__all__ = ["MacCell"]
+__all__ = ["MacCell", "MulAccCell"]
 
 
 class MacCell(wiring.Component):
@@ -46,4 +47,25 @@ class MacCell(wiring.Component):
                 m.d.sync += self.acc.eq(0)
             with m.Elif(self.en):
                 m.d.sync += self.acc.eq(mac_sum(m, self.acc, self.operand, self.bit, self.neg, self.adder))
+        return m
+
+
+class MulAccCell(wiring.Component):
+    """One PE of the ``parallel`` array: ``acc += weight * act`` (a full signed product) when ``en``;
+    ``clear`` zeroes the accumulator synchronously. The array sign-extends unsigned activations, so
+    ``act`` is one bit wider than the activation port."""
+
+    def __init__(self, weight_bits: int, act_bits: int, acc_bits: int) -> None:
+        check_int("MulAccCell", "weight_bits", weight_bits, 1, MAX_ACC_BITS)
+        check_int("MulAccCell", "act_bits", act_bits, 1, MAX_ACC_BITS)
+        check_int("MulAccCell", "acc_bits", acc_bits, weight_bits + act_bits - 1, MAX_ACC_BITS)
+        super().__init__({"en": In(1), "clear": In(1), "weight": In(signed(weight_bits)),
+                          "act": In(signed(act_bits)), "acc": Out(signed(acc_bits))})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        with m.If(self.clear):
+            m.d.sync += self.acc.eq(0)
+        with m.Elif(self.en):
+            m.d.sync += self.acc.eq(self.acc + self.weight * self.act)
         return m

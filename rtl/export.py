@@ -1,4 +1,4 @@
-"""Verilog export of the PE array (and of any component) for FPGA tools and the cocotb benches."""
+"""Verilog export of the PE array (any PE kind; and of any component) for FPGA tools and the cocotb benches."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from .params import ArrayParams
 
 __all__ = ["Exported", "component_verilog", "build_array", "export_array"]
 
+# Cycles of one reduction step, as hwsim.timing.pe_step counts them for the kind.
+_STEP_CYCLES = {"serial_act": "precision", "serial_both": "(weight_precision*precision)", "parallel": "1"}
+
 
 @dataclass(frozen=True, slots=True)
 class Exported:
@@ -32,7 +35,7 @@ def component_verilog(component: wiring.Component, name: str) -> str:
 def build_array(params: ArrayParams) -> PEArray:
     return PEArray(params.rows, params.cols, params.weight_bits, params.act_bits, acc_bits=params.acc_bits,
                    max_steps=params.max_steps, adder=params.adder, precision=params.precision,
-                   act_signed=params.act_signed)
+                   act_signed=params.act_signed, kind=params.kind, weight_precision=params.weight_precision)
 
 
 def _port_table(component: wiring.Component) -> dict[str, dict[str, object]]:
@@ -62,7 +65,7 @@ def export_array(params: ArrayParams, out_dir: Path, top: str | None = None) -> 
         "packing": "array ports are flat vectors, element 0 in the least significant bits; acc of PE (r, c) "
                    "is element r*cols + c",
         "timing": {"start_cycles": BROADCAST_START_CYCLES, "drain_cycles": BROADCAST_DRAIN_CYCLES,
-                   "tile_cycles": "t_done - t_start = start_cycles + steps*precision + drain_cycles"},
+                   "tile_cycles": f"t_done - t_start = start_cycles + steps*{_STEP_CYCLES[params.kind]} + drain_cycles"},
     }
     jpath.write_text(json.dumps(meta, indent=2) + "\n")
     return Exported(vpath, jpath, top)

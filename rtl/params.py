@@ -11,9 +11,13 @@ from dataclasses import dataclass
 
 from hwsim.errors import check_bool, check_choice, check_int
 
-__all__ = ["ADDER_STYLES", "MAX_BITS", "MAX_DIM", "check_precision", "check_act_signed", "PEParams", "ArrayParams", "array_acc_bits_needed"]
+__all__ = ["ADDER_STYLES", "PE_KINDS", "KIND_PREFIX", "MAX_BITS", "MAX_DIM", "check_precision", "check_act_signed", "PEParams", "ArrayParams", "array_acc_bits_needed"]
 
 ADDER_STYLES = ("single", "dual")
+# The array's PE kinds (names as in hwsim.accelerator.PEKind): activations bit-serial (Stripes), both operands
+# bit-serial (Loom / BISMO order), or one full W x A multiply per cycle.
+PE_KINDS = ("serial_act", "serial_both", "parallel")
+KIND_PREFIX = {"serial_act": "bs_array", "serial_both": "bb_array", "parallel": "par_array"}
 MAX_BITS = 32      # widest weight or activation the generators accept
 MAX_DIM = 64       # largest rows / cols
 MAX_ACC_BITS = 128
@@ -78,10 +82,14 @@ class PEParams:
 
 @dataclass(frozen=True, slots=True)
 class ArrayParams:
-    """A ``rows x cols`` output-stationary array of bit-serial PEs with one shared tile controller.
+    """A ``rows x cols`` output-stationary array of PEs of one ``kind`` with one shared tile controller.
 
     ``max_steps`` is the longest reduction (K) one tile may stream; ``acc_bits=None`` picks the
     smallest accumulator that cannot overflow within one tile (:func:`array_acc_bits_needed`).
+    ``kind``: ``serial_act`` (one activation bit per cycle, p cycles per step), ``serial_both`` (one
+    weight bit x one activation bit per cycle, pw*pa cycles per step; ``weight_precision=None`` gives a
+    runtime ``weight_precision`` port, an int fixes it) or ``parallel`` (one full product per cycle; no
+    precision ports, operands are taken at full width). ``precision`` / ``act_signed`` as for the PE.
     """
 
     rows: int
@@ -93,10 +101,13 @@ class ArrayParams:
     adder: str = "single"
     precision: int | None = None
     act_signed: bool | None = None
+    kind: str = "serial_act"
+    weight_precision: int | None = None
     owner: str = "PEArray"
 
     def __post_init__(self) -> None:
         o = self.owner
+        check_choice(o, "kind", self.kind, PE_KINDS)
         check_int(o, "rows", self.rows, 1, MAX_DIM)
         check_int(o, "cols", self.cols, 1, MAX_DIM)
         check_int(o, "weight_bits", self.weight_bits, 1, MAX_BITS)
@@ -112,17 +123,36 @@ class ArrayParams:
         check_choice(o, "adder", self.adder, ADDER_STYLES)
         check_precision(o, self.precision, self.act_bits)
         check_act_signed(o, self.act_signed)
+        if self.kind == "serial_both":
+            if self.weight_precision is not None:
+                check_int(o, "weight_precision", self.weight_precision, 1, self.weight_bits)
+        elif self.weight_precision is not None:
+            raise ValueError(f"{o}.weight_precision must be None for kind {self.kind!r} (its weights are not "
+                             f"bit-serial), not {self.weight_precision!r}")
+        if self.kind == "parallel":
+            if self.precision is not None:
+                raise ValueError(f"{o}.precision must be None for kind 'parallel' (one full product per cycle), "
+                                 f"not {self.precision!r}")
+            if self.adder != "single":
+                raise ValueError(f"{o}.adder must be 'single' for kind 'parallel' (it adds a full product), "
+                                 f"not {self.adder!r}")
 
     @property
     def operand_bits(self) -> int:
+        """Width of a PE's addend before sign extension: ``weight << i`` (serial_act), the one-hot
+        ``1 << (i+j)`` as a signed number (serial_both); unused by ``parallel``."""
+        if self.kind == "serial_both":
+            return self.weight_bits + self.act_bits
         return self.weight_bits + self.act_bits - 1
 
     @property
     def name(self) -> str:
-        """A Verilog-safe module name that encodes the parameters."""
-        return f"bs_array_r{self.rows}c{self.cols}w{self.weight_bits}a{self.act_bits}acc{self.acc_bits}"
+        """A Verilog-safe module name that encodes the parameters (the prefix names the kind)."""
+        return (f"{KIND_PREFIX[self.kind]}_r{self.rows}c{self.cols}w{self.weight_bits}a{self.act_bits}"
+                f"acc{self.acc_bits}")
 
     def to_dict(self) -> dict[str, object]:
-        return {"rows": self.rows, "cols": self.cols, "weight_bits": self.weight_bits, "act_bits": self.act_bits,
-                "acc_bits": self.acc_bits, "max_steps": self.max_steps, "adder": self.adder,
-                "precision": self.precision, "act_signed": self.act_signed}
+        return {"kind": self.kind, "rows": self.rows, "cols": self.cols, "weight_bits": self.weight_bits,
+                "act_bits": self.act_bits, "acc_bits": self.acc_bits, "max_steps": self.max_steps,
+                "adder": self.adder, "precision": self.precision, "weight_precision": self.weight_precision,
+                "act_signed": self.act_signed}

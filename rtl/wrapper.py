@@ -27,8 +27,10 @@ class SerialIOWrapper(wiring.Component):
         sig = {"sin": In(io_bits), "shift_in": In(1), "shift_out": In(1), "start": In(1), "accumulate": In(1),
                "steps": In(range(1, params.max_steps + 1)), "sout": Out(io_bits), "done": Out(1), "busy": Out(1),
                "load": Out(1)}
-        if params.precision is None:
+        if params.precision is None and params.kind != "parallel":
             sig["precision"] = In(range(1, params.act_bits + 1))
+        if params.weight_precision is None and params.kind == "serial_both":
+            sig["weight_precision"] = In(range(1, params.weight_bits + 1))
         if params.act_signed is None:
             sig["act_signed"] = In(1)
         super().__init__(sig)
@@ -43,7 +45,8 @@ class SerialIOWrapper(wiring.Component):
         oreg = Signal(n_o)
         with m.If(self.shift_in):
             m.d.sync += ireg.eq(Cat(ireg[io:], self.sin) if n_w + n_a > io else self.sin)
-        ctrl = ["start", "accumulate", "steps"] + [n for n in ("precision", "act_signed") if n in self.signature.members]
+        ctrl = ["start", "accumulate", "steps"] + [n for n in ("precision", "weight_precision", "act_signed")
+                                                   if n in self.signature.members]
         for name in ctrl:   # registered control inputs
             r = Signal.like(getattr(self, name), name=f"{name}_r")
             m.d.sync += r.eq(getattr(self, name))

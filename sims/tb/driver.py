@@ -33,7 +33,10 @@ class TileDriver:
         d.start.value = 0
         d.accumulate.value = 0
         d.steps.value = 1
-        d.precision.value = 1
+        if self.cfg.kind != "parallel":
+            d.precision.value = 1
+        if self.cfg.kind == "serial_both":
+            d.weight_precision.value = 1
         d.act_signed.value = 0
         d.weights.value = 0
         d.acts.value = 0
@@ -51,7 +54,10 @@ class TileDriver:
                 break
         d.start.value = 1
         d.steps.value = plan.steps
-        d.precision.value = plan.precision
+        if self.cfg.kind != "parallel":
+            d.precision.value = plan.precision
+        if self.cfg.kind == "serial_both":
+            d.weight_precision.value = self.cfg.weight_precision(plan)
         d.act_signed.value = int(plan.signed)
         d.accumulate.value = int(plan.accumulate)
         self._operands(tile, 0)

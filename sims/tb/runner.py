@@ -56,14 +56,14 @@ def run_tile_bench(sim: str, params: ArrayParams, plans: list[TilePlan], seed: i
 
     ensure_simulator(sim)
     assert params.acc_bits is not None
-    if params.precision is not None or params.act_signed is not None:
+    if params.precision is not None or params.weight_precision is not None or params.act_signed is not None:
         raise ValueError("run_tile_bench.params must have runtime precision and sign ports, not fixed ones")
     root = build_root or REPO / "build" / "cocotb"
     bdir = root / sim / f"{params.name}_{params.adder}_k{params.max_steps}"
     exported = export_array(params, bdir / "src", top="bs_array")
     results = bdir / f"cycles_{seed}.json"
     cfg = BenchConfig(params.rows, params.cols, params.weight_bits, params.act_bits, params.acc_bits,
-                      params.max_steps, tuple(plans), seed, str(results))
+                      params.max_steps, tuple(plans), seed, str(results), params.kind)
     runner = get_runner(sim)
     build_args = ["-Wno-WIDTH", "-Wno-fatal"] if sim == "verilator" else []
     runner.build(sources=[exported.verilog], hdl_toplevel="bs_array", build_dir=bdir, always=sim == "verilator",

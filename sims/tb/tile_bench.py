@@ -17,7 +17,7 @@ from cocotb.triggers import ClockCycles, FallingEdge
 
 from .checker import check
 from .driver import TileDriver
-from .model import BenchConfig, make_tile
+from .model import BenchConfig, expected_cycles, make_tile
 from .monitor import TileMonitor
 
 
@@ -37,7 +37,7 @@ async def tiles_back_to_back(dut: Any) -> None:
     watch = cocotb.start_soon(monitor.run())
     for tile in tiles:
         await driver.send(tile)
-    budget = max(p.steps * p.precision for p in cfg.plans) + 4
+    budget = max(expected_cycles(cfg, p) for p in cfg.plans) + 4
     for _ in range(budget):
         if len(monitor.completions) == len(tiles):
             break

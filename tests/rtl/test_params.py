@@ -75,3 +75,30 @@ def test_array_signature_follows_parameters() -> None:
     acc_bits = 6 + 4 + 7
     assert Shape.cast(members["acc"].shape).width == 3 * 2 * acc_bits
     assert Shape.cast(members["steps"].shape).width == 7   # range(1, 101)
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "message"), [
+    ({"kind": "fusion"}, ValueError, "PEArray.kind must be one of ['serial_act', 'serial_both', 'parallel'], "
+                                     "not 'fusion'"),
+    ({"kind": "serial_both", "weight_precision": 9}, ValueError,
+     "PEArray.weight_precision must be an integer in [1, 8], not 9"),
+    ({"weight_precision": 4}, ValueError, "PEArray.weight_precision must be None for kind 'serial_act' (its "
+                                          "weights are not bit-serial), not 4"),
+    ({"kind": "parallel", "precision": 4}, ValueError,
+     "PEArray.precision must be None for kind 'parallel' (one full product per cycle), not 4"),
+    ({"kind": "parallel", "adder": "dual"}, ValueError,
+     "PEArray.adder must be 'single' for kind 'parallel' (it adds a full product), not 'dual'"),
+])
+def test_array_rejects_kind_parameters(kwargs: dict[str, object], exc: type[Exception], message: str) -> None:
+    args: dict[str, object] = {"rows": 2, "cols": 2, "weight_bits": 8, "act_bits": 8} | kwargs
+    with pytest.raises(exc, match=re.escape(message)):
+        PEArray(**args)  # type: ignore[arg-type]
+
+
+def test_array_ports_follow_the_kind() -> None:
+    both = PEArray(2, 3, 6, 4, max_steps=16, kind="serial_both").signature.members
+    assert Shape.cast(both["weight_precision"].shape).width == 3 and "precision" in both
+    par = PEArray(2, 3, 6, 4, max_steps=16, kind="parallel").signature.members
+    assert "precision" not in par and "weight_precision" not in par and "act_signed" in par
+    assert ArrayParams(2, 3, 6, 4, kind="parallel").name.startswith("par_array_")
+    assert ArrayParams(2, 3, 6, 4, kind="serial_both").name.startswith("bb_array_")
