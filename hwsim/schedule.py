@@ -111,19 +111,22 @@ def tile_fits(layer: Layer, tile: Tile, acc: Accelerator) -> str | None:
 
 
 def default_mapping(layer: Layer, acc: Accelerator, dataflow: Dataflow | None = None) -> LayerMapping:
-    """A simple fold that needs no search: the whole layer if it fits, else halve the largest loop
-    (preferring output rows, then input and output channels) until every tile fits its buffer.
-    Per-channel widths are grouped on PEs whose cycles depend on weight bits, kept in order elsewhere."""
+    """A simple fold that needs no search: the whole layer if it fits; else, while a buffer overflows,
+    halve the largest loop that buffer's tile depends on (ties: output rows, filters, columns, batch, then
+    the reduction). Per-channel widths are grouped on PEs whose cycles depend on weight bits, kept in
+    order elsewhere. The mapper (``mapping.map_network``) searches properly; this is its baseline."""
     flow = dataflow or acc.dataflows[0]
     t = Tile.whole(layer)
     sizes = {d: getattr(t, d) for d in LOOPS}
-    order = ("p", "c", "m", "q", "n")
-    while tile_fits(layer, Tile(**sizes), acc) is not None:
-        cands = [d for d in order if sizes[d] > 1]
+    depends = {"ifmap_sram": "pqnc" if layer.has_macs else "pqnm", "filter_sram": "mc", "ofmap_sram": "pmqn"}
+    while (reason := tile_fits(layer, Tile(**sizes), acc)) is not None:
+        fp = footprints_bytes(layer, Tile(**sizes), acc.pe.acc_bits)
+        over = [b for b in depends if fp[b] > getattr(acc, b).size_bytes // 2]
+        dims = "".join(depends[b] for b in over)
+        cands = [d for d in "pmqnc" if d in dims and sizes[d] > 1]
         if not cands:
-            raise ValueError(f"Layer[{layer.name!r}]: buffers too small to hold even a 1x1x1x1x1 tile: "
-                             f"{tile_fits(layer, Tile(**sizes), acc)}")
-        d = max(cands, key=lambda x: (sizes[x], -order.index(x)))
+            raise ValueError(f"Layer[{layer.name!r}]: buffers too small to hold even a 1x1x1x1x1 tile: {reason}")
+        d = max(cands, key=lambda x: (sizes[x], -"pmqnc".index(x)))
         sizes[d] = -(-sizes[d] // 2)
     # Grouping channels by width only pays where weight bits set the cycles; elsewhere it just fragments folds.
     grouping = "grouped" if acc.pe.kind.value in ("serial_both", "fusion") else "naive"

@@ -29,6 +29,7 @@ import hwsim
 from hwsim.network import Layer
 from hwsim.scalesim import ScaleSimConfig, simulate_layer, stall_free_cycles
 from hwsim.schedule import default_mapping
+from sims.benchdoc import replace_section
 
 REPO = Path(__file__).resolve().parents[1]
 SCALESIM_PY = REPO / ".venv-scalesim" / "bin" / "python"
@@ -140,15 +141,7 @@ def main() -> int:
                      f"{ss / tf:,.0f}x | {pk:.1f} MB | {tn * 1e6:.0f} us | {ss / tn:,.0f}x | {nc:,} |")
     section = "\n".join(lines) + "\n"
     print(section)
-    text = DOC.read_text() if DOC.exists() else "# Performance\n\n"
-    if SECTION in text:
-        head, _, rest = text.partition(SECTION)
-        nxt = rest.find("\n## ")
-        text = head + section + ("\n" + rest[nxt + 1:] if nxt >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text)
+    replace_section(DOC, SECTION[3:], section)
     return 0
 
 

@@ -24,6 +24,7 @@ import hwsim
 from hwsim.network import Network, Stage
 from mapping.lut import precision_lut
 from mapping.mapper import LayerChoice, exhaustive_layer, map_layer, map_network
+from sims.benchdoc import replace_section
 
 from . import bench_fast
 
@@ -134,16 +135,7 @@ def _section(r: dict) -> str:
 
 
 def write_docs(r: dict, path: Path = ROOT / "docs" / "performance.md") -> None:
-    text = path.read_text() if path.exists() else "# Performance\n"
-    new = _section(r)
-    if SECTION in text:
-        head, rest = text.split(SECTION, 1)
-        nxt = rest.find("\n## ")
-        tail = rest[nxt + 1:] if nxt >= 0 else ""
-        text = head + new + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + new
-    path.write_text(text)
+    replace_section(path, SECTION[3:].strip(), _section(r))
 
 
 def main(argv: list[str] | None = None) -> int:

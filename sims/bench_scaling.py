@@ -14,11 +14,9 @@ from pathlib import Path
 
 import hwsim
 from hwsim.network import Network
+from sims.benchdoc import replace_section
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from sims.benchdoc import replace_section  # noqa: E402
 
 BITS = (1, 2, 4, 8)
 

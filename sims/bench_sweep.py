@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sims.benchdoc import replace_section
 from sims.sweep.evaluate import Evaluator
 from sims.sweep.execute import Backend, DaskBackend, InlineBackend, LocalBackend, run_sweep
 from sims.sweep.metrics import area_model
@@ -105,18 +105,10 @@ and widths, tile, array core) and prices SRAM/DRAM/leakage per point, so the {r[
 | Dask LocalCluster, 1 worker process | {r['dask1']:,.0f} |
 | Dask LocalCluster, 2 worker processes | {r['dask2']:,.0f} ({r['dask2'] / r['dask1']:.2f}x) |
 
-Area comes from `hwsim.area.fpga_area` where it applies (serial_act PEs; empty with a note elsewhere).
+Area comes from `hwsim.area.fpga_area` where it applies (serial_act, serial_both and parallel PEs; empty with a note for fusion, which has no RTL).
 Chunks keep points that share cached layer costs together, so workers rarely repeat a layer simulation;
 the driver (keys, SQLite writes) and other users' jobs share the same two cores, which caps the 2-worker gain.
 """
-
-
-def write_section(path: Path, text: str) -> None:
-    """Replace the "## Sweeps" section of ``path`` (up to the next "## " heading), or append it."""
-    old = path.read_text() if path.exists() else "# Performance\n"
-    pat = re.compile(r"^## Sweeps\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pat.sub(lambda _: text + "\n", old) if pat.search(old) else old.rstrip("\n") + "\n\n" + text
-    path.write_text(new)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(measure())
     print(text)
     if args.write:
-        write_section(Path(args.write), text)
+        replace_section(Path(args.write), "Sweeps", text)
     return 0
 
 
