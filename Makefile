@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SCALESIM_STAMP := .venv-scalesim/.installed
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench bench-rtl lint clean
 
 $(STAMP): pyproject.toml scripts/setup_system.sh
 	bash scripts/setup_system.sh
@@ -29,6 +29,13 @@ test: setup $(SCALESIM_STAMP)
 
 bench: setup $(SCALESIM_STAMP)
 	$(BIN)/python sims/bench_engine.py
+	$(BIN)/python -m sims.bench_mapper --write-docs
+	$(BIN)/python -m sims.bench_sweep --write docs/performance.md
+	$(BIN)/python sims/bench_scaling.py
+
+# The FPGA area sweep behind hwsim/area.py (about 15 minutes of Yosys and nextpnr runs).
+bench-rtl: setup
+	$(BIN)/python sims/bench_rtl_area.py
 
 lint: setup
 	$(BIN)/ruff check hwsim mapping rtl quant sims tests
