@@ -38,7 +38,8 @@ bench-rtl: setup
 	$(BIN)/python sims/bench_rtl_area.py
 
 lint: setup
-	$(BIN)/ruff check hwsim mapping rtl quant sims tests
+	$(BIN)/ruff check hwsim mapping rtl quant sims tests scripts
+	$(BIN)/mypy hwsim
 
 clean:
 	rm -rf $(VENV) out build .pytest_cache

@@ -320,7 +320,7 @@ def _add(acc: dict[str, np.ndarray] | None, part: dict[str, np.ndarray], where: 
 
 
 def evaluate_mapspace(layer: Layer, acc: Accelerator, dataflow: Dataflow | str, loop_orders: Sequence[str],
-                      tiles: np.ndarray, grouping: str = "grouped") -> dict[str, np.ndarray]:
+                      tiles: np.ndarray | Sequence[Tile] | Tile, grouping: str = "grouped") -> dict[str, np.ndarray]:
     """Costs of every (loop order, tile) pair of a MAC layer: arrays of shape ``(len(loop_orders), B)``.
 
     ``tiles`` is an integer array ``(B, 5)`` of extents in loop order ``n m c p q`` (clipped to the
@@ -332,7 +332,7 @@ def evaluate_mapspace(layer: Layer, acc: Accelerator, dataflow: Dataflow | str, 
         raise ValueError(f"Layer[{layer.name!r}].kind must be conv2d or linear for evaluate_tiles, "
                          f"not {layer.kind.value!r}")
     acc.pe.check_bits(f"Layer[{layer.name!r}]", layer.weight_bits, layer.act_bits)
-    tiles = np.minimum(_as_tiles(tiles), _whole(layer)[None, :])
+    arr = np.minimum(_as_tiles(tiles), _whole(layer)[None, :])
     pos = _order_positions(loop_orders)
     total: dict[str, np.ndarray] | None = None
 
@@ -347,24 +347,24 @@ def evaluate_mapspace(layer: Layer, acc: Accelerator, dataflow: Dataflow | str, 
 
     if layer.channel_weight_bits is None or grouping == "grouped" or layer.groups > 1:
         run(precision_segments(layer, LayerMapping(layer.name, flow, Tile(1, 1, 1, 1, 1), grouping=grouping)),
-            None, tiles)
+            None, arr)
     else:
-        for m in np.unique(tiles[:, 1]):
-            sel = tiles[:, 1] == m
+        for m in np.unique(arr[:, 1]):
+            sel = arr[:, 1] == m
             segs = precision_segments(layer, LayerMapping(layer.name, flow, Tile(1, int(m), 1, 1, 1),
                                                           grouping="naive"))
-            run(segs, sel, tiles)
+            run(segs, sel, arr)
     assert total is not None
     stall = np.ceil(total.pop("stall_f") - 1e-9)
     total["stall_cycles"] = np.maximum(stall, 0.0)
     total["cycles"] = total["compute_cycles"] + total["fill_cycles"] + total["stall_cycles"]
     total["leakage_pj"] = total["cycles"] * acc.leakage_pj_per_cycle
-    total["energy_pj"] = sum(total[k] for k in _ENERGY_KEYS)
+    total["energy_pj"] = np.sum([total[k] for k in _ENERGY_KEYS], axis=0)
     return total
 
 
 def evaluate_tiles(layer: Layer, acc: Accelerator, dataflow: Dataflow | str, loop_order: str,
-                   tiles: np.ndarray, grouping: str = "grouped") -> dict[str, np.ndarray]:
+                   tiles: np.ndarray | Sequence[Tile] | Tile, grouping: str = "grouped") -> dict[str, np.ndarray]:
     """Costs of a batch of tiles under one dataflow and loop order: arrays of shape ``(B,)``."""
     res = evaluate_mapspace(layer, acc, dataflow, [loop_order], tiles, grouping)
     return {k: v[0] for k, v in res.items()}

@@ -187,7 +187,8 @@ def load_config(path: str | Path) -> ScaleSimConfig:
                             ("FilterOffset", "filter_offset", 10_000_000), ("OfmapOffset", "ofmap_offset", 20_000_000)):
         ints[f] = _int(p, "architecture_presets", key, arch[key]) if key in arch else default
     try:
-        return ScaleSimConfig(run_name=vals["general"]["run_name"].strip(), dataflow=arch["Dataflow"].strip(),
+        return ScaleSimConfig(run_name=vals["general"]["run_name"].strip(),
+                              dataflow=arch["Dataflow"].strip(),  # type: ignore[arg-type]
                               user_bandwidth=mode == "USER", bandwidths=bws, **ints,  # type: ignore[arg-type]
                               **read_bw)
     except (TypeError, ValueError) as exc:
@@ -890,8 +891,10 @@ def simulate_layer(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
         f_rows = int(fil.rows[0]), int(fil.rows[-1])
     else:
         tl = _run(out, cfg.ofmap_sram_kb, cfg.array_cols, n_rows)
-        i_start, i_stop, i_reads, *i_rows = _calc_read_buffer(sp, cfg, "ifmap", cfg.ifmap_sram_kb, tl.shift)
-        f_start, f_stop, f_reads, *f_rows = _calc_read_buffer(sp, cfg, "filter", cfg.filter_sram_kb, tl.shift)
+        i_start, i_stop, i_reads, i_first, i_last = _calc_read_buffer(sp, cfg, "ifmap", cfg.ifmap_sram_kb, tl.shift)
+        f_start, f_stop, f_reads, f_first, f_last = _calc_read_buffer(sp, cfg, "filter", cfg.filter_sram_kb,
+                                                                      tl.shift)
+        i_rows, f_rows = (i_first, i_last), (f_first, f_last)
         i_own, f_own = {}, {}
     o_start, o_stop, o_writes = tl.ofmap_dram
     stall = int(tl.shift[-1])

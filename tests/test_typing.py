@@ -1,0 +1,12 @@
+"""The core package type-checks (DESIGN: mypy on the core packages)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_hwsim_type_checks() -> None:
+    r = subprocess.run([sys.executable, "-m", "mypy", "hwsim"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
