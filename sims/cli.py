@@ -13,6 +13,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+import hwsim
+
 __all__ = ["main", "COMMANDS"]
 
 COMMANDS: tuple[str, ...] = (
@@ -33,6 +35,7 @@ class UsageError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hwsim", description="Co-design toolkit for low-bit NN accelerators.")
+    parser.add_argument("--version", action="version", version=f"hwsim {hwsim.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(name).register(sub)
