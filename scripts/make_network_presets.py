@@ -16,14 +16,11 @@ def conv(name, cin, cout, size, k=3, s=1, p=None, **kw):
     return d
 
 
-def resnet18(bits=8):
-    L = [conv("conv1", 3, 64, 224, k=7, s=2, p=3),
-         {"name": "pool1", "kind": "pool", "in_channels": 64, "out_channels": 64, "in_size": 112, "kernel": 3,
-          "stride": 2, "padding": 1}]
-    size, cin, prev = 56, 64, "pool1"
-    L[1]["inputs"] = ["conv1"]
-    for stage, cout in enumerate((64, 128, 256, 512), start=1):
-        for blk in range(2):
+def basic_blocks(L, prev, size, cin, widths, blocks):
+    """ResNet basic blocks (two 3x3 convs and a residual add; a 1x1 stride-2 shortcut where the shape
+    changes) appended to ``L``; returns the last layer's name."""
+    for stage, cout in enumerate(widths, start=1):
+        for blk in range(blocks):
             s = 2 if (stage > 1 and blk == 0) else 1
             pre = f"layer{stage}.{blk}"
             L.append(conv(f"{pre}.conv1", cin, cout, size, s=s, inputs=[prev]))
@@ -36,32 +33,24 @@ def resnet18(bits=8):
             L.append({"name": f"{pre}.add", "kind": "eltwise", "in_channels": cout, "out_channels": cout,
                       "in_size": osz, "inputs": [f"{pre}.conv2", skip]})
             cin, size, prev = cout, osz, f"{pre}.add"
-    L.append({"name": "avgpool", "kind": "pool", "in_channels": 512, "out_channels": 512, "in_size": 7, "kernel": 7,
-              "inputs": [prev]})
-    L.append({"name": "fc", "kind": "linear", "in_channels": 512, "out_channels": 1000, "inputs": ["avgpool"]})
+    L.append({"name": "avgpool", "kind": "pool", "in_channels": cin, "out_channels": cin, "in_size": size,
+              "kernel": size, "inputs": [prev]})
+    return "avgpool"
+
+
+def resnet18(bits=8):
+    L = [conv("conv1", 3, 64, 224, k=7, s=2, p=3),
+         {"name": "pool1", "kind": "pool", "in_channels": 64, "out_channels": 64, "in_size": 112, "kernel": 3,
+          "stride": 2, "padding": 1, "inputs": ["conv1"]}]
+    last = basic_blocks(L, "pool1", 56, 64, (64, 128, 256, 512), 2)
+    L.append({"name": "fc", "kind": "linear", "in_channels": 512, "out_channels": 1000, "inputs": [last]})
     return {"name": "resnet18", "defaults": {"weight_bits": bits, "act_bits": bits}, "layers": L}
 
 
 def resnet20():
     L = [conv("conv1", 3, 16, 32)]
-    size, cin, prev = 32, 16, "conv1"
-    for stage, cout in enumerate((16, 32, 64), start=1):
-        for blk in range(3):
-            s = 2 if (stage > 1 and blk == 0) else 1
-            pre = f"layer{stage}.{blk}"
-            L.append(conv(f"{pre}.conv1", cin, cout, size, s=s, inputs=[prev]))
-            osz = size // s
-            L.append(conv(f"{pre}.conv2", cout, cout, osz, inputs=[f"{pre}.conv1"]))
-            skip = prev
-            if s == 2:
-                L.append(conv(f"{pre}.downsample", cin, cout, size, k=1, s=s, p=0, inputs=[prev]))
-                skip = f"{pre}.downsample"
-            L.append({"name": f"{pre}.add", "kind": "eltwise", "in_channels": cout, "out_channels": cout,
-                      "in_size": osz, "inputs": [f"{pre}.conv2", skip]})
-            cin, size, prev = cout, osz, f"{pre}.add"
-    L.append({"name": "avgpool", "kind": "pool", "in_channels": 64, "out_channels": 64, "in_size": 8, "kernel": 8,
-              "inputs": [prev]})
-    L.append({"name": "fc", "kind": "linear", "in_channels": 64, "out_channels": 10, "inputs": ["avgpool"]})
+    last = basic_blocks(L, "conv1", 32, 16, (16, 32, 64), 3)
+    L.append({"name": "fc", "kind": "linear", "in_channels": 64, "out_channels": 10, "inputs": [last]})
     return {"name": "resnet20", "defaults": {"weight_bits": 8, "act_bits": 8}, "layers": L}
 
 
