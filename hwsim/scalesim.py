@@ -14,8 +14,14 @@ its conventions (docs/scalesim.md lists each one beside the count our native eng
 The model is analytical where SCALE-Sim's counts have a closed form (cycles, SRAM counts, utilisation)
 and vectorised with numpy where they depend on the order of addresses (DRAM traffic, start/stop
 cycles); it never runs SCALE-Sim's per-cycle loops. In ``InterfaceBandwidth: CALC`` mode (SCALE-Sim's
-default) the read buffers are fed fold by fold, each repeated fold pattern built once, so memory stays
-at one fold. ``InterfaceBandwidth: USER`` reproduces SCALE-Sim's read-buffer stalls at the user's
+default) no demand stream is built: each operand's demands are a layout of folds in which the row of
+the i-th demand, and the demands above a row, have closed forms; the OFMAP buffer's drains are found
+by a few such lookups each, and a read buffer's windows in closed form when the operand fits one
+window or is made of repeated disjoint blocks (every filter; the IFMAP when windows do not overlap).
+Otherwise (overlapping windows on an input larger than a window) the IFMAP is fed fold by fold, each
+repeated fold pattern built once, and whole periods of folds are skipped once the window's state at
+the start of a cycle of folds recurs. ``_simulate_streams`` replays the full demand streams instead:
+it is USER mode's model and CALC mode's reference in the tests. ``InterfaceBandwidth: USER`` reproduces SCALE-Sim's read-buffer stalls at the user's
 bandwidths, quirks included: the IFMAP / filter read bandwidths are the ``[layout]`` bank bandwidths
 (``Bandwidth`` only sets the OFMAP drain width), prefetches run back to back from the previous one's
 completion, a late prefetch's lateness is counted twice and an early one moves the row's service
@@ -27,9 +33,10 @@ from __future__ import annotations
 import bisect
 import configparser
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -434,6 +441,9 @@ class _Timeline:
     read_stalls: tuple[dict[int, int], ...]
     ofmap_dram: tuple[int, int, int]
 
+    def shift_at(self, row: int) -> int:
+        return int(self.shift[row])
+
     def row_cycle(self, row: int) -> int:
         return row + int(self.shift[row])
 
@@ -717,73 +727,158 @@ def _fold_blocks(sp: _Shape, cfg: ScaleSimConfig,
     else:
         rf, cf, T, fold_rows = -(-K // R), -(-P // C), M, 2 * R + C + M - 2
     preload = (flow, operand) in ((Dataflow.WS, "filter"), (Dataflow.IS, "ifmap"))
-    if preload:  # a block of R x C loaded, bottom row first, before the stream
-        a, c = _grid(R, C)
-        rel, width = R - 1 - a, C
-    else:  # a stream of T steps skewed over the array's rows (ifmap, IS filter) or columns (OS filter)
-        width = C if (flow, operand) == (Dataflow.OS, "filter") else R
-        a, c = _grid(T, width)
-        rel = a + c + (0 if flow is Dataflow.OS else R)
-    perm = np.argsort(rel * width + c, kind="stable")
-    rel, a, c = rel[perm], a[perm], c[perm]
+    # the fold's slots in service order (by row, then array column), generated in that order
+    width = C if preload or (flow, operand) == (Dataflow.OS, "filter") else R
+
+    def grid(w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(row in fold, a, c)`` of the slots of array columns ``c < w``, in service order."""
+        if preload:  # a block of R x C loaded, bottom row first, before the stream
+            a = np.repeat(np.arange(R - 1, -1, -1, dtype=np.int64), w)
+            c = np.tile(np.arange(w, dtype=np.int64), R)
+            return R - 1 - a, a, c
+        # a stream of T steps skewed over the array's rows (ifmap, IS filter) or columns (OS filter):
+        # diagonals d = a + c, the first and last few partly filled
+        col = np.arange(w, dtype=np.int64)
+        d = np.arange(T + w - 1, dtype=np.int64)
+        lo_c, hi_c = np.maximum(d - T + 1, 0), np.minimum(d, w - 1)
+        if T >= w:   # the middle diagonals are full: build them without a mask
+            c = np.concatenate([col[: k + 1] for k in range(w - 1)] + [np.tile(col, T - w + 1)]
+                               + [col[k:] for k in range(1, w)])
+        else:
+            c = np.concatenate([np.arange(lo, hi + 1, dtype=np.int64) for lo, hi in zip(lo_c.tolist(), hi_c.tolist(), strict=True)])
+        rel = np.repeat(d, hi_c - lo_c + 1)
+        a = rel - c
+        return rel + (0 if flow is Dataflow.OS else R), a, c
+
     by_fr = (flow, operand) in ((Dataflow.OS, "ifmap"), (Dataflow.WS, "ifmap"), (Dataflow.IS, "filter"))
     by_fc = (flow, operand) == (Dataflow.OS, "filter")
     keys = [(0 if by_fc else fr, 0 if by_fr else fc) for fc in range(cf) for fr in range(rf)]
+    # a slot's address is part_a[a] + part_c[c]: one operand index runs along a, the other along c
+    ifmap = operand == "ifmap"
+    if ifmap:  # pixel p, window index k: the pixel's window corner plus the index's offset
+        orow, ocol = np.divmod(np.arange(P, dtype=np.int64), sp.ew)
+        room_r, room_c = sp.h - orow * sp.sh, sp.w - ocol * sp.sw   # input rows / columns from the corner
+        pbase = ((sp.h - room_r) * sp.w + sp.w - room_c) * sp.c + cfg.ifmap_offset
+        kr, rem = np.divmod(np.arange(K, dtype=np.int64), sp.s * sp.c)
+        kc, ch = np.divmod(rem, sp.c)
+        koff = (kr * sp.w + kc) * sp.c + ch
+        partial = bool(room_r[-1] < sp.r or room_c[-1] < sp.s)   # some window runs past the input
+    kinds = {(Dataflow.OS, "ifmap"): ("k", "p"), (Dataflow.WS, "ifmap"): ("p", "k"),
+             (Dataflow.IS, "ifmap"): ("k", "p"), (Dataflow.OS, "filter"): ("k", "m"),
+             (Dataflow.WS, "filter"): ("k", "m"), (Dataflow.IS, "filter"): ("m", "k")}[(flow, operand)]
+    bounds = {"p": P, "k": K, "m": M}
+    n_a, n_c = (R, C) if preload else (T, width)
+
+    def part(kind: str, start: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Address parts, validity and (clipped) indices of operand indices ``start .. start + n - 1``."""
+        idx = np.arange(start, start + n, dtype=np.int64)
+        ok = idx < bounds[kind]
+        idx = np.minimum(idx, bounds[kind] - 1)
+        if kind == "p":
+            return pbase[idx], ok, idx
+        if kind == "k":
+            return (koff[idx] if ifmap else idx), ok, idx
+        return idx * K + cfg.filter_offset, ok, idx
+
+    pa0, _, ia0 = part(kinds[0], 0, n_a)
+    grids: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = {}
 
     def block(pattern: tuple[int, int]) -> _Block:
         fr, fc = pattern
-        if flow is Dataflow.OS and operand == "ifmap":
-            p, k = fr * R + c, a
-        elif flow is Dataflow.WS and operand == "ifmap":
-            p, k = a, fr * R + c
-        elif flow is Dataflow.IS and operand == "ifmap":
-            p, k = fc * C + c, fr * R + a
-        elif flow is Dataflow.OS:
-            m, k = fc * C + c, a
-        elif flow is Dataflow.WS:
-            m, k = fc * C + c, fr * R + a
-        else:
-            m, k = a, fr * R + c
-        if operand == "ifmap":
-            addr = _ifmap_addr(sp, np.minimum(p, P - 1), np.minimum(k, K - 1), cfg.ifmap_offset)
-            keep = (p < P) & (k < K) & (addr >= 0)
-        else:
-            addr = m * K + k + cfg.filter_offset
-            keep = (m < M) & (k < K)
+        starts = {"p": fc * C if flow is Dataflow.IS else fr * R, "k": fr * R, "m": fc * C}
+        pc, okc, ic = part(kinds[1], starts[kinds[1]], n_c)
+        # valid columns are a prefix; streams take only those (their a index always starts at 0)
+        w = n_c if preload else int(np.count_nonzero(okc))
+        if w not in grids:
+            rel, a, c = grid(w)
+            grids[w] = (rel, a, c, None if preload else pa0[a])
+        rel, a, c, slots_a = grids[w]
+        if slots_a is None:
+            pa, oka, ia = part(kinds[0], starts[kinds[0]], n_a)
+            addr = pa[a] + pc[c]
+            keep = None if oka.all() and okc.all() else oka[a] & okc[c]
+        else:   # the full middle diagonals hold every column in turn: add the column parts by broadcasting
+            ia, keep = ia0, None
+            h0 = w * (w - 1) // 2
+            h1 = slots_a.size - h0
+            addr = np.empty_like(slots_a)
+            if T >= w:
+                np.add(slots_a[h0:h1].reshape(-1, w), pc[:w], out=addr[h0:h1].reshape(-1, w))
+                np.add(slots_a[:h0], pc[c[:h0]], out=addr[:h0])
+                np.add(slots_a[h1:], pc[c[h1:]], out=addr[h1:])
+            else:
+                np.add(slots_a, pc[c], out=addr)
+        if ifmap and partial:
+            p, k = (ia[a], ic[c]) if kinds[0] == "p" else (ic[c], ia[a])
+            inside = (kr[k] < room_r[p]) & (kc[k] < room_c[p])
+            keep = inside if keep is None else keep & inside
+        if keep is None:
+            return rel, addr
         return rel[keep], addr[keep]
 
     return fold_rows, keys, block
 
 
-def _calc_read_buffer(sp: _Shape, cfg: ScaleSimConfig, operand: str, kb: int,
-                      shift: np.ndarray) -> tuple[int, int, int, int, int]:
+def _calc_read_buffer(sp: _Shape, cfg: ScaleSimConfig, operand: str, kb: int, shift_at: Callable[[int], int],
+                      fast: bool = True) -> tuple[int, int, int, int, int]:
     """DRAM ``(start, stop, reads)`` of an estimate-mode read buffer and the first / last demand rows.
 
     The buffer fetches each address once per window of ``cap`` distinct addresses taken in demand
     order; a window closes when full and the next starts empty. Folds are fed one by one (memory of
     one fold), and a fold whose pattern was wholly demanded inside the open window is skipped: it
-    adds no new address.
+    adds no new address. Where the folds' patterns come back every ``rf`` folds (OS and WS IFMAP, IS
+    filter), the state at the start of each such cycle (where the open window started, relative to
+    it, and how full it is) decides all that follows; once a state comes back, whole periods are
+    skipped, adding their windows, and the last cycle is fed again.
     """
     total = kb * 1024
     per_set = total // SETS_PER_BUFFER
     cap = (SETS_PER_BUFFER // 2) * per_set
     fold_rows, keys, block = _fold_blocks(sp, cfg, operand)
     cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    firsts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}   # pattern -> distinct addresses, first demands
     seen: np.ndarray | None = None
     mark: np.ndarray | None = None
-    lo = 0
+    scratch: np.ndarray | None = None
+    lo = 0 if operand == "ifmap" else cfg.filter_offset   # addresses are kept relative to lo
+    ramp = np.zeros(0, dtype=np.int64)   # 0, 1, 2, ...: each pattern's demand indices
     count = 0           # distinct addresses in the open window
     opened = (0, 0)     # (fold, index in fold) where the open window started
     last_whole: dict[tuple[int, int], int] = {}   # pattern -> last fold fed whole
     closes = 0
     last_close_row = -1
     first_row = last_row = -1
-    for f, key in enumerate(keys):
+    rf, cf, _, _ = _folds(sp, cfg)
+    cyclic = (cfg.dataflow, operand) in ((Dataflow.OS, "ifmap"), (Dataflow.WS, "ifmap"), (Dataflow.IS, "filter"))
+    period = rf if fast and cyclic and cf > 1 else 0
+    states: dict[tuple[int, int, int], tuple[int, int]] = {}   # state -> (fold, windows closed before)
+    f = -1
+    while f + 1 < len(keys):
+        f += 1
+        if period and f % period == 0:
+            state = (opened[0] - f, opened[1], count)
+            if state not in states:
+                states[state] = (f, closes)
+            else:
+                f0, closes0 = states[state]
+                q = (len(keys) - f - period) // (f - f0)   # whole periods to skip, one cycle left
+                if q > 0:
+                    jump = q * (f - f0)
+                    if closes > closes0:
+                        last_close_row += jump * fold_rows
+                    closes += q * (closes - closes0)
+                    opened = (opened[0] + jump, opened[1])
+                    last_whole = {k: v + jump for k, v in last_whole.items()}
+                    f += jump
+                period = 0
+        key = keys[f]
         if key not in cache:
             rel, addr = block(key)
-            cache[key] = (rel, addr, np.arange(addr.size, dtype=np.int64))
-        rel, addr, idx = cache[key]
-        if addr.size == 0:
+            if ramp.size < addr.size:
+                ramp = np.arange(addr.size, dtype=np.int64)
+            cache[key] = (rel, addr - lo if lo else addr, ramp[: addr.size])
+        rel, a, idx = cache[key]
+        if a.size == 0:
             continue
         base = f * fold_rows
         if first_row < 0:
@@ -794,13 +889,41 @@ def _calc_read_buffer(sp: _Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             last_whole[key] = f
             continue
         if seen is None:
-            lo = 0 if operand == "ifmap" else cfg.filter_offset
             hi = (sp.h * sp.w * sp.c + cfg.ifmap_offset) if operand == "ifmap" else cfg.filter_offset + sp.window * sp.m
             seen = np.zeros(hi - lo, dtype=bool)
+            scratch = np.zeros(hi - lo, dtype=bool)
             mark = np.zeros(hi - lo, dtype=np.int64)
-        assert mark is not None
-        a = addr - lo
+        assert mark is not None and scratch is not None
         start = 0
+        if fast:   # fold fed from its start: only its distinct addresses matter
+            if key not in firsts:   # the pattern's distinct addresses, and where each is first demanded
+                scratch[a] = True
+                u = np.flatnonzero(scratch)
+                scratch[u] = False
+                mark[a[::-1]] = idx[::-1]
+                firsts[key] = (u, mark[u])
+            u, first_at = firsts[key]
+            fresh = u.size - int(np.count_nonzero(seen[u]))   # what the window lacks
+            if count + fresh < cap:
+                seen[u] = True
+                count += fresh
+                start = a.size
+            else:   # the window fills at the (cap - count)-th new address's first demand
+                need = cap - count
+                hit = int(np.partition(first_at[~seen[u]], need - 1)[need - 1])
+                closes += 1
+                last_close_row = base + int(rel[hit])
+                seen[:] = False
+                count = 0
+                start = hit + 1
+                opened = (f, start)
+                if start < a.size:   # the rest of the fold opens the next window; it is done if it cannot fill it
+                    seen[a[start:]] = True
+                    rest_new = int(np.count_nonzero(seen))
+                    if rest_new < cap:
+                        count, start = rest_new, a.size
+                    else:
+                        seen[:] = False
         while start < a.size:
             sub, sidx = a[start:], idx[: a.size - start]
             mark[sub[::-1]] = sidx[::-1]
@@ -824,14 +947,454 @@ def _calc_read_buffer(sp: _Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         sets = -(-rest // per_set)
         need = -(-(sets * per_set) // READ_BACKING_BW_CALC)
         return -need, -1, rest, first_row, last_row
-    first = first_row + int(shift[first_row])
+    first = first_row + shift_at(first_row)
     start_cyc = first - 1 - READ_LATENCY_CYCLES - -(-cap // READ_BACKING_BW_CALC) + 1 + READ_LATENCY_CYCLES
-    stop = last_close_row + int(shift[last_close_row]) + READ_LATENCY_CYCLES
+    stop = last_close_row + shift_at(last_close_row) + READ_LATENCY_CYCLES
     return start_cyc, stop, closes * cap + rest, first_row, last_row
 
 
+# ---- CALC mode without streams: each operand's demands as a layout of folds ---------------------
+#
+# Within a fold, the demands of one operand form either a *skewed* block (entry (a, c), a < t, of
+# array column c < w at row ``off + a + c``, served by row then column) or a *preloaded* block (w
+# rows of t entries, row a at ``off - a``). Counting the demands above a row, and finding the row of
+# the i-th demand, have closed forms; the streams are never built (this is how CALC mode runs; the
+# streams remain the reference, ``_simulate_streams``).
+
+def _skew_count(x: int, w: int, t: int) -> int:
+    """Entries ``(a < t, c < w)`` with ``a + c < x``."""
+    if x <= 0 or w <= 0 or t <= 0:
+        return 0
+    full = min(max(x - t + 1, 0), w)          # columns whose t entries all lie below x
+    hi = min(x - 1, w - 1)                    # the others hold x - c entries below x
+    n = hi - full + 1
+    return full * t + (n * x - (full + hi) * n // 2 if n > 0 else 0)
+
+
+def _skew_find(i: int, w: int, t: int) -> int:
+    """``a + c`` of the i-th entry of a ``t x w`` skewed block, entries ordered by ``a + c`` then ``c``."""
+    m, big = min(w, t), max(w, t)
+    tri = m * (m + 1) // 2
+    if i < tri:
+        return (math.isqrt(8 * i + 1) - 1) // 2
+    if i < tri + (big - m) * m:
+        return m + (i - tri) // m
+    j = w * t - 1 - i                          # the last entries mirror the first ones
+    return w + t - 2 - (math.isqrt(8 * j + 1) - 1) // 2
+
+
+class _Fold(NamedTuple):
+    """One fold's demands of one operand (see above), ``n`` in all. ``skip``: columns with no
+    demand (pixels whose window lies past the input); ``valid``: for skewed blocks whose columns
+    demand only some ``a`` (pixels, for WS IFMAP), how many ``a < y`` they demand."""
+
+    off: int
+    w: int
+    t: int
+    n: int
+    preload: bool = False
+    skip: tuple[int, ...] = ()
+    valid: Callable[[int], int] | None = None
+
+    def count_lt(self, x: int) -> int:
+        """Demands of the fold served at rows below ``x`` (counted from the fold's first row)."""
+        if self.preload:   # w rows of t entries; row a is served at off - a
+            return self.t * max(0, self.w - max(self.off + 1 - x, 0))
+        y = x - self.off
+        if self.valid is None:
+            return _skew_count(y, self.w, self.t) - sum(min(max(y - c, 0), self.t) for c in self.skip)
+        g = self.valid
+        return sum(g(min(max(y - c, 0), self.t)) for c in range(self.w) if c not in self.skip)
+
+    def rel_of(self, i: int) -> int:
+        """The row within the fold of the fold's i-th demand (0 <= i < n)."""
+        if self.preload:
+            return self.off - (self.w - 1 - i // self.t)
+        if self.valid is None and not self.skip:
+            return self.off + _skew_find(i, self.w, self.t)
+        lo, hi = self.off, self.off + self.w + self.t - 2   # smallest x with count_lt(x + 1) > i
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.count_lt(mid + 1) > i:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """An operand's demand stream in service order, fold by fold: ``fold(f)`` describes fold f (of
+    ``folds``), whose demands follow the ``start(f)`` demands of the folds before it, at rows from
+    ``f * fold_rows``. Fold f = ``fc * rf + fr`` holds either ``cum[f + 1] - cum[f]`` demands or, where
+    ``prod = (rf, cf, a, a_last, b, b_last)``, ``A(fr) * B(fc)``: ``a`` for every row fold but the
+    last, ``a_last`` for that one, and so for ``B``."""
+
+    fold_rows: int
+    folds: int
+    n: int
+    fold: Callable[[int], _Fold]
+    cum: list[int] | None = None
+    prod: tuple[int, int, int, int, int, int] | None = None
+
+    def start(self, f: int) -> int:
+        if self.cum is not None:
+            return self.cum[f]
+        assert self.prod is not None
+        rf, cf, a, a_last, b, b_last = self.prod
+        fc, fr = divmod(f, rf)
+        return fc * b * ((rf - 1) * a + a_last) + (b if fc < cf - 1 else b_last) * fr * a
+
+    def locate(self, j: int) -> tuple[int, int]:
+        """``(fold, index within it)`` of the stream's j-th demand."""
+        if self.cum is not None:
+            f = bisect.bisect_right(self.cum, j) - 1
+            return f, j - self.cum[f]
+        assert self.prod is not None
+        rf, cf, a, a_last, b, b_last = self.prod
+        per_fc = b * ((rf - 1) * a + a_last)
+        fc = min(j // per_fc, cf - 1)
+        j -= fc * per_fc
+        per_fr = (b if fc < cf - 1 else b_last) * a
+        fr = min(j // per_fr, rf - 1)
+        return fc * rf + fr, j - fr * per_fr
+
+    def row_of(self, j: int) -> int:
+        """Row of the stream's j-th demand."""
+        f, i = self.locate(j)
+        return f * self.fold_rows + self.fold(f).rel_of(i)
+
+    def count_below(self, row: int) -> int:
+        """Number of demands at rows ``< row`` (the index of the first demand at or after ``row``)."""
+        if row <= 0:
+            return 0
+        f = row // self.fold_rows
+        if f >= self.folds:
+            return self.n
+        return self.start(f) + self.fold(f).count_lt(row - f * self.fold_rows)
+
+
+def _folds(sp: _Shape, cfg: ScaleSimConfig) -> tuple[int, int, int, int]:
+    """``(row folds, column folds, steps per fold, rows per fold)`` of the layer on the array."""
+    R, C = cfg.array_rows, cfg.array_cols
+    K, M, P = sp.window, sp.m, sp.npix
+    if cfg.dataflow is Dataflow.OS:
+        return -(-P // R), -(-M // C), K, R + C + K - 2
+    if cfg.dataflow is Dataflow.WS:
+        return -(-K // R), -(-M // C), P, 2 * R + C + P - 2
+    return -(-K // R), -(-P // C), M, 2 * R + C + M - 2
+
+
+def _extent(n: int, size: int, i: int) -> int:
+    return min(size, n - i * size)
+
+
+def _layout(counts: np.ndarray, fold_rows: int, fold: Callable[[int], _Fold]) -> _Layout:
+    cum = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=cum[1:])
+    return _Layout(fold_rows, counts.size, int(cum[-1]), fold, cum=cum.tolist())
+
+
+def _prod_layout(fold_rows: int, fold: Callable[[int], _Fold], rf: int, cf: int, a: int, a_last: int, b: int,
+                 b_last: int) -> _Layout:
+    """A layout whose fold ``(fc, fr)`` holds ``A(fr) * B(fc)`` demands (see :class:`_Layout`)."""
+    n = ((rf - 1) * a + a_last) * ((cf - 1) * b + b_last)
+    return _Layout(fold_rows, rf * cf, n, fold, prod=(rf, cf, a, a_last, b, b_last))
+
+
+def _ofmap_layout(sp: _Shape, cfg: ScaleSimConfig) -> _Layout:
+    R, C = cfg.array_rows, cfg.array_cols
+    M, P = sp.m, sp.npix
+    rf, cf, T, fold_rows = _folds(sp, cfg)
+    if cfg.dataflow is Dataflow.OS:   # fold: pixels x filters, written along anti-diagonals
+
+        def fold(f: int) -> _Fold:
+            u, w = _extent(P, R, f % rf), _extent(M, C, f // rf)
+            return _Fold(T - 1 + R - u, w, u, u * w)
+        return _prod_layout(fold_rows, fold, rf, cf, R, P - (rf - 1) * R, C, M - (cf - 1) * C)
+    n_c = M if cfg.dataflow is Dataflow.WS else P   # fold: T steps x the column fold's filters / pixels
+
+    def fold_t(f: int) -> _Fold:
+        w = _extent(n_c, C, f // rf)
+        return _Fold(2 * R - 1, w, T, w * T)
+    return _prod_layout(fold_rows, fold_t, rf, cf, 1, 1, C * T, (n_c - (cf - 1) * C) * T)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pixels:
+    """Which output pixels read their whole window (``True``) or nothing (their window starts past
+    the input): SCALE-Sim's last output row / column can do either, or read part of their window,
+    in which case ``binary`` is False and no layout is built for the IFMAP."""
+
+    binary: bool
+    rows: int   # output rows that read (the others read nothing)
+    cols: int
+
+    def below(self, y: int, ew: int) -> int:
+        """Reading pixels among the first ``y``."""
+        q, r = divmod(y, ew)
+        return min(q, self.rows) * self.cols + (min(r, self.cols) if q < self.rows else 0)
+
+
+def _pixels(sp: _Shape) -> _Pixels:
+    vr = sp.h - (sp.eh - 1) * sp.sh
+    vc = sp.w - (sp.ew - 1) * sp.sw
+    binary = (vr >= sp.r or vr <= 0) and (vc >= sp.s or vc <= 0)
+    return _Pixels(binary, sp.eh - (vr <= 0), sp.ew - (vc <= 0))
+
+
+def _read_layout(sp: _Shape, cfg: ScaleSimConfig, operand: str, px: _Pixels) -> _Layout | None:
+    """The layout of a read operand's demands, or None where a pixel reads part of its window."""
+    R, C = cfg.array_rows, cfg.array_cols
+    K, M, P = sp.window, sp.m, sp.npix
+    rf, cf, T, fold_rows = _folds(sp, cfg)
+    flow = cfg.dataflow
+    ew = sp.ew
+    full = px.rows == sp.eh and px.cols == ew
+    if operand == "ifmap" and not px.binary:
+        return None
+    fold: Callable[[int], _Fold]
+    if operand == "filter" and flow is Dataflow.OS:   # columns: filters of the column fold; a: window index
+
+        def fold(f: int) -> _Fold:
+            w = _extent(M, C, f // rf)
+            return _Fold(0, w, K, w * K)
+        return _prod_layout(fold_rows, fold, rf, cf, 1, 1, C * K, (M - (cf - 1) * C) * K)
+    if operand == "filter" and flow is Dataflow.WS:   # preloaded: rows of window indices, columns of filters
+
+        def fold(f: int) -> _Fold:
+            w, t = _extent(K, R, f % rf), _extent(M, C, f // rf)
+            return _Fold(R - 1, w, t, w * t, preload=True)
+        return _prod_layout(fold_rows, fold, rf, cf, R, K - (rf - 1) * R, C, M - (cf - 1) * C)
+    if operand == "filter":                           # columns: window indices of the row fold; a: filter
+
+        def fold(f: int) -> _Fold:
+            w = _extent(K, R, f % rf)
+            return _Fold(R, w, M, w * M)
+        return _prod_layout(fold_rows, fold, rf, cf, R * M, (K - (rf - 1) * R) * M, 1, 1)
+    if flow is Dataflow.OS:          # columns: pixels of the row fold; a: window index
+
+        def fold(f: int) -> _Fold:
+            fr = f % rf
+            w = _extent(P, R, fr)
+            skip: tuple[int, ...] = ()
+            if not full:
+                p0 = fr * R
+                skip = tuple(c for c in range(w) if (p0 + c) // ew >= px.rows or (p0 + c) % ew >= px.cols)
+            return _Fold(0, w, K, (w - len(skip)) * K, skip=skip)
+        if full:
+            return _prod_layout(fold_rows, fold, rf, cf, R * K, (P - (rf - 1) * R) * K, 1, 1)
+        q, r = np.divmod(np.minimum(R * np.arange(rf + 1), P), ew)
+        live = np.diff(np.minimum(q, px.rows) * px.cols + np.where(q < px.rows, np.minimum(r, px.cols), 0))
+        return _layout(np.tile(live * K, cf), fold_rows, fold)
+    if flow is Dataflow.WS:          # columns: window indices of the row fold; a: pixel
+        n_live = px.rows * px.cols
+        g = None if full else (lambda y: px.below(y, ew))
+
+        def fold(f: int) -> _Fold:
+            w = _extent(K, R, f % rf)
+            return _Fold(R, w, P, w * n_live, valid=g)
+        return _prod_layout(fold_rows, fold, rf, cf, R * n_live, (K - (rf - 1) * R) * n_live, 1, 1)
+    # preloaded: rows of window indices, columns of pixels
+
+    def fold_p(f: int) -> _Fold:
+        fc = f // rf
+        w = _extent(K, R, f % rf)
+        t = px.below(min(fc * C + C, P), ew) - px.below(fc * C, ew)
+        return _Fold(R - 1, w, t, w * t, preload=True)
+    if full:
+        return _prod_layout(fold_rows, fold_p, rf, cf, R, K - (rf - 1) * R, C, P - (cf - 1) * C)
+    ku = np.minimum(R, K - R * np.arange(rf))
+    q, r = np.divmod(np.minimum(C * np.arange(cf + 1), P), ew)
+    live = np.diff(np.minimum(q, px.rows) * px.cols + np.where(q < px.rows, np.minimum(r, px.cols), 0))
+    return _layout((live[:, None] * ku[None, :]).ravel(), fold_rows, fold_p)
+
+
+def _distinct(sp: _Shape, operand: str) -> int:
+    """Distinct addresses an operand's demands touch: every filter weight, the input pixels some
+    window covers."""
+    if operand == "filter":
+        return sp.window * sp.m
+
+    def covered(n: int, k: int, s: int, e: int) -> int:
+        if s < k:
+            return min(n, (e - 1) * s + k)
+        return (e - 1) * k + max(0, min(k, n - (e - 1) * s))
+    return covered(sp.h, sp.r, sp.sh, sp.eh) * covered(sp.w, sp.s, sp.sw, sp.ew) * sp.c
+
+
+def _groups(sp: _Shape, cfg: ScaleSimConfig, operand: str, lay: _Layout) -> list[tuple[int, int]] | None:
+    """The operand's demands as groups ``(size, times)``: a block of ``size`` distinct addresses
+    demanded ``times`` times in a row, no address in two groups; None where windows overlap (an input
+    element comes back within a block)."""
+    C = cfg.array_cols
+    K, M = sp.window, sp.m
+    rf, cf, _, _ = _folds(sp, cfg)
+    flow = cfg.dataflow
+    if operand == "filter":
+        if flow is Dataflow.OS:       # a column fold's filters, once per row fold
+            return [(C * K, rf)] * (cf - 1) + [((M - (cf - 1) * C) * K, rf)]
+        if flow is Dataflow.WS:       # each weight once
+            return [(K * M, 1)]
+        return [(K * M, cf)]          # all filters, once per column fold
+    if sp.r > sp.sh or sp.s > sp.sw:
+        return None
+    if flow is Dataflow.IS:           # each (pixel, window index) once
+        return [(lay.n, 1)]
+    return [(lay.n // cf, cf)]        # the whole input, once per column fold
+
+
+def _group_windows(groups: list[tuple[int, int]], cap: int) -> tuple[int, int, int]:
+    """SCALE-Sim's windows of ``cap`` distinct addresses over groups of repeated blocks: ``(windows
+    closed, addresses in the open one, index of the demand that closed the last)``.
+
+    A block of at least ``cap`` addresses comes back only after ``cap`` demands, so each of its
+    demands fetches. A smaller one, repeated, fetches once unless a window closes in its first copy,
+    at offset ``o``: the next window then fetches the ``size`` demands from ``o`` on (what the closed
+    window held is fetched again) and nothing after."""
+    cnt = closes = 0
+    last = -1
+    g0 = 0
+    for size, times in groups:
+        if size >= cap or times == 1:
+            tot = cnt + size * times
+            k = tot // cap
+            if k:
+                closes += k
+                last = g0 + k * cap - cnt - 1
+            cnt = tot % cap
+        elif cnt + size < cap:
+            cnt += size
+        else:
+            closes += 1
+            last = g0 + cap - cnt - 1
+            cnt = min(size, size * times - (cap - cnt))
+        g0 += size * times
+    return closes, cnt, last
+
+
+def _calc_read_closed(sp: _Shape, cfg: ScaleSimConfig, operand: str, kb: int, lay: _Layout,
+                      shift_at: Callable[[int], int]) -> tuple[int, int, int, int, int] | None:
+    """:func:`_calc_read_buffer`'s result in closed form where the operand fits one window or is made
+    of repeated disjoint blocks (:func:`_groups`); None otherwise."""
+    total = kb * 1024
+    per_set = total // SETS_PER_BUFFER
+    cap = (SETS_PER_BUFFER // 2) * per_set
+    first_row, last_row = lay.row_of(0), lay.row_of(lay.n - 1)
+    groups = _groups(sp, cfg, operand, lay)
+    if groups is None:
+        distinct = _distinct(sp, operand)
+        if distinct >= cap:
+            return None
+        closes, rest, last_close = 0, distinct, -1
+    else:
+        closes, rest, last_close = _group_windows(groups, cap)
+    if closes == 0:
+        sets = -(-rest // per_set)
+        need = -(-(sets * per_set) // READ_BACKING_BW_CALC)
+        return -need, -1, rest, first_row, last_row
+    last_close_row = lay.row_of(last_close)
+    first = first_row + shift_at(first_row)
+    start_cyc = first - 1 - READ_LATENCY_CYCLES - -(-cap // READ_BACKING_BW_CALC) + 1 + READ_LATENCY_CYCLES
+    stop = last_close_row + shift_at(last_close_row) + READ_LATENCY_CYCLES
+    return start_cyc, stop, closes * cap + rest, first_row, last_row
+
+
+@dataclass(frozen=True, slots=True)
+class _Stalls:
+    """The OFMAP write buffer's stalls in CALC mode: ``(row, cycles)`` in row order; rows after a
+    stalled row are served that much later."""
+
+    rows: list[int]
+    cum: list[int]              # cum[i]: cycles of the first i stalls
+    write_stalls: dict[int, int]
+    ofmap_dram: tuple[int, int, int]
+
+    def shift_at(self, row: int) -> int:
+        return self.cum[bisect.bisect_left(self.rows, row)]
+
+    def row_cycle(self, row: int) -> int:
+        return row + self.shift_at(row)
+
+
+def _run_calc(out: _Layout, kb: int, bw: int, n_rows: int) -> _Stalls:
+    """:func:`_run` without read buffers, on a layout instead of a stream: the same drains and stalls,
+    found with a handful of lookups per drain. Demands at and after ``j0`` are served ``late`` cycles
+    after their row (every stall so far came before them)."""
+    total = kb * 1024
+    drain = total - math.ceil(total * 0.5)
+    lines_per_drain = -(-drain // bw)
+    n = out.n
+    rows: list[int] = []
+    cum = [0]
+    wstall: dict[int, int] = {}
+    late = 0
+    seg_first_line: list[int] = []
+    seg_full: list[int] = []
+    seg_rem: list[int] = []
+    n_lines = pointer = drained = drain_end = last_end = writes = j0 = seg_start = 0
+    first_drain: int | None = None
+
+    def close_segment(upto: int) -> None:
+        nonlocal n_lines, seg_start
+        cnt = upto - seg_start
+        if cnt <= 0:
+            return
+        seg_first_line.append(n_lines)
+        seg_full.append(cnt // bw)
+        seg_rem.append(cnt % bw)
+        n_lines += cnt // bw + (1 if cnt % bw else 0)
+        seg_start = upto
+
+    def drain_at(at: int) -> int:
+        nonlocal pointer, drained, first_drain, last_end, writes
+        end = min(pointer + lines_per_drain, n_lines)
+        lines = end - pointer
+        k = bisect.bisect_right(seg_first_line, end - 1) - 1
+        last_words = seg_rem[k] if seg_rem[k] and end - 1 == seg_first_line[k] + seg_full[k] else bw
+        words = lines * bw - (bw - last_words)
+        writes += words
+        drained += words
+        pointer = end
+        first_drain = at if first_drain is None else min(first_drain, at)
+        last_end = max(last_end, at + lines - 1)
+        return at + lines - 1
+
+    while j0 < n:
+        ja = out.count_below(drain_end - late)
+        jb = drain + drained
+        jfull = total + drained - 1
+        j = max(j0, ja, jb)
+        if jfull < min(j, n) and jfull >= j0:
+            row = out.row_of(jfull)
+            if row + late < drain_end:
+                stall = drain_end - row - late
+                late += stall
+                if rows and rows[-1] == row:
+                    cum[-1] += stall
+                else:
+                    rows.append(row)
+                    cum.append(cum[-1] + stall)
+                wstall[row] = wstall.get(row, 0) + stall
+                j0 = jfull + 1
+                continue
+        if j >= n:
+            break
+        close_segment(j + 1)
+        drain_end = drain_at(out.row_of(j) + late)
+        j0 = j + 1
+    close_segment(n)
+    last = n_rows - 1
+    at = last + cum[bisect.bisect_left(rows, last)] + wstall.get(last, 0)
+    while pointer < n_lines:
+        at = drain_at(at) + 1
+    return _Stalls(rows, cum, wstall, (first_drain if first_drain is not None else 0, last_end, writes))
+
+
 def _fold_stats(sp: _Shape, cfg: ScaleSimConfig) -> tuple[float, float]:
-    """Average mapping efficiency and compute utilisation over folds, summed in SCALE-Sim's order."""
+    """Average mapping efficiency and compute utilisation over folds, summed in SCALE-Sim's order
+    (column folds outer, row folds inner); folds take at most four values, so the lists are built
+    by repetition."""
     R, C = cfg.array_rows, cfg.array_cols
     K, M, P = sp.window, sp.m, sp.npix
     flow = cfg.dataflow
@@ -842,13 +1405,14 @@ def _fold_stats(sp: _Shape, cfg: ScaleSimConfig) -> tuple[float, float]:
     else:
         sr, sc, T, cyc = K, P, M, 2 * R + 2 * C + M - 3
     rf, cf = -(-sr // R), -(-sc // C)
-    maps, utils = [], []
-    for fc in range(cf):
-        cu = min(C, sc - fc * C)
-        for fr in range(rf):
-            used = min(R, sr - fr * R) * cu
-            maps.append(used / (R * C))
-            utils.append(used * T / (R * C * cyc))
+    maps: list[float] = []
+    utils: list[float] = []
+    for cu, times in ((C, cf - 1), (sc - (cf - 1) * C, 1)):
+        if times == 0:
+            continue
+        used = [R * cu] * (rf - 1) + [(sr - (rf - 1) * R) * cu]
+        maps += [u / (R * C) for u in used] * times
+        utils += [u * T / (R * C * cyc) for u in used] * times
     return sum(maps) / len(maps), sum(utils) / len(utils)
 
 
@@ -876,39 +1440,35 @@ def _sram_counts(sp: _Shape, cfg: ScaleSimConfig, folds: int) -> tuple[int, int,
 
 
 def simulate_layer(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
-    """What SCALE-Sim 3.0.0 reports for ``layer`` on ``cfg`` (``InterfaceBandwidth`` CALC or USER)."""
-    sp = scalesim_shape(layer)
-    n_rows, folds, ifm, fil, out = _streams(sp, cfg, reads=cfg.user_bandwidth)
+    """What SCALE-Sim 3.0.0 reports for ``layer`` on ``cfg`` (``InterfaceBandwidth`` CALC or USER).
+
+    CALC mode runs without building demand streams (:func:`_simulate_calc`); USER mode, and CALC mode
+    when asked (``_simulate_streams``, the reference the closed forms are tested against), replay them.
+    """
     if cfg.user_bandwidth:
-        (i_fetch, i_size), (f_fetch, f_size) = _fetch_orders(sp, cfg)
-        i_pf = _prefetches(ifm, i_fetch, i_size, cfg.ifmap_sram_kb, cfg.ifmap_read_words_per_cycle)
-        f_pf = _prefetches(fil, f_fetch, f_size, cfg.filter_sram_kb, cfg.filter_read_words_per_cycle)
-        tl = _run(out, cfg.ofmap_sram_kb, cfg.bandwidths[0], n_rows, (i_pf, f_pf))
-        i_start, i_stop, i_reads = i_pf.dram_start, i_pf.dram_stop, i_pf.dram_reads
-        f_start, f_stop, f_reads = f_pf.dram_start, f_pf.dram_stop, f_pf.dram_reads
-        i_own, f_own = tl.read_stalls
-        i_rows = int(ifm.rows[0]), int(ifm.rows[-1])
-        f_rows = int(fil.rows[0]), int(fil.rows[-1])
-    else:
-        tl = _run(out, cfg.ofmap_sram_kb, cfg.array_cols, n_rows)
-        i_start, i_stop, i_reads, i_first, i_last = _calc_read_buffer(sp, cfg, "ifmap", cfg.ifmap_sram_kb, tl.shift)
-        f_start, f_stop, f_reads, f_first, f_last = _calc_read_buffer(sp, cfg, "filter", cfg.filter_sram_kb,
-                                                                      tl.shift)
-        i_rows, f_rows = (i_first, i_last), (f_first, f_last)
-        i_own, f_own = {}, {}
+        return _simulate_streams(layer, cfg)
+    return _simulate_calc(layer, cfg)
+
+
+_Read = tuple[int, int, int, tuple[int, int], dict[int, int]]   # DRAM start, stop, reads; demand rows; stalls
+
+
+def _report(layer: Layer, cfg: ScaleSimConfig, sp: _Shape, n_rows: int, folds: int, tl: _Timeline | _Stalls,
+            stall: int, ifmap: _Read, filt: _Read, out_rows: tuple[int, int]) -> ScaleSimLayerReport:
     o_start, o_stop, o_writes = tl.ofmap_dram
-    stall = int(tl.shift[-1])
     total = tl.row_cycle(n_rows - 1) + tl.write_stalls.get(n_rows - 1, 0)
     sram_i, sram_f, sram_o = _sram_counts(sp, cfg, folds)
     mapping, util = _fold_stats(sp, cfg)
     num_compute = sp.npix * sp.m * sp.window
 
-    def span(rows: Sequence[int], lat: int, own: dict[int, int]) -> tuple[int, int]:
+    def span(rows: tuple[int, int], lat: int, own: dict[int, int]) -> tuple[int, int]:
         r0, r1 = rows
         return tl.row_cycle(r0) + lat + own.get(r0, 0), tl.row_cycle(r1) + lat + own.get(r1, 0)
 
+    i_start, i_stop, i_reads, i_rows, i_own = ifmap
+    f_start, f_stop, f_reads, f_rows, f_own = filt
     (is0, is1), (fs0, fs1) = span(i_rows, READ_LATENCY_CYCLES, i_own), span(f_rows, READ_LATENCY_CYCLES, f_own)
-    os0, os1 = span((int(out.rows[0]), int(out.rows[-1])), 0, tl.write_stalls)
+    os0, os1 = span(out_rows, 0, tl.write_stalls)
     return ScaleSimLayerReport(
         layer=layer.name, total_cycles_incl_prefetch=int(o_stop - min(i_start, f_start)), total_cycles=total,
         stall_cycles=stall, overall_util_pct=num_compute * 100 / (total * cfg.array_rows * cfg.array_cols),
@@ -919,6 +1479,50 @@ def simulate_layer(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
         ifmap_dram_start=i_start, ifmap_dram_stop=i_stop, ifmap_dram_reads=i_reads,
         filter_dram_start=f_start, filter_dram_stop=f_stop, filter_dram_reads=f_reads,
         ofmap_dram_start=o_start, ofmap_dram_stop=o_stop, ofmap_dram_writes=o_writes)
+
+
+def _simulate_calc(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
+    """CALC mode from layouts: the OFMAP buffer's drains and stalls found by lookups, the read buffers
+    in closed form where an operand fits one window or every demand fetches, streamed otherwise."""
+    sp = scalesim_shape(layer)
+    rf, cf, _, fold_rows = _folds(sp, cfg)
+    n_rows = rf * cf * fold_rows
+    out = _ofmap_layout(sp, cfg)
+    tl = _run_calc(out, cfg.ofmap_sram_kb, cfg.array_cols, n_rows)
+    px = _pixels(sp)
+    reads: list[_Read] = []
+    for operand, kb in (("ifmap", cfg.ifmap_sram_kb), ("filter", cfg.filter_sram_kb)):
+        lay = _read_layout(sp, cfg, operand, px)
+        got = None if lay is None else _calc_read_closed(sp, cfg, operand, kb, lay, tl.shift_at)
+        if got is None:
+            got = _calc_read_buffer(sp, cfg, operand, kb, tl.shift_at)
+        start, stop, n, first, last = got
+        reads.append((start, stop, n, (first, last), {}))
+    return _report(layer, cfg, sp, n_rows, rf * cf, tl, tl.cum[-1], reads[0], reads[1],
+                   (out.row_of(0), out.row_of(out.n - 1)))
+
+
+def _simulate_streams(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
+    """Either mode by replaying the demand streams (USER mode's model; CALC mode's reference)."""
+    sp = scalesim_shape(layer)
+    n_rows, folds, ifm, fil, out = _streams(sp, cfg, reads=cfg.user_bandwidth)
+    if cfg.user_bandwidth:
+        (i_fetch, i_size), (f_fetch, f_size) = _fetch_orders(sp, cfg)
+        i_pf = _prefetches(ifm, i_fetch, i_size, cfg.ifmap_sram_kb, cfg.ifmap_read_words_per_cycle)
+        f_pf = _prefetches(fil, f_fetch, f_size, cfg.filter_sram_kb, cfg.filter_read_words_per_cycle)
+        tl = _run(out, cfg.ofmap_sram_kb, cfg.bandwidths[0], n_rows, (i_pf, f_pf))
+        i_own, f_own = tl.read_stalls
+        ifmap: _Read = (i_pf.dram_start, i_pf.dram_stop, i_pf.dram_reads, (int(ifm.rows[0]), int(ifm.rows[-1])), i_own)
+        filt: _Read = (f_pf.dram_start, f_pf.dram_stop, f_pf.dram_reads, (int(fil.rows[0]), int(fil.rows[-1])), f_own)
+    else:
+        tl = _run(out, cfg.ofmap_sram_kb, cfg.array_cols, n_rows)
+        i_start, i_stop, i_reads, i_first, i_last = _calc_read_buffer(sp, cfg, "ifmap", cfg.ifmap_sram_kb,
+                                                                      tl.shift_at, fast=False)
+        f_start, f_stop, f_reads, f_first, f_last = _calc_read_buffer(sp, cfg, "filter", cfg.filter_sram_kb,
+                                                                      tl.shift_at, fast=False)
+        ifmap, filt = (i_start, i_stop, i_reads, (i_first, i_last), {}), (f_start, f_stop, f_reads, (f_first, f_last), {})
+    return _report(layer, cfg, sp, n_rows, folds, tl, int(tl.shift[-1]), ifmap, filt,
+                   (int(out.rows[0]), int(out.rows[-1])))
 
 
 def simulate_topology(layers: tuple[Layer, ...], cfg: ScaleSimConfig) -> tuple[ScaleSimLayerReport, ...]:

@@ -111,7 +111,7 @@ def main() -> int:
         if ours_c != ss_c or full.total_cycles != ss_c:
             sys.exit(f"bench_engine: cycle mismatch on {la.name}: SCALE-Sim {ss_c}, ours {ours_c}/{full.total_cycles}")
         t_cyc = best_of(lambda sl=sl: stall_free_cycles(sl, CFG), repeat=5, number=1000)
-        t_full = best_of(lambda sl=sl: simulate_layer(sl, CFG), repeat=5)
+        t_full = best_of(lambda sl=sl: simulate_layer(sl, CFG), repeat=5, number=20)
         tracemalloc.start()
         simulate_layer(sl, CFG)
         peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
@@ -137,8 +137,8 @@ def main() -> int:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, c, ss, tc, tf, pk, tn, nc in rows:
-        lines.append(f"| {name} | {c:,} | {ss:.1f} s | {tc * 1e6:.1f} us | {ss / tc:,.0f}x | {tf * 1e3:.1f} ms | "
-                     f"{ss / tf:,.0f}x | {pk:.1f} MB | {tn * 1e6:.0f} us | {ss / tn:,.0f}x | {nc:,} |")
+        lines.append(f"| {name} | {c:,} | {ss:.1f} s | {tc * 1e6:.1f} us | {ss / tc:,.0f}x | {tf * 1e3:.2f} ms | "
+                     f"{ss / tf:,.0f}x | {pk:.2f} MB | {tn * 1e6:.0f} us | {ss / tn:,.0f}x | {nc:,} |")
     section = "\n".join(lines) + "\n"
     print(section)
     replace_section(DOC, SECTION[3:], section)

@@ -11,15 +11,27 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
-from hwsim import Dataflow, PEKind
+from hwsim import Dataflow, Layer, LayerKind, PEKind
 from hwsim.errors import ConfigError
 from hwsim.scalesim import (
     REPORT_FILES,
+    ScaleSimConfig,
     ScaleSimLayerReport,
+    _ofmap_layout,
+    _run,
+    _run_calc,
+    _simulate_streams,
+    _skew_count,
+    _skew_find,
+    _streams,
     load_config,
     load_topology,
     report_csvs,
+    scalesim_shape,
+    simulate_layer,
     simulate_topology,
     stall_free_cycles,
 )
@@ -264,3 +276,69 @@ def test_user_mode_reads_bandwidths_from_the_layout_section(tmp_path: Path) -> N
     cfg.write_text(config_text(4, 8, "os", mode="USER").replace("IfmapSRAMBankBandwidth: 10", "IfmapSRAMBankBandwidth: 7"))
     with pytest.raises(ConfigError, match=r"\[layout\] IfmapSRAMBankBandwidth must be a multiple of IfmapSRAMBankNum"):
         load_config(cfg)
+
+
+# ---- CALC mode's closed forms against the streams they replace ---------------------------------------
+#
+# ``simulate_layer`` runs CALC mode from fold layouts (no demand streams); ``_simulate_streams`` replays
+# the streams, the model the SCALE-Sim parity tests above check. Both must agree on every column.
+
+@st.composite
+def calc_cases(draw: st.DrawFn) -> tuple[Layer, ScaleSimConfig]:
+    if draw(st.integers(0, 4)) == 0:
+        layer = Layer("g", LayerKind.LINEAR, in_channels=draw(st.integers(1, 300)),
+                      out_channels=draw(st.integers(1, 300)), batch=draw(st.integers(1, 40)))
+    else:   # strides above, equal to and below the kernel; inputs whose last windows run past the edge
+        r, s, stride = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        layer = Layer("c", LayerKind.CONV2D, in_channels=draw(st.integers(1, 40)), out_channels=draw(st.integers(1, 70)),
+                      in_h=draw(st.integers(r, r + 14)), in_w=draw(st.integers(s, s + 14)), kernel_h=r, kernel_w=s,
+                      stride_h=stride, stride_w=stride)
+    cfg = ScaleSimConfig("r", draw(st.integers(1, 16)), draw(st.integers(1, 16)), draw(st.sampled_from([1, 1, 2, 4])),
+                         draw(st.sampled_from([1, 1, 2, 8])), draw(st.sampled_from([1, 2])),
+                         draw(st.sampled_from(list(Dataflow))), ifmap_offset=draw(st.sampled_from([0, 5])))
+    assume(stall_free_cycles(layer, cfg) > 0)   # one row of demands: "Total Cycles" 0, utilisation undefined
+    return layer, cfg
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calc_cases())
+def test_calc_closed_forms_equal_the_streams(case: tuple[Layer, ScaleSimConfig]) -> None:
+    layer, cfg = case
+    assert simulate_layer(layer, cfg) == _simulate_streams(layer, cfg)
+
+
+@pytest.mark.parametrize("flow", list(Dataflow))
+def test_calc_periodic_windows_equal_the_streams(flow: Dataflow) -> None:
+    """Overlapping windows, an input larger than a window of the 1 kB buffer and many column folds:
+    the IFMAP window's state recurs and whole periods of folds are skipped."""
+    cfg = ScaleSimConfig("r", 8, 2, 1, 1, 1, flow)
+    for h, c, m in ((9, 16, 40), (8, 24, 33), (12, 7, 50)):
+        layer = Layer("c", LayerKind.CONV2D, in_channels=c, out_channels=m, in_h=h, in_w=h, kernel_h=3, kernel_w=3)
+        assert simulate_layer(layer, cfg) == _simulate_streams(layer, cfg)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calc_cases(), st.integers(1, 4), st.integers(1, 2))
+def test_ofmap_layout_and_drains_equal_the_stream(case: tuple[Layer, ScaleSimConfig], bw: int, kb: int) -> None:
+    """The OFMAP layout locates every demand of the stream, and its drain loop finds the same drains
+    and write stalls (drains narrower than the array's width make them common)."""
+    layer, cfg = case
+    sp = scalesim_shape(layer)
+    n_rows, _, _, _, out = _streams(sp, cfg, reads=False)
+    lay = _ofmap_layout(sp, cfg)
+    rows = out.rows.tolist()
+    assert lay.n == len(rows)
+    assert [lay.row_of(j) for j in range(len(rows))] == rows
+    assert all(lay.count_below(r) == int((out.rows < r).sum()) for r in range(-1, n_rows + 2, max(1, n_rows // 40)))
+    ref, new = _run(out, kb, bw, n_rows), _run_calc(lay, kb, bw, n_rows)
+    assert (new.write_stalls, new.ofmap_dram) == (ref.write_stalls, ref.ofmap_dram)
+    assert [new.shift_at(r) for r in range(n_rows + 1)] == ref.shift.tolist()
+
+
+def test_skewed_block_counts_exhaustively() -> None:
+    for w in range(1, 9):
+        for t in range(1, 9):
+            order = sorted((a + c, c) for a in range(t) for c in range(w))
+            assert [_skew_find(i, w, t) for i in range(w * t)] == [d for d, _ in order]
+            assert [_skew_count(x, w, t) for x in range(-1, w + t + 1)] == \
+                [sum(d < x for d, _ in order) for x in range(-1, w + t + 1)]
