@@ -448,6 +448,65 @@ class _Timeline:
         return row + int(self.shift[row])
 
 
+class _LineQueue:
+    """The write buffer's queue of DRAM lines: outputs close into segments of ``bw``-word lines, the last
+    line of a segment possibly part-filled (SCALE-Sim pads it when it drains), and its drains."""
+
+    __slots__ = ("bw", "lines_per_drain", "first_line", "full", "rem", "n_lines", "start", "pointer", "drained",
+                 "first_drain", "last_end", "writes")
+
+    def __init__(self, bw: int, lines_per_drain: int) -> None:
+        self.bw = bw
+        self.lines_per_drain = lines_per_drain
+        self.pointer = 0                  # next line to drain
+        self.drained = 0                  # words SCALE-Sim believes drained (padding included)
+        self.first_drain: int | None = None
+        self.last_end = 0
+        self.writes = 0
+        self.first_line: list[int] = []   # first line of each segment
+        self.full: list[int] = []         # its full lines
+        self.rem: list[int] = []          # valid words in its last, partly filled line (0: none)
+        self.n_lines = 0
+        self.start = 0                    # first output not yet in a segment
+
+    def close(self, upto: int) -> None:
+        """Outputs ``[start, upto)`` become lines."""
+        cnt = upto - self.start
+        if cnt <= 0:
+            return
+        self.first_line.append(self.n_lines)
+        self.full.append(cnt // self.bw)
+        self.rem.append(cnt % self.bw)
+        self.n_lines += cnt // self.bw + (1 if cnt % self.bw else 0)
+        self.start = upto
+
+    def words(self, q: int) -> int:
+        """Valid words in line ``q``."""
+        k = bisect.bisect_right(self.first_line, q) - 1
+        return self.rem[k] if self.rem[k] and q == self.first_line[k] + self.full[k] else self.bw
+
+    @property
+    def pending(self) -> bool:
+        return self.pointer < self.n_lines
+
+    def drain_at(self, at: int) -> int:
+        """One drain from cycle ``at``, a line per cycle (SCALE-Sim's write port has no latency); returns
+        its last cycle."""
+        end = min(self.pointer + self.lines_per_drain, self.n_lines)
+        lines = end - self.pointer
+        words = lines * self.bw - (self.bw - self.words(end - 1))
+        self.writes += words
+        self.drained += words
+        self.pointer = end
+        self.first_drain = at if self.first_drain is None else min(self.first_drain, at)
+        self.last_end = max(self.last_end, at + lines - 1)  # a final drain may start before a running one ends
+        return at + lines - 1
+
+    def dram(self) -> tuple[int, int, int]:
+        """``(first drain cycle, last write cycle, words written)``."""
+        return (self.first_drain if self.first_drain is not None else 0, self.last_end, self.writes)
+
+
 def _run(stream: _Stream, kb: int, bw: int, n_rows: int, reads: tuple[_Prefetches, ...] = ()) -> _Timeline:
     """SCALE-Sim's memory loop: the OFMAP write buffer (drains of half the buffer in lines of ``bw``
     words, one line per cycle) together with the read buffers' prefetch stalls (USER mode). A row's
@@ -466,47 +525,9 @@ def _run(stream: _Stream, kb: int, bw: int, n_rows: int, reads: tuple[_Prefetche
     ev_rows = np.unique(np.concatenate([pf.rows for pf in reads])) if reads else np.zeros(0, np.int64)
     ev_counts = [dict(zip(pf.rows.tolist(), pf.counts.tolist(), strict=True)) for pf in reads]
     ev = 0
-    seg_first_line: list[int] = []   # first line of each segment of the line queue
-    seg_full: list[int] = []         # its full lines
-    seg_rem: list[int] = []          # valid words in its last, partly filled line (0: none)
-    n_lines = 0
-    pointer = 0                      # next line to drain
-    drained = 0                      # words SCALE-Sim believes drained (padding included)
+    queue = _LineQueue(bw, lines_per_drain)
     drain_end = 0
-    first_drain: int | None = None
-    last_end = 0
-    writes = 0
     j0 = 0
-    seg_start = 0
-
-    def close_segment(upto: int) -> None:
-        """Elements ``[seg_start, upto)`` become lines; the last one may be partly filled."""
-        nonlocal n_lines, seg_start
-        cnt = upto - seg_start
-        if cnt <= 0:
-            return
-        seg_first_line.append(n_lines)
-        seg_full.append(cnt // bw)
-        seg_rem.append(cnt % bw)
-        n_lines += cnt // bw + (1 if cnt % bw else 0)
-        seg_start = upto
-
-    def line_words(q: int) -> int:
-        k = bisect.bisect_right(seg_first_line, q) - 1
-        return seg_rem[k] if seg_rem[k] and q == seg_first_line[k] + seg_full[k] else bw
-
-    # a drain writes one line per cycle from ``at`` (SCALE-Sim's write port has no latency)
-    def drain_at(at: int) -> int:
-        nonlocal pointer, drained, first_drain, last_end, writes
-        end = min(pointer + lines_per_drain, n_lines)
-        lines = end - pointer
-        words = lines * bw - (bw - line_words(end - 1))
-        writes += words
-        drained += words
-        pointer = end
-        first_drain = at if first_drain is None else min(first_drain, at)
-        last_end = max(last_end, at + lines - 1)  # a final drain may start before a running one ends
-        return at + lines - 1
 
     def read_row(row: int) -> None:
         """The read buffers' stalls on ``row``; later rows move by what exceeds its write stall."""
@@ -529,8 +550,8 @@ def _run(stream: _Stream, kb: int, bw: int, n_rows: int, reads: tuple[_Prefetche
         stall_at = drain_from = -1
         if j0 < n:
             ja = int(np.searchsorted(cyc, drain_end, side="left"))
-            jb = drain + drained  # element index whose store makes occupancy exceed ``drain``
-            jfull = total + drained - 1  # element index whose store leaves no free space
+            jb = drain + queue.drained  # element index whose store makes occupancy exceed ``drain``
+            jfull = total + queue.drained - 1  # element index whose store leaves no free space
             j = max(j0, ja, jb)
             if j0 <= jfull < min(j, n) and cyc[jfull] < drain_end:
                 stall_at, event_row = jfull, int(orow[jfull])
@@ -547,17 +568,17 @@ def _run(stream: _Stream, kb: int, bw: int, n_rows: int, reads: tuple[_Prefetche
             wstall[event_row] = wstall.get(event_row, 0) + stall
             j0 = stall_at + 1
         elif drain_from >= 0:
-            close_segment(drain_from + 1)
-            drain_end = drain_at(int(cyc[drain_from]))
+            queue.close(drain_from + 1)
+            drain_end = queue.drain_at(int(cyc[drain_from]))
             j0 = drain_from + 1
         else:
             break
-    close_segment(n)
+    queue.close(n)
     last = n_rows - 1
     at = last + int(shift[last]) + wstall.get(last, 0)  # SCALE-Sim empties the buffer after the last row
-    while pointer < n_lines:
-        at = drain_at(at) + 1
-    return _Timeline(shift, wstall, rstall, (first_drain if first_drain is not None else 0, last_end, writes))
+    while queue.pending:
+        at = queue.drain_at(at) + 1
+    return _Timeline(shift, wstall, rstall, queue.dram())
 
 
 
@@ -1329,41 +1350,13 @@ def _run_calc(out: _Layout, kb: int, bw: int, n_rows: int) -> _Stalls:
     cum = [0]
     wstall: dict[int, int] = {}
     late = 0
-    seg_first_line: list[int] = []
-    seg_full: list[int] = []
-    seg_rem: list[int] = []
-    n_lines = pointer = drained = drain_end = last_end = writes = j0 = seg_start = 0
-    first_drain: int | None = None
-
-    def close_segment(upto: int) -> None:
-        nonlocal n_lines, seg_start
-        cnt = upto - seg_start
-        if cnt <= 0:
-            return
-        seg_first_line.append(n_lines)
-        seg_full.append(cnt // bw)
-        seg_rem.append(cnt % bw)
-        n_lines += cnt // bw + (1 if cnt % bw else 0)
-        seg_start = upto
-
-    def drain_at(at: int) -> int:
-        nonlocal pointer, drained, first_drain, last_end, writes
-        end = min(pointer + lines_per_drain, n_lines)
-        lines = end - pointer
-        k = bisect.bisect_right(seg_first_line, end - 1) - 1
-        last_words = seg_rem[k] if seg_rem[k] and end - 1 == seg_first_line[k] + seg_full[k] else bw
-        words = lines * bw - (bw - last_words)
-        writes += words
-        drained += words
-        pointer = end
-        first_drain = at if first_drain is None else min(first_drain, at)
-        last_end = max(last_end, at + lines - 1)
-        return at + lines - 1
+    queue = _LineQueue(bw, lines_per_drain)
+    drain_end = j0 = 0
 
     while j0 < n:
         ja = out.count_below(drain_end - late)
-        jb = drain + drained
-        jfull = total + drained - 1
+        jb = drain + queue.drained
+        jfull = total + queue.drained - 1
         j = max(j0, ja, jb)
         if jfull < min(j, n) and jfull >= j0:
             row = out.row_of(jfull)
@@ -1380,15 +1373,15 @@ def _run_calc(out: _Layout, kb: int, bw: int, n_rows: int) -> _Stalls:
                 continue
         if j >= n:
             break
-        close_segment(j + 1)
-        drain_end = drain_at(out.row_of(j) + late)
+        queue.close(j + 1)
+        drain_end = queue.drain_at(out.row_of(j) + late)
         j0 = j + 1
-    close_segment(n)
+    queue.close(n)
     last = n_rows - 1
     at = last + cum[bisect.bisect_left(rows, last)] + wstall.get(last, 0)
-    while pointer < n_lines:
-        at = drain_at(at) + 1
-    return _Stalls(rows, cum, wstall, (first_drain if first_drain is not None else 0, last_end, writes))
+    while queue.pending:
+        at = queue.drain_at(at) + 1
+    return _Stalls(rows, cum, wstall, queue.dram())
 
 
 def _fold_stats(sp: _Shape, cfg: ScaleSimConfig) -> tuple[float, float]:
