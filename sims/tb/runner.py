@@ -58,7 +58,7 @@ def run_tile_bench(sim: str, params: ArrayParams, plans: list[TilePlan], seed: i
     assert params.acc_bits is not None
     if params.precision is not None or params.weight_precision is not None or params.act_signed is not None:
         raise ValueError("run_tile_bench.params must have runtime precision and sign ports, not fixed ones")
-    root = build_root or REPO / "build" / "cocotb"
+    root = (build_root or REPO / "build" / "cocotb").resolve()  # the bench runs with the build dir as cwd
     bdir = root / sim / f"{params.name}_{params.adder}_k{params.max_steps}"
     exported = export_array(params, bdir / "src", top="bs_array")
     results = bdir / f"cycles_{seed}.json"

@@ -4,11 +4,14 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from sims.cli import main
 
 
-def test_demo_runs_the_whole_chain(tmp_path: Path, capsys: object) -> None:
-    out = tmp_path / "demo"
+def test_demo_runs_the_whole_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # a relative --out, as `make demo` passes it
+    out = Path("out") / "demo"
     assert main(["demo", "--out", str(out), "--epochs", "1", "--pretrain-epochs", "1", "--no-progress"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["models"]) == {"uniform", "pdb", "cmn"}
