@@ -175,7 +175,7 @@ def _search(layer: Layer, acc: Accelerator, objective: str, grouping: str, tiles
     n = 0
     for flow in flows:
         r = evaluate_mapspace(layer, acc, flow, orders, tiles, grouping)
-        best.offer(objective_value(objective, r["cycles"], r["energy_pj"]), flow.value, orders, tiles)
+        best.offer(np.asarray(objective_value(objective, r["cycles"], r["energy_pj"])), flow.value, orders, tiles)
         n += r["cycles"].size
     return n
 
@@ -237,8 +237,8 @@ def _checked(layer: Layer, acc: Accelerator, objective: str, best_by_grouping: d
         dm = dataclasses.replace(d, dataflow=flow)
         pool.append((dm, layer_cost(layer, dm, acc, "engine")))
     for grouping, best in best_by_grouping.items():
-        for _, flow, order, tile in best.items[:top_k]:
-            m = LayerMapping(layer.name, Dataflow(flow), Tile(*tile), order, grouping)
+        for _, flow_name, order, tile in best.items[:top_k]:
+            m = LayerMapping(layer.name, Dataflow(flow_name), Tile(*tile), order, grouping)
             pool.append((m, layer_cost(layer, m, acc, "engine")))
     mapping, cost = min(pool, key=lambda mc: _cost_objective(objective, mc[1]))
     fast_best = min(b.items[0][0] for b in best_by_grouping.values())
@@ -356,6 +356,10 @@ def _combine_edp(picked: list[LayerChoice], weights: list[float]) -> list[LayerC
     def index_of(i: int, m: LayerMapping) -> int:
         return next(j for j, (mm, _) in enumerate(cands[i]) if mm == m)
 
+    def best_index(i: int, cyc: float, en: float) -> int:
+        """Candidate of layer ``i`` minimising its first-order change of cycles x energy."""
+        return min(range(len(cands[i])), key=lambda j: cands[i][j][1].cycles * en + cands[i][j][1].energy_pj * cyc)
+
     start = [index_of(i, c.mapping) for i, c in enumerate(picked)]
     default = [0] * len(cands)  # candidate 0 is the default fold (hwsim.schedule.default_mapping)
     best_sel, best_val = None, math.inf
@@ -365,13 +369,12 @@ def _combine_edp(picked: list[LayerChoice], weights: list[float]) -> list[LayerC
             val = cyc * en
             if val < best_val:
                 best_sel, best_val = list(sel), val
-            new = [min(range(len(cands[i])), key=lambda j, i=i: cands[i][j][1].cycles * en
-                       + cands[i][j][1].energy_pj * cyc) for i in range(len(cands))]
+            new = [best_index(i, cyc, en) for i in range(len(cands))]
             if new == sel:
                 break
             sel = new
     assert best_sel is not None
-    out = []
+    out: list[LayerChoice] = []
     for c, j in zip(picked, best_sel, strict=True):
         m, cost = cands[len(out)][j]
         out.append(dataclasses.replace(c, mapping=m, cost=cost))

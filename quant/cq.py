@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -64,7 +65,7 @@ def class_importance(model: nn.Module, split: Split, num_classes: int, layers: l
     idx = list(range(len(ql))) if layers is None else list(layers)
     acts: dict[int, torch.Tensor] = {}
 
-    def keep(k: int):  # type: ignore[no-untyped-def]
+    def keep(k: int) -> Callable[[nn.Module, object, torch.Tensor], None]:
         def hook(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
             out.retain_grad()
             acts[k] = out

@@ -14,6 +14,7 @@ splits are stratified and fixed by ``split_seed`` (independent of the training s
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,7 +180,8 @@ def load_dataset(spec: str | Path, split_seed: int = 0) -> DataSplits:
     return load_image_folder(p, split_seed)
 
 
-def batches(split: Split, batch_size: int, generator: torch.Generator | None = None):  # type: ignore[no-untyped-def]
+def batches(split: Split, batch_size: int, generator: torch.Generator | None = None
+            ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(x, y)`` mini-batches; shuffled when a generator is given (deterministic per generator)."""
     n = len(split)
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from torch import nn
@@ -34,6 +34,17 @@ from .models import QNet, build_model
 __all__ = ["export", "save_model", "load_model", "load_network", "FORMAT"]
 
 FORMAT = "hwsim.quant/1"
+
+
+class _LayerCommon(TypedDict):
+    """The :class:`hwsim.Layer` fields that convolutions and linear layers export alike."""
+
+    name: str
+    weight_bits: int
+    act_bits: int
+    out_bits: int
+    channel_weight_bits: tuple[int, ...] | None
+    bit_scales: int
 
 
 def _layers(model: nn.Module, x: torch.Tensor, prefix: str) -> list[hwsim.Layer]:
@@ -52,10 +63,13 @@ def _layers(model: nn.Module, x: torch.Tensor, prefix: str) -> list[hwsim.Layer]
         if la.last_input_shape is None:
             raise ValueError(f"export.model layer {names[id(la)]!r} must run on the example input, but it did not")
         name = f"{prefix}{names[id(la)]}"
-        common = {"name": name, "weight_bits": hb.weight_bits, "act_bits": hb.act_bits, "out_bits": nxt,
+        common: _LayerCommon = {"name": name, "weight_bits": hb.weight_bits, "act_bits": hb.act_bits, "out_bits": nxt,
                   "channel_weight_bits": hb.channel_weight_bits, "bit_scales": hb.bit_scales}
         if isinstance(la, QConv2d):
             _, c, h, w = la.last_input_shape
+            if isinstance(la.padding, str):
+                raise ValueError(f"export.model layer {names[id(la)]!r} padding must be explicit integers, "
+                                 f"not {la.padding!r}")
             out.append(hwsim.Layer(kind=hwsim.LayerKind.CONV2D, in_channels=c, out_channels=la.out_channels,
                                    in_h=h, in_w=w, kernel_h=la.kernel_size[0], kernel_w=la.kernel_size[1],
                                    stride_h=la.stride[0], stride_w=la.stride[1], pad_h=la.padding[0],

@@ -77,7 +77,7 @@ class _QMixin:
     """Shared by :class:`QConv2d` and :class:`QLinear`: quantizers built from the spec, mask, hw_bits."""
 
     spec: LayerSpec
-    weight: nn.Parameter
+    weight: torch.Tensor
     last_input_shape: tuple[int, ...] | None
 
     def _init_q(self) -> None:

@@ -33,7 +33,8 @@ def _check_shape(owner: str, in_shape: Any) -> tuple[int, int, int]:
     if (not isinstance(in_shape, tuple | list) or len(in_shape) != 3
             or not all(isinstance(v, int) and v >= 1 for v in in_shape)):
         raise ValueError(f"{owner}.in_shape must be (channels, height, width) of positive ints, not {in_shape!r}")
-    return tuple(in_shape)  # type: ignore[return-value]
+    c, h, w = in_shape
+    return c, h, w
 
 
 class QNet(nn.Module):
@@ -161,7 +162,7 @@ class ResNet20(QNet):
 
     def groups(self) -> list[tuple[list[int], nn.Module]]:
         idx = {id(m): i for i, m in enumerate(qlayers(self))}
-        out = [([idx[id(self.stem[0])]], self.stem)]
+        out: list[tuple[list[int], nn.Module]] = [([idx[id(self.stem[0])]], self.stem)]
         for st in self.stages:
             out.append(([idx[id(m)] for m in qlayers(st)], st))
         return out + [([idx[id(self.fc)]], self.fc)]

@@ -27,21 +27,21 @@ __all__ = [
 
 class _RoundSTE(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         return torch.round(x)
 
     @staticmethod
-    def backward(ctx, g: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(ctx, g: torch.Tensor) -> torch.Tensor:
         return g
 
 class _SignSTE(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(x)
         return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
 
     @staticmethod
-    def backward(ctx, g: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(ctx, g: torch.Tensor) -> torch.Tensor:
         (x,) = ctx.saved_tensors
         return g * (x.abs() <= 1).to(g.dtype)  # hard-tanh STE (BinaryConnect)
 
@@ -131,12 +131,12 @@ class WeightQuantizer(nn.Module):
 
 class _GradScale(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
         ctx.scale = scale
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+    def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor, None]:
         return g * ctx.scale, None
 
 class LSQQuantizer(nn.Module):
@@ -147,6 +147,8 @@ class LSQQuantizer(nn.Module):
     gradient scaled by ``1/sqrt(N Q_P)``. Signed 1-bit is taken as {-1, 0} * s -> we use Q_N = Q_P = 1
     ({-s, 0, s} would need 2 bits), i.e. a binary quantizer ``sign(v) * s``.
     """
+
+    initialized: torch.Tensor  # a buffer (registered in __init__)
 
     def __init__(self, bits: int, signed: bool) -> None:
         super().__init__()

@@ -63,13 +63,13 @@ class PEParams:
         o = self.owner
         check_int(o, "weight_bits", self.weight_bits, 1, MAX_BITS)
         check_int(o, "act_bits", self.act_bits, 1, MAX_BITS)
-        if self.acc_bits is None:
-            object.__setattr__(self, "acc_bits", self.weight_bits + self.act_bits + 8)
+        acc_bits = self.weight_bits + self.act_bits + 8 if self.acc_bits is None else self.acc_bits
+        object.__setattr__(self, "acc_bits", acc_bits)
         need = self.weight_bits + self.act_bits
-        check_int(o, "acc_bits", self.acc_bits, None, MAX_ACC_BITS)
-        if self.acc_bits < need:
+        check_int(o, "acc_bits", acc_bits, None, MAX_ACC_BITS)
+        if acc_bits < need:
             raise ValueError(f"{o}.acc_bits must be >= weight_bits + act_bits = {need} (one full-precision "
-                             f"product), not {self.acc_bits!r}")
+                             f"product), not {acc_bits!r}")
         check_choice(o, "adder", self.adder, ADDER_STYLES)
         check_precision(o, self.precision, self.act_bits)
         check_act_signed(o, self.act_signed)
@@ -114,12 +114,12 @@ class ArrayParams:
         check_int(o, "act_bits", self.act_bits, 1, MAX_BITS)
         check_int(o, "max_steps", self.max_steps, 1, 1 << 20)
         need = array_acc_bits_needed(self.weight_bits, self.act_bits, self.max_steps)
-        if self.acc_bits is None:
-            object.__setattr__(self, "acc_bits", need)
-        check_int(o, "acc_bits", self.acc_bits, None, MAX_ACC_BITS)
-        if self.acc_bits < need:
+        acc_bits = need if self.acc_bits is None else self.acc_bits
+        object.__setattr__(self, "acc_bits", acc_bits)
+        check_int(o, "acc_bits", acc_bits, None, MAX_ACC_BITS)
+        if acc_bits < need:
             raise ValueError(f"{o}.acc_bits must be >= {need} (weight_bits + act_bits + ceil(log2(max_steps)), "
-                             f"the worst case of a {self.max_steps}-step tile), not {self.acc_bits!r}")
+                             f"the worst case of a {self.max_steps}-step tile), not {acc_bits!r}")
         check_choice(o, "adder", self.adder, ADDER_STYLES)
         check_precision(o, self.precision, self.act_bits)
         check_act_signed(o, self.act_signed)

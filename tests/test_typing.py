@@ -1,4 +1,4 @@
-"""The core package type-checks (DESIGN: mypy on the core packages)."""
+"""The core packages type-check (DESIGN: mypy on the core packages)."""
 
 import subprocess
 import sys
@@ -7,6 +7,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_hwsim_type_checks() -> None:
-    r = subprocess.run([sys.executable, "-m", "mypy", "hwsim"], capture_output=True, text=True, cwd=ROOT)
+def test_core_packages_type_check() -> None:
+    r = subprocess.run([sys.executable, "-m", "mypy", "hwsim", "mapping", "rtl", "quant"], capture_output=True,
+                       text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr

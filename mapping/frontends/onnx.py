@@ -47,14 +47,14 @@ def from_onnx(model: Any, *, name: str | None = None, bits: Mapping[str, Any] | 
     from onnx import numpy_helper, shape_inference
 
     if isinstance(model, str | Path):
-        p = Path(model)
-        if not p.is_file():
+        path = Path(model)
+        if not path.is_file():
             raise ValueError(f"from_onnx.model must be an existing .onnx file, not {str(model)!r}")
         try:
-            model = onnx.load(str(p))
+            model = onnx.load(str(path))
         except Exception as exc:  # protobuf decode errors have no common base class
-            raise ValueError(f"{p}: not an ONNX model: {exc}") from None
-        name = name or p.stem
+            raise ValueError(f"{path}: not an ONNX model: {exc}") from None
+        name = name or path.stem
     if not isinstance(model, onnx.ModelProto):
         raise TypeError(f"from_onnx.model must be a path or an onnx.ModelProto, not {model!r}")
     owner = f"from_onnx[{name or model.graph.name or 'model'}]"
@@ -91,13 +91,13 @@ def from_onnx(model: Any, *, name: str | None = None, bits: Mapping[str, Any] | 
     for n in g.node:
         if n.op_type in _QUANT:
             if n.op_type == "BipolarQuant":
-                b = 1
+                qb = 1
             else:
                 bw = consts.get(n.input[3]) if len(n.input) > 3 else None
                 if bw is None:
                     raise ValueError(f"{owner}: Quant node {n.name or n.output[0]!r} needs a constant bitwidth input")
-                b = int(math.ceil(float(bw.reshape(-1)[0])))
-            quant[n.output[0]] = (b, n.input[0])
+                qb = int(math.ceil(float(bw.reshape(-1)[0])))
+            quant[n.output[0]] = (qb, n.input[0])
             shapes.setdefault(n.output[0], shapes.get(n.input[0], ()))
 
     def source(t: str) -> str:
@@ -132,8 +132,8 @@ def from_onnx(model: Any, *, name: str | None = None, bits: Mapping[str, Any] | 
         x = n.input[0] if n.input else ""
         xs, ys = shp(x), shp(n.output[0]) if n.output else None
         b: dict[str, int] = {}
-        if bits_of(x) is not None:
-            b["act_bits"] = bits_of(x)  # type: ignore[assignment]
+        if (x_bits := bits_of(x)) is not None:
+            b["act_bits"] = x_bits
         if op == "Conv":
             w = n.input[1]
             ws = shp(w)
@@ -151,8 +151,8 @@ def from_onnx(model: Any, *, name: str | None = None, bits: Mapping[str, Any] | 
             if pads[0] != pads[2] or pads[1] != pads[3]:
                 unsupported.append(f"{nm} (Conv with asymmetric pads {pads})")
                 continue
-            if bits_of(w) is not None:
-                b["weight_bits"] = bits_of(w)  # type: ignore[assignment]
+            if (w_bits := bits_of(w)) is not None:
+                b["weight_bits"] = w_bits
             recs.append((nm, dict(kind=LayerKind.CONV2D, in_channels=xs[1], out_channels=ws[0], in_h=xs[2],
                                   in_w=xs[3], kernel_h=ws[2], kernel_w=ws[3], stride_h=strides[0],
                                   stride_w=strides[1], pad_h=pads[0], pad_w=pads[1], groups=int(a.get("group", 1)),
@@ -165,8 +165,8 @@ def from_onnx(model: Any, *, name: str | None = None, bits: Mapping[str, Any] | 
                 continue
             trans = op == "Gemm" and int(a.get("transB", 0)) == 1
             k_in, n_out = (ws[1], ws[0]) if trans else (ws[0], ws[1])
-            if bits_of(w) is not None:
-                b["weight_bits"] = bits_of(w)  # type: ignore[assignment]
+            if (w_bits := bits_of(w)) is not None:
+                b["weight_bits"] = w_bits
             recs.append((nm, dict(kind=LayerKind.LINEAR, in_channels=k_in, out_channels=n_out,
                                   batch=math.prod(xs[:-1]) if len(xs) > 1 else 1), b, n.output[0]))
         elif op in ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"):
@@ -211,7 +211,7 @@ def from_onnx(model: Any, *, name: str | None = None, bits: Mapping[str, Any] | 
     wb, ab = default_bits
     layers = []
     for i, (nm, shape, b, out) in enumerate(recs):
-        d = {"weight_bits": wb, "act_bits": ab, **b}
+        d: dict[str, Any] = {"weight_bits": wb, "act_bits": ab, **b}
         nxt = next((r[2].get("act_bits", ab) for r in recs[i + 1:] if r[1]["kind"] in (LayerKind.CONV2D,
                                                                                        LayerKind.LINEAR)), 8)
         d["out_bits"] = consumers_q.get(out, nxt)

@@ -193,7 +193,10 @@ class _Builder:
 
 def _hw(mod: Any) -> dict[str, Any]:
     hb = mod.hw_bits()
-    get = (lambda k: hb.get(k)) if isinstance(hb, Mapping) else (lambda k: getattr(hb, k, None))
+
+    def get(k: str) -> Any:
+        return hb.get(k) if isinstance(hb, Mapping) else getattr(hb, k, None)
+
     out = {"weight_bits": get("weight_bits"), "act_bits": get("act_bits")}
     if get("channel_weight_bits") is not None:
         out["channel_weight_bits"] = tuple(get("channel_weight_bits"))
@@ -214,7 +217,7 @@ def _settle(b: _Builder, prefix: str, bits: Mapping[str, Any] | None, default_bi
     wb, ab = default_bits
     specs = []
     for r in b.recs:
-        d = {"weight_bits": wb, "act_bits": ab}
+        d: dict[str, Any] = {"weight_bits": wb, "act_bits": ab}
         if r.hw is not None:
             d.update(_hw(r.hw))
         if bits is not None:
@@ -347,6 +350,14 @@ def _cascade_stages(module: Any) -> list[Any] | None:
     return list(stages)
 
 
+def _exit_rates(module: Any, n_stages: int) -> list[Any]:
+    """A cascade's ``exit_rates`` (or ``[exit_rate]``), padded with 1.0 to one per stage."""
+    rates = getattr(module, "exit_rates", None)
+    if rates is None:
+        rates = [float(module.exit_rate)] + [1.0] * (n_stages - 1)
+    return list(rates) + [1.0] * (n_stages - len(list(rates)))
+
+
 def from_torch(module: Any, example_input: Any, *, name: str = "model", bits: Mapping[str, Any] | None = None,
                default_bits: tuple[int, int] = (8, 8), skip_unsupported: bool = False) -> Network:
     """Trace ``module`` on ``example_input`` and return its :class:`hwsim.Network` (module docstring)."""
@@ -362,10 +373,7 @@ def from_torch(module: Any, example_input: Any, *, name: str = "model", bits: Ma
     if stages is None:
         return Network.single(name, _stage_layers(module, example_input, owner, "", bits, default_bits,
                                                   skip_unsupported))
-    rates = getattr(module, "exit_rates", None)
-    if rates is None:
-        rates = [float(module.exit_rate)] + [1.0] * (len(stages) - 1)
-    rates = list(rates) + [1.0] * (len(stages) - len(list(rates)))
+    rates = _exit_rates(module, len(stages))
     rule = getattr(module, "exit_rule", getattr(module, "rule", "confidence"))
     if rule not in EXIT_RULES:
         raise ValueError(f"{owner}.exit_rule must be one of {list(EXIT_RULES)}, not {rule!r}")
