@@ -39,7 +39,7 @@ bench-rtl: setup
 
 lint: setup
 	$(BIN)/ruff check hwsim mapping rtl quant sims tests scripts
-	$(BIN)/mypy hwsim
+	$(BIN)/mypy hwsim mapping rtl quant
 
 clean:
 	rm -rf $(VENV) out build .pytest_cache
