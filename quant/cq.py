@@ -21,8 +21,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -119,7 +120,7 @@ def cq_specs(model: nn.Module, layers: tuple[int, ...], bits: list[torch.Tensor]
     edge = edge if edge is not None else LayerSpec(8, 8)
     specs = [edge] * len(qlayers(model))
     for i, b in zip(layers, bits, strict=True):
-        cwb = tuple(int(v) for v in b)
+        cwb = tuple(int(v) for v in cast(Sequence[Any], b))  # a tensor row or a tuple of widths
         specs[i] = LayerSpec(max(cwb), act_bits, cwb)
     return specs
 
