@@ -37,7 +37,8 @@ def run_tiles(dut: PEArray, tiles: list[Tile]) -> list[tuple[int, list[int]]]:
                 ctx.set(dut.precision, prec)
             if "weight_precision" in ports:
                 ctx.set(dut.weight_precision, wprec)
-            ctx.set(dut.act_signed, int(signed))
+            if "act_signed" in ports:
+                ctx.set(dut.act_signed, int(signed))
             ctx.set(dut.accumulate, int(accumulate))
             t_start = cycle
             k = 0
@@ -166,36 +167,7 @@ def test_serial_both_fixed_precisions() -> None:
         weights = np.array([[rng.randint(-8, 7) for _ in range(2)] for _ in range(k)], dtype=np.int64)
         tiles.append(((k, 3, True, i % 2 == 1, 4), acts, weights))
 
-    got: list[tuple[int, list[int]]] = []
-
-    async def bench(ctx: SimulatorContext) -> None:
-        cycle = 0
-        for (steps, _p, _s, accumulate, _wp), acts, weights in tiles:
-            while ctx.get(dut.busy):
-                await ctx.tick()
-                cycle += 1
-            ctx.set(dut.start, 1)
-            ctx.set(dut.steps, steps)
-            ctx.set(dut.accumulate, int(accumulate))
-            t0, k = cycle, 0
-            while True:
-                if ctx.get(dut.load):
-                    for c in range(2):
-                        ctx.set(dut.weights[c], int(weights[k, c]))
-                    for r in range(2):
-                        ctx.set(dut.acts[r], int(acts[r, k]) & 31)
-                    k += 1
-                if ctx.get(dut.done) and cycle > t0:
-                    got.append((cycle - t0, [ctx.get(dut.acc[i]) for i in range(4)]))
-                    break
-                await ctx.tick()
-                ctx.set(dut.start, 0)
-                cycle += 1
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    got = run_tiles(dut, tiles)
     prev = [0] * 4
     for (plan, acts, weights), (cycles, acc) in zip(tiles, got, strict=True):
         want = [int(v) + (s if plan[3] else 0) for v, s in zip((acts @ weights).reshape(-1), prev, strict=True)]
