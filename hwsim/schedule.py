@@ -119,13 +119,16 @@ def default_mapping(layer: Layer, acc: Accelerator, dataflow: Dataflow | None = 
     t = Tile.whole(layer)
     sizes = {d: getattr(t, d) for d in LOOPS}
     depends = {"ifmap_sram": "pqnc" if layer.has_macs else "pqnm", "filter_sram": "mc", "ofmap_sram": "pmqn"}
-    while (reason := tile_fits(layer, Tile(**sizes), acc)) is not None:
+    while True:
         fp = footprints_bytes(layer, Tile(**sizes), acc.pe.acc_bits)
         over = [b for b in depends if fp[b] > getattr(acc, b).size_bytes // 2]
+        if not over:
+            break
         dims = "".join(depends[b] for b in over)
         cands = [d for d in "pmqnc" if d in dims and sizes[d] > 1]
         if not cands:
-            raise ValueError(f"Layer[{layer.name!r}]: buffers too small to hold even a 1x1x1x1x1 tile: {reason}")
+            raise ValueError(f"Layer[{layer.name!r}]: buffers too small to hold even a 1x1x1x1x1 tile: "
+                             f"{tile_fits(layer, Tile(**sizes), acc)}")
         d = max(cands, key=lambda x: (sizes[x], -"pmqnc".index(x)))
         sizes[d] = -(-sizes[d] // 2)
     # Grouping channels by width only pays where weight bits set the cycles; elsewhere it just fragments folds.
