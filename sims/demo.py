@@ -133,9 +133,8 @@ def _verify_rtl(cfg: DemoConfig) -> dict[str, Any]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    predicted = [hwsim.timing.fold_cycles(hwsim.Interconnect.BROADCAST, 4, 4, p.steps, p.precision) for p in plans]
-    if list(run.cycles) != predicted:
-        raise AssertionError(f"RTL cycles {list(run.cycles)} differ from hwsim's {predicted}")
+    # run_tile_bench raises unless every value matches hwsim.golden and every tile takes exactly
+    # hwsim.timing.fold_cycles cycles (the bench's checker)
     cfg.log(f"   4x4 array, W={w} A={a}: {len(plans)} tiles, values match the golden model, "
             f"cycles {list(run.cycles)} == hwsim's prediction")
     return {"weight_bits": w, "act_bits": a, "tiles": len(plans), "cycles": list(run.cycles)}
