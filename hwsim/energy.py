@@ -55,8 +55,8 @@ class EnergyTable:
     """Multiplier energy per partial-product bit (wa*wb); Horowitz 2014 (8-bit mult 0.2 pJ)."""
     add_pj_per_bit: float = 3.4e-3
     """Adder/accumulator energy per bit of width; Horowitz 2014 (8-bit add 0.03 pJ, 32-bit 0.1 pJ)."""
-    dram_pj_per_byte: float = 30.5
-    """DRAM energy per byte: midpoint of Horowitz's 1.3-2.6 nJ per 64-bit access (1.95 nJ / 8 B)."""
+    dram_pj_per_byte: float = 243.75
+    """DRAM energy per byte: midpoint of Horowitz's 1.3-2.6 nJ per 64-bit (8-byte) access: 1950 pJ / 8 B."""
     noc_pj_per_byte: float = 0.05
     """Operand movement PE-to-PE per byte: Eyeriss ratio PE-to-PE = 2 x RF, RF ~ 8-bit add energy."""
     fusion_overhead: float = 1.3

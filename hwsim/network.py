@@ -23,9 +23,12 @@ class LayerKind(StrEnum):
     LINEAR = "linear"    # in_h = in_w = 1; ``batch`` carries the number of rows (tokens / samples)
     POOL = "pool"        # max/avg pooling: no MACs, moves data, kernel/stride as a conv
     ELTWISE = "eltwise"  # residual add / multiply: no MACs, reads two tensors, writes one
+    MATMUL = "matmul"    # activation x activation GEMM (attention's QK^T, AV): shaped like ``linear``, but the
+    #                      second operand ("weights", ``weight_bits`` wide) is produced at run time, not stored
 
 
-_MAC_KINDS = (LayerKind.CONV2D, LayerKind.LINEAR)
+_MAC_KINDS = (LayerKind.CONV2D, LayerKind.LINEAR, LayerKind.MATMUL)
+_GEMM_KINDS = (LayerKind.LINEAR, LayerKind.MATMUL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,9 @@ class Layer:
     """Extra per-bit-plane scale multiplies per output value (BWA: one per activation bit plane)."""
     inputs: tuple[str, ...] = ()
     """Names of the producer layers (optional); when given, the network checks that shapes agree."""
+    weight_density: float = 1.0
+    """Fraction of the weights that are non-zero (pruning), in (0, 1]. Below 1 the weights are stored
+    compressed (values plus a per-weight index, see docs/models.md); cycles drop only on a PE that skips zeros."""
 
     def __post_init__(self) -> None:
         owner = f"Layer[{self.name!r}]" if isinstance(self.name, str) else "Layer"
@@ -73,11 +79,15 @@ class Layer:
             check_int(owner, f, getattr(self, f), 0)
         for f in ("weight_bits", "act_bits", "out_bits"):
             check_int(owner, f, getattr(self, f), 1, 32)
+        check_float(owner, "weight_density", self.weight_density, 0.0, 1.0, lo_open=True)
+        if self.weight_density != 1.0 and not self.has_stored_weights:
+            raise ValueError(f"{owner}.weight_density must be 1 for a {self.kind.value} layer (it has no stored "
+                             f"weights), not {self.weight_density!r}")
         if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(f"{owner}.groups must divide in_channels={self.in_channels} and "
                              f"out_channels={self.out_channels}, not {self.groups!r}")
-        if self.kind is LayerKind.LINEAR and (self.in_h, self.in_w, self.kernel_h, self.kernel_w) != (1, 1, 1, 1):
-            raise ValueError(f"{owner}.in_h/in_w/kernel_h/kernel_w must be 1 for a linear layer, not "
+        if self.kind in _GEMM_KINDS and (self.in_h, self.in_w, self.kernel_h, self.kernel_w) != (1, 1, 1, 1):
+            raise ValueError(f"{owner}.in_h/in_w/kernel_h/kernel_w must be 1 for a {self.kind.value} layer, not "
                              f"{(self.in_h, self.in_w, self.kernel_h, self.kernel_w)!r}")
         if self.kind in (LayerKind.POOL, LayerKind.ELTWISE) and self.in_channels != self.out_channels:
             raise ValueError(f"{owner}.out_channels must equal in_channels={self.in_channels} for a "
@@ -132,6 +142,11 @@ class Layer:
         return g * p * k * n
 
     @property
+    def has_stored_weights(self) -> bool:
+        """Conv and linear layers read weights from memory; a matmul's second operand is an activation."""
+        return self.kind is LayerKind.CONV2D or self.kind is LayerKind.LINEAR
+
+    @property
     def weight_count(self) -> int:
         if not self.has_macs:
             return 0
@@ -148,8 +163,8 @@ class Layer:
 
     @property
     def weight_bits_total(self) -> int:
-        """Weight memory in bits (per-channel widths counted channel by channel)."""
-        if not self.has_macs:
+        """Weight memory in bits of the dense weights (per-channel widths counted channel by channel)."""
+        if not self.has_stored_weights:
             return 0
         per_filter = self.weight_count // self.out_channels
         if self.channel_weight_bits is None:
@@ -212,7 +227,7 @@ class Network:
         if not stages:
             raise ValueError("Network.stages must be a non-empty list, not []")
         names = [la.name for s in stages for la in s.layers]
-        dup = sorted({n for n in names if names.count(n) > 1})
+        dup = sorted(n for n, k in Counter(names).items() if k > 1)
         if dup:
             raise ValueError(f"Network[{self.name!r}].layers must have unique names, not repeated {dup!r}")
         if len({s.name for s in stages}) != len(stages):
@@ -227,7 +242,7 @@ class Network:
                 if src not in seen:
                     raise ValueError(f"Layer[{la.name!r}].inputs must name earlier layers, not {src!r}")
                 p = seen[src]
-                if la.kind is LayerKind.LINEAR:
+                if la.kind in _GEMM_KINDS:
                     ok = la.in_channels == p.out_channels * p.out_h * p.out_w and la.batch == p.batch
                     want = f"in_channels={p.out_channels * p.out_h * p.out_w} (flattened {src!r})"
                 else:
