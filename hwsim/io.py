@@ -16,33 +16,99 @@ import yaml
 
 from .accelerator import Accelerator, BufferSpec, DRAMSpec, PESpec
 from .energy import EnergyTable
-from .errors import ConfigError
+from .errors import ConfigError, short_repr
 from .network import Layer, Network, Stage
 
 __all__ = [
     "load_accelerator", "load_network", "accelerator_from_dict", "network_from_dict", "accelerator_to_dict",
     "network_to_dict", "preset_names", "preset_yaml", "read_yaml", "resolve_accelerator", "resolve_network",
+    "parse_yaml", "read_text", "StrictLoader", "MAX_YAML_BYTES", "MAX_YAML_NODES",
 ]
 
 T = TypeVar("T")
 
 
-def read_yaml(path: str | Path) -> Any:
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: file not found")
+MAX_YAML_BYTES = 16 * 2**20
+"""Largest YAML file read (bytes); docs/limits.md."""
+MAX_YAML_NODES = 1_000_000
+"""Most YAML nodes (scalars, lists, mappings) in one file; docs/limits.md."""
+
+
+class StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate keys (the last would silently win), aliases (``*name``:
+    a few hundred bytes of nested aliases expand to an exponential structure) and more than
+    :data:`MAX_YAML_NODES` nodes."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._nodes = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            ev = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, f"aliases (*{ev.anchor}) are not allowed", ev.start_mark)
+        self._nodes += 1
+        if self._nodes > MAX_YAML_NODES:
+            raise yaml.composer.ComposerError(None, None, f"more than {MAX_YAML_NODES} nodes",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    dup = key in seen
+                    seen.add(key)
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+                if dup:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {short_repr(key)}",
+                                                            key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse YAML text with :class:`StrictLoader`; errors name ``source`` and the line."""
     try:
-        return yaml.safe_load(p.read_text())
+        return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"{p}: malformed YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        raise ConfigError(f"{source}: malformed YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: YAML nested too deeply") from None
+
+
+def read_text(path: str | Path, what: str = "file", limit: int | None = None) -> str:
+    """A UTF-8 text file, or a :class:`ConfigError` naming it (missing, a directory, unreadable, not UTF-8,
+    over ``limit`` bytes)."""
+    p = Path(path)
+    try:
+        if not p.is_file():
+            raise ConfigError(f"{p}: {what} not found" if not p.exists() else f"{p}: {what} is not a regular file")
+        if limit is not None and p.stat().st_size > limit:
+            raise ConfigError(f"{p}: {what} is {p.stat().st_size} bytes, over the limit of {limit} bytes")
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read {what}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x})") from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file through :class:`StrictLoader` (at most :data:`MAX_YAML_BYTES`)."""
+    p = Path(path)
+    return parse_yaml(read_text(p, "file", MAX_YAML_BYTES), str(p))
 
 
 def _build(cls: type[T], data: Any, source: str, path: str, nested: dict[str, Callable[[Any, str], Any]]) -> T:
     """Construct ``cls`` from a mapping, rejecting unknown keys and wrapping validation errors."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: {path} must be a mapping, not {data!r}")
+        raise ConfigError(f"{source}: {path} must be a mapping, not {short_repr(data)}")
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(names))
     if unknown:
@@ -90,7 +156,7 @@ def _layer(d: Any, source: str, path: str) -> Layer:
 def network_from_dict(d: Any, source: str = "<network>") -> Network:
     """A network mapping: ``name`` and either ``layers`` (a plain network) or ``stages`` (a cascade)."""
     if not isinstance(d, dict):
-        raise ConfigError(f"{source}: network must be a mapping, not {d!r}")
+        raise ConfigError(f"{source}: network must be a mapping, not {short_repr(d)}")
     allowed = {"name", "layers", "stages", "defaults"}
     unknown = sorted(set(d) - allowed)
     if unknown:
@@ -99,11 +165,11 @@ def network_from_dict(d: Any, source: str = "<network>") -> Network:
         raise ConfigError(f"{source}: network must have exactly one of 'layers' or 'stages'")
     defaults = d.get("defaults", {}) or {}
     if not isinstance(defaults, dict):
-        raise ConfigError(f"{source}: network.defaults must be a mapping, not {defaults!r}")
+        raise ConfigError(f"{source}: network.defaults must be a mapping, not {short_repr(defaults)}")
 
     def layers(v: Any, path: str) -> tuple[Layer, ...]:
         if not isinstance(v, list) or not v:
-            raise ConfigError(f"{source}: {path} must be a non-empty list of layers, not {v!r}")
+            raise ConfigError(f"{source}: {path} must be a non-empty list of layers, not {short_repr(v)}")
         return tuple(_layer({**defaults, **x} if isinstance(x, dict) else x, source, f"{path}[{i}]")
                      for i, x in enumerate(v))
 
@@ -112,7 +178,7 @@ def network_from_dict(d: Any, source: str = "<network>") -> Network:
             return Network(d.get("name", "network"), (Stage("main", layers(d["layers"], "network.layers")),))
         stages_raw = d["stages"]
         if not isinstance(stages_raw, list) or not stages_raw:
-            raise ConfigError(f"{source}: network.stages must be a non-empty list, not {stages_raw!r}")
+            raise ConfigError(f"{source}: network.stages must be a non-empty list, not {short_repr(stages_raw)}")
         stages = tuple(_build(Stage, s, source, f"network.stages[{i}]", {"layers": layers})
                        for i, s in enumerate(stages_raw))
         return Network(d.get("name", "network"), stages)
@@ -179,7 +245,7 @@ def resolve_accelerator(name_or_path: str | Path) -> Accelerator:
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") or p.exists():
         return load_accelerator(p)
-    return accelerator_from_dict(yaml.safe_load(preset_yaml("accelerators", str(name_or_path))),
+    return accelerator_from_dict(parse_yaml(preset_yaml("accelerators", str(name_or_path)), f"preset:{name_or_path}"),
                                  f"preset:{name_or_path}")
 
 
@@ -188,4 +254,5 @@ def resolve_network(name_or_path: str | Path) -> Network:
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") or p.exists():
         return load_network(p)
-    return network_from_dict(yaml.safe_load(preset_yaml("networks", str(name_or_path))), f"preset:{name_or_path}")
+    return network_from_dict(parse_yaml(preset_yaml("networks", str(name_or_path)), f"preset:{name_or_path}"),
+                             f"preset:{name_or_path}")

@@ -119,6 +119,28 @@ def load_mnist1d(split_seed: int = 0, num_samples: int = 5000, data_seed: int = 
                    test=(scale(d["x_test"]), np.asarray(d["y_test"])))
 
 
+class _CifarUnpickler(pickle.Unpickler):
+    """Reads a CIFAR-10 batch (a dict of bytes, lists of ints and one uint8 array) and nothing else: only
+    numpy's array reconstruction is admitted, so a file cannot name a callable that runs code."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name} (a CIFAR-10 batch holds only arrays)")
+        if name == "encode":  # protocol-2 pickles of bytes written by Python 3: latin-1 text -> bytes
+            return _latin1_encode
+        return super().find_class(module, name)
+
+
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    if encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"refused codec {encoding!r}")
+    return text.encode("latin1")
+
+
 def load_cifar10_dir(path: str | Path, split_seed: int = 0, val_fraction: float = 0.1) -> DataSplits:
     """CIFAR-10, python version, from a directory holding ``data_batch_1..5`` and ``test_batch``."""
     root = Path(path)
@@ -127,9 +149,17 @@ def load_cifar10_dir(path: str | Path, split_seed: int = 0, val_fraction: float 
         f = root / name
         if not f.is_file():
             raise ValueError(f"CIFAR10.path must be a directory holding {name}, not {str(root)!r}")
-        with f.open("rb") as fh:
-            d = pickle.load(fh, encoding="bytes")
-        return np.asarray(d[b"data"], dtype=np.float32).reshape(-1, 3, 32, 32) / 255.0, np.asarray(d[b"labels"])
+        try:
+            with f.open("rb") as fh:
+                d = _CifarUnpickler(fh, encoding="bytes").load()
+            data, labels = np.asarray(d[b"data"]), np.asarray(d[b"labels"])
+            if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or labels.ndim != 1 \
+                    or len(labels) != len(data) or labels.dtype.kind not in "iu":
+                raise ValueError("unexpected layout")
+        except (pickle.UnpicklingError, ValueError, TypeError, KeyError, IndexError, EOFError, AttributeError) as exc:
+            why = (str(exc).strip() or type(exc).__name__).splitlines()[0][:120]
+            raise ValueError(f"{f}: not a CIFAR-10 python batch file ({why})") from None
+        return data.astype(np.float32).reshape(-1, 3, 32, 32) / 255.0, labels.astype(np.int64)
 
     tr = [read(f"data_batch_{i}") for i in range(1, 6)]
     x, y = np.concatenate([a for a, _ in tr]), np.concatenate([b for _, b in tr])

@@ -16,7 +16,7 @@ from .onnx import from_onnx
 from .pytorch import UnsupportedOperatorWarning, from_torch
 
 __all__ = ["from_torch", "from_onnx", "from_csv", "from_torch_file", "load_model", "parse_input_shape",
-           "UnsupportedOperatorWarning", "MODEL_SUFFIXES"]
+           "UnsupportedOperatorWarning", "MODEL_SUFFIXES", "TRUST_PICKLE_HINT"]
 
 MODEL_SUFFIXES = (".yaml", ".yml", ".onnx", ".csv", ".pt", ".pth")
 
@@ -38,33 +38,76 @@ def from_csv(path: str | Path, *, gemm: bool = False, name: str | None = None) -
     return Network.single(name or Path(path).stem, load_topology(path, gemm=gemm))
 
 
-def from_torch_file(path: str | Path, input_shape: Sequence[int] | None, **kw: Any) -> Network:
-    """A pickled ``nn.Module`` saved with ``torch.save(model, path)``, traced on zeros of ``input_shape``."""
+TRUST_PICKLE_HINT = ("export it to ONNX (torch.onnx.export, also from a torch.export program) and pass the .onnx "
+                     "file, or pass --trust-pickle if you trust the file (it runs the file's code)")
+
+
+def _is_torchscript(p: Path) -> bool:
+    """A TorchScript archive: a zip holding ``constants.pkl`` or a ``code/`` folder (looked at, not loaded)."""
+    import zipfile
+
+    if not zipfile.is_zipfile(p):
+        return False
+    try:
+        with zipfile.ZipFile(p) as z:
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return any(n.endswith("/constants.pkl") or "/code/" in n for n in names)
+
+
+def from_torch_file(path: str | Path, input_shape: Sequence[int] | None, *, trust_pickle: bool = False,
+                    **kw: Any) -> Network:
+    """A pickled ``nn.Module`` saved with ``torch.save(model, path)``, traced on zeros of ``input_shape``.
+
+    Unpickling a module runs code from the file, so the file is read with ``weights_only=True`` (plain
+    tensors and containers only) unless ``trust_pickle`` says the caller trusts it (docs/limits.md).
+    """
+    import pickle
+
     import torch
+
+    from hwsim.errors import short_repr
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"model file {str(path)!r} not found")
+    if _is_torchscript(p):
+        raise ValueError(f"{p}: a TorchScript module cannot be traced for shapes; save the nn.Module itself "
+                         "or export ONNX (torch.onnx.export)")
     try:
-        obj = torch.load(p, map_location="cpu", weights_only=False)
+        obj = torch.load(p, map_location="cpu", weights_only=not trust_pickle)
+    except pickle.UnpicklingError:
+        if trust_pickle:
+            raise ValueError(f"{p}: not a PyTorch file (cannot unpickle it)") from None
+        raise ValueError(f"{p}: holds pickled Python objects (a full nn.Module?), which would run code when "
+                         f"read; not read. {TRUST_PICKLE_HINT}") from None
     except Exception as exc:
-        try:
-            torch.jit.load(str(p), map_location="cpu")
-        except Exception:
-            raise ValueError(f"{p}: cannot load the model: {type(exc).__name__}: {exc}") from None
-        raise ValueError(f"{p}: TorchScript modules cannot be traced for shapes; save the nn.Module itself "
-                         "(torch.save(model, path)) or export ONNX") from None
+        raise ValueError(f"{p}: cannot load the model (corrupt or not a PyTorch file): {type(exc).__name__}: "
+                         f"{short_repr(str(exc))}") from None
     if not isinstance(obj, torch.nn.Module):
         raise ValueError(f"{p}: expected a pickled torch.nn.Module, not {type(obj).__name__} "
                          "(a state_dict carries no architecture)")
     if input_shape is None:
         raise ValueError(f"{p}: a PyTorch model needs an input shape (e.g. --input-shape 1,3,32,32)")
     kw.setdefault("name", p.stem)
-    return from_torch(obj, torch.zeros(tuple(input_shape)), **kw)
+    import contextlib
+    import io
+    with contextlib.redirect_stderr(io.StringIO()):  # torch.fx's ShapeProp prints a traceback before raising
+        try:
+            return from_torch(obj, torch.zeros(tuple(input_shape)), **kw)
+        except (ValueError, TypeError):
+            raise
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"{p}: the model does not run on an input of shape {tuple(input_shape)} "
+                             f"(--input-shape): {short_repr(first, 160)}") from None
 
 
 def load_model(path: str | Path, *, input_shape: Sequence[int] | None = None, bits: Mapping[str, Any] | None = None,
-               skip_unsupported: bool = False, default_bits: tuple[int, int] = (8, 8)) -> Network:
-    """Any supported model file, by suffix (``MODEL_SUFFIXES``); ``bits`` overrides widths per layer."""
+               skip_unsupported: bool = False, default_bits: tuple[int, int] = (8, 8),
+               trust_pickle: bool = False) -> Network:
+    """Any supported model file, by suffix (``MODEL_SUFFIXES``); ``bits`` overrides widths per layer;
+    ``trust_pickle`` lets a ``.pt``/``.pth`` file unpickle arbitrary objects (it runs the file's code)."""
     from hwsim.io import load_network
     p = Path(path)
     suffix = p.suffix.lower()
@@ -78,5 +121,5 @@ def load_model(path: str | Path, *, input_shape: Sequence[int] | None = None, bi
         return from_onnx(p, bits=bits, default_bits=default_bits, skip_unsupported=skip_unsupported)
     else:
         return from_torch_file(p, input_shape, bits=bits, default_bits=default_bits,
-                               skip_unsupported=skip_unsupported)
+                               skip_unsupported=skip_unsupported, trust_pickle=trust_pickle)
     return apply_bits(net, bits, str(p)) if bits else net

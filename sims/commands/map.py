@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from mapping.mapper import LayerChoice, map_network
 
     acc = hwsim.resolve_accelerator(args.arch)
-    net = load_network_arg(args.network, args.input_shape, args.bits, args.skip_unsupported)
+    net = load_network_arg(args.network, args.input_shape, args.bits, args.skip_unsupported,
+                           args.trust_pickle)
     t0 = time.perf_counter()
     choices: list[LayerChoice] = []
     sched = map_network(net, acc, args.objective, max_mapspace=args.max_mapspace, grouping=args.grouping,

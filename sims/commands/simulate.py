@@ -40,6 +40,10 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bits", metavar="BITS.yaml", help="per-layer bitwidths to apply (see docs/mapping.md)")
     p.add_argument("--skip-unsupported", action="store_true",
                    help="skip operators the front end does not support (with a warning listing them)")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="WARNING: runs code from the file. Let a .pt/.pth file unpickle a full nn.Module "
+                        "(without it only plain tensors and containers are read); only for files you trust. "
+                        "ONNX files need no trust (docs/limits.md)")
 
 
 def _is_quant_checkpoint(path: Path) -> bool:
@@ -53,7 +57,7 @@ def _is_quant_checkpoint(path: Path) -> bool:
 
 
 def load_network_arg(spec: str, input_shape: str | None = None, bits: str | None = None,
-                     skip_unsupported: bool = False) -> Network:
+                     skip_unsupported: bool = False, trust_pickle: bool = False) -> Network:
     """A network from a bundled preset name, a YAML file, or a model file (.onnx, .csv, .pt, .pth)."""
     import warnings
 
@@ -73,7 +77,8 @@ def load_network_arg(spec: str, input_shape: str | None = None, bits: str | None
         shape = parse_input_shape(input_shape) if input_shape else None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            net = load_model(p, input_shape=shape, bits=table, skip_unsupported=skip_unsupported)
+            net = load_model(p, input_shape=shape, bits=table, skip_unsupported=skip_unsupported,
+                             trust_pickle=trust_pickle)
         for w in caught:
             print(f"hwsim: warning: {w.message}", file=sys.stderr)
         return net
@@ -103,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     if args.schedule:
         sched = load_schedule_arg(args.schedule)
         if args.network:
-            net = load_network_arg(args.network, args.input_shape, args.bits, args.skip_unsupported)
+            net = load_network_arg(args.network, args.input_shape, args.bits, args.skip_unsupported,
+                                   args.trust_pickle)
             if net != sched.network:
                 raise ValueError(f"--schedule {args.schedule} was made for network {sched.network.name!r}, "
                                  f"which differs from --network {args.network}")
@@ -111,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.network:
             raise ValueError("simulate needs --network (or --schedule)")
-        net = load_network_arg(args.network, args.input_shape, args.bits, args.skip_unsupported)
+        net = load_network_arg(args.network, args.input_shape, args.bits, args.skip_unsupported,
+                                   args.trust_pickle)
         res = hwsim.simulate(net, acc)
     if args.json:
         atomic_write_text(Path(args.json), res.to_json())

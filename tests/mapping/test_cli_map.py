@@ -38,7 +38,7 @@ def test_model_files_onnx_and_pickled_module(tmp_path: Path) -> None:
                           nn.Linear(4 * 8 * 8, 10))
     torch.save(model, tmp_path / "m.pt")
     r = hwsim("simulate", "--arch", "edge16_serial", "--network", str(tmp_path / "m.pt"), "--input-shape", "1,1,8,8",
-              "--format", "json")
+              "--format", "json", "--trust-pickle")
     assert r.returncode == 0, r.stderr
     names = [la["layer"] for la in json.loads(r.stdout)["stages"][0]["layers"]]
     assert names == ["0", "4"]
@@ -50,7 +50,7 @@ def test_model_files_onnx_and_pickled_module(tmp_path: Path) -> None:
     onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), str(tmp_path / "m.onnx"))
     r = hwsim("map", "--arch", "edge16_serial", "--network", str(tmp_path / "m.onnx"), "--objective", "latency")
     assert r.returncode == 0, r.stderr
-    noshape = hwsim("map", "--arch", "edge16_serial", "--network", str(tmp_path / "m.pt"))
+    noshape = hwsim("map", "--arch", "edge16_serial", "--network", str(tmp_path / "m.pt"), "--trust-pickle")
     assert noshape.returncode == 2 and "needs an input shape" in noshape.stderr
 
 
