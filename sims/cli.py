@@ -1,8 +1,10 @@
 """The ``hwsim`` command. Each sub-command lives in ``sims/commands/<name>.py`` with a ``register``
 function; heavy packages (torch, amaranth, dask) are imported inside the command, never here.
 
-Bad input (``ConfigError``, ``ValueError``, ``TypeError``, a missing file) becomes one line on stderr
-and exit code 2; set ``HWSIM_DEBUG=1`` to see the traceback instead.
+Bad input (``ConfigError``, ``ValueError``, ``TypeError``, a file that cannot be read or written, a
+database that cannot be opened, an input too large for memory) becomes one line on stderr and exit
+code 2; Ctrl-C at any moment is one line and exit code 130. Set ``HWSIM_DEBUG=1`` to see the traceback
+instead.
 """
 
 from __future__ import annotations
@@ -42,19 +44,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    """The message a user sees for ``exc``: one line, bounded, naming the file where the error knows it."""
+    if isinstance(exc, KeyError):
+        msg = f"unknown name {exc}"
+    elif isinstance(exc, MemoryError):
+        msg = "out of memory; the input asks for more than this machine has (see docs/limits.md)"
+    elif isinstance(exc, RecursionError):
+        msg = "input nested too deeply"
+    elif isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        msg = f"{where}{exc.strerror}"
+    elif isinstance(exc, UnicodeDecodeError):
+        msg = f"a file is not UTF-8 text ({exc.reason} at byte {exc.start})"
+    else:
+        msg = str(exc) or type(exc).__name__
+    lines = msg.strip().splitlines() or [type(exc).__name__]
+    line = lines[0] if len(lines) == 1 else f"{lines[0]} ..."
+    return line if len(line) <= 2000 else line[:1997] + "..."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    import sqlite3
+
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("hwsim: interrupted", file=sys.stderr)
         return 130
-    except (UsageError, ValueError, TypeError, FileNotFoundError, KeyError) as exc:
+    except (UsageError, ValueError, TypeError, KeyError, OSError, sqlite3.Error, MemoryError,
+            RecursionError) as exc:
         if os.environ.get("HWSIM_DEBUG"):
             raise
-        msg = str(exc) if not isinstance(exc, KeyError) else f"unknown name {exc}"
-        print(f"hwsim: error: {msg}", file=sys.stderr)
+        print(f"hwsim: error: {_one_line(exc)}", file=sys.stderr)
         return 2
 
 

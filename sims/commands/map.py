@@ -13,7 +13,7 @@ from pathlib import Path
 
 import hwsim
 
-from ..output import atomic_write_text
+from ..output import Outputs, check_output_path, strict_json
 from .simulate import add_model_options, load_network_arg
 
 
@@ -38,6 +38,12 @@ def run(args: argparse.Namespace) -> int:
     from mapping.lut import precision_lut
     from mapping.mapper import LayerChoice, map_network
 
+    if args.json:
+        check_output_path(args.json, "--json")
+    if args.lut:
+        check_output_path(args.lut, "--lut", (".csv", ".npz"))
+    if args.json and args.lut and Path(args.json).resolve() == Path(args.lut).resolve():
+        raise ValueError("--json and --lut must name different files")
     acc = hwsim.resolve_accelerator(args.arch)
     net = load_network_arg(args.network, args.input_shape, args.bits, args.skip_unsupported,
                            args.trust_pickle)
@@ -58,12 +64,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"{label:<13} cycles {r.expected_cycles:>14.0f}  energy {r.expected_energy.total_pj / 1e6:>12.3f} uJ  "
               f"EDP {r.expected_cycles * r.expected_energy.total_pj:.4g} pJ*cycles")
     print(f"search: {sum(c.evaluated for c in choices)} mappings evaluated in {took:.2f} s")
+    outputs = Outputs()
     if args.json:
-        atomic_write_text(Path(args.json), sched.to_json())
+        outputs.text(args.json, strict_json(sched.to_json(), "map --json"))
     if args.lut:
         lut = precision_lut(net, acc, sched)
-        if not args.lut.endswith((".csv", ".npz")):
-            raise ValueError(f"--lut must end in .csv or .npz, not {args.lut!r}")
-        Path(args.lut).parent.mkdir(parents=True, exist_ok=True)
-        lut.save(args.lut)
+        outputs.produced_by(args.lut, lambda tmp: lut.save(str(tmp)))
+    outputs.commit()
     return 0

@@ -10,11 +10,11 @@ In ``parallel`` mode (fixed-width MAC PEs, the only mode so far) the counts equa
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from hwsim.io import read_text
 from hwsim.scalesim import load_config, load_topology, report_csvs, simulate_topology
 
-from ..output import atomic_write_text
+from ..output import Outputs, check_output_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,12 +29,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    out = check_output_dir(args.out, "-o")
+    read_text(args.config, "SCALE-Sim config file")  # a missing or non-UTF-8 file, named, before any work
+    read_text(args.topology, "SCALE-Sim topology file")
     cfg = load_config(args.config)
     layers = load_topology(args.topology, gemm=args.gemm)
     reports = simulate_topology(layers, cfg)
-    out = Path(args.out)
+    outputs = Outputs()
     for name, text in report_csvs(reports).items():
-        atomic_write_text(out / name, text)
+        outputs.text(out / name, text)
+    outputs.commit()
     total = sum(r.total_cycles for r in reports)
     print(f"{len(reports)} layers, {total} cycles (SCALE-Sim convention); reports in {out}")
     return 0

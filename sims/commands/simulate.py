@@ -11,13 +11,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import hwsim
+from hwsim.errors import ConfigError, short_repr
 from hwsim.network import Network
-from hwsim.schedule import Schedule
+from hwsim.schedule import LayerMapping, Schedule, Tile
 
 from ..layer_report import format_table, plot_layers, write_csv
-from ..output import atomic_write_text
+from ..output import Outputs, check_output_path, strict_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -86,24 +88,87 @@ def load_network_arg(spec: str, input_shape: str | None = None, bits: str | None
     return apply_bits(net, table, str(bits)) if table else net
 
 
-def load_schedule_arg(path: str) -> Schedule:
-    """A schedule JSON written by ``hwsim map --json``."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"schedule file {path!r} not found")
+_MAPPING_KEYS = ("layer", "dataflow", "tile", "loop_order", "grouping")
+_TILE_KEYS = ("n", "m", "c", "p", "q")
+
+
+def _no_duplicates(source: str) -> Any:
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in pairs:
+            if k in out:
+                raise ConfigError(f"{source}: duplicate key {k!r}")
+            out[k] = v
+        return out
+    return hook
+
+
+def read_json(path: str | Path, what: str) -> Any:
+    """Strict JSON from a file: UTF-8, no duplicate keys, no NaN/Infinity; errors name the file."""
+    from hwsim.io import MAX_YAML_BYTES, read_text
+
+    text = read_text(path, what, MAX_YAML_BYTES)
+
+    def constant(token: str) -> None:
+        raise ConfigError(f"{path}: {token} is not a JSON number")
     try:
-        data = json.loads(p.read_text())
+        return json.loads(text, object_pairs_hook=_no_duplicates(str(path)), parse_constant=constant)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: malformed JSON: {exc}") from None
+        raise ConfigError(f"{path}: malformed JSON: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: JSON nested too deeply") from None
+
+
+def load_schedule_arg(path: str) -> Schedule:
+    """A schedule JSON written by ``hwsim map --json``; unknown keys are refused with the key path."""
+    data = read_json(path, "schedule file")
     if not isinstance(data, dict) or set(data) != {"network", "mappings"}:
-        raise ValueError(f"{path}: a schedule must be a mapping with keys 'network' and 'mappings'")
+        raise ConfigError(f"{path}: a schedule must be a mapping with keys 'network' and 'mappings'")
+    maps = data["mappings"]
+    if not isinstance(maps, list):
+        raise ConfigError(f"{path}: mappings must be a list, not {short_repr(maps)}")
+    for i, m in enumerate(maps):
+        where = f"{path}: mappings[{i}]"
+        if not isinstance(m, dict):
+            raise ConfigError(f"{where} must be a mapping, not {short_repr(m)}")
+        if isinstance(m.get("layer"), str):
+            where += f" (layer {m['layer']!r})"
+        unknown = sorted(set(m) - set(_MAPPING_KEYS))
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(_MAPPING_KEYS)}")
+        missing = [k for k in ("layer", "dataflow", "tile") if k not in m]
+        if missing:
+            raise ConfigError(f"{where}: missing key {missing[0]!r}")
+        t = m["tile"]
+        if not isinstance(t, dict) or set(t) != set(_TILE_KEYS):
+            raise ConfigError(f"{where}.tile must be a mapping with keys {', '.join(_TILE_KEYS)}, not "
+                              f"{short_repr(t)}")
+        try:
+            LayerMapping(m["layer"], m["dataflow"], Tile(**t), m.get("loop_order", "nmpqc"),
+                         m.get("grouping", "grouped"))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: {exc}") from None
     try:
         return Schedule.from_dict(data, str(path))
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: malformed schedule: {exc!r}") from None
+    except ConfigError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
 def run(args: argparse.Namespace) -> int:
+    outs = []
+    if args.json:
+        outs.append(check_output_path(args.json, "--json"))
+    if args.csv:
+        outs.append(check_output_path(args.csv, "--csv"))
+    if args.plot:
+        outs.append(check_output_path(args.plot, "--plot", PLOT_SUFFIXES))
+    if len({o.resolve() for o in outs}) != len(outs):
+        raise ValueError("--json, --csv and --plot must name different files")
     acc = hwsim.resolve_accelerator(args.arch)
     if args.schedule:
         sched = load_schedule_arg(args.schedule)
@@ -118,13 +183,16 @@ def run(args: argparse.Namespace) -> int:
         if not args.network:
             raise ValueError("simulate needs --network (or --schedule)")
         net = load_network_arg(args.network, args.input_shape, args.bits, args.skip_unsupported,
-                                   args.trust_pickle)
+                               args.trust_pickle)
         res = hwsim.simulate(net, acc)
+    text = strict_json(res.to_json(), "simulate")
+    outputs = Outputs()
     if args.json:
-        atomic_write_text(Path(args.json), res.to_json())
+        outputs.text(args.json, text)
     if args.csv:
-        write_csv(res, args.csv)
+        outputs.produced_by(args.csv, lambda tmp: write_csv(res, tmp))
     if args.plot:
-        plot_layers(res, args.plot)
-    print(res.to_json() if args.format == "json" else format_table(res))
+        outputs.produced_by(args.plot, lambda tmp: plot_layers(res, tmp))
+    outputs.commit()
+    print(text if args.format == "json" else format_table(res))
     return 0

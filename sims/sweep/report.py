@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 import hwsim
+from hwsim.errors import short_repr
 from hwsim.io import accelerator_from_dict, network_from_dict
 from hwsim.result import SimResult
 
@@ -151,14 +152,33 @@ def _fmt(v: Any) -> str:
 
 def write_report(store: ResultStore, out: Path, point: str | None = None, fmt: str = "html",
                  parquet: bool = False) -> Path:
-    """Write the report (and ``points.csv``) into ``out``; returns the report's path."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the report (and ``points.csv``) into ``out``; returns the report's path.
+
+    Everything is checked (``--point``, pyarrow for Parquet) and produced first, then all files are written
+    together (:class:`sims.output.Outputs`), so a failing report leaves an existing ``out`` as it was."""
+    from ..output import Outputs, check_output_dir
+
+    check_output_dir(out, "report -o")
+    if fmt not in ("html", "md"):
+        raise ValueError(f"report format must be 'html' or 'md', not {fmt!r}")
+    if parquet:
+        try:
+            import pyarrow  # type: ignore[import-not-found]  # noqa: F401
+        except ModuleNotFoundError:
+            raise ModuleNotFoundError("Parquet export needs pyarrow (pip install pyarrow)") from None
     rows = store.rows()
     if not rows:
         raise StoreError(f"{store.path}: no points stored yet")
-    store.export_csv(out / "points.csv")
+    if point is not None:
+        match = [r for r in rows if r["key"].startswith(point)]
+        if len(match) != 1:
+            raise StoreError(f"{store.path}: --point {point!r} matches {len(match)} points, not exactly one")
+        if match[0]["status"] != "ok":
+            raise StoreError(f"point {point!r} failed: {short_repr(match[0]['error'])}")
+    outputs = Outputs()
+    outputs.produced_by(out / "points.csv", store.export_csv)
     if parquet:
-        store.export_parquet(out / "points.parquet")
+        outputs.produced_by(out / "points.parquet", store.export_parquet)
     ok = [r for r in rows if r["status"] == "ok"]
     failed = [r for r in rows if r["status"] == "failed"]
     pts = []
@@ -187,12 +207,7 @@ def write_report(store: ResultStore, out: Path, point: str | None = None, fmt: s
     if ok:
         chosen: dict[str, Any] | None = None
         if point is not None:
-            match = [r for r in rows if r["key"].startswith(point)]
-            if len(match) != 1:
-                raise StoreError(f"{store.path}: --point {point!r} matches {len(match)} points, not exactly one")
-            chosen = match[0]
-            if chosen["status"] != "ok":
-                raise StoreError(f"point {point!r} failed: {chosen['error']}")
+            chosen = next(r for r in rows if r["key"].startswith(point))
         else:
             pool = [p for p in (feas or pts) if p["m"].get("edp") is not None] or (feas or pts)
             key_m = "edp" if pool and "edp" in pool[0]["m"] else next(iter(pool[0]["m"]))
@@ -209,12 +224,13 @@ def write_report(store: ResultStore, out: Path, point: str | None = None, fmt: s
                "sweeps: " + ", ".join(f"{s['name']} ({s['sweep_id']})" for s in store.sweeps())]
     if fmt == "html":
         path = out / "report.html"
-        path.write_text(_html(summary, images, sections))
+        outputs.text(path, _html(summary, images, sections))
     else:
         for name, _, png in images:
-            (out / f"{name}.png").write_bytes(png)
+            outputs.data(out / f"{name}.png", png)
         path = out / "report.md"
-        path.write_text(_markdown(summary, images, sections))
+        outputs.text(path, _markdown(summary, images, sections))
+    outputs.commit()
     return path
 
 
