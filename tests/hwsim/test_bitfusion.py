@@ -10,7 +10,10 @@ Bound: exact equality of ``LayerResult.compute_cycles``. The authors' ``get_comp
 fill/drain in ``fill_cycles`` and stalls in ``stall_cycles``, so neither belongs in the compared number.
 
 None of these layers is fed by a network input, so the authors' simulator takes its channel-wise path
-(``im2col=False``) for all of them (``Simulator.get_cycles``), including the 3-channel 7x7 stem shape.
+(``im2col=False``) for all of them (``Simulator.get_cycles``), including the 3-channel 7x7 stem shape:
+the reduction folds per kernel position, KH*KW*ceil(IC/(N*pf)). A model that flattens the reduction
+(IC*KH*KW on the rows) reproduces the authors' im2col path instead, ceil(KH*KW*IC/(N*pf)); the two agree
+only where KH*KW == 1 or IC is a multiple of N*pf.
 """
 
 from __future__ import annotations

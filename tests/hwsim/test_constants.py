@@ -36,8 +36,8 @@ E16_PE_TO_PE_PER_MAC = 2.0
 
 # ---- [BF18] ---------------------------------------------------------------------------------------------
 BF18_BITBRICK_BITS = 2  # bf_e_conf.ini: low_prec
-BF18_DYN_POWER_4X4_FUSION_NW = 3_673_500  # systolic_array_synth.csv: N=4, M=4, max 8, min 2 (fusion units)
-BF18_DYN_POWER_4X4_FIXED8_NW = 1_627_500  # systolic_array_synth.csv: N=4, M=4, max 8, min 8 (plain 8-bit PEs)
+BF18_DYN_POWER_4X4_FUSION_NW = 3_673_500  # systolic_array_synth.csv line 94: N=4, M=4, max 8, min 2 (fusion)
+BF18_DYN_POWER_4X4_FIXED8_NW = 1_627_500  # systolic_array_synth.csv line 95: N=4, M=4, max 8, min 8 (fixed 8-bit)
 
 # ---- unit conversions -----------------------------------------------------------------------------------
 PJ_PER_NJ = 1000.0
