@@ -20,13 +20,6 @@ from hwsim.scalesim import (
     REPORT_FILES,
     ScaleSimConfig,
     ScaleSimLayerReport,
-    _ofmap_layout,
-    _run,
-    _run_calc,
-    _simulate_streams,
-    _skew_count,
-    _skew_find,
-    _streams,
     load_config,
     load_topology,
     report_csvs,
@@ -35,6 +28,10 @@ from hwsim.scalesim import (
     simulate_topology,
     stall_free_cycles,
 )
+from hwsim.scalesim.layout import ofmap_layout, skew_count, skew_find
+from hwsim.scalesim.replay import demand_streams
+from hwsim.scalesim.simulate import simulate_streams
+from hwsim.scalesim.timeline import run_layout, run_stream
 from sims.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -280,7 +277,7 @@ def test_user_mode_reads_bandwidths_from_the_layout_section(tmp_path: Path) -> N
 
 # ---- CALC mode's closed forms against the streams they replace ---------------------------------------
 #
-# ``simulate_layer`` runs CALC mode from fold layouts (no demand streams); ``_simulate_streams`` replays
+# ``simulate_layer`` runs CALC mode from fold layouts (no demand streams); ``simulate_streams`` replays
 # the streams, the model the SCALE-Sim parity tests above check. Both must agree on every column.
 
 @st.composite
@@ -304,7 +301,7 @@ def calc_cases(draw: st.DrawFn) -> tuple[Layer, ScaleSimConfig]:
 @given(calc_cases())
 def test_calc_closed_forms_equal_the_streams(case: tuple[Layer, ScaleSimConfig]) -> None:
     layer, cfg = case
-    assert simulate_layer(layer, cfg) == _simulate_streams(layer, cfg)
+    assert simulate_layer(layer, cfg) == simulate_streams(layer, cfg)
 
 
 @pytest.mark.parametrize("flow", list(Dataflow))
@@ -314,23 +311,24 @@ def test_calc_periodic_windows_equal_the_streams(flow: Dataflow) -> None:
     cfg = ScaleSimConfig("r", 8, 2, 1, 1, 1, flow)
     for h, c, m in ((9, 16, 40), (8, 24, 33), (12, 7, 50)):
         layer = Layer("c", LayerKind.CONV2D, in_channels=c, out_channels=m, in_h=h, in_w=h, kernel_h=3, kernel_w=3)
-        assert simulate_layer(layer, cfg) == _simulate_streams(layer, cfg)
+        assert simulate_layer(layer, cfg) == simulate_streams(layer, cfg)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(calc_cases(), st.integers(1, 4), st.integers(1, 2))
-def test_ofmap_layout_and_drains_equal_the_stream(case: tuple[Layer, ScaleSimConfig], bw: int, kb: int) -> None:
+def testofmap_layout_and_drains_equal_the_stream(case: tuple[Layer, ScaleSimConfig], bw: int, kb: int) -> None:
     """The OFMAP layout locates every demand of the stream, and its drain loop finds the same drains
     and write stalls (drains narrower than the array's width make them common)."""
     layer, cfg = case
     sp = scalesim_shape(layer)
-    n_rows, _, _, _, out = _streams(sp, cfg, reads=False)
-    lay = _ofmap_layout(sp, cfg)
+    st = demand_streams(sp, cfg, reads=False)
+    n_rows, out = st.n_rows, st.ofmap
+    lay = ofmap_layout(sp, cfg)
     rows = out.rows.tolist()
     assert lay.n == len(rows)
     assert [lay.row_of(j) for j in range(len(rows))] == rows
     assert all(lay.count_below(r) == int((out.rows < r).sum()) for r in range(-1, n_rows + 2, max(1, n_rows // 40)))
-    ref, new = _run(out, kb, bw, n_rows), _run_calc(lay, kb, bw, n_rows)
+    ref, new = run_stream(out, kb, bw, n_rows), run_layout(lay, kb, bw, n_rows)
     assert (new.write_stalls, new.ofmap_dram) == (ref.write_stalls, ref.ofmap_dram)
     assert [new.shift_at(r) for r in range(n_rows + 1)] == ref.shift.tolist()
 
@@ -339,6 +337,6 @@ def test_skewed_block_counts_exhaustively() -> None:
     for w in range(1, 9):
         for t in range(1, 9):
             order = sorted((a + c, c) for a in range(t) for c in range(w))
-            assert [_skew_find(i, w, t) for i in range(w * t)] == [d for d, _ in order]
-            assert [_skew_count(x, w, t) for x in range(-1, w + t + 1)] == \
+            assert [skew_find(i, w, t) for i in range(w * t)] == [d for d, _ in order]
+            assert [skew_count(x, w, t) for x in range(-1, w + t + 1)] == \
                 [sum(d < x for d, _ in order) for x in range(-1, w + t + 1)]

@@ -1,0 +1,265 @@
+"""CALC mode without streams: each operand's demands as a *layout* of folds.
+
+Within a fold, the demands of one operand form either a *skewed* block (entry ``(a, c)``, ``a < t``,
+of array column ``c < w`` at row ``off + a + c``, served by row then column) or a *preloaded* block
+(``w`` rows of ``t`` entries, row ``a`` at ``off - a``). Counting the demands above a row, and finding
+the row of the i-th demand, have closed forms (:func:`skew_count`, :func:`skew_find`); where a fold
+starts in the stream is a product of row-fold and column-fold extents (:func:`product_layout`). The
+streams are never built; :mod:`.replay` builds them as the reference.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..accelerator import Dataflow
+from .config import ScaleSimConfig
+from .folds import extent, fold_grid
+from .topology import Shape
+
+__all__ = ["skew_count", "skew_find", "Fold", "Layout", "count_layout", "product_layout", "ofmap_layout",
+           "Pixels", "reading_pixels", "read_layout"]
+
+
+def skew_count(x: int, w: int, t: int) -> int:
+    """Entries ``(a < t, c < w)`` with ``a + c < x``."""
+    if x <= 0 or w <= 0 or t <= 0:
+        return 0
+    full = min(max(x - t + 1, 0), w)          # columns whose t entries all lie below x
+    hi = min(x - 1, w - 1)                    # the others hold x - c entries below x
+    n = hi - full + 1
+    return full * t + (n * x - (full + hi) * n // 2 if n > 0 else 0)
+
+
+def skew_find(i: int, w: int, t: int) -> int:
+    """``a + c`` of the i-th entry of a ``t x w`` skewed block, entries ordered by ``a + c`` then ``c``."""
+    m, big = min(w, t), max(w, t)
+    tri = m * (m + 1) // 2
+    if i < tri:
+        return (math.isqrt(8 * i + 1) - 1) // 2
+    if i < tri + (big - m) * m:
+        return m + (i - tri) // m
+    j = w * t - 1 - i                          # the last entries mirror the first ones
+    return w + t - 2 - (math.isqrt(8 * j + 1) - 1) // 2
+
+
+@dataclass(frozen=True, slots=True)
+class Fold:
+    """One fold's demands of one operand (see above), ``n`` in all. ``skip``: columns with no
+    demand (pixels whose window lies past the input); ``valid``: for skewed blocks whose columns
+    demand only some ``a`` (pixels, for WS IFMAP), how many ``a < y`` they demand."""
+
+    off: int
+    w: int
+    t: int
+    n: int
+    preload: bool = False
+    skip: tuple[int, ...] = ()
+    valid: Callable[[int], int] | None = None
+
+    def count_lt(self, x: int) -> int:
+        """Demands of the fold served at rows below ``x`` (counted from the fold's first row)."""
+        if self.preload:   # w rows of t entries; row a is served at off - a
+            return self.t * max(0, self.w - max(self.off + 1 - x, 0))
+        y = x - self.off
+        if self.valid is None:
+            return skew_count(y, self.w, self.t) - sum(min(max(y - c, 0), self.t) for c in self.skip)
+        g = self.valid
+        return sum(g(min(max(y - c, 0), self.t)) for c in range(self.w) if c not in self.skip)
+
+    def rel_of(self, i: int) -> int:
+        """The row within the fold of the fold's i-th demand (0 <= i < n)."""
+        if self.preload:
+            return self.off - (self.w - 1 - i // self.t)
+        if self.valid is None and not self.skip:
+            return self.off + skew_find(i, self.w, self.t)
+        lo, hi = self.off, self.off + self.w + self.t - 2   # smallest x with count_lt(x + 1) > i
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.count_lt(mid + 1) > i:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """An operand's demand stream in service order, fold by fold: ``fold(f)`` describes fold f (of
+    ``folds``), whose demands follow the ``start(f)`` demands of the folds before it, at rows from
+    ``f * fold_rows``. Fold f = ``fc * rf + fr`` holds either ``cum[f + 1] - cum[f]`` demands or, where
+    ``prod = (rf, cf, a, a_last, b, b_last)``, ``A(fr) * B(fc)``: ``a`` for every row fold but the
+    last, ``a_last`` for that one, and so for ``B``."""
+
+    fold_rows: int
+    folds: int
+    n: int
+    fold: Callable[[int], Fold]
+    cum: list[int] | None = None
+    prod: tuple[int, int, int, int, int, int] | None = None
+
+    def start(self, f: int) -> int:
+        if self.cum is not None:
+            return self.cum[f]
+        assert self.prod is not None
+        rf, cf, a, a_last, b, b_last = self.prod
+        fc, fr = divmod(f, rf)
+        return fc * b * ((rf - 1) * a + a_last) + (b if fc < cf - 1 else b_last) * fr * a
+
+    def locate(self, j: int) -> tuple[int, int]:
+        """``(fold, index within it)`` of the stream's j-th demand."""
+        if self.cum is not None:
+            f = bisect.bisect_right(self.cum, j) - 1
+            return f, j - self.cum[f]
+        assert self.prod is not None
+        rf, cf, a, a_last, b, b_last = self.prod
+        per_fc = b * ((rf - 1) * a + a_last)
+        fc = min(j // per_fc, cf - 1)
+        j -= fc * per_fc
+        per_fr = (b if fc < cf - 1 else b_last) * a
+        fr = min(j // per_fr, rf - 1)
+        return fc * rf + fr, j - fr * per_fr
+
+    def row_of(self, j: int) -> int:
+        """Row of the stream's j-th demand."""
+        f, i = self.locate(j)
+        return f * self.fold_rows + self.fold(f).rel_of(i)
+
+    def count_below(self, row: int) -> int:
+        """Number of demands at rows ``< row`` (the index of the first demand at or after ``row``)."""
+        if row <= 0:
+            return 0
+        f = row // self.fold_rows
+        if f >= self.folds:
+            return self.n
+        return self.start(f) + self.fold(f).count_lt(row - f * self.fold_rows)
+
+
+def count_layout(counts: np.ndarray, fold_rows: int, fold: Callable[[int], Fold]) -> Layout:
+    cum = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=cum[1:])
+    return Layout(fold_rows, counts.size, int(cum[-1]), fold, cum=cum.tolist())
+
+
+def product_layout(fold_rows: int, fold: Callable[[int], Fold], rf: int, cf: int, a: int, a_last: int, b: int,
+                 b_last: int) -> Layout:
+    """A layout whose fold ``(fc, fr)`` holds ``A(fr) * B(fc)`` demands (see :class:`Layout`)."""
+    n = ((rf - 1) * a + a_last) * ((cf - 1) * b + b_last)
+    return Layout(fold_rows, rf * cf, n, fold, prod=(rf, cf, a, a_last, b, b_last))
+
+
+def ofmap_layout(sp: Shape, cfg: ScaleSimConfig) -> Layout:
+    R, C = cfg.array_rows, cfg.array_cols
+    M, P = sp.m, sp.npix
+    fg = fold_grid(sp, cfg)
+    rf, cf, T, fold_rows = fg.row_folds, fg.col_folds, fg.steps, fg.fold_rows
+    if cfg.dataflow is Dataflow.OS:   # fold: pixels x filters, written along anti-diagonals
+
+        def fold(f: int) -> Fold:
+            u, w = extent(P, R, f % rf), extent(M, C, f // rf)
+            return Fold(T - 1 + R - u, w, u, u * w)
+        return product_layout(fold_rows, fold, rf, cf, R, P - (rf - 1) * R, C, M - (cf - 1) * C)
+    n_c = M if cfg.dataflow is Dataflow.WS else P   # fold: T steps x the column fold's filters / pixels
+
+    def fold_t(f: int) -> Fold:
+        w = extent(n_c, C, f // rf)
+        return Fold(2 * R - 1, w, T, w * T)
+    return product_layout(fold_rows, fold_t, rf, cf, 1, 1, C * T, (n_c - (cf - 1) * C) * T)
+
+
+@dataclass(frozen=True, slots=True)
+class Pixels:
+    """Which output pixels read their whole window (``True``) or nothing (their window starts past
+    the input): SCALE-Sim's last output row / column can do either, or read part of their window,
+    in which case ``binary`` is False and no layout is built for the IFMAP."""
+
+    binary: bool
+    rows: int   # output rows that read (the others read nothing)
+    cols: int
+
+    def below(self, y: int, ew: int) -> int:
+        """Reading pixels among the first ``y``."""
+        q, r = divmod(y, ew)
+        return min(q, self.rows) * self.cols + (min(r, self.cols) if q < self.rows else 0)
+
+
+def reading_pixels(sp: Shape) -> Pixels:
+    vr = sp.h - (sp.eh - 1) * sp.sh
+    vc = sp.w - (sp.ew - 1) * sp.sw
+    binary = (vr >= sp.r or vr <= 0) and (vc >= sp.s or vc <= 0)
+    return Pixels(binary, sp.eh - (vr <= 0), sp.ew - (vc <= 0))
+
+
+def read_layout(sp: Shape, cfg: ScaleSimConfig, operand: str, px: Pixels) -> Layout | None:
+    """The layout of a read operand's demands, or None where a pixel reads part of its window."""
+    R, C = cfg.array_rows, cfg.array_cols
+    K, M, P = sp.window, sp.m, sp.npix
+    fg = fold_grid(sp, cfg)
+    rf, cf, fold_rows = fg.row_folds, fg.col_folds, fg.fold_rows
+    flow = cfg.dataflow
+    ew = sp.ew
+    full = px.rows == sp.eh and px.cols == ew
+    if operand == "ifmap" and not px.binary:
+        return None
+    fold: Callable[[int], Fold]
+    if operand == "filter" and flow is Dataflow.OS:   # columns: filters of the column fold; a: window index
+
+        def fold(f: int) -> Fold:
+            w = extent(M, C, f // rf)
+            return Fold(0, w, K, w * K)
+        return product_layout(fold_rows, fold, rf, cf, 1, 1, C * K, (M - (cf - 1) * C) * K)
+    if operand == "filter" and flow is Dataflow.WS:   # preloaded: rows of window indices, columns of filters
+
+        def fold(f: int) -> Fold:
+            w, t = extent(K, R, f % rf), extent(M, C, f // rf)
+            return Fold(R - 1, w, t, w * t, preload=True)
+        return product_layout(fold_rows, fold, rf, cf, R, K - (rf - 1) * R, C, M - (cf - 1) * C)
+    if operand == "filter":                           # columns: window indices of the row fold; a: filter
+
+        def fold(f: int) -> Fold:
+            w = extent(K, R, f % rf)
+            return Fold(R, w, M, w * M)
+        return product_layout(fold_rows, fold, rf, cf, R * M, (K - (rf - 1) * R) * M, 1, 1)
+    if flow is Dataflow.OS:          # columns: pixels of the row fold; a: window index
+
+        def fold(f: int) -> Fold:
+            fr = f % rf
+            w = extent(P, R, fr)
+            skip: tuple[int, ...] = ()
+            if not full:
+                p0 = fr * R
+                skip = tuple(c for c in range(w) if (p0 + c) // ew >= px.rows or (p0 + c) % ew >= px.cols)
+            return Fold(0, w, K, (w - len(skip)) * K, skip=skip)
+        if full:
+            return product_layout(fold_rows, fold, rf, cf, R * K, (P - (rf - 1) * R) * K, 1, 1)
+        q, r = np.divmod(np.minimum(R * np.arange(rf + 1), P), ew)
+        live = np.diff(np.minimum(q, px.rows) * px.cols + np.where(q < px.rows, np.minimum(r, px.cols), 0))
+        return count_layout(np.tile(live * K, cf), fold_rows, fold)
+    if flow is Dataflow.WS:          # columns: window indices of the row fold; a: pixel
+        n_live = px.rows * px.cols
+        g = None if full else (lambda y: px.below(y, ew))
+
+        def fold(f: int) -> Fold:
+            w = extent(K, R, f % rf)
+            return Fold(R, w, P, w * n_live, valid=g)
+        return product_layout(fold_rows, fold, rf, cf, R * n_live, (K - (rf - 1) * R) * n_live, 1, 1)
+    # preloaded: rows of window indices, columns of pixels
+
+    def fold_p(f: int) -> Fold:
+        fc = f // rf
+        w = extent(K, R, f % rf)
+        t = px.below(min(fc * C + C, P), ew) - px.below(fc * C, ew)
+        return Fold(R - 1, w, t, w * t, preload=True)
+    if full:
+        return product_layout(fold_rows, fold_p, rf, cf, R, K - (rf - 1) * R, C, P - (cf - 1) * C)
+    ku = np.minimum(R, K - R * np.arange(rf))
+    q, r = np.divmod(np.minimum(C * np.arange(cf + 1), P), ew)
+    live = np.diff(np.minimum(q, px.rows) * px.cols + np.where(q < px.rows, np.minimum(r, px.cols), 0))
+    return count_layout((live[:, None] * ku[None, :]).ravel(), fold_rows, fold_p)
+
+

@@ -1,0 +1,360 @@
+"""The reference: SCALE-Sim 3.0.0's demand streams, built in full, and its CALC-mode read buffers fed
+with them fold by fold.
+
+:func:`demand_streams` builds each operand's demand matrix entries (the row each is served at and its
+address) in SCALE-Sim's service order, by row, then array column. USER mode replays them (its read
+buffers' misses depend on the order of addresses); CALC mode's closed forms (:mod:`.layout`,
+:mod:`.calc`) are tested against :func:`stream_read_buffer` and :func:`~hwsim.scalesim.timeline.run_stream`
+on them. Memory grows with the layer's SRAM reads: this path is for layers of the size SCALE-Sim runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..accelerator import Dataflow
+from .config import ScaleSimConfig
+from .folds import fold_grid
+from .report import ReadBuffer
+from .topology import Shape
+from .windows import window_capacity, window_trace
+
+__all__ = ["Stream", "Streams", "demand_streams", "ifmap_addr", "grid", "Block", "fold_blocks",
+           "stream_read_buffer"]
+
+
+def ifmap_addr(sp: Shape, pix: np.ndarray, k: np.ndarray, offset: int) -> np.ndarray:
+    """SCALE-Sim's ifmap operand matrix entry (pixel, window index); -1 where the window leaves the input."""
+    orow, ocol = np.divmod(pix, sp.ew)
+    irow, icol = orow * sp.sh, ocol * sp.sw
+    fr, rem = np.divmod(k, sp.s * sp.c)
+    fc, ch = np.divmod(rem, sp.c)
+    ok = (fr + irow < sp.h) & (fc + icol < sp.w)
+    return np.where(ok, ((irow + fr) * sp.w + icol + fc) * sp.c + ch + offset, -1)
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """The valid entries of one operand's demand matrix in service order: row (cycle) and address."""
+
+    rows: np.ndarray
+    addrs: np.ndarray
+
+
+def grid(*sizes: int) -> list[np.ndarray]:
+    return [a.ravel() for a in np.meshgrid(*(np.arange(n, dtype=np.int64) for n in sizes), indexing="ij")]
+
+
+def make_stream(rows: np.ndarray, cols: np.ndarray, width: int, addrs: np.ndarray, keep: np.ndarray) -> Stream:
+    rows, cols, addrs = rows[keep], cols[keep], addrs[keep]
+    order = np.argsort(rows * width + cols, kind="stable")
+    return Stream(rows[order], addrs[order])
+
+
+@dataclass(frozen=True, slots=True)
+class Streams:
+    """A layer's demand streams: ``n_rows`` rows of demands in ``folds`` folds, and each operand's
+    stream (``ifmap`` and ``filter`` left empty when not asked for)."""
+
+    n_rows: int
+    folds: int
+    ifmap: Stream
+    filter: Stream
+    ofmap: Stream
+
+
+def demand_streams(sp: Shape, cfg: ScaleSimConfig, reads: bool = True) -> Streams:
+    """The layer's demand streams on ``cfg``'s array (the read operands' only with ``reads``)."""
+    ifm = fil = Stream(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    R, C = cfg.array_rows, cfg.array_cols
+    K, M, P = sp.window, sp.m, sp.npix
+    flow = cfg.dataflow
+    g = fold_grid(sp, cfg)
+    rf, cf, T, fold_rows = g.row_folds, g.col_folds, g.steps, g.fold_rows
+
+    def filt(k: np.ndarray, m: np.ndarray) -> np.ndarray:
+        return m * K + k + cfg.filter_offset
+
+    def ofm(p: np.ndarray, m: np.ndarray) -> np.ndarray:
+        return p * M + m + cfg.ofmap_offset
+
+    if flow is Dataflow.OS:
+        if reads:
+            fc, fr, t, c = grid(cf, rf, T, R)
+            p = fr * R + c
+            a = ifmap_addr(sp, np.minimum(p, P - 1), t, cfg.ifmap_offset)
+            base = (fc * rf + fr) * fold_rows
+            ifm = make_stream(base + t + c, c, R, a, (p < P) & (a >= 0))
+            fc, fr, t, c = grid(cf, rf, T, C)
+            m = fc * C + c
+            fil = make_stream((fc * rf + fr) * fold_rows + t + c, c, C, filt(t, m), m < M)
+        fc, fr, r, c = grid(cf, rf, R, C)
+        p, m = fr * R + r, fc * C + c
+        out = make_stream((fc * rf + fr) * fold_rows + T - 1 + (R - 1 - r) + c, c, C, ofm(p, m), (p < P) & (m < M))
+    elif flow is Dataflow.WS:
+        if reads:
+            fc, fr, t, c = grid(cf, rf, T, R)
+            k = fr * R + c
+            a = ifmap_addr(sp, t, np.minimum(k, K - 1), cfg.ifmap_offset)
+            ifm = make_stream((fc * rf + fr) * fold_rows + R + t + c, c, R, a, (k < K) & (a >= 0))
+            fc, fr, r, c = grid(cf, rf, R, C)
+            k, m = fr * R + r, fc * C + c
+            fil = make_stream((fc * rf + fr) * fold_rows + R - 1 - r, c, C, filt(k, m), (k < K) & (m < M))
+        fc, fr, t, c = grid(cf, rf, T, C)
+        m = fc * C + c
+        out = make_stream((fc * rf + fr) * fold_rows + 2 * R - 1 + t + c, c, C, ofm(t, m), m < M)
+    else:
+        if reads:
+            fc, fr, r, c = grid(cf, rf, R, C)
+            k, p = fr * R + r, fc * C + c
+            a = ifmap_addr(sp, np.minimum(p, P - 1), np.minimum(k, K - 1), cfg.ifmap_offset)
+            ifm = make_stream((fc * rf + fr) * fold_rows + R - 1 - r, c, C, a, (k < K) & (p < P) & (a >= 0))
+            fc, fr, t, c = grid(cf, rf, T, R)
+            k = fr * R + c
+            fil = make_stream((fc * rf + fr) * fold_rows + R + t + c, c, R, filt(k, t), k < K)
+        fc, fr, t, c = grid(cf, rf, T, C)
+        p = fc * C + c
+        out = make_stream((fc * rf + fr) * fold_rows + 2 * R - 1 + t + c, c, C, ofm(p, t), p < P)
+    return Streams(g.demand_rows, g.folds, ifm, fil, out)
+
+
+
+
+# ---- CALC mode read buffers, fold by fold ------------------------------------------------------
+
+Block = tuple[np.ndarray, np.ndarray]   # a fold's (rows within the fold, addresses) in service order
+
+
+def fold_blocks(sp: Shape, cfg: ScaleSimConfig,
+                 operand: str) -> tuple[int, list[tuple[int, int]], Callable[[tuple[int, int]], Block]]:
+    """One read operand's demands, fold by fold: ``(rows per fold, pattern of each fold, block)``,
+    where ``block(pattern)`` gives the fold's ``(rows within the fold, addresses)`` in service order.
+
+    Folds repeat (all OS IFMAP folds of one row fold demand the same addresses at the same rows, and
+    so on), so a pattern is built once; within a fold, demands are ordered by row, then array column,
+    a permutation of the fold's operand block found once.
+    """
+    R, C = cfg.array_rows, cfg.array_cols
+    K, M, P = sp.window, sp.m, sp.npix
+    flow = cfg.dataflow
+    g = fold_grid(sp, cfg)
+    rf, cf, T, fold_rows = g.row_folds, g.col_folds, g.steps, g.fold_rows
+    preload = (flow, operand) in ((Dataflow.WS, "filter"), (Dataflow.IS, "ifmap"))
+    # the fold's slots in service order (by row, then array column), generated in that order
+    width = C if preload or (flow, operand) == (Dataflow.OS, "filter") else R
+
+    def grid(w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(row in fold, a, c)`` of the slots of array columns ``c < w``, in service order."""
+        if preload:  # a block of R x C loaded, bottom row first, before the stream
+            a = np.repeat(np.arange(R - 1, -1, -1, dtype=np.int64), w)
+            c = np.tile(np.arange(w, dtype=np.int64), R)
+            return R - 1 - a, a, c
+        # a stream of T steps skewed over the array's rows (ifmap, IS filter) or columns (OS filter):
+        # diagonals d = a + c, the first and last few partly filled
+        col = np.arange(w, dtype=np.int64)
+        d = np.arange(T + w - 1, dtype=np.int64)
+        lo_c, hi_c = np.maximum(d - T + 1, 0), np.minimum(d, w - 1)
+        if T >= w:   # the middle diagonals are full: build them without a mask
+            c = np.concatenate([col[: k + 1] for k in range(w - 1)] + [np.tile(col, T - w + 1)]
+                               + [col[k:] for k in range(1, w)])
+        else:
+            c = np.concatenate([np.arange(lo, hi + 1, dtype=np.int64) for lo, hi in zip(lo_c.tolist(), hi_c.tolist(), strict=True)])
+        rel = np.repeat(d, hi_c - lo_c + 1)
+        a = rel - c
+        return rel + (0 if flow is Dataflow.OS else R), a, c
+
+    by_fr = (flow, operand) in ((Dataflow.OS, "ifmap"), (Dataflow.WS, "ifmap"), (Dataflow.IS, "filter"))
+    by_fc = (flow, operand) == (Dataflow.OS, "filter")
+    keys = [(0 if by_fc else fr, 0 if by_fr else fc) for fc in range(cf) for fr in range(rf)]
+    # a slot's address is part_a[a] + part_c[c]: one operand index runs along a, the other along c
+    ifmap = operand == "ifmap"
+    if ifmap:  # pixel p, window index k: the pixel's window corner plus the index's offset
+        orow, ocol = np.divmod(np.arange(P, dtype=np.int64), sp.ew)
+        room_r, room_c = sp.h - orow * sp.sh, sp.w - ocol * sp.sw   # input rows / columns from the corner
+        pbase = ((sp.h - room_r) * sp.w + sp.w - room_c) * sp.c + cfg.ifmap_offset
+        kr, rem = np.divmod(np.arange(K, dtype=np.int64), sp.s * sp.c)
+        kc, ch = np.divmod(rem, sp.c)
+        koff = (kr * sp.w + kc) * sp.c + ch
+        partial = bool(room_r[-1] < sp.r or room_c[-1] < sp.s)   # some window runs past the input
+    kinds = {(Dataflow.OS, "ifmap"): ("k", "p"), (Dataflow.WS, "ifmap"): ("p", "k"),
+             (Dataflow.IS, "ifmap"): ("k", "p"), (Dataflow.OS, "filter"): ("k", "m"),
+             (Dataflow.WS, "filter"): ("k", "m"), (Dataflow.IS, "filter"): ("m", "k")}[(flow, operand)]
+    bounds = {"p": P, "k": K, "m": M}
+    n_a, n_c = (R, C) if preload else (T, width)
+
+    def part(kind: str, start: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Address parts, validity and (clipped) indices of operand indices ``start .. start + n - 1``."""
+        idx = np.arange(start, start + n, dtype=np.int64)
+        ok = idx < bounds[kind]
+        idx = np.minimum(idx, bounds[kind] - 1)
+        if kind == "p":
+            return pbase[idx], ok, idx
+        if kind == "k":
+            return (koff[idx] if ifmap else idx), ok, idx
+        return idx * K + cfg.filter_offset, ok, idx
+
+    pa0, _, ia0 = part(kinds[0], 0, n_a)
+    grids: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = {}
+
+    def block(pattern: tuple[int, int]) -> Block:
+        fr, fc = pattern
+        starts = {"p": fc * C if flow is Dataflow.IS else fr * R, "k": fr * R, "m": fc * C}
+        pc, okc, ic = part(kinds[1], starts[kinds[1]], n_c)
+        # valid columns are a prefix; streams take only those (their a index always starts at 0)
+        w = n_c if preload else int(np.count_nonzero(okc))
+        if w not in grids:
+            rel, a, c = grid(w)
+            grids[w] = (rel, a, c, None if preload else pa0[a])
+        rel, a, c, slots_a = grids[w]
+        if slots_a is None:
+            pa, oka, ia = part(kinds[0], starts[kinds[0]], n_a)
+            addr = pa[a] + pc[c]
+            keep = None if oka.all() and okc.all() else oka[a] & okc[c]
+        else:   # the full middle diagonals hold every column in turn: add the column parts by broadcasting
+            ia, keep = ia0, None
+            h0 = w * (w - 1) // 2
+            h1 = slots_a.size - h0
+            addr = np.empty_like(slots_a)
+            if T >= w:
+                np.add(slots_a[h0:h1].reshape(-1, w), pc[:w], out=addr[h0:h1].reshape(-1, w))
+                np.add(slots_a[:h0], pc[c[:h0]], out=addr[:h0])
+                np.add(slots_a[h1:], pc[c[h1:]], out=addr[h1:])
+            else:
+                np.add(slots_a, pc[c], out=addr)
+        if ifmap and partial:
+            p, k = (ia[a], ic[c]) if kinds[0] == "p" else (ic[c], ia[a])
+            inside = (kr[k] < room_r[p]) & (kc[k] < room_c[p])
+            keep = inside if keep is None else keep & inside
+        if keep is None:
+            return rel, addr
+        return rel[keep], addr[keep]
+
+    return fold_rows, keys, block
+
+
+def stream_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int, shift_at: Callable[[int], int],
+                      fast: bool = True) -> ReadBuffer:
+    """An estimate-mode read buffer's DRAM trace and demand rows, from its demands fed fold by fold.
+
+    The buffer fetches each address once per window of ``cap`` distinct addresses taken in demand
+    order; a window closes when full and the next starts empty. Folds are fed one by one (memory of
+    one fold), and a fold whose pattern was wholly demanded inside the open window is skipped: it
+    adds no new address. Where the folds' patterns come back every ``rf`` folds (OS and WS IFMAP, IS
+    filter), the state at the start of each such cycle (where the open window started, relative to
+    it, and how full it is) decides all that follows; once a state comes back, whole periods are
+    skipped, adding their windows, and the last cycle is fed again.
+    """
+    cap = window_capacity(kb)
+    fold_rows, keys, block = fold_blocks(sp, cfg, operand)
+    cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    firsts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}   # pattern -> distinct addresses, first demands
+    seen: np.ndarray | None = None
+    mark: np.ndarray | None = None
+    scratch: np.ndarray | None = None
+    lo = 0 if operand == "ifmap" else cfg.filter_offset   # addresses are kept relative to lo
+    ramp = np.zeros(0, dtype=np.int64)   # 0, 1, 2, ...: each pattern's demand indices
+    count = 0           # distinct addresses in the open window
+    opened = (0, 0)     # (fold, index in fold) where the open window started
+    last_whole: dict[tuple[int, int], int] = {}   # pattern -> last fold fed whole
+    closes = 0
+    last_close_row = -1
+    first_row = last_row = -1
+    grid_ = fold_grid(sp, cfg)
+    rf, cf = grid_.row_folds, grid_.col_folds
+    cyclic = (cfg.dataflow, operand) in ((Dataflow.OS, "ifmap"), (Dataflow.WS, "ifmap"), (Dataflow.IS, "filter"))
+    period = rf if fast and cyclic and cf > 1 else 0
+    states: dict[tuple[int, int, int], tuple[int, int]] = {}   # state -> (fold, windows closed before)
+    f = -1
+    while f + 1 < len(keys):
+        f += 1
+        if period and f % period == 0:
+            state = (opened[0] - f, opened[1], count)
+            if state not in states:
+                states[state] = (f, closes)
+            else:
+                f0, closes0 = states[state]
+                q = (len(keys) - f - period) // (f - f0)   # whole periods to skip, one cycle left
+                if q > 0:
+                    jump = q * (f - f0)
+                    if closes > closes0:
+                        last_close_row += jump * fold_rows
+                    closes += q * (closes - closes0)
+                    opened = (opened[0] + jump, opened[1])
+                    last_whole = {k: v + jump for k, v in last_whole.items()}
+                    f += jump
+                period = 0
+        key = keys[f]
+        if key not in cache:
+            rel, addr = block(key)
+            if ramp.size < addr.size:
+                ramp = np.arange(addr.size, dtype=np.int64)
+            cache[key] = (rel, addr - lo if lo else addr, ramp[: addr.size])
+        rel, a, idx = cache[key]
+        if a.size == 0:
+            continue
+        base = f * fold_rows
+        if first_row < 0:
+            first_row = base + int(rel[0])
+        last_row = base + int(rel[-1])
+        g = last_whole.get(key)
+        if g is not None and (g > opened[0] or (g == opened[0] and opened[1] == 0)):
+            last_whole[key] = f
+            continue
+        if seen is None:
+            hi = (sp.h * sp.w * sp.c + cfg.ifmap_offset) if operand == "ifmap" else cfg.filter_offset + sp.window * sp.m
+            seen = np.zeros(hi - lo, dtype=bool)
+            scratch = np.zeros(hi - lo, dtype=bool)
+            mark = np.zeros(hi - lo, dtype=np.int64)
+        assert mark is not None and scratch is not None
+        start = 0
+        if fast:   # fold fed from its start: only its distinct addresses matter
+            if key not in firsts:   # the pattern's distinct addresses, and where each is first demanded
+                scratch[a] = True
+                u = np.flatnonzero(scratch)
+                scratch[u] = False
+                mark[a[::-1]] = idx[::-1]
+                firsts[key] = (u, mark[u])
+            u, first_at = firsts[key]
+            fresh = u.size - int(np.count_nonzero(seen[u]))   # what the window lacks
+            if count + fresh < cap:
+                seen[u] = True
+                count += fresh
+                start = a.size
+            else:   # the window fills at the (cap - count)-th new address's first demand
+                need = cap - count
+                hit = int(np.partition(first_at[~seen[u]], need - 1)[need - 1])
+                closes += 1
+                last_close_row = base + int(rel[hit])
+                seen[:] = False
+                count = 0
+                start = hit + 1
+                opened = (f, start)
+                if start < a.size:   # the rest of the fold opens the next window; it is done if it cannot fill it
+                    seen[a[start:]] = True
+                    rest_new = int(np.count_nonzero(seen))
+                    if rest_new < cap:
+                        count, start = rest_new, a.size
+                    else:
+                        seen[:] = False
+        while start < a.size:
+            sub, sidx = a[start:], idx[: a.size - start]
+            mark[sub[::-1]] = sidx[::-1]
+            new = (mark[sub] == sidx) & ~seen[sub]
+            cs = np.cumsum(new)
+            if count + int(cs[-1]) < cap:
+                seen[sub[new]] = True
+                count += int(cs[-1])
+                break
+            hit = int(np.searchsorted(cs, cap - count))
+            closes += 1
+            last_close_row = base + int(rel[start + hit])
+            seen[:] = False
+            count = 0
+            start += hit + 1
+            opened = (f, start)
+        if opened[0] != f:  # no window closed inside this fold: all of it is in the open window
+            last_whole[key] = f
+    return window_trace(kb, closes, count, last_close_row, first_row, last_row, shift_at)

@@ -1,0 +1,115 @@
+"""One layer, or a topology, through SCALE-Sim 3.0.0's model: the three reports' numbers.
+
+CALC mode (:func:`simulate_calc`) works on layouts of folds and closed forms and never builds a demand
+stream; USER mode, and CALC mode's reference (:func:`simulate_streams`), replay the streams.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from ..network import Layer
+from .calc import closed_read_buffer
+from .config import READ_LATENCY_CYCLES, ScaleSimConfig
+from .folds import fold_grid, fold_stats, sram_counts
+from .layout import ofmap_layout, read_layout, reading_pixels
+from .overlap import overlap_read_buffer
+from .replay import demand_streams, stream_read_buffer
+from .report import ReadBuffer, ScaleSimLayerReport
+from .timeline import Stalls, Timeline, run_layout, run_stream
+from .topology import Shape, scalesim_shape
+from .user import fetch_orders, user_prefetches
+
+__all__ = ["simulate_layer", "simulate_topology", "simulate_calc", "simulate_streams", "build_report"]
+
+
+def simulate_layer(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
+    """What SCALE-Sim 3.0.0 reports for ``layer`` on ``cfg`` (``InterfaceBandwidth`` CALC or USER)."""
+    if cfg.user_bandwidth:
+        return simulate_streams(layer, cfg)
+    return simulate_calc(layer, cfg)
+
+
+def simulate_topology(layers: Iterable[Layer], cfg: ScaleSimConfig,
+                      progress: Callable[[int], None] | None = None) -> tuple[ScaleSimLayerReport, ...]:
+    """Every layer of a topology; ``progress(i)`` is called after layer ``i`` (a progress bar's hook)."""
+    out = []
+    for i, la in enumerate(layers):
+        out.append(simulate_layer(la, cfg))
+        if progress is not None:
+            progress(i)
+    return tuple(out)
+
+
+def build_report(layer: Layer, cfg: ScaleSimConfig, sp: Shape, n_rows: int, tl: Timeline | Stalls, stall: int,
+                 ifmap: ReadBuffer, filt: ReadBuffer, out_rows: tuple[int, int],
+                 own: tuple[dict[int, int], dict[int, int]] = ({}, {})) -> ScaleSimLayerReport:
+    """The report row from the timeline and the buffers' traces; ``own``: each read buffer's own stalls
+    on the rows it stalled (USER mode), which its SRAM start / stop cycles include."""
+    od = tl.ofmap_dram
+    total = tl.row_cycle(n_rows - 1) + tl.write_stalls.get(n_rows - 1, 0)
+    sram_i, sram_f, sram_o = sram_counts(sp, cfg)
+    mapping, util = fold_stats(sp, cfg)
+    num_compute = sp.npix * sp.m * sp.window
+
+    def span(r0: int, r1: int, lat: int, stalls: dict[int, int]) -> tuple[int, int]:
+        return tl.row_cycle(r0) + lat + stalls.get(r0, 0), tl.row_cycle(r1) + lat + stalls.get(r1, 0)
+
+    is0, is1 = span(ifmap.first_row, ifmap.last_row, READ_LATENCY_CYCLES, own[0])
+    fs0, fs1 = span(filt.first_row, filt.last_row, READ_LATENCY_CYCLES, own[1])
+    os0, os1 = span(out_rows[0], out_rows[1], 0, tl.write_stalls)
+    return ScaleSimLayerReport(
+        layer=layer.name, total_cycles_incl_prefetch=int(od.stop - min(ifmap.dram_start, filt.dram_start)),
+        total_cycles=total, stall_cycles=stall,
+        overall_util_pct=num_compute * 100 / (total * cfg.array_rows * cfg.array_cols),
+        mapping_efficiency_pct=mapping * 100, compute_util_pct=util * 100,
+        ifmap_sram_start=is0, ifmap_sram_stop=is1, ifmap_sram_reads=sram_i,
+        filter_sram_start=fs0, filter_sram_stop=fs1, filter_sram_reads=sram_f,
+        ofmap_sram_start=os0, ofmap_sram_stop=os1, ofmap_sram_writes=sram_o,
+        ifmap_dram_start=ifmap.dram_start, ifmap_dram_stop=ifmap.dram_stop, ifmap_dram_reads=ifmap.dram_reads,
+        filter_dram_start=filt.dram_start, filter_dram_stop=filt.dram_stop, filter_dram_reads=filt.dram_reads,
+        ofmap_dram_start=od.start, ofmap_dram_stop=od.stop, ofmap_dram_writes=od.writes)
+
+
+def simulate_calc(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
+    """CALC mode from layouts: the OFMAP buffer's drains and stalls found by lookups, the read buffers
+    in closed form (disjoint blocks, one window, or overlapping windows)."""
+    sp = scalesim_shape(layer)
+    n_rows = fold_grid(sp, cfg).demand_rows
+    out = ofmap_layout(sp, cfg)
+    tl = run_layout(out, cfg.ofmap_sram_kb, cfg.array_cols, n_rows)
+    px = reading_pixels(sp)
+    reads: list[ReadBuffer] = []
+    for operand, kb in (("ifmap", cfg.ifmap_sram_kb), ("filter", cfg.filter_sram_kb)):
+        lay = read_layout(sp, cfg, operand, px)
+        got = None if lay is None else closed_read_buffer(sp, cfg, operand, kb, lay, tl.shift_at)
+        if got is None:
+            got = overlap_read_buffer(sp, cfg, operand, kb, tl.shift_at)
+        if got is None:
+            got = stream_read_buffer(sp, cfg, operand, kb, tl.shift_at)
+        reads.append(got)
+    return build_report(layer, cfg, sp, n_rows, tl, tl.cum[-1], reads[0], reads[1],
+                        (out.row_of(0), out.row_of(out.n - 1)))
+
+
+def simulate_streams(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
+    """Either mode by replaying the demand streams (USER mode's model; CALC mode's reference)."""
+    sp = scalesim_shape(layer)
+    st = demand_streams(sp, cfg, reads=cfg.user_bandwidth)
+    ifm, fil, out = st.ifmap, st.filter, st.ofmap
+    if cfg.user_bandwidth:
+        i_order, f_order = fetch_orders(sp, cfg)
+        i_pf = user_prefetches(ifm, i_order, cfg.ifmap_sram_kb, cfg.ifmap_read_words_per_cycle)
+        f_pf = user_prefetches(fil, f_order, cfg.filter_sram_kb, cfg.filter_read_words_per_cycle)
+        tl = run_stream(out, cfg.ofmap_sram_kb, cfg.bandwidths[0], st.n_rows, (i_pf, f_pf))
+        i_own, f_own = tl.read_stalls
+        ifmap = ReadBuffer(i_pf.dram_start, i_pf.dram_stop, i_pf.dram_reads, int(ifm.rows[0]), int(ifm.rows[-1]))
+        filt = ReadBuffer(f_pf.dram_start, f_pf.dram_stop, f_pf.dram_reads, int(fil.rows[0]), int(fil.rows[-1]))
+        own = (i_own, f_own)
+    else:
+        tl = run_stream(out, cfg.ofmap_sram_kb, cfg.array_cols, st.n_rows)
+        ifmap = stream_read_buffer(sp, cfg, "ifmap", cfg.ifmap_sram_kb, tl.shift_at, fast=False)
+        filt = stream_read_buffer(sp, cfg, "filter", cfg.filter_sram_kb, tl.shift_at, fast=False)
+        own = ({}, {})
+    return build_report(layer, cfg, sp, st.n_rows, tl, int(tl.shift[-1]), ifmap, filt,
+                        (int(out.rows[0]), int(out.rows[-1])), own)

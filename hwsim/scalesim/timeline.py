@@ -1,0 +1,237 @@
+"""Where the cycles go: SCALE-Sim's OFMAP write buffer (drains of half the buffer in lines of
+``ArrayWidth`` words, one line per cycle, a stall when an output meets a full buffer during a drain),
+with USER mode's read-buffer stalls, on a demand stream (:func:`run_stream`, the reference) or on a
+layout of folds (:func:`run_layout`, CALC mode's fast path: a few lookups per drain)."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .layout import Layout
+from .replay import Stream
+from .report import OfmapDram
+from .user import Prefetches, read_stall
+
+__all__ = ["Timeline", "LineQueue", "run_stream", "Stalls", "run_layout"]
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """Where the stalls fell: ``shift[r]`` cycles before demand row ``r`` (``shift[-1]``: all of them),
+    each buffer's own stall on the rows it stalled, and the OFMAP buffer's DRAM trace."""
+
+    shift: np.ndarray
+    write_stalls: dict[int, int]
+    read_stalls: tuple[dict[int, int], ...]
+    ofmap_dram: OfmapDram
+
+    def shift_at(self, row: int) -> int:
+        return int(self.shift[row])
+
+    def row_cycle(self, row: int) -> int:
+        return row + int(self.shift[row])
+
+
+class LineQueue:
+    """The write buffer's queue of DRAM lines: outputs close into segments of ``bw``-word lines, the last
+    line of a segment possibly part-filled (SCALE-Sim pads it when it drains), and its drains."""
+
+    __slots__ = ("bw", "lines_per_drain", "first_line", "full", "rem", "n_lines", "start", "pointer", "drained",
+                 "first_drain", "last_end", "writes")
+
+    def __init__(self, bw: int, lines_per_drain: int) -> None:
+        self.bw = bw
+        self.lines_per_drain = lines_per_drain
+        self.pointer = 0                  # next line to drain
+        self.drained = 0                  # words SCALE-Sim believes drained (padding included)
+        self.first_drain: int | None = None
+        self.last_end = 0
+        self.writes = 0
+        self.first_line: list[int] = []   # first line of each segment
+        self.full: list[int] = []         # its full lines
+        self.rem: list[int] = []          # valid words in its last, partly filled line (0: none)
+        self.n_lines = 0
+        self.start = 0                    # first output not yet in a segment
+
+    def close(self, upto: int) -> None:
+        """Outputs ``[start, upto)`` become lines."""
+        cnt = upto - self.start
+        if cnt <= 0:
+            return
+        self.first_line.append(self.n_lines)
+        self.full.append(cnt // self.bw)
+        self.rem.append(cnt % self.bw)
+        self.n_lines += cnt // self.bw + (1 if cnt % self.bw else 0)
+        self.start = upto
+
+    def words(self, q: int) -> int:
+        """Valid words in line ``q``."""
+        k = bisect.bisect_right(self.first_line, q) - 1
+        return self.rem[k] if self.rem[k] and q == self.first_line[k] + self.full[k] else self.bw
+
+    @property
+    def pending(self) -> bool:
+        return self.pointer < self.n_lines
+
+    def drain_at(self, at: int) -> int:
+        """One drain from cycle ``at``, a line per cycle (SCALE-Sim's write port has no latency); returns
+        its last cycle."""
+        end = min(self.pointer + self.lines_per_drain, self.n_lines)
+        lines = end - self.pointer
+        words = lines * self.bw - (self.bw - self.words(end - 1))
+        self.writes += words
+        self.drained += words
+        self.pointer = end
+        self.first_drain = at if self.first_drain is None else min(self.first_drain, at)
+        self.last_end = max(self.last_end, at + lines - 1)  # a final drain may start before a running one ends
+        return at + lines - 1
+
+    def dram(self) -> OfmapDram:
+        """The drains' DRAM trace so far."""
+        return OfmapDram(self.first_drain if self.first_drain is not None else 0, self.last_end, self.writes)
+
+
+def run_stream(stream: Stream, kb: int, bw: int, n_rows: int, reads: tuple[Prefetches, ...] = ()) -> Timeline:
+    """SCALE-Sim's memory loop: the OFMAP write buffer (drains of half the buffer in lines of ``bw``
+    words, one line per cycle) together with the read buffers' prefetch stalls (USER mode). A row's
+    stall is the largest of its buffers' stalls."""
+    total = kb * 1024
+    drain = total - math.ceil(total * 0.5)
+    lines_per_drain = -(-drain // bw)
+    n = stream.rows.size
+    orow = stream.rows
+    cyc = orow.astype(np.int64).copy()
+    shift = np.zeros(n_rows + 1, dtype=np.int64)
+    wstall: dict[int, int] = {}
+    rstall: tuple[dict[int, int], ...] = tuple({} for _ in reads)
+    done = [0] * len(reads)
+    # the rows at which some read buffer prefetches, in order, with each buffer's count there
+    ev_rows = np.unique(np.concatenate([pf.rows for pf in reads])) if reads else np.zeros(0, np.int64)
+    ev_counts = [dict(zip(pf.rows.tolist(), pf.counts.tolist(), strict=True)) for pf in reads]
+    ev = 0
+    queue = LineQueue(bw, lines_per_drain)
+    drain_end = 0
+    j0 = 0
+
+    def read_row(row: int) -> None:
+        """The read buffers' stalls on ``row``; later rows move by what exceeds its write stall."""
+        c = row + int(shift[row])
+        worst = 0
+        for b, pf in enumerate(reads):
+            cnt = ev_counts[b].get(row, 0)
+            if cnt:
+                x = read_stall(pf, done[b], cnt, c)
+                done[b] += cnt
+                rstall[b][row] = x
+                worst = max(worst, x)
+        extra = worst - wstall.get(row, 0)
+        if extra > 0:
+            shift[row + 1:] += extra
+            cyc[int(np.searchsorted(orow, row, side="right")):] += extra
+
+    while True:
+        event_row = n_rows
+        stall_at = drain_from = -1
+        if j0 < n:
+            ja = int(np.searchsorted(cyc, drain_end, side="left"))
+            jb = drain + queue.drained  # element index whose store makes occupancy exceed ``drain``
+            jfull = total + queue.drained - 1  # element index whose store leaves no free space
+            j = max(j0, ja, jb)
+            if j0 <= jfull < min(j, n) and cyc[jfull] < drain_end:
+                stall_at, event_row = jfull, int(orow[jfull])
+            elif j < n:
+                drain_from, event_row = j, int(orow[j])
+        if ev < ev_rows.size and ev_rows[ev] < event_row:
+            read_row(int(ev_rows[ev]))
+            ev += 1
+            continue
+        if stall_at >= 0:
+            stall = drain_end - int(cyc[stall_at])
+            cyc[stall_at:] += stall
+            shift[event_row + 1:] += stall
+            wstall[event_row] = wstall.get(event_row, 0) + stall
+            j0 = stall_at + 1
+        elif drain_from >= 0:
+            queue.close(drain_from + 1)
+            drain_end = queue.drain_at(int(cyc[drain_from]))
+            j0 = drain_from + 1
+        else:
+            break
+    queue.close(n)
+    last = n_rows - 1
+    at = last + int(shift[last]) + wstall.get(last, 0)  # SCALE-Sim empties the buffer after the last row
+    while queue.pending:
+        at = queue.drain_at(at) + 1
+    return Timeline(shift, wstall, rstall, queue.dram())
+
+
+
+
+
+@dataclass(frozen=True, slots=True)
+class Stalls:
+    """The OFMAP write buffer's stalls in CALC mode: ``(row, cycles)`` in row order; rows after a
+    stalled row are served that much later."""
+
+    rows: list[int]
+    cum: list[int]              # cum[i]: cycles of the first i stalls
+    write_stalls: dict[int, int]
+    ofmap_dram: OfmapDram
+
+    def shift_at(self, row: int) -> int:
+        return self.cum[bisect.bisect_left(self.rows, row)]
+
+    def row_cycle(self, row: int) -> int:
+        return row + self.shift_at(row)
+
+
+def run_layout(out: Layout, kb: int, bw: int, n_rows: int) -> Stalls:
+    """:func:`run_stream` without read buffers, on a layout instead of a stream: the same drains and stalls,
+    found with a handful of lookups per drain. Demands at and after ``j0`` are served ``late`` cycles
+    after their row (every stall so far came before them)."""
+    total = kb * 1024
+    drain = total - math.ceil(total * 0.5)
+    lines_per_drain = -(-drain // bw)
+    n = out.n
+    rows: list[int] = []
+    cum = [0]
+    wstall: dict[int, int] = {}
+    late = 0
+    queue = LineQueue(bw, lines_per_drain)
+    drain_end = j0 = 0
+
+    while j0 < n:
+        ja = out.count_below(drain_end - late)
+        jb = drain + queue.drained
+        jfull = total + queue.drained - 1
+        j = max(j0, ja, jb)
+        if jfull < min(j, n) and jfull >= j0:
+            row = out.row_of(jfull)
+            if row + late < drain_end:
+                stall = drain_end - row - late
+                late += stall
+                if rows and rows[-1] == row:
+                    cum[-1] += stall
+                else:
+                    rows.append(row)
+                    cum.append(cum[-1] + stall)
+                wstall[row] = wstall.get(row, 0) + stall
+                j0 = jfull + 1
+                continue
+        if j >= n:
+            break
+        queue.close(j + 1)
+        drain_end = queue.drain_at(out.row_of(j) + late)
+        j0 = j + 1
+    queue.close(n)
+    last = n_rows - 1
+    at = last + cum[bisect.bisect_left(rows, last)] + wstall.get(last, 0)
+    while queue.pending:
+        at = queue.drain_at(at) + 1
+    return Stalls(rows, cum, wstall, queue.dram())
+
+
