@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -12,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=6, help="fine-tuning epochs per method (default 6)")
     p.add_argument("--pretrain-epochs", type=int, default=10, help="full-precision pre-training epochs (default 10)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (drawn only when stderr is a terminal)")
     p.set_defaults(func=run)
 
 
@@ -23,5 +24,5 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             raise ValueError(f"demo.{name} must be an integer >= 1, not {getattr(args, name)!r}")
     run_demo(DemoConfig(Path(args.out), pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, seed=args.seed,
-                        progress=not args.no_progress))
+                        progress=not args.no_progress and sys.stderr.isatty()))
     return 0

@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheduler", metavar="ADDR", default=None,
                    help="run on a dask.distributed cluster, e.g. tcp://HOST:8786, instead of local workers")
     p.add_argument("--retry-failed", action="store_true", help="re-evaluate points stored as failed")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (one is drawn only when stderr is a terminal)")
     p.set_defaults(func=run_sweep_cmd)
 
     r = sub.add_parser("report", help="Pareto plots, per-layer breakdowns and an HTML/Markdown report of a sweep")
@@ -30,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_sweep_cmd(args: argparse.Namespace) -> int:
-    from sims.sweep.execute import make_backend, run_sweep
+    from sims.sweep.execute import SweepAborted, make_backend, run_sweep
     from sims.sweep.spec import load_sweep_spec
     from sims.sweep.store import ResultStore
 
@@ -42,12 +43,16 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
     backend = make_backend(args.workers, args.scheduler)
     with ResultStore(args.db) as store:
         try:
-            summary = run_sweep(spec, store, backend, progress=not args.no_progress,
+            summary = run_sweep(spec, store, backend, progress=not args.no_progress and sys.stderr.isatty(),
                                 retry_failed=args.retry_failed)
         except KeyboardInterrupt:
             print(f"hwsim: sweep interrupted; {store.count()} points are stored in {args.db}; "
                   f"rerun the same command to resume", file=sys.stderr)
             return 130
+        except SweepAborted as exc:
+            print(f"hwsim: error: sweep stopped: {exc}; {store.count()} points are stored in {args.db}",
+                  file=sys.stderr)
+            return 1
     print(summary)
     return 0
 

@@ -13,11 +13,20 @@ none of them, and leaves the store with every finished chunk.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
+import contextlib
+import ctypes
 import multiprocessing
+import os
+import re
 import signal
+import socket
+import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,7 +37,8 @@ from .points import Point, PointResolver, grid_points, sampled_points
 from .spec import SweepSpec
 from .store import ResultStore
 
-__all__ = ["Backend", "InlineBackend", "LocalBackend", "DaskBackend", "SweepSummary", "run_sweep", "make_backend"]
+__all__ = ["Backend", "InlineBackend", "LocalBackend", "DaskBackend", "SweepSummary", "run_sweep", "make_backend",
+           "SweepAborted", "usable_cpus", "check_scheduler"]
 
 Items = list[tuple[str, tuple[int, ...]]]
 
@@ -55,8 +65,46 @@ class InlineBackend:
         pass
 
 
-def _init_worker(spec: SweepSpec, token: str) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the pool
+PR_SET_PDEATHSIG = 1
+"""``prctl`` option (linux/prctl.h): the signal a process gets when its parent dies."""
+MAX_CRASH_RETRIES = 1
+"""Times a chunk whose worker died is run again (alone) before its points are stored as failed."""
+MAX_CONSECUTIVE_CRASHES = 3
+"""Isolated chunks in a row whose worker died before the sweep stops (workers that cannot start)."""
+
+
+class SweepAborted(RuntimeError):
+    """The backend cannot evaluate anything (every worker dies); finished chunks stay stored."""
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Make this worker exit when the driver dies, even by ``kill -9``: ``PR_SET_PDEATHSIG`` on Linux,
+    and everywhere a daemon thread that polls ``os.getppid()``."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the driver died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="hwsim-parent-watch", daemon=True).start()
+
+
+def _init_worker(spec: SweepSpec, token: str, parent_pid: int | None = None) -> None:
+    # The driver handles Ctrl-C. SIGINT was blocked when this process was spawned (so a Ctrl-C during
+    # start-up stays pending instead of raising KeyboardInterrupt in an import); ignoring it discards
+    # the pending one, then it is unblocked.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     _MEMO.get(token, spec)
 
 
@@ -65,30 +113,131 @@ def _evaluate_token(token: str, items: Items) -> list[PointResult]:
     return ev.evaluate_many(items)
 
 
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT held back (delivered afterwards, not lost) while worker processes may be spawned: they
+    inherit the blocked mask, so Ctrl-C never interrupts their start-up."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _failed(items: Items, why: str) -> list[PointResult]:
+    return [PointResult(key, "failed", why, {}, None, 0.0) for key, _ in items]
+
+
 class LocalBackend:
-    """A pool of ``workers`` processes (started with ``spawn``; each loads the sweep once)."""
+    """A pool of ``workers`` processes (started with ``spawn``; each loads the sweep once).
+
+    A worker that dies (the OOM killer, a segfault) breaks the pool: it is restarted, and the chunks that
+    were in flight run again one at a time; a chunk whose worker dies again has its points stored as
+    failed, and the sweep goes on. Workers exit when the driver dies."""
 
     def __init__(self, workers: int) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"LocalBackend.workers must be an integer >= 1, not {workers!r}")
         self.workers = workers
         self._pool: cf.ProcessPoolExecutor | None = None
+        self.restarts = 0
 
     def start(self, spec: SweepSpec, token: str) -> None:
-        self._token = token
-        self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_init_worker, initargs=(spec, token))
+        self._spec, self._token = spec, token
+        self._new_pool()
+
+    def _new_pool(self) -> None:
+        with _sigint_blocked():
+            self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=_init_worker,
+                                                initargs=(self._spec, self._token, os.getpid()))
+
+    def _submit(self, items: Items) -> cf.Future[list[PointResult]]:
+        assert self._pool is not None
+        with _sigint_blocked():  # a submit may spawn a worker
+            try:
+                return self._pool.submit(_evaluate_token, self._token, items)
+            except BrokenProcessPool as exc:  # broke since the last wait: handled like a crash in flight
+                f: cf.Future[list[PointResult]] = cf.Future()
+                f.set_exception(exc)
+                return f
 
     def run(self, chunks: Sequence[Items]) -> Iterator[tuple[int, list[PointResult]]]:
-        assert self._pool is not None
-        pool = self._pool
-        return _bounded(lambda ch: pool.submit(_evaluate_token, self._token, ch), chunks, 2 * self.workers + 1,
-                        lambda fs: cf.wait(fs, return_when=cf.FIRST_COMPLETED))
+        inflight = 2 * self.workers + 1
+        todo = collections.deque(range(len(chunks)))
+        suspects: collections.deque[int] = collections.deque()
+        attempts: collections.Counter[int] = collections.Counter()
+        pending: dict[cf.Future[list[PointResult]], int] = {}
+        crashes_in_a_row = 0
+        try:
+            while todo or suspects or pending:
+                if suspects:
+                    if not pending:
+                        i = suspects.popleft()
+                        pending[self._submit(chunks[i])] = i
+                else:
+                    while todo and len(pending) < inflight:
+                        i = todo.popleft()
+                        pending[self._submit(chunks[i])] = i
+                done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+                crashed: list[int] = []
+                if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                    done, _ = cf.wait(list(pending))  # every other one fails or finishes now
+                for f in done:
+                    i = pending.pop(f)
+                    if isinstance(f.exception(), BrokenProcessPool):
+                        crashed.append(i)
+                    else:
+                        crashes_in_a_row = 0
+                        yield i, f.result()
+                if not crashed:
+                    continue
+                isolated = len(crashed) == 1 and attempts[crashed[0]] > 0
+                crashes_in_a_row = crashes_in_a_row + 1 if isolated else 0
+                self._restart()
+                for i in sorted(crashed):
+                    attempts[i] += 1
+                    if attempts[i] > MAX_CRASH_RETRIES:
+                        yield i, _failed(chunks[i], "worker process died while evaluating this chunk (killed, "
+                                                    "e.g. by the OOM killer, or crashed)")
+                    else:
+                        suspects.append(i)
+                if crashes_in_a_row >= MAX_CONSECUTIVE_CRASHES:
+                    raise SweepAborted(f"{crashes_in_a_row} chunks in a row lost their worker process; "
+                                       "the workers cannot run (out of memory?); finished points are stored")
+        finally:
+            for f in pending:
+                f.cancel()
+
+    def _restart(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self.restarts += 1
+        self._new_pool()
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+SCHEDULER_TIMEOUT_S = 10
+"""How long ``--scheduler`` may take to answer before the sweep is refused (seconds)."""
+_ADDRESS_RE = re.compile(r"^(tcp|tls)://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
+
+
+def check_scheduler(address: str) -> None:
+    """Fail fast with one line: ``address`` must read ``tcp://HOST:PORT`` (or ``tls://``) and accept a TCP
+    connection within :data:`SCHEDULER_TIMEOUT_S` seconds."""
+    m = _ADDRESS_RE.match(address)
+    if m is None or not 0 < int(m.group(3)) < 65536:
+        raise ValueError(f"--scheduler must read tcp://HOST:PORT (or tls://HOST:PORT), not {address!r}")
+    host = m.group(2).strip("[]")
+    try:
+        socket.create_connection((host, int(m.group(3))), timeout=SCHEDULER_TIMEOUT_S).close()
+    except OSError as exc:
+        why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise ValueError(f"--scheduler {address}: cannot reach the Dask scheduler ({why})") from None
 
 
 class DaskBackend:
@@ -104,7 +253,13 @@ class DaskBackend:
         from distributed import Client
 
         if self._client is None:
-            self._client = Client(self.address, timeout="30s")
+            assert self.address is not None
+            check_scheduler(self.address)
+            try:
+                self._client = Client(self.address, timeout=f"{SCHEDULER_TIMEOUT_S}s")
+            except (OSError, TimeoutError) as exc:
+                raise ValueError(f"--scheduler {self.address}: cannot connect to the Dask scheduler "
+                                 f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
         self.workers = max(1, sum(self._client.nthreads().values()))
         self._token = token
         [self._spec_future] = self._client.scatter([spec], broadcast=True)
@@ -150,14 +305,28 @@ def _bounded(submit: Any, chunks: Sequence[Items], inflight: int, wait: Any
             f.cancel()
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def make_backend(workers: int | None = None, scheduler: str | None = None) -> Backend:
-    """``--scheduler`` -> Dask; ``--workers 0`` -> inline; otherwise a local pool (default: all cores)."""
+    """``--scheduler`` -> Dask; ``--workers 0`` -> inline; otherwise a local pool (default: all usable
+    cores; more workers than cores are capped to the cores, with a warning)."""
     if scheduler is not None:
         return DaskBackend(address=scheduler)
     if workers == 0:
         return InlineBackend()
+    cpus = usable_cpus()
     if workers is None:
-        workers = multiprocessing.cpu_count()
+        workers = cpus
+    elif workers > cpus:
+        print(f"hwsim: warning: --workers {workers} is more than the {cpus} usable CPU cores; using {cpus}",
+              file=sys.stderr)
+        workers = cpus
     return LocalBackend(workers)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import hwsim
 from hwsim.accelerator import Accelerator
-from hwsim.errors import ConfigError
+from hwsim.errors import ConfigError, short_repr
 from hwsim.io import accelerator_from_dict, accelerator_to_dict, network_to_dict, read_yaml
 from hwsim.network import Network
 
@@ -27,9 +27,15 @@ from .metrics import METRICS, area_model, load_accuracy_table
 from .schedules import BitSchedule, schedule_from_dict
 
 __all__ = ["Axis", "Constraint", "Search", "NetworkChoice", "SweepSpec", "load_sweep_spec", "spec_from_dict",
-           "accelerator_axis_paths", "mapper", "SEARCH_MODES", "DEFAULT_OBJECTIVE"]
+           "accelerator_axis_paths", "mapper", "SEARCH_MODES", "DEFAULT_OBJECTIVE", "MAX_AXIS_VALUES",
+           "MAX_SWEEP_POINTS"]
 
 SEARCH_MODES = ("grid", "random", "lhs", "nsga2")
+MAX_AXIS_VALUES = 10_000
+"""Most values one axis may list or expand to (docs/limits.md)."""
+MAX_SWEEP_POINTS = 1_000_000
+"""Most points a sweep may evaluate: grid size, samples, or NSGA-II evaluations (docs/limits.md). The driver
+holds every point's key in memory (about 0.5 kB a point)."""
 DEFAULT_OBJECTIVE = "default"
 _TOP_KEYS = ("name", "accelerator", "network", "schedule", "objective", "axes", "metrics", "constraints", "search",
              "accuracy", "chunk_size")
@@ -178,25 +184,30 @@ def _expand_values(raw: Any, where: str) -> list[Any]:
         if "values" in raw:
             vals = raw["values"]
             if not isinstance(vals, list):
-                raise ConfigError(f"{where}.values must be a list, not {vals!r}")
+                raise ConfigError(f"{where}.values must be a list, not {short_repr(vals)}")
         else:
             form = "range" if "range" in raw else "pow2"
             lh = raw[form]
             if (not isinstance(lh, list) or len(lh) != 2
-                    or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in lh)):
-                raise ConfigError(f"{where}.{form} must be [low, high] numbers, not {lh!r}")
+                    or not all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+                               for x in lh)):
+                raise ConfigError(f"{where}.{form} must be [low, high] finite numbers, not {short_repr(lh)}")
             lo, hi = lh
             if form == "range":
                 step = raw.get("step", 1)
-                if isinstance(step, bool) or not isinstance(step, int | float) or step <= 0:
-                    raise ConfigError(f"{where}.step must be a number > 0, not {step!r}")
+                if (isinstance(step, bool) or not isinstance(step, int | float) or not math.isfinite(step)
+                        or step <= 0):
+                    raise ConfigError(f"{where}.step must be a finite number > 0, not {short_repr(step)}")
                 n = math.floor((hi - lo) / step + 1e-9) + 1 if hi >= lo else 0
+                if n > MAX_AXIS_VALUES:
+                    raise ConfigError(f"{where}: the range has {n} values, more than the {MAX_AXIS_VALUES} an axis "
+                                      "may have (docs/limits.md)")
                 vals = [lo + i * step for i in range(n)]
                 if all(isinstance(x, int) for x in (lo, hi, step)):
                     vals = [int(v) for v in vals]
             else:
                 if not (isinstance(lo, int) and isinstance(hi, int)) or lo < 1 or lo & (lo - 1):
-                    raise ConfigError(f"{where}.pow2 must be [low, high] with low a power of two, not {lh!r}")
+                    raise ConfigError(f"{where}.pow2 must be [low, high] with low a power of two, not {short_repr(lh)}")
                 vals = []
                 v = lo
                 while v <= hi:
@@ -205,15 +216,18 @@ def _expand_values(raw: Any, where: str) -> list[Any]:
             if not vals:
                 raise ConfigError(f"{where}: empty range {lh!r}")
     else:
-        raise ConfigError(f"{where} must be a list of values or a range mapping, not {raw!r}")
+        raise ConfigError(f"{where} must be a list of values or a range mapping, not {short_repr(raw)}")
     if not vals:
         raise ConfigError(f"{where}: empty list of values")
-    seen: list[str] = []
+    if len(vals) > MAX_AXIS_VALUES:
+        raise ConfigError(f"{where}: {len(vals)} values, more than the {MAX_AXIS_VALUES} an axis may have "
+                          "(docs/limits.md)")
+    seen: set[str] = set()
     for v in vals:
         c = json.dumps(v, sort_keys=True, default=str)
         if c in seen:
-            raise ConfigError(f"{where}: repeated value {v!r}")
-        seen.append(c)
+            raise ConfigError(f"{where}: repeated value {short_repr(v)}")
+        seen.add(c)
     return vals
 
 
@@ -240,16 +254,18 @@ _CONSTRAINT_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=)\s*([-+0-9.e
 
 def _constraints(raw: Any, metrics: tuple[str, ...], where: str) -> tuple[Constraint, ...]:
     if not isinstance(raw, list):
-        raise ConfigError(f"{where} must be a list like ['area_luts <= 20000'], not {raw!r}")
+        raise ConfigError(f"{where} must be a list like ['area_luts <= 20000'], not {short_repr(raw)}")
     out: list[Constraint] = []
     for i, c in enumerate(raw):
         m = _CONSTRAINT_RE.match(c) if isinstance(c, str) else None
         if m is None:
-            raise ConfigError(f"{where}[{i}] must read 'METRIC <= NUMBER' or 'METRIC >= NUMBER', not {c!r}")
+            raise ConfigError(f"{where}[{i}] must read 'METRIC <= NUMBER' or 'METRIC >= NUMBER', not {short_repr(c)}")
         try:
             bound = float(m.group(3))
+            if not math.isfinite(bound):
+                raise ValueError
         except ValueError:
-            raise ConfigError(f"{where}[{i}]: bound must be a number, not {m.group(3)!r}") from None
+            raise ConfigError(f"{where}[{i}]: bound must be a finite number, not {m.group(3)!r}") from None
         if m.group(1) not in metrics:
             raise ConfigError(f"{where}[{i}]: metric {m.group(1)!r} is not among the sweep's metrics "
                               f"({', '.join(metrics)})")
@@ -266,10 +282,10 @@ def _search(raw: Any, metrics: tuple[str, ...], where: str) -> Search:
     if raw is None:
         return Search()
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a mapping with a 'mode', not {raw!r}")
+        raise ConfigError(f"{where} must be a mapping with a 'mode', not {short_repr(raw)}")
     mode = raw.get("mode", "grid")
     if mode not in SEARCH_MODES:
-        raise ConfigError(f"{where}.mode must be one of {list(SEARCH_MODES)}, not {mode!r}")
+        raise ConfigError(f"{where}.mode must be one of {list(SEARCH_MODES)}, not {short_repr(mode)}")
     allowed = {"grid": {"mode"}, "random": {"mode", "samples", "seed"}, "lhs": {"mode", "samples", "seed"},
                "nsga2": {"mode", "population", "generations", "seed", "objectives"}}[mode]
     unknown = sorted(set(raw) - allowed)
@@ -282,7 +298,7 @@ def _search(raw: Any, metrics: tuple[str, ...], where: str) -> Search:
         if v is None:
             raise ConfigError(f"{where}: mode {mode!r} needs key {key!r}")
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise ConfigError(f"{where}.{key} must be an integer >= {lo}, not {v!r}")
+            raise ConfigError(f"{where}.{key} must be an integer >= {lo}, not {short_repr(v)}")
         return v
 
     seed = pos_int("seed", 0, 0) if mode != "grid" else 0
@@ -291,10 +307,10 @@ def _search(raw: Any, metrics: tuple[str, ...], where: str) -> Search:
     if mode == "nsga2":
         pop = pos_int("population", 4)
         if pop % 2:
-            raise ConfigError(f"{where}.population must be even, not {pop!r}")
+            raise ConfigError(f"{where}.population must be even, not {short_repr(pop)}")
         objs = raw.get("objectives", ["energy_pj", "latency_s"])
         if not isinstance(objs, list) or len(objs) < 2 or len(set(objs)) != len(objs):
-            raise ConfigError(f"{where}.objectives must be a list of at least two distinct metrics, not {objs!r}")
+            raise ConfigError(f"{where}.objectives must be a list of at least two distinct metrics, not {short_repr(objs)}")
         for o in objs:
             if o not in metrics:
                 raise ConfigError(f"{where}.objectives: {o!r} is not among the sweep's metrics ({', '.join(metrics)})")
@@ -304,7 +320,7 @@ def _search(raw: Any, metrics: tuple[str, ...], where: str) -> Search:
 
 def _network(label: Any, base_dir: Path, where: str) -> NetworkChoice:
     if not isinstance(label, str) or not label:
-        raise ConfigError(f"{where} must be a preset name or a YAML path, not {label!r}")
+        raise ConfigError(f"{where} must be a preset name or a YAML path, not {short_repr(label)}")
     p = Path(label)
     target: str | Path = label
     if p.suffix in (".yaml", ".yml"):
@@ -320,13 +336,13 @@ def spec_from_dict(d: Any, source: str = "<sweep>", base_dir: Path | None = None
     """Build a :class:`SweepSpec` from parsed YAML; ``source`` names the file in error messages."""
     base_dir = base_dir or Path(".")
     if not isinstance(d, dict):
-        raise ConfigError(f"{source}: a sweep spec must be a mapping, not {d!r}")
+        raise ConfigError(f"{source}: a sweep spec must be a mapping, not {short_repr(d)}")
     unknown = sorted(set(d) - set(_TOP_KEYS))
     if unknown:
         raise ConfigError(f"{source}: unknown key {unknown[0]}; allowed keys: {', '.join(_TOP_KEYS)}")
     name = d.get("name", Path(source).stem)
     if not isinstance(name, str) or not name:
-        raise ConfigError(f"{source}: name must be a non-empty string, not {name!r}")
+        raise ConfigError(f"{source}: name must be a non-empty string, not {short_repr(name)}")
     acc_raw = d.get("accelerator")
     if acc_raw is None:
         raise ConfigError(f"{source}: missing key accelerator (a preset name, a YAML path or a mapping)")
@@ -340,12 +356,12 @@ def spec_from_dict(d: Any, source: str = "<sweep>", base_dir: Path | None = None
         except ConfigError as exc:
             raise ConfigError(f"{source}: accelerator: {exc}") from None
     else:
-        raise ConfigError(f"{source}: accelerator must be a preset name, a YAML path or a mapping, not {acc_raw!r}")
+        raise ConfigError(f"{source}: accelerator must be a preset name, a YAML path or a mapping, not {short_repr(acc_raw)}")
     base_dict = accelerator_to_dict(base)
 
     axes_raw = d.get("axes", {}) or {}
     if not isinstance(axes_raw, dict):
-        raise ConfigError(f"{source}: axes must be a mapping of axis -> values, not {axes_raw!r}")
+        raise ConfigError(f"{source}: axes must be a mapping of axis -> values, not {short_repr(axes_raw)}")
     paths = accelerator_axis_paths()
     for k in axes_raw:
         if k not in paths and k not in _SPECIAL_AXES:
@@ -377,7 +393,7 @@ def spec_from_dict(d: Any, source: str = "<sweep>", base_dir: Path | None = None
     objectives = tuple(special("objective", DEFAULT_OBJECTIVE))
     for i, o in enumerate(objectives):
         if not isinstance(o, str) or not o:
-            raise ConfigError(f"{source}: objective[{i}] must be a string, not {o!r}")
+            raise ConfigError(f"{source}: objective[{i}] must be a string, not {short_repr(o)}")
         if o != DEFAULT_OBJECTIVE and mapper() is None:
             raise ConfigError(f"{source}: objective {o!r} needs mapping.map_network, which this installation "
                               f"lacks; use {DEFAULT_OBJECTIVE!r} (hwsim's default schedule)")
@@ -386,11 +402,11 @@ def spec_from_dict(d: Any, source: str = "<sweep>", base_dir: Path | None = None
 
             allowed = (DEFAULT_OBJECTIVE, *getattr(mapping, "OBJECTIVES", ()))
             if o not in allowed:
-                raise ConfigError(f"{source}: objective[{i}] must be one of {list(allowed)}, not {o!r}")
+                raise ConfigError(f"{source}: objective[{i}] must be one of {list(allowed)}, not {short_repr(o)}")
 
     metrics_raw = d.get("metrics", ["cycles", "latency_s", "energy_pj", "edp"])
     if not isinstance(metrics_raw, list) or not metrics_raw:
-        raise ConfigError(f"{source}: metrics must be a non-empty list of {', '.join(METRICS)}, not {metrics_raw!r}")
+        raise ConfigError(f"{source}: metrics must be a non-empty list of {', '.join(METRICS)}, not {short_repr(metrics_raw)}")
     for i, m in enumerate(metrics_raw):
         if m not in METRICS:
             raise ConfigError(f"{source}: metrics[{i}]: unknown metric {m!r}; known: {', '.join(METRICS)}")
@@ -405,7 +421,7 @@ def spec_from_dict(d: Any, source: str = "<sweep>", base_dir: Path | None = None
     acc_tab = d.get("accuracy")
     if acc_tab is not None:
         if not isinstance(acc_tab, dict) or set(acc_tab) != {"table"} or not isinstance(acc_tab["table"], str):
-            raise ConfigError(f"{source}: accuracy must be {{table: PATH.csv}}, not {acc_tab!r}")
+            raise ConfigError(f"{source}: accuracy must be {{table: PATH.csv}}, not {short_repr(acc_tab)}")
         tp = Path(acc_tab["table"])
         try:
             accuracy = load_accuracy_table(tp if tp.is_absolute() else base_dir / tp)
@@ -418,9 +434,19 @@ def spec_from_dict(d: Any, source: str = "<sweep>", base_dir: Path | None = None
     search = _search(d.get("search"), metrics, f"{source}: search")
     chunk = d.get("chunk_size", 128)
     if isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= 100_000:
-        raise ConfigError(f"{source}: chunk_size must be an integer in [1, 100000], not {chunk!r}")
+        raise ConfigError(f"{source}: chunk_size must be an integer in [1, 100000], not {short_repr(chunk)}")
     spec = SweepSpec(name, source, base, acc_axes, networks, schedules, objectives, metrics, constraints, search,
                      tuple(sorted(accuracy.items())), chunk)
+    size = spec.grid_size
+    if search.mode == "grid" and size > MAX_SWEEP_POINTS:
+        raise ConfigError(f"{source}: the grid has {size:,} points ({' x '.join(str(len(a)) for a in spec.axes)}), "
+                          f"more than the {MAX_SWEEP_POINTS:,} a sweep may have; sample it (search: {{mode: random, "
+                          f"samples: N}} or lhs) or split it (docs/limits.md)")
+    if search.mode in ("random", "lhs") and search.samples > MAX_SWEEP_POINTS:
+        raise ConfigError(f"{source}: search.samples must be <= {MAX_SWEEP_POINTS:,}, not {search.samples!r}")
+    if search.mode == "nsga2" and search.population * (search.generations + 1) > MAX_SWEEP_POINTS:
+        raise ConfigError(f"{source}: search.population x (generations + 1) must be <= {MAX_SWEEP_POINTS:,} "
+                          f"evaluations, not {search.population * (search.generations + 1):,}")
     if search.mode in ("random", "lhs") and search.samples > spec.grid_size:
         raise ConfigError(f"{source}: search.samples must be <= the grid's {spec.grid_size} points, "
                           f"not {search.samples!r}")

@@ -16,6 +16,7 @@ import csv
 import json
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,12 +67,34 @@ class StoreError(ConfigError):
     """The database cannot be used (wrong schema version, not a results database)."""
 
 
+def _ro_uri(path: Path) -> str:
+    """A read-only SQLite URI for ``path`` (quoted: a '?' or '#' in a file name is not a URI part)."""
+    return f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _layout() -> dict[str, list[str]]:
+    """Table -> column names of this schema (from ``_SCHEMA`` itself, in an in-memory database)."""
+    con = sqlite3.connect(":memory:")
+    try:
+        con.executescript(_SCHEMA)
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {t: [r[1] for r in con.execute(f"PRAGMA table_info({_quote(t)})")] for t in tables}
+    finally:
+        con.close()
+
+
 def _check_existing(path: Path) -> None:
     """Refuse a file of another schema, reading it read-only (so it is left untouched)."""
+    if path.is_dir():
+        raise StoreError(f"{path}: is a directory; --db must name a database file")
     if not path.exists() or path.stat().st_size == 0:
         return
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        con = sqlite3.connect(_ro_uri(path), uri=True)
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: cannot open as SQLite: {exc}") from None
     try:
@@ -85,6 +108,15 @@ def _check_existing(path: Path) -> None:
         if found != str(SCHEMA_VERSION):
             raise StoreError(f"{path}: results database has schema version {found}, this hwsim reads version "
                              f"{SCHEMA_VERSION}; the file was left untouched (use a new --db)")
+        layout = _layout()
+        for t in sorted(tables):
+            if t not in layout:
+                raise StoreError(f"{path}: table {t!r} is not part of an hwsim sweep database (schema "
+                                 f"{SCHEMA_VERSION}); the file was left untouched (use a new --db)")
+            cols = [r[1] for r in con.execute(f"PRAGMA table_info({_quote(t)})")]
+            if cols != layout[t]:
+                raise StoreError(f"{path}: table {t!r} has columns {cols}, an hwsim sweep database (schema "
+                                 f"{SCHEMA_VERSION}) has {layout[t]}; the file was left untouched (use a new --db)")
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path}: not a SQLite database ({exc}); the file was left untouched") from None
     finally:
@@ -100,15 +132,24 @@ class ResultStore:
         if readonly:
             if not self.path.exists():
                 raise StoreError(f"{self.path}: file not found")
-            self.con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            try:
+                self.con = sqlite3.connect(_ro_uri(self.path), uri=True)
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: cannot open the results database: {exc}") from None
         else:
+            if self.path.is_dir():
+                raise StoreError(f"{self.path}: is a directory; --db must name a database file")
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.con = sqlite3.connect(self.path, timeout=30.0)
-            self.con.execute("PRAGMA journal_mode=WAL")
-            self.con.execute("PRAGMA synchronous=NORMAL")
-            with self.con:
-                self.con.executescript(_SCHEMA)
-                self.con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            try:
+                self.con = sqlite3.connect(self.path, timeout=30.0)
+                self.con.execute("PRAGMA journal_mode=WAL")
+                self.con.execute("PRAGMA synchronous=NORMAL")
+                with self.con:
+                    self.con.executescript(_SCHEMA)
+                    self.con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                                     (str(SCHEMA_VERSION),))
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: cannot open or create the results database: {exc}") from None
         self.con.row_factory = sqlite3.Row
 
     def __enter__(self) -> ResultStore:
