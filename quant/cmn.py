@@ -1,16 +1,24 @@
 """CMN: cascaded mixed-precision networks (Geng et al., ICIP 2020), project reading.
 
 Stage 1 is a binary network (1-bit weights and activations; first and last layers at 8 bits, the usual
-BNN practice) and always runs. Stage 2 is an 8-bit network, optionally magnitude-pruned, on the same raw
-input; it runs only when stage 1 is not confident. Exit rules (higher = more confident):
-``confidence`` = max softmax, ``margin`` = p1 - p2, ``entropy`` = minus the softmax entropy.
-An input exits at stage 1 when its score >= threshold tau. tau is chosen on a held-out split (never the
-test split) as the one that lets the most inputs exit while the cascade's accuracy on that split stays at
-least the stage-2-only accuracy minus ``max_drop``.
+BNN practice) and always runs. Stage 2 is an 8-bit network with zero-capable symmetric weight codes
+(``sym``), pruned *during* its quantization-aware training by a gradual magnitude schedule
+(:class:`PruneSchedule`, Zhu & Gupta 2017) down to ``density``; it runs on the same raw input, only
+when stage 1 is not confident. Stage 1 may be distilled from the trained stage 2 (``train(teacher=)``).
+
+Exit scores (higher = more confident): ``confidence`` = max softmax, ``margin`` = p1 - p2, ``entropy`` =
+minus the softmax entropy. An input exits at stage 1 when its score >= threshold tau, chosen on the
+validation split (never the test split) by one of two rules:
+
+* ``budget`` (:func:`choose_threshold_budget`, label-free): tau is the validation quantile of the
+  confidence that sends to stage 2 as many inputs as a cycle budget allows: with stage costs C1, C2
+  (simulated cycles), ``C1 + q C2 <= budget C2`` gives the fraction ``q = budget - C1/C2``;
+* ``accuracy`` (:func:`choose_threshold`): the lowest tau whose cascade accuracy on the validation split
+  is at least stage 2's minus ``max_drop`` (on a few hundred samples this over-fits the split).
 
 Compute: expected ``C1 + (1 - r) C2`` and worst case ``C1 + C2`` (r = exit rate), in BOPs
-(``MACs x b_w x b_a x density``) or in simulated cycles / energy (:func:`quant.export.export` writes the
-stages with their exit rate, and ``hwsim.simulate`` reports both).
+(``MACs x b_w x b_a``) or in simulated cycles / energy (:func:`quant.export.export` writes the stages
+with their exit rate and each layer's ``weight_density``, and ``hwsim.simulate`` reports both).
 """
 
 from __future__ import annotations
@@ -25,7 +33,8 @@ from torch import nn
 from .layers import LayerSpec, qlayers
 
 __all__ = ["EXIT_RULES", "CascadeNet", "exit_scores", "cascade_outcome", "choose_threshold", "ThresholdChoice",
-           "expected_compute", "magnitude_prune", "binary_specs", "int_specs", "threshold_curve"]
+           "expected_compute", "magnitude_prune", "binary_specs", "int_specs", "threshold_curve",
+           "choose_threshold_budget", "PruneSchedule", "check_budget"]
 
 EXIT_RULES = ("confidence", "margin", "entropy")
 
@@ -81,6 +90,72 @@ def choose_threshold(logits1: torch.Tensor, logits2: torch.Tensor, y: torch.Tens
     return ThresholdChoice(math.inf, 0.0, acc, target)
 
 
+def check_budget(budget: object) -> float:
+    """A compute budget: a fraction of the last stage's cycles in (0, 1]."""
+    if isinstance(budget, bool) or not isinstance(budget, int | float) or not 0.0 < budget <= 1.0:
+        raise ValueError(f"CMN.budget must be a number in (0, 1], not {budget!r}")
+    return float(budget)
+
+
+def choose_threshold_budget(logits1: torch.Tensor, rule: str, budget: float, cost_ratio: float,
+                            logits2: torch.Tensor | None = None, y: torch.Tensor | None = None) -> ThresholdChoice:
+    """The label-free budget rule (module docstring): the fraction ``q = budget - cost_ratio`` (cost_ratio =
+    C1 / C2) of the least confident inputs of this split goes to stage 2; tau is the score of the first
+    input that exits. ``logits2``/``y`` only fill in the accuracy of the choice on this split."""
+    _check_rule(rule)
+    check_budget(budget)
+    s = torch.sort(exit_scores(logits1, rule)).values
+    q = max(0.0, budget - float(cost_ratio))
+    m = int(math.floor(q * len(s) + 1e-9))  # inputs allowed to stage 2
+    # exit iff score >= s[m]: at most m inputs (fewer on ties) go on
+    tau = -math.inf if m == 0 else (math.inf if m >= len(s) else float(s[m]))
+    rate = float((exit_scores(logits1, rule) >= tau).double().mean())
+    acc = target = math.nan
+    if logits2 is not None and y is not None:
+        acc, _ = cascade_outcome(logits1, logits2, y, rule, tau)
+        target = float((logits2.argmax(1) == y).double().mean())
+    return ThresholdChoice(tau, rate, acc, target)
+
+
+@dataclass(frozen=True, slots=True)
+class PruneSchedule:
+    """Gradual magnitude pruning (Zhu & Gupta 2017): density ``1 -> density`` over epochs
+    ``[start, end)`` as ``d_t = d + (1 - d)(1 - p)^3`` (p = progress), then fixed; the first layer kept."""
+
+    density: float
+    start: int = 0
+    end: int = 1
+    skip_first: bool = True
+
+    def __post_init__(self) -> None:
+        d = self.density
+        if isinstance(d, bool) or not isinstance(d, int | float) or not 0.0 < d <= 1.0:
+            raise ValueError(f"PruneSchedule.density must be a number in (0, 1], not {d!r}")
+        if not 0 <= self.start < self.end:
+            raise ValueError(f"PruneSchedule.end must be > start={self.start} >= 0, not {self.end!r}")
+
+    def at(self, epoch: int) -> float:
+        """Density to prune to at the start of ``epoch`` (0-based); reached at epoch ``end - 1``."""
+        if epoch < self.start:
+            return 1.0
+        p = min(1.0, (epoch - self.start + 1) / (self.end - self.start))
+        return self.density + (1.0 - self.density) * (1.0 - p) ** 3
+
+    @torch.no_grad()
+    def apply(self, model: nn.Module, epoch: int) -> float:
+        """Update the masks for ``epoch``: per layer keep the largest ``at(epoch)`` fraction of the weights
+        still kept (pruned weights stay pruned); returns that density."""
+        d = self.at(epoch)
+        for i, la in enumerate(qlayers(model)):
+            if d >= 1.0 or (self.skip_first and i == 0):
+                continue
+            w = la.weight.abs() * (la.prune_mask if la.prune_mask is not None else 1.0)
+            k = max(1, int(round(d * w.numel())))
+            thr = torch.topk(w.flatten(), k).values[-1]
+            la.set_prune_mask(((w >= thr) & (w > 0)).float())
+        return d
+
+
 def threshold_curve(logits1: torch.Tensor, logits2: torch.Tensor, y: torch.Tensor, rule: str,
                     thresholds: list[float]) -> list[tuple[float, float, float]]:
     """``[(tau, accuracy, exit_rate), ...]`` over the given thresholds."""
@@ -97,11 +172,12 @@ def expected_compute(c1: float, c2: float, exit_rate: float) -> tuple[float, flo
 def binary_specs(model: nn.Module, edge_bits: int = 8) -> list[LayerSpec]:
     """Stage 1: 1-bit weights and activations inside, ``edge_bits`` for the first and last layers."""
     n = len(qlayers(model))
-    return [LayerSpec(edge_bits, edge_bits) if i in (0, n - 1) else LayerSpec(1, 1) for i in range(n)]
+    edge = LayerSpec(edge_bits, edge_bits, scheme="sym")
+    return [edge if i in (0, n - 1) else LayerSpec(1, 1) for i in range(n)]
 
 
-def int_specs(model: nn.Module, bits: int = 8, scheme: str = "dorefa") -> list[LayerSpec]:
-    """Every layer at ``bits`` weights and activations."""
+def int_specs(model: nn.Module, bits: int = 8, scheme: str = "sym") -> list[LayerSpec]:
+    """Every layer at ``bits`` weights and activations (zero-capable symmetric weight codes by default)."""
     return [LayerSpec(bits, bits, scheme=scheme)] * len(qlayers(model))
 
 

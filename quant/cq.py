@@ -117,7 +117,7 @@ def mean_bits(model: nn.Module, layers: list[int] | tuple[int, ...], bits: list[
 def cq_specs(model: nn.Module, layers: tuple[int, ...], bits: list[torch.Tensor] | list[tuple[int, ...]],
              act_bits: int = 8, edge: LayerSpec | None = None) -> list[LayerSpec]:
     """Per-layer specs: per-filter widths on ``layers``, ``edge`` (default 8-bit) elsewhere."""
-    edge = edge if edge is not None else LayerSpec(8, 8)
+    edge = edge if edge is not None else LayerSpec(8, 8, scheme="sym")
     specs = [edge] * len(qlayers(model))
     for i, b in zip(layers, bits, strict=True):
         cwb = tuple(int(v) for v in cast(Sequence[Any], b))  # a tensor row or a tuple of widths

@@ -1,18 +1,24 @@
 """Export a trained model to the ``hwsim.Network`` IR, and save / load ``MODEL.pt`` files.
 
-``export(model, example_input)`` runs one sample through the model to learn every quantized layer's
-input shape, then writes one IR layer per quantized conv / linear layer (``QConv2d`` / ``QLinear``) in
-execution order, with the widths of its ``hw_bits()`` (per-output-channel weight widths and BWA's
-per-bit-plane scales included). Unquantized layers are written at 8 bits (``FP_HW_BITS``). A layer's
-``out_bits`` is the input width of the next layer (8 after the last). Pooling, batch norm (folded into
-the next scale) and residual adds are not written: the IR carries the MAC layers. A
-:class:`~quant.cmn.CascadeNet` becomes a two-stage cascade whose first stage carries the rule, the
-threshold and the measured exit rate.
+``export(model, example_input)`` traces the model with ``torch.fx`` on one sample and writes, in
+execution order, one IR layer per quantized conv / linear layer (``QConv2d`` / ``QLinear``) with the
+widths of its ``hw_bits()`` (the integer widths; per-output-channel weight widths, BWA's per-bit-plane
+scales and the pruning density as ``weight_density`` included), one ``pool`` layer per global average
+(``x.mean((2, 3))``) and one ``eltwise`` layer per tensor + tensor (residual add), exactly as
+``mapping.frontends.from_torch`` names and shapes them. Unquantized layers are written at 8 bits
+(``FP_HW_BITS``). A layer's ``out_bits`` is the input width of the next MAC layer (8 after the last);
+pooling and element-wise layers carry that width too. Batch norm, clips, flatten, slicing and padding
+are free. A :class:`~quant.cmn.CascadeNet` becomes a two-stage cascade whose first stage carries the
+rule, the threshold and the measured exit rate.
 
 A ``MODEL.pt`` file is a dict (loadable with ``torch.load(..., weights_only=True)``)::
 
     {"format": "hwsim.quant/1", "config": model.config() + specs, "state_dict": ...,
-     "network": hwsim.io.network_to_dict(export(...)), "meta": {...}}
+     "network": hwsim.io.network_to_dict(export(...)), "integers": {"stages": [[layer, ...], ...]},
+     "meta": {...}}
+
+``integers`` is :func:`quant.intnet.model_integers` per stage: the integer weights, activation-code
+widths and scales that ``hwsim verify`` runs through ``hwsim.golden``.
 """
 
 from __future__ import annotations
@@ -28,10 +34,11 @@ import hwsim
 from hwsim.io import network_from_dict, network_to_dict
 
 from .cmn import CascadeNet
+from .intnet import model_integers
 from .layers import LayerSpec, QConv2d, QLinear, apply_specs, qlayers
 from .models import QNet, build_model
 
-__all__ = ["export", "save_model", "load_model", "load_network", "FORMAT"]
+__all__ = ["export", "save_model", "load_model", "load_network", "load_integers", "FORMAT"]
 
 FORMAT = "hwsim.quant/1"
 
@@ -45,39 +52,103 @@ class _LayerCommon(TypedDict):
     out_bits: int
     channel_weight_bits: tuple[int, ...] | None
     bit_scales: int
+    weight_density: float
+    batch: int
+
+
+_ADD = {"add", "__add__", "__radd__", "add_", "__iadd__", "iadd"}
+_MUL = {"mul", "__mul__", "__rmul__", "mul_", "__imul__", "imul"}
+
+
+class _Tracer(torch.fx.Tracer):
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, QConv2d | QLinear) or super().is_leaf_module(m, qualname)
+
+
+def _trace(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str, Any, tuple[int, ...], tuple[int, ...]]]:
+    """``[(kind, name, module, in_shape, out_shape), ...]`` of the MAC, pooling and element-wise ops, in
+    execution order (torch.fx; shapes from running the traced graph on ``x``)."""
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    gm = torch.fx.GraphModule(model, _Tracer().trace(model))
+    ShapeProp(gm).propagate(x)
+
+    def shape(n: Any) -> tuple[int, ...] | None:
+        meta = n.meta.get("tensor_meta") if isinstance(n, torch.fx.Node) else None
+        return tuple(int(v) for v in meta.shape) if meta is not None and hasattr(meta, "shape") else None
+
+    ops: list[tuple[str, str, Any, tuple[int, ...], tuple[int, ...]]] = []
+    for node in gm.graph.nodes:
+        if node.op in ("placeholder", "output", "get_attr"):
+            continue
+        first = node.args[0] if node.args else None
+        ins, outs = shape(first), shape(node)
+        if node.op == "call_module":
+            mod = gm.get_submodule(node.target)
+            if isinstance(mod, QConv2d | QLinear) and ins is not None and outs is not None:
+                ops.append(("mac", str(node.target), mod, ins, outs))
+            elif isinstance(mod, nn.Conv2d | nn.Linear):
+                raise ValueError(f"export.model layer {node.target!r} must be a QConv2d/QLinear, not "
+                                 f"{type(mod).__name__}")
+            continue
+        fn = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+        n_t = sum(1 for a in node.args if shape(a) is not None)
+        if (fn in _ADD or fn in _MUL) and n_t >= 2 and outs is not None:
+            ops.append(("eltwise", node.name, None, outs, outs))
+        elif fn == "mean" and ins is not None and len(ins) == 4 and outs is not None:
+            dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+            dims = tuple(d % 4 for d in ((dims,) if isinstance(dims, int) else tuple(dims or ())))
+            if sorted(dims) != [2, 3]:
+                raise ValueError(f"export.model op {node.name!r} must average over H and W, not dims {dims}")
+            ops.append(("pool", node.name, None, ins, (ins[0], ins[1], 1, 1)))
+    return ops
 
 
 def _layers(model: nn.Module, x: torch.Tensor, prefix: str) -> list[hwsim.Layer]:
+    """IR layers of a plain model: one per quantized conv / linear, pooling and element-wise op."""
     was = model.training
     model.eval()
     dev = next(model.parameters()).device
-    with torch.no_grad():
-        model(x[:1].to(dev))
-    model.train(was)
-    ql = qlayers(model)
-    names = {id(m): n for n, m in model.named_modules()}
+    try:
+        with torch.no_grad():
+            ops = _trace(model, x[:1].to(dev))
+    finally:
+        model.train(was)
+    hbs = {id(op[2]): op[2].hw_bits() for op in ops if op[0] == "mac"}
     out = []
-    for k, la in enumerate(ql):
-        hb = la.hw_bits()
-        nxt = ql[k + 1].hw_bits().act_bits if k + 1 < len(ql) else 8
-        if la.last_input_shape is None:
-            raise ValueError(f"export.model layer {names[id(la)]!r} must run on the example input, but it did not")
-        name = f"{prefix}{names[id(la)]}"
-        common: _LayerCommon = {"name": name, "weight_bits": hb.weight_bits, "act_bits": hb.act_bits, "out_bits": nxt,
-                  "channel_weight_bits": hb.channel_weight_bits, "bit_scales": hb.bit_scales}
+    for k, (kind, name, la, ins, _outs) in enumerate(ops):
+        nxt = next((hbs[id(o[2])].act_bits for o in ops[k + 1:] if o[0] == "mac"), 8)
+        full = f"{prefix}{name}"
+        if kind == "pool":
+            n, c, h, w = ins
+            out.append(hwsim.Layer(name=full, kind=hwsim.LayerKind.POOL, in_channels=c, out_channels=c, in_h=h,
+                                   in_w=w, kernel_h=h, kernel_w=w, stride_h=h, stride_w=w, batch=n,
+                                   act_bits=nxt, out_bits=nxt))
+            continue
+        if kind == "eltwise":
+            n, c, h, w = ins if len(ins) == 4 else (math.prod(ins[:-1]), ins[-1], 1, 1)
+            out.append(hwsim.Layer(name=full, kind=hwsim.LayerKind.ELTWISE, in_channels=c, out_channels=c,
+                                   in_h=h, in_w=w, batch=n, act_bits=nxt, out_bits=nxt))
+            continue
+        hb = hbs[id(la)]
+        batch = ins[0] if isinstance(la, QConv2d) else math.prod(ins[:-1])
+        common: _LayerCommon = {"name": full, "weight_bits": hb.weight_bits, "act_bits": hb.act_bits,
+                                "out_bits": nxt, "channel_weight_bits": hb.channel_weight_bits,
+                                "bit_scales": hb.bit_scales, "weight_density": hb.weight_density, "batch": batch}
         if isinstance(la, QConv2d):
-            _, c, h, w = la.last_input_shape
+            _, c, h, w = ins
             if isinstance(la.padding, str):
-                raise ValueError(f"export.model layer {names[id(la)]!r} padding must be explicit integers, "
+                raise ValueError(f"export.model layer {name!r} padding must be explicit integers, "
                                  f"not {la.padding!r}")
             out.append(hwsim.Layer(kind=hwsim.LayerKind.CONV2D, in_channels=c, out_channels=la.out_channels,
                                    in_h=h, in_w=w, kernel_h=la.kernel_size[0], kernel_w=la.kernel_size[1],
                                    stride_h=la.stride[0], stride_w=la.stride[1], pad_h=la.padding[0],
                                    pad_w=la.padding[1], groups=la.groups, **common))
         else:
-            assert isinstance(la, QLinear)
             out.append(hwsim.Layer(kind=hwsim.LayerKind.LINEAR, in_channels=la.in_features,
                                    out_channels=la.out_features, **common))
+    if not any(o[0] == "mac" for o in ops):
+        raise ValueError(f"export.model must contain QConv2d/QLinear layers, not {type(model).__name__}")
     return out
 
 
@@ -117,18 +188,26 @@ def save_model(path: str | Path, model: nn.Module, example_input: torch.Tensor, 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    stages = list(model.stages) if isinstance(model, CascadeNet) else [model]
+    was = model.training
+    model.cpu().eval()
+    ints = {"stages": [model_integers(st) for st in stages]}
+    model.train(was)
     torch.save({"format": FORMAT, "config": _full_config(model), "state_dict": state,
-                "network": network_to_dict(net), "meta": dict(meta or {})}, p)
+                "network": network_to_dict(net), "integers": ints, "meta": dict(meta or {})}, p)
     return net
 
 
-def _read(path: str | Path) -> dict[str, Any]:
+def _read(path: str | Path, owner: str = "load_network") -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"load_network.path must be an existing MODEL.pt file, not {str(path)!r}")
-    d = torch.load(p, map_location="cpu", weights_only=True)
+        raise ValueError(f"{owner}.path must be an existing MODEL.pt file, not {str(path)!r}")
+    try:  # weights_only: plain tensors and containers, never code
+        d = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 -- any unreadable file is the same user error
+        d = None
     if not isinstance(d, dict) or d.get("format") != FORMAT:
-        raise ValueError(f"load_network.path must be a {FORMAT} model file, not {str(path)!r}")
+        raise ValueError(f"{owner}.path must be a {FORMAT} model file written by `hwsim train`, not {str(path)!r}")
     return d
 
 
@@ -150,6 +229,21 @@ def load_model(path: str | Path) -> nn.Module:
             la.set_prune_mask(d["state_dict"][key])
     m.load_state_dict(d["state_dict"])
     return m.eval()
+
+
+def load_integers(path: str | Path) -> tuple[nn.Module, list[list[dict[str, Any]]], dict[str, Any]]:
+    """``(model, integers per stage, meta)`` of a ``MODEL.pt`` (what ``hwsim verify`` checks)."""
+    d = _read(path, "verify")
+    ints = d.get("integers")
+    if not isinstance(ints, dict) or not isinstance(ints.get("stages"), list):
+        raise ValueError(f"verify.path must be a model file with exported integers (written by this version "
+                         f"of `hwsim train`), not {str(path)!r}")
+    try:
+        model = load_model(path)
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise ValueError(f"verify.path must hold a model that rebuilds from its config, not {str(path)!r} "
+                         f"({type(exc).__name__})") from None
+    return model, ints["stages"], dict(d.get("meta", {}))
 
 
 def load_network(path: str | Path) -> hwsim.Network:

@@ -1,8 +1,13 @@
 """Quantized convolution and linear layers that carry their bit spec and report it (``hw_bits``).
 
 A :class:`LayerSpec` says how one layer is quantized: weight width (or one width per output channel),
-width of the activations entering it, and the scheme (``dorefa``, ``lsq`` or ``bwa``). ``None`` widths
-mean full precision. The same layer object holds an FP or a quantized layer, so a quantized model is
+width of the activations entering it, and the scheme (``dorefa``, ``sym``, ``lsq`` or ``bwa``). ``None``
+widths mean full precision. ``sym`` is DoReFa's activations with zero-capable symmetric k-bit weights
+(:func:`quant.quantizers.sym_weight`), what pruned layers and 8-bit edge layers use.
+
+``hw_bits()`` reports the width of the *integers* the hardware stores: DoReFa's k-bit weights are the
+odd integers ``2c - (2^k - 1)``, k+1 bits in two's complement (a binary layer's +-1: 2 bits); ``sym``
+and LSQ weights are k-bit integers (LSQ's 1-bit +-1 again 2). Activation codes are unsigned k-bit. The same layer object holds an FP or a quantized layer, so a quantized model is
 built by giving a pretrained FP model new specs (:func:`apply_specs`) and fine-tuning it.
 """
 
@@ -21,7 +26,7 @@ from .quantizers import ActQuantizer, BWAQuantizer, LSQQuantizer, WeightQuantize
 
 __all__ = ["LayerSpec", "SCHEMES", "BWA_ON", "QConv2d", "QLinear", "QLayer", "apply_specs", "qlayers", "FP_HW_BITS"]
 
-SCHEMES = ("dorefa", "lsq", "bwa")
+SCHEMES = ("dorefa", "lsq", "bwa", "sym")
 BWA_ON = ("act", "weight", "both")
 FP_HW_BITS = 8
 """Width at which an unquantized (FP) layer is reported to the hardware (the accelerators' maximum)."""
@@ -36,6 +41,8 @@ class LayerSpec:
     channel_weight_bits: tuple[int, ...] | None = None
     scheme: str = "dorefa"
     bwa_on: str = "act"
+    alpha_frac_bits: int | None = None
+    """BWA only: store the bit weights as fixed-point numbers with this many fraction bits (None: float)."""
 
     def __post_init__(self) -> None:
         if self.weight_bits is not None:
@@ -58,6 +65,24 @@ class LayerSpec:
                 raise ValueError(f"LayerSpec.scheme must be 'dorefa' with per-channel bits, not {self.scheme!r}")
         if self.scheme == "bwa" and self.bwa_on in ("weight", "both") and self.weight_bits == 1:
             raise ValueError("LayerSpec.weight_bits must be >= 2 for BWA on weights, not 1")
+        if self.scheme == "sym" and self.weight_bits == 1:
+            raise ValueError("LayerSpec.weight_bits must be >= 2 for symmetric (zero-capable) weights, not 1")
+        if self.alpha_frac_bits is not None:
+            check_bits("LayerSpec", "alpha_frac_bits", self.alpha_frac_bits, lo=0)
+            if self.scheme != "bwa":
+                raise ValueError(f"LayerSpec.alpha_frac_bits must be None unless scheme is 'bwa', not "
+                                 f"{self.alpha_frac_bits!r}")
+
+    def int_weight_bits(self, bits: int | None = None) -> int:
+        """Two's-complement width of this layer's stored weight integers (module docstring)."""
+        b = self.weight_bits if bits is None else bits
+        if b is None:
+            return FP_HW_BITS
+        if self.scheme == "dorefa" or (self.scheme == "bwa" and self.bwa_on == "act"):
+            return b + 1
+        if self.scheme == "lsq":
+            return max(b, 2)
+        return b  # sym: k-bit; BWA weights: the k-bit code's planes, 0/1 each (see quant.intnet)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -102,9 +127,10 @@ class _QMixin:
             bwa_a = spec.scheme == "bwa" and spec.bwa_on in ("act", "both")
             bwa_w = spec.scheme == "bwa" and spec.bwa_on in ("weight", "both")
             if a is not None:
-                act_q = BWAQuantizer(a) if bwa_a else ActQuantizer(a)
+                act_q = BWAQuantizer(a, frac_bits=spec.alpha_frac_bits) if bwa_a else ActQuantizer(a)
             if w is not None:
-                weight_q = BWAQuantizer(w, weight=True) if bwa_w else WeightQuantizer(w, spec.channel_weight_bits)
+                weight_q = (BWAQuantizer(w, weight=True, frac_bits=spec.alpha_frac_bits) if bwa_w
+                            else WeightQuantizer(w, spec.channel_weight_bits, symmetric=spec.scheme == "sym"))
         self.act_q = act_q.to(dev) if act_q is not None else None
         self.weight_q = weight_q.to(dev) if weight_q is not None else None
 
@@ -129,15 +155,18 @@ class _QMixin:
         return 1.0 if self.prune_mask is None else float(self.prune_mask.mean())
 
     def hw_bits(self) -> HWBits:
-        """The protocol of :mod:`quant.protocol`: this layer's precision as the hardware runs it."""
+        """The protocol of :mod:`quant.protocol`: this layer's precision as the hardware runs it (integer
+        widths, see the module docstring; density of the pruning mask)."""
         s = self.spec
-        w = s.weight_bits if s.weight_bits is not None else FP_HW_BITS
+        w = s.int_weight_bits()
         a = s.act_bits if s.act_bits is not None else FP_HW_BITS
+        cwb = None if s.channel_weight_bits is None else tuple(s.int_weight_bits(b) for b in s.channel_weight_bits)
         scales = 0
         if s.scheme == "bwa":
-            scales = {"act": a if s.act_bits else 0, "weight": w if s.weight_bits else 0,
-                      "both": (a if s.act_bits else 1) * (w if s.weight_bits else 1)}[s.bwa_on]
-        return HWBits(w, a, s.channel_weight_bits, scales, s.weight_bits is None and s.act_bits is None)
+            wb = s.weight_bits if s.weight_bits is not None else FP_HW_BITS
+            scales = {"act": a if s.act_bits else 0, "weight": wb if s.weight_bits else 0,
+                      "both": (a if s.act_bits else 1) * (wb if s.weight_bits else 1)}[s.bwa_on]
+        return HWBits(w, a, cwb, scales, s.weight_bits is None and s.act_bits is None, self.density)
 
 
 class QConv2d(_QMixin, nn.Conv2d):

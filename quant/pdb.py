@@ -121,7 +121,8 @@ def pdb_specs(model: nn.Module, schedule: Sequence[int], first_last: str = "8bit
     groups = pdb_groups(model, first_last)
     sched = check_schedule(schedule, len(groups), decreasing)
     n = len(qlayers(model))
-    edge = {"fp": LayerSpec(), "8bit": LayerSpec(8, 8, scheme=scheme), "same": None}[first_last]
+    edge = {"fp": LayerSpec(), "8bit": LayerSpec(8, 8, scheme="sym" if scheme == "dorefa" else scheme),
+            "same": None}[first_last]
     specs: list[LayerSpec | None] = [edge] * n
     for g, b in zip(groups, sched, strict=True):
         for i in g:

@@ -14,7 +14,9 @@ mapped at the front end's default precision. Fields of :class:`HWBits`:
 * ``bit_scales`` -- extra per-bit-plane scale multiplies per output value (bit-weight adjustment: one
   per non-uniformly weighted bit plane), 0 for a plain uniform quantizer;
 * ``full_precision`` -- True when the module is not quantized at all; the widths then say how the
-  hardware runs it anyway (8 bits by default).
+  hardware runs it anyway (8 bits by default);
+* ``weight_density`` -- fraction of the weights that are non-zero after pruning, in (0, 1]
+  (``hwsim.Layer.weight_density``).
 
 The answer depends only on the module's configuration, never on data, and must not change during a
 forward pass. This module imports nothing of torch so that a mapper can use the type without it.
@@ -49,8 +51,12 @@ class HWBits:
     channel_weight_bits: tuple[int, ...] | None = None
     bit_scales: int = 0
     full_precision: bool = False
+    weight_density: float = 1.0
 
     def __post_init__(self) -> None:
+        d = self.weight_density
+        if isinstance(d, bool) or not isinstance(d, int | float) or not 0.0 < d <= 1.0:
+            raise ValueError(f"HWBits.weight_density must be a number in (0, 1], not {d!r}")
         check_bits("HWBits", "weight_bits", self.weight_bits)
         check_bits("HWBits", "act_bits", self.act_bits)
         if isinstance(self.bit_scales, bool) or not isinstance(self.bit_scales, int) or self.bit_scales < 0:

@@ -8,7 +8,13 @@ quantized values exactly.
 Conventions (docs/methods.md):
 * activations are clipped to [0, 1] and quantized to ``Q_k(a) = round((2^k-1) a) / (2^k-1)``;
 * weights, k >= 2 (DoReFa): ``2 Q_k(tanh(w) / (2 max|tanh w|) + 1/2) - 1``;
-* weights, k = 1: ``sign(w) * mean|w|`` per output channel (XNOR-Net's per-filter scale; sign(0) = +1).
+* weights, k = 1: ``sign(w) * mean|w|`` per output channel (XNOR-Net's per-filter scale; sign(0) = +1);
+* per-channel widths in one layer (class-based quantization) use one convention for every width:
+  ``2 Q_k(u) - 1`` on the layer's tanh normalisation, so a 1-bit channel is ``+-1`` like the
+  extreme levels of its multi-bit neighbours (no per-filter mean|w| beside [-1, 1] channels);
+* zero-capable symmetric weights (``sym_weight``): ``round(m t) / m`` with ``t = tanh(w) / max|tanh w|``
+  and ``m = 2^(k-1) - 1``: k-bit two's-complement integers in ``[-m, m]`` that include 0, so a pruned
+  weight is a stored code. DoReFa's ``2c - (2^k - 1)`` integers are odd and need k+1 bits.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from .protocol import check_bits
 
 __all__ = [
     "round_ste", "sign_ste", "quantize_unit", "act_codes", "dorefa_act", "weight_codes", "dorefa_weight",
-    "binary_weight", "ActQuantizer", "WeightQuantizer", "LSQQuantizer", "BWAQuantizer", "bit_planes",
+    "binary_weight", "sym_weight", "sym_codes", "fixed_point", "ActQuantizer", "WeightQuantizer", "LSQQuantizer", "BWAQuantizer", "bit_planes",
 ]
 
 class _RoundSTE(torch.autograd.Function):
@@ -81,6 +87,33 @@ def binary_weight(w: torch.Tensor) -> torch.Tensor:
     scale = w.detach().abs().flatten(1).mean(1).view(-1, *([1] * (w.dim() - 1)))
     return sign_ste(w) * scale
 
+def _sym_levels(owner: str, bits: int) -> int:
+    check_bits(owner, "bits", bits, lo=2)
+    return (1 << (bits - 1)) - 1
+
+
+def sym_codes(w: torch.Tensor, bits: int) -> torch.Tensor:
+    """Signed integer codes in ``[-(2^(k-1)-1), 2^(k-1)-1]`` of :func:`sym_weight` (int64; 0 included)."""
+    m = _sym_levels("sym_codes", bits)
+    t = torch.tanh(w)
+    return torch.round(t / t.abs().max().clamp_min(1e-12) * m).to(torch.int64)
+
+
+def sym_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
+    """Zero-capable symmetric weights ``round(m t) / m`` (module docstring); STE for the rounding."""
+    m = _sym_levels("sym_weight", bits)
+    t = torch.tanh(w)
+    return round_ste(t / t.abs().max().clamp_min(1e-12) * m) / m
+
+
+def fixed_point(x: torch.Tensor, frac_bits: int | None) -> torch.Tensor:
+    """``round(x 2^f) / 2^f`` with an STE (``None``: ``x`` unchanged): BWA's fixed-point bit weights."""
+    if frac_bits is None:
+        return x
+    check_bits("fixed_point", "frac_bits", frac_bits, lo=0)
+    return round_ste(x * (1 << frac_bits)) / (1 << frac_bits)
+
+
 def weight_codes(w: torch.Tensor, bits: int) -> torch.Tensor:
     """Integer codes of ``dorefa_weight(w, bits)``: offset binary in ``[0, 2^k-1]`` (k=1: 0 = -, 1 = +)."""
     check_bits("weight_codes", "bits", bits)
@@ -96,10 +129,7 @@ def dorefa_weight(w: torch.Tensor, bits: int | tuple[int, ...]) -> torch.Tensor:
         return 2 * quantize_unit(_unit_weight(w), bits) - 1
     shape = (-1,) + (1,) * (w.dim() - 1)
     b = torch.tensor(bits, dtype=torch.float32, device=w.device).view(shape)
-    multi = 2 * quantize_unit(_unit_weight(w), b.clamp_min(2)) - 1
-    if min(bits) > 1:
-        return multi
-    return torch.where(b == 1, binary_weight(w), multi)
+    return 2 * quantize_unit(_unit_weight(w), b) - 1  # one convention for every width (1 bit: +-1)
 
 def bit_planes(codes: torch.Tensor, bits: int) -> torch.Tensor:
     """``codes`` (int64, >= 0) split into ``bits`` {0,1} float planes on a new last axis, LSB first."""
@@ -117,14 +147,18 @@ class ActQuantizer(nn.Module):
         return dorefa_act(a, self.bits)
 
 class WeightQuantizer(nn.Module):
-    """DoReFa weight quantizer (k = 1: binary with per-filter scale); optional per-channel widths."""
+    """DoReFa weight quantizer (k = 1: binary with per-filter scale); optional per-channel widths;
+    ``symmetric=True``: the zero-capable k-bit :func:`sym_weight` instead."""
 
-    def __init__(self, bits: int, channel_bits: tuple[int, ...] | None = None) -> None:
+    def __init__(self, bits: int, channel_bits: tuple[int, ...] | None = None, symmetric: bool = False) -> None:
         super().__init__()
-        self.bits = check_bits("WeightQuantizer", "bits", bits)
+        self.bits = check_bits("WeightQuantizer", "bits", bits, lo=2 if symmetric else 1)
         self.channel_bits = channel_bits
+        self.symmetric = bool(symmetric)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
+        if self.symmetric:
+            return sym_weight(w, self.bits)
         if self.channel_bits is not None:
             return dorefa_weight(w, self.channel_bits)
         return dorefa_weight(w, self.bits)
@@ -180,21 +214,30 @@ class BWAQuantizer(nn.Module):
     integers. Reconstruction replaces 2^i by ``alpha_i``: ``a_hat = sum_i alpha_i beta_i / (2^b-1)``
     (weights: ``2 a_hat - 1``). ``alpha_i`` starts at 2^i, where the result equals the uniform quantizer
     bit for bit. Gradients: d/d alpha_i = beta_i / (2^b-1) exactly; the input gets the uniform STE.
+    ``frac_bits=f`` stores each alpha_i as a fixed-point number ``A_i / 2^f`` (integer A_i, rounded with
+    an STE in every forward pass): the hardware then applies it with an integer multiply and a shift.
     """
 
-    def __init__(self, bits: int, weight: bool = False) -> None:
+    def __init__(self, bits: int, weight: bool = False, frac_bits: int | None = None) -> None:
         super().__init__()
         self.bits = check_bits("BWAQuantizer", "bits", bits)
         if weight and bits == 1:
             raise ValueError("BWAQuantizer.bits must be >= 2 for weights (1-bit weights are binary), not 1")
+        if frac_bits is not None:
+            check_bits("BWAQuantizer", "frac_bits", frac_bits, lo=0)
         self.weight = bool(weight)
+        self.frac_bits = frac_bits
         self.alpha = nn.Parameter(torch.pow(2.0, torch.arange(bits, dtype=torch.float32)))
+
+    def alpha_value(self) -> torch.Tensor:
+        """The bit weights as the forward pass uses them (fixed point when ``frac_bits`` is set)."""
+        return fixed_point(self.alpha, self.frac_bits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = (1 << self.bits) - 1
         u = _unit_weight(x) if self.weight else torch.clamp(x, 0, 1)
         codes = torch.round(u.detach() * n).to(torch.int64)
         planes = bit_planes(codes, self.bits)
-        q = (planes * self.alpha).sum(-1) / n
+        q = (planes * self.alpha_value()).sum(-1) / n
         q = q + (u - u.detach())  # STE for the input; adds an exact zero in the forward pass
         return 2 * q - 1 if self.weight else q

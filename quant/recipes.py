@@ -13,9 +13,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
-from .cmn import CascadeNet, binary_specs, choose_threshold, int_specs, magnitude_prune
+import hwsim
+
+from .cmn import (
+    EXIT_RULES,
+    CascadeNet,
+    PruneSchedule,
+    binary_specs,
+    check_budget,
+    choose_threshold,
+    choose_threshold_budget,
+    int_specs,
+)
 from .cq import class_importance, cq_search, cq_specs, mean_bits, reassign
 from .data import DataSplits
 from .layers import SCHEMES, LayerSpec, apply_specs, qlayers
@@ -24,9 +36,12 @@ from .pdb import FIRST_LAST, check_schedule, pdb_groups, pdb_specs, separability
 from .protocol import check_bits
 from .train import TrainConfig, predict_logits, set_seed, train
 
-__all__ = ["METHODS", "MethodConfig", "pretrain", "build_quantized", "run_method"]
+__all__ = ["METHODS", "CMN_RULES", "MethodConfig", "pretrain", "build_quantized", "run_method", "stage_cycles"]
 
 METHODS = ("fp", "uniform", "pdb", "bwa", "cq", "cmn")
+CMN_RULES = ("budget",) + EXIT_RULES
+"""``budget``: the label-free compute-budget rule on the confidence score; the others: the accuracy-target
+rule (:func:`quant.cmn.choose_threshold`) on that score."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +54,12 @@ class MethodConfig:
     * ``bwa``: ``bits=(k,)``, BWA on ``bwa_on`` (act|weight|both);
     * ``cq``: per-filter widths in [b_min, b_max] at mean ``budget_bits``, activations ``act_bits``;
       ``cq_assign`` = score|random|inverted (the controls keep each layer's bit histogram);
-    * ``cmn``: binary stage + ``stage2_bits`` stage, ``rule``, ``max_drop``, stage-2 ``density``.
+    * ``cmn``: binary stage + ``stage2_bits`` stage (zero-capable codes, gradually pruned to ``density``
+      during QAT); ``rule`` ``budget`` (default: tau = the validation quantile that keeps the expected
+      cycles on ``arch`` at ``budget`` of stage 2's) or an accuracy-target rule with ``max_drop``;
+      ``distill``: stage 1 learns from the trained stage 2 for ``stage1_epochs`` (None: the fine-tuning
+      epochs).
+    * ``bwa``: ``alpha_frac_bits`` stores the bit weights as fixed point (None: float).
     """
 
     method: str
@@ -56,10 +76,15 @@ class MethodConfig:
     cq_assign: str = "score"
     cq_threshold: str | float = "mean"
     bwa_on: str = "act"
-    rule: str = "confidence"
+    rule: str = "budget"
     max_drop: float = 0.005
     density: float = 1.0
     stage2_bits: int = 8
+    budget: float = 0.35
+    distill: bool = True
+    stage1_epochs: int | None = None
+    arch: str = "edge16_serial"
+    alpha_frac_bits: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -98,8 +123,14 @@ class MethodConfig:
             raise ValueError(f"MethodConfig.bwa_on must be one of ['act', 'weight', 'both'], not {self.bwa_on!r}")
         if self.method == "bwa" and self.bwa_on != "act" and self.bits == (1,):
             raise ValueError("MethodConfig.bits must be >= 2 for BWA on weights, not (1,)")
-        if self.rule not in ("confidence", "margin", "entropy"):
-            raise ValueError(f"MethodConfig.rule must be one of ['confidence', 'margin', 'entropy'], not {self.rule!r}")
+        if self.rule not in CMN_RULES:
+            raise ValueError(f"MethodConfig.rule must be one of {list(CMN_RULES)}, not {self.rule!r}")
+        if isinstance(self.budget, bool) or not isinstance(self.budget, int | float) or not 0.0 < self.budget <= 1.0:
+            raise ValueError(f"MethodConfig.budget must be a number in (0, 1], not {self.budget!r}")
+        if self.stage1_epochs is not None:
+            check_bits("MethodConfig", "stage1_epochs", self.stage1_epochs, lo=1, hi=10_000)
+        if self.alpha_frac_bits is not None:
+            check_bits("MethodConfig", "alpha_frac_bits", self.alpha_frac_bits, lo=0)
         if not 0.0 <= self.max_drop <= 1.0:
             raise ValueError(f"MethodConfig.max_drop must be a number in [0, 1], not {self.max_drop!r}")
         if not 0.0 < self.density <= 1.0:
@@ -116,14 +147,17 @@ def pretrain(data: DataSplits, cfg: TrainConfig, checkpoint: str | Path | None =
 
 
 def _edge(mc: MethodConfig) -> LayerSpec:
-    return {"fp": LayerSpec(), "8bit": LayerSpec(8, 8, scheme=mc.scheme), "same": LayerSpec()}[mc.first_last]
+    """First / last layers: 8-bit edges use zero-capable symmetric codes (8-bit integers) under DoReFa."""
+    scheme = "sym" if mc.scheme == "dorefa" else mc.scheme
+    return {"fp": LayerSpec(), "8bit": LayerSpec(8, 8, scheme=scheme), "same": LayerSpec()}[mc.first_last]
 
 
 def _uniform_specs(model: QNet, mc: MethodConfig, bits: int, scheme: str, bwa_on: str = "act") -> list[LayerSpec]:
     groups = pdb_groups(model, mc.first_last)
     inner = {i for g in groups for i in g}
     n = len(qlayers(model))
-    spec = LayerSpec(bits, 8 if mc.weights_only else bits, scheme=scheme, bwa_on=bwa_on)
+    spec = LayerSpec(bits, 8 if mc.weights_only else bits, scheme=scheme, bwa_on=bwa_on,
+                     alpha_frac_bits=mc.alpha_frac_bits if scheme == "bwa" else None)
     specs = [spec if i in inner else _edge(mc) for i in range(n)]
     if mc.first_last == "same" and mc.input_bits is not None:
         specs[0] = replace(specs[0], act_bits=mc.input_bits)
@@ -139,8 +173,7 @@ def build_quantized(mc: MethodConfig, data: DataSplits, fp_model: QNet) -> tuple
         s1, s2 = copy.deepcopy(fp_model), copy.deepcopy(fp_model)
         apply_specs(s1, binary_specs(s1))
         apply_specs(s2, int_specs(s2, mc.stage2_bits))
-        magnitude_prune(s2, mc.density)
-        return CascadeNet([s1, s2], mc.rule), info
+        return CascadeNet([s1, s2], "confidence" if mc.rule == "budget" else mc.rule), info
     m = copy.deepcopy(fp_model)
     if mc.method == "uniform":
         assert mc.bits is not None
@@ -179,6 +212,14 @@ def build_quantized(mc: MethodConfig, data: DataSplits, fp_model: QNet) -> tuple
     return m, info
 
 
+def stage_cycles(model: nn.Module, example: torch.Tensor, arch: str | hwsim.Accelerator) -> int:
+    """Simulated cycles of one plain network on ``arch`` (a preset name or an accelerator)."""
+    from .export import export
+
+    acc = hwsim.resolve_accelerator(arch) if isinstance(arch, str) else arch
+    return int(hwsim.simulate(export(model, example), acc).cycles)
+
+
 def run_method(mc: MethodConfig, data: DataSplits, fp_model: QNet, cfg: TrainConfig,
                checkpoint_dir: str | Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Build the method's model from ``fp_model``, fine-tune it, and (CMN) pick the threshold on val."""
@@ -186,13 +227,22 @@ def run_method(mc: MethodConfig, data: DataSplits, fp_model: QNet, cfg: TrainCon
     model, info = build_quantized(mc, data, fp_model)
     ck = (lambda tag: Path(checkpoint_dir) / f"{tag}.ckpt") if checkpoint_dir is not None else (lambda tag: None)
     if isinstance(model, CascadeNet):
-        for k, st in enumerate(model.stages):
-            train(st, data, cfg, ck(f"cmn_stage{k + 1}"), desc=f"cmn stage{k + 1}")
-        z1v, z2v = predict_logits(model.stages[0], data.val), predict_logits(model.stages[1], data.val)
-        ch = choose_threshold(z1v, z2v, data.val.y, mc.rule, mc.max_drop)
+        s1, s2 = model.stages
+        prune = PruneSchedule(mc.density, 0, max(1, round(2 * cfg.epochs / 3))) if mc.density < 1.0 else None
+        train(s2, data, cfg, ck("cmn_stage2"), desc="cmn stage2", prune=prune)
+        cfg1 = replace(cfg, epochs=mc.stage1_epochs) if mc.stage1_epochs is not None else cfg
+        train(s1, data, cfg1, ck("cmn_stage1"), desc="cmn stage1", teacher=s2 if mc.distill else None)
+        z1v, z2v = predict_logits(s1, data.val), predict_logits(s2, data.val)
+        if mc.rule == "budget":
+            c1, c2 = (stage_cycles(st, data.train.x[:1], mc.arch) for st in (s1, s2))
+            ch = choose_threshold_budget(z1v, model.rule, check_budget(mc.budget), c1 / c2, z2v, data.val.y)
+            info.update(stage_cycles=[c1, c2])
+        else:
+            ch = choose_threshold(z1v, z2v, data.val.y, mc.rule, mc.max_drop)
         model.threshold, model.exit_rate = ch.threshold, ch.exit_rate
         info.update(threshold=ch.threshold if math.isfinite(ch.threshold) else None, val_exit_rate=ch.exit_rate,
-                    val_accuracy=ch.accuracy)
+                    val_accuracy=ch.accuracy, rule=mc.rule, score=model.rule,
+                    density=[la.density for la in qlayers(s2)])
         return model, info
     if mc.method != "fp":
         train(model, data, cfg, ck(mc.method), desc=mc.method)

@@ -115,16 +115,29 @@ def _save_atomic(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _kd_loss(z: torch.Tensor, zt: torch.Tensor, y: torch.Tensor, weight: float, temp: float) -> torch.Tensor:
+    """Hinton et al.'s distillation: ``(1 - w) CE + w T^2 KL(softmax(zt/T) || softmax(z/T))``."""
+    kl = F.kl_div(F.log_softmax(z / temp, 1), F.log_softmax(zt / temp, 1), reduction="batchmean", log_target=True)
+    return (1.0 - weight) * F.cross_entropy(z, y) + weight * temp * temp * kl
+
+
 def train(model: nn.Module, data: DataSplits, cfg: TrainConfig, checkpoint: str | Path | None = None,
-          desc: str = "train", stop_after: int | None = None) -> TrainResult:
+          desc: str = "train", stop_after: int | None = None, teacher: nn.Module | None = None,
+          kd_weight: float = 0.7, kd_temperature: float = 4.0, prune: Any = None) -> TrainResult:
     """Train ``model`` in place (cross-entropy, cosine learning-rate decay) and return the history.
 
     With ``checkpoint``, the state after every epoch is saved there; if the file exists, training
     resumes after its last epoch (the file must come from the same model and config).
     ``stop_after`` ends the run after that many epochs of this call (a time budget; run again to go on).
+    ``teacher`` (a trained model, eval mode, frozen) turns the loss into :func:`_kd_loss`; ``prune`` (a
+    :class:`quant.cmn.PruneSchedule`) updates the pruning masks at the start of every epoch, so pruning
+    and quantization-aware training are optimised together.
     """
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"train.cfg must be a TrainConfig, not {cfg!r}")
+    if not 0.0 <= kd_weight <= 1.0 or kd_temperature <= 0:
+        raise ValueError(f"train.kd_weight must be in [0, 1] and kd_temperature > 0, not {kd_weight!r}, "
+                         f"{kd_temperature!r}")
     dev = pick_device(cfg.device)
     model.to(dev)
     groups = _param_groups(model, cfg)
@@ -142,6 +155,10 @@ def train(model: nn.Module, data: DataSplits, cfg: TrainConfig, checkpoint: str 
         if state["config"] != fingerprint:
             raise ValueError(f"train.checkpoint must come from the same config {fingerprint!r}, "
                              f"not {state['config']!r} ({ck.name})")
+        for name, mod in model.named_modules():  # pruning masks are buffers that exist once pruned
+            key = f"{name}.prune_mask" if name else "prune_mask"
+            if key in state["model"] and hasattr(mod, "set_prune_mask"):
+                mod.set_prune_mask(state["model"][key])
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -155,12 +172,21 @@ def train(model: nn.Module, data: DataSplits, cfg: TrainConfig, checkpoint: str 
         if stop_after is not None and done_here >= stop_after:
             break
         done_here += 1
+        if prune is not None:
+            prune.apply(model, epoch)
         model.train()
+        if teacher is not None:
+            teacher.to(dev).eval()
         gen = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
         tot, n = 0.0, 0
         for x, y in batches(data.train, cfg.batch_size, gen):
             x, y = x.to(dev), y.to(dev)
-            loss = F.cross_entropy(model(x), y)
+            if teacher is None:
+                loss = F.cross_entropy(model(x), y)
+            else:
+                with torch.no_grad():
+                    zt = teacher(x)
+                loss = _kd_loss(model(x), zt, y, kd_weight, kd_temperature)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

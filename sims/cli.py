@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "sims.commands.sweep",
     "sims.commands.scalesim",
     "sims.commands.train",
+    "sims.commands.verify",
 )
 
 
