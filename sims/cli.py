@@ -15,8 +15,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-import hwsim
-
 __all__ = ["main", "COMMANDS"]
 
 COMMANDS: tuple[str, ...] = (
@@ -37,6 +35,8 @@ class UsageError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import hwsim  # here, not at import: a Ctrl-C while numpy loads is then caught by main()
+
     parser = argparse.ArgumentParser(prog="hwsim", description="Co-design toolkit for low-bit NN accelerators.")
     parser.add_argument("--version", action="version", version=f"hwsim {hwsim.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -253,8 +253,6 @@ class DaskBackend:
         from distributed import Client
 
         if self._client is None:
-            assert self.address is not None
-            check_scheduler(self.address)
             try:
                 self._client = Client(self.address, timeout=f"{SCHEDULER_TIMEOUT_S}s")
             except (OSError, TimeoutError) as exc:
@@ -317,6 +315,7 @@ def make_backend(workers: int | None = None, scheduler: str | None = None) -> Ba
     """``--scheduler`` -> Dask; ``--workers 0`` -> inline; otherwise a local pool (default: all usable
     cores; more workers than cores are capped to the cores, with a warning)."""
     if scheduler is not None:
+        check_scheduler(scheduler)  # before the caller opens or creates anything
         return DaskBackend(address=scheduler)
     if workers == 0:
         return InlineBackend()
