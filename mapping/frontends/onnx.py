@@ -1,43 +1,164 @@
 """ONNX / QONNX front end: a model file (or ``onnx.ModelProto``) -> :class:`hwsim.Network`.
 
-Shapes come from ``onnx.shape_inference`` (the graph input must have a static shape). Layers: ``Conv``
-(``group`` honoured, dilation 1), ``Gemm`` and ``MatMul`` with a constant weight (``linear``), ``MaxPool``,
-``AveragePool``, ``GlobalAveragePool``, ``GlobalMaxPool`` (``pool``), ``Add``/``Mul``/``Sum`` of two
-tensors (``eltwise``). Free: ``BatchNormalization`` (folded), activations, ``Flatten``/``Reshape``/
-``Transpose``/``Squeeze``/``Unsqueeze``/``Identity``/``Dropout``/``Concat``, ``Constant``, ``Cast``, ``Softmax``.
+Shapes come from ``onnx.shape_inference`` with data propagation; a symbolic input dimension is taken
+as 1; where shapes are still unknown and the weights are present, the graph is run once on zeros
+with ``onnx.reference`` to learn them. A graph-only file (weights in external data files that are
+absent) is read with ``load_external_data=False``: every shape is in the graph.
 
-QONNX (``Quant`` with a constant ``bitwidth`` input, ``BipolarQuant`` = 1 bit, any domain): a quantizer
-on a weight initializer gives that layer's ``weight_bits``; a quantizer on an activation gives the
-``act_bits`` of the layers consuming it (and the ``out_bits`` of the layer producing its input).
-Widths not given by a quantizer are ``default_bits``; a ``bits`` table (:mod:`mapping.bits`) overrides.
-Anything else is an unsupported operator, named in one ``ValueError`` (or skipped with a warning
-listing them when ``skip_unsupported`` is set).
+Every node is translated into the shared operator vocabulary of :mod:`mapping.frontends.graph`
+(:data:`ONNX_OPS`, plus readers for ``Conv`` (groups, dilations, any pads; the channels-last QONNX
+variant), ``Gemm``/``MatMul`` (constant second operand: ``linear``; two activations: ``matmul``),
+pooling (``MaxPool``/``AveragePool`` with ``ceil_mode``, the global ones, ``ReduceMean`` over H and W),
+two-activation ``Add``/``Sub``/``Mul``/``Div``/``Sum``, ``Softmax``, ``LayerNormalization``, ``Gelu``),
+whose one cost table decides layers and costs. Tensors computed from initializers and constants alone
+(or from ``Shape``) are constants, not activations.
+
+Widths: QONNX ``Quant`` (constant ``bitwidth``) and ``BipolarQuant`` (1 bit), and QCDQ
+``QuantizeLinear`` (the width of its integer type; a ``Clip`` right after narrows it to the range's
+width, as Brevitas writes sub-8-bit QCDQ) set the width of the tensor they write; ``DequantizeLinear``
+keeps it. On a weight, the quantizer's width (or the integer type of a quantized initializer) is the
+layer's ``weight_bits``. The normaliser propagates activation widths and settles ``out_bits``.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hwsim.network import Layer, LayerKind, Network
+from hwsim.network import Network
 
-from ..bits import layer_bits_from
-from .pytorch import UnsupportedOperatorWarning
+from .graph import (
+    Op,
+    Unsupported,
+    build_layers,
+    conv_fields,
+    gemm_fields,
+    mac_estimate,
+    matmul_fields,
+    pool_fields,
+    rename_unique,
+    vector_fields,
+)
 
-__all__ = ["from_onnx"]
+__all__ = ["from_onnx", "ONNX_OPS"]
 
-_FREE = {"BatchNormalization", "Relu", "LeakyRelu", "PRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish",
-         "Gelu", "Elu", "Selu", "Softmax", "LogSoftmax", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze",
-         "Identity", "Dropout", "Concat", "Constant", "Cast", "Shape", "Gather"}
-_QUANT = {"Quant", "BipolarQuant"}
+ONNX_OPS: dict[str, str] = {
+    "BatchNormalization": "batchnorm", "InstanceNormalization": "layernorm", "GroupNormalization": "layernorm",
+    **dict.fromkeys(("Relu", "Clip"), "relu"),
+    **dict.fromkeys(("LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu", "Celu",
+                     "Mish", "Softplus", "LogSoftmax", "Erf", "Exp", "Sqrt", "Reciprocal", "Pow", "Neg", "Abs",
+                     "Round", "Floor", "Ceil", "Sign"), "activation"),
+    **dict.fromkeys(("Flatten", "Reshape", "Squeeze", "Unsqueeze"), "reshape"),
+    "Transpose": "transpose", "Concat": "concat", "Split": "split",
+    **dict.fromkeys(("Slice", "Gather", "GatherElements"), "slice"),
+    **dict.fromkeys(("Expand", "Tile"), "expand"),
+    "Pad": "pad",
+    **dict.fromkeys(("Identity", "Dropout"), "identity"),
+    **dict.fromkeys(("Cast", "CastLike"), "cast"),
+    **dict.fromkeys(("Shape", "Size", "Constant", "ConstantOfShape", "Range", "Equal", "Less", "Greater", "Where",
+                     "Not", "And", "Or", "Mod", "NonZero", "Max", "Min"), "control"),
+    "Softmax": "softmax", "LayerNormalization": "layernorm", "Gelu": "gelu",
+    "DequantizeLinear": "dequant",
+}
+"""ONNX op types with a fixed canonical operator (the others have readers, see the module docstring)."""
+
+_QUANT = {"Quant", "BipolarQuant", "QuantizeLinear"}
+_ARITH = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Sum": "add"}
+_VECTOR = {"softmax", "layernorm", "gelu"}
+_INT_BITS = {"INT8": 8, "UINT8": 8, "INT4": 4, "UINT4": 4, "INT16": 16, "UINT16": 16, "INT32": 32, "UINT32": 32,
+             "INT2": 2, "UINT2": 2, "FLOAT8E4M3FN": 8, "FLOAT8E5M2": 8}
 
 
 def _attrs(node: Any) -> dict[str, Any]:
     import onnx
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _load(path: Path) -> Any:
+    """The model, with external weights loaded where their files exist (graph-only otherwise)."""
+    import onnx
+    from onnx import external_data_helper as ext
+
+    model = onnx.load(str(path), load_external_data=False)
+    base = path.parent
+    for t in ext._get_all_tensors(model):
+        if ext.uses_external_data(t):
+            loc = next((e.value for e in t.external_data if e.key == "location"), None)
+            if loc is not None and (base / loc).is_file():
+                ext.load_external_data_for_tensor(t, str(base))
+                t.data_location = onnx.TensorProto.DEFAULT
+    return model
+
+
+def _has_data(t: Any) -> bool:
+    from onnx import external_data_helper as ext
+    return not ext.uses_external_data(t)
+
+
+def _static_inputs(model: Any) -> None:
+    """Symbolic (or missing) graph-input dimensions are taken as 1."""
+    inits = {t.name for t in model.graph.initializer}
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        for d in vi.type.tensor_type.shape.dim:
+            if not d.HasField("dim_value") or d.dim_value <= 0:
+                d.Clear()
+                d.dim_value = 1
+
+
+def _shapes_of(model: Any) -> dict[str, tuple[int, ...]]:
+    out: dict[str, tuple[int, ...]] = {}
+    g = model.graph
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        tt = vi.type.tensor_type
+        if not tt.HasField("shape"):
+            continue
+        dims = tt.shape.dim
+        if all(d.HasField("dim_value") for d in dims):
+            out[vi.name] = tuple(int(d.dim_value) for d in dims)
+    return out
+
+
+def _run_for_shapes(model: Any, missing: set[str]) -> dict[str, tuple[int, ...]]:
+    """Shapes of ``missing`` tensors by running the graph once on zeros (``onnx.reference``)."""
+    import numpy as np
+    import onnx
+    from onnx import helper, reference
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    have = {o.name for o in m.graph.output}
+    for t in sorted(missing - have):
+        m.graph.output.append(helper.make_empty_tensor_value_info(t))
+    inits = {t.name for t in m.graph.initializer}
+    feeds = {}
+    for vi in m.graph.input:
+        if vi.name in inits:
+            continue
+        dims = [d.dim_value or 1 for d in vi.type.tensor_type.shape.dim]
+        dtype = helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)
+        feeds[vi.name] = np.zeros(dims, dtype=dtype)
+    try:
+        sess = reference.ReferenceEvaluator(m)
+        names = [o.name for o in m.graph.output]
+        vals = sess.run(names, feeds)
+    except Exception:  # the reference runtime lacks an op, or a custom op: shapes stay unknown
+        return {}
+    return {n: tuple(int(x) for x in np.shape(v)) for n, v in zip(names, vals, strict=True)
+            if n in missing and hasattr(v, "shape")}
+
+
+def _width_of_clip(consts: Mapping[str, Any], node: Any) -> int | None:
+    """The width of the integer range a ``Clip`` with constant bounds keeps."""
+    if len(node.input) < 3 or node.input[1] not in consts or node.input[2] not in consts:
+        return None
+    lo, hi = float(consts[node.input[1]].reshape(-1)[0]), float(consts[node.input[2]].reshape(-1)[0])
+    if hi <= lo or not (lo.is_integer() and hi.is_integer()):
+        return None
+    return max(1, math.ceil(math.log2(hi - lo + 1)))
 
 
 def from_onnx(model: Any, *, name: str | None = None, bits: Mapping[str, Any] | None = None,
@@ -51,176 +172,231 @@ def from_onnx(model: Any, *, name: str | None = None, bits: Mapping[str, Any] | 
         if not path.is_file():
             raise ValueError(f"from_onnx.model must be an existing .onnx file, not {str(model)!r}")
         try:
-            model = onnx.load(str(path))
+            model = _load(path)
         except Exception as exc:  # protobuf decode errors have no common base class
-            raise ValueError(f"{path}: not an ONNX model: {exc}") from None
+            raise ValueError(f"{path}: not an ONNX model: {type(exc).__name__}: {exc}") from None
         name = name or path.stem
     if not isinstance(model, onnx.ModelProto):
         raise TypeError(f"from_onnx.model must be a path or an onnx.ModelProto, not {model!r}")
     owner = f"from_onnx[{name or model.graph.name or 'model'}]"
-    # quantizers pass shapes through: infer shapes on a copy where they are identities
+    # quantizers pass shapes through: infer shapes on a copy where QONNX ones are identities
     plain = onnx.ModelProto()
     plain.CopyFrom(model)
+    _static_inputs(plain)
     for n in plain.graph.node:
-        if n.op_type in _QUANT:
-            x, y = n.input[0], n.output[0]
-            n.Clear()
-            n.CopyFrom(onnx.helper.make_node("Identity", [x], [y]))
+        if n.op_type in ("Quant", "BipolarQuant") or n.domain.endswith("channels_last"):
+            if n.op_type in ("Quant", "BipolarQuant"):
+                x, y = n.input[0], n.output[0]
+                n.Clear()
+                n.CopyFrom(onnx.helper.make_node("Identity", [x], [y]))
     try:
-        inferred = shape_inference.infer_shapes(plain)
+        inferred = shape_inference.infer_shapes(plain, data_prop=True)
     except Exception as exc:
         raise ValueError(f"{owner}: shape inference failed: {exc}") from None
     g = model.graph
-    gi = inferred.graph
-    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    shapes = _shapes_of(inferred)
+    inits = {t.name: t for t in g.initializer}
+    consts: dict[str, Any] = {k: numpy_helper.to_array(t) for k, t in inits.items() if _has_data(t)}
     for n in g.node:
         if n.op_type == "Constant":
             v = _attrs(n).get("value")
             if v is not None:
                 consts[n.output[0]] = numpy_helper.to_array(v)
-    shapes: dict[str, tuple[int, ...]] = {}
-    for vi in list(gi.input) + list(gi.value_info) + list(gi.output):
-        dims = vi.type.tensor_type.shape.dim
-        if all(d.HasField("dim_value") for d in dims):
-            shapes[vi.name] = tuple(int(d.dim_value) for d in dims)
+    for k, t in inits.items():
+        shapes.setdefault(k, tuple(int(d) for d in t.dims))
     for k, v in consts.items():
         shapes.setdefault(k, tuple(v.shape))
-
-    # QONNX quantizers: output tensor -> (bits, input tensor)
-    quant: dict[str, tuple[int, str]] = {}
+    # activations: tensors that depend on a graph input through operators other than shape queries
+    act: set[str] = {vi.name for vi in g.input if vi.name not in inits}
     for n in g.node:
-        if n.op_type in _QUANT:
-            if n.op_type == "BipolarQuant":
-                qb = 1
-            else:
-                bw = consts.get(n.input[3]) if len(n.input) > 3 else None
-                if bw is None:
-                    raise ValueError(f"{owner}: Quant node {n.name or n.output[0]!r} needs a constant bitwidth input")
-                qb = int(math.ceil(float(bw.reshape(-1)[0])))
-            quant[n.output[0]] = (qb, n.input[0])
-            shapes.setdefault(n.output[0], shapes.get(n.input[0], ()))
+        if n.op_type not in ("Shape", "Size", "Constant", "ConstantOfShape") and any(t in act for t in n.input):
+            act.update(o for o in n.output if o)
+    # run for the shapes a layer needs and inference could not give
+    need: set[str] = set()
+    for n in g.node:
+        if n.op_type in ("Conv", "Gemm", "MatMul", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+                         "ReduceMean", "Add", "Sub", "Mul", "Div", "Sum", "Softmax", "LayerNormalization", "Gelu"):
+            need.update(t for t in list(n.input[:2]) + list(n.output[:1]) if t and t in act and t not in shapes)
+    if need and all(_has_data(t) for t in g.initializer) and not any(n.domain not in ("", "ai.onnx")
+                                                                      for n in g.node):
+        shapes.update(_run_for_shapes(plain, need))
 
-    def source(t: str) -> str:
-        while t in quant:
-            t = quant[t][1]
+    # width sources: QONNX Quant / BipolarQuant / QCDQ; a Clip after QuantizeLinear narrows
+    qwidth: dict[str, int] = {}
+    producer = {o: n for n in g.node for o in n.output}
+    for n in g.node:
+        if n.op_type == "BipolarQuant":
+            qwidth[n.output[0]] = 1
+        elif n.op_type == "Quant":
+            bw = consts.get(n.input[3]) if len(n.input) > 3 else None
+            if bw is None:
+                raise ValueError(f"{owner}: Quant node {n.name or n.output[0]!r} needs a constant bitwidth input")
+            qwidth[n.output[0]] = int(math.ceil(float(bw.reshape(-1)[0])))
+        elif n.op_type == "QuantizeLinear":
+            zp = n.input[2] if len(n.input) > 2 and n.input[2] else None
+            dt = "UINT8"
+            if zp is not None and zp in inits:
+                dt = onnx.TensorProto.DataType.Name(inits[zp].data_type)
+            elif zp is not None and zp in consts:
+                dt = {"int8": "INT8", "uint8": "UINT8", "int16": "INT16", "uint16": "UINT16",
+                      "int32": "INT32"}.get(str(consts[zp].dtype), "UINT8")
+            out_dt = _attrs(n).get("output_dtype")
+            if out_dt:
+                dt = onnx.TensorProto.DataType.Name(out_dt)
+            qwidth[n.output[0]] = _INT_BITS.get(dt, 8)
+        elif n.op_type == "Clip" and n.input and n.input[0] in producer \
+                and producer[n.input[0]].op_type == "QuantizeLinear":
+            w = _width_of_clip(consts, n)
+            if w is not None:
+                qwidth[n.output[0]] = min(w, qwidth.get(n.input[0], w))
+
+    def weight_source(t: str) -> str:
+        """Follow a weight back through quantizers, dequantizers, transposes and casts."""
+        seen = 0
+        while t in producer and seen < 16 and t not in inits:
+            p = producer[t]
+            if p.op_type not in ("Quant", "BipolarQuant", "QuantizeLinear", "DequantizeLinear", "Transpose",
+                                 "Cast", "Identity", "Clip", "Reshape", "Constant"):
+                break
+            if p.op_type == "Constant":
+                break
+            t = p.input[0]
+            seen += 1
         return t
 
-    def bits_of(t: str) -> int | None:
-        return quant[t][0] if t in quant else None
+    def weight_bits(t: str) -> int | None:
+        """The width of a weight: the first quantizer on its way, else its integer initializer type."""
+        seen = 0
+        while seen < 16:
+            if t in qwidth:
+                return qwidth[t]
+            if t in inits:
+                return _INT_BITS.get(onnx.TensorProto.DataType.Name(inits[t].data_type))
+            p = producer.get(t)
+            if p is None or not p.input:
+                return None
+            t = p.input[0]
+            seen += 1
+        return None
 
-    unsupported: list[str] = []
-    recs: list[tuple[str, dict[str, Any], dict[str, int], str]] = []  # name, shape fields, bits, output
+    ops: list[Op] = []
+    unsupported: list[Unsupported] = []
     used: set[str] = set()
 
-    def uname(n: Any, i: int) -> str:
-        base = n.name or f"{n.op_type.lower()}{i}"
-        nm, j = base, 1
-        while nm in used:
-            nm, j = f"{base}_{j}", j + 1
-        used.add(nm)
-        return nm
-
     def shp(t: str) -> tuple[int, ...] | None:
-        return shapes.get(t) or shapes.get(source(t))
+        return shapes.get(t)
 
     for i, n in enumerate(g.node):
         op = n.op_type
-        if op in _QUANT or op in _FREE:
-            continue
-        nm = uname(n, i)
+        nm = rename_unique(n.name or f"{op.lower()}{i}", used)
         a = _attrs(n)
-        x = n.input[0] if n.input else ""
-        xs, ys = shp(x), shp(n.output[0]) if n.output else None
-        b: dict[str, int] = {}
-        if (x_bits := bits_of(x)) is not None:
-            b["act_bits"] = x_bits
-        if op == "Conv":
+        ins = tuple(t for t in n.input if t and t in act)
+        outs = tuple(o for o in n.output if o)
+        if not ins:
+            continue  # a constant (or shape arithmetic): no activation produced
+        x = n.input[0]
+        xs = shp(x)
+        ys = shp(outs[0]) if outs else None
+        channels_last = n.domain.endswith("channels_last")
+
+        def add(kind: str, fields: dict[str, Any] | None = None, bits_: dict[str, Any] | None = None,
+                inputs: tuple[str, ...] | None = None, _nm: str = nm, _ins: tuple[str, ...] = ins,
+                _outs: tuple[str, ...] = outs) -> None:
+            ops.append(Op(_nm, kind, _ins if inputs is None else inputs, _outs, fields, bits_ or {}))
+
+        def nchw(s: tuple[int, ...] | None, _cl: bool = channels_last) -> tuple[int, ...] | None:
+            return (s[0], s[-1], *s[1:-1]) if _cl and s is not None and len(s) == 4 else s
+
+        if op in _QUANT:
+            ops.append(Op(nm, "quant", ins[:1], outs[:1], None, {}, qwidth.get(outs[0])))
+        elif op == "Clip" and outs[0] in qwidth:
+            ops.append(Op(nm, "quant", ins[:1], outs[:1], None, {}, qwidth[outs[0]]))
+        elif op == "Conv":
             w = n.input[1]
             ws = shp(w)
-            if xs is None or ws is None or len(xs) != 4:
-                unsupported.append(f"{nm} (Conv without a static 4-D input shape)")
+            xs4, ys4 = nchw(xs), nchw(ys)
+            if w in act:
+                unsupported.append(Unsupported(nm, op, None, "weights computed at run time"))
                 continue
-            if any(d != 1 for d in a.get("dilations", [1, 1])):
-                unsupported.append(f"{nm} (Conv with dilations {a['dilations']})")
+            if xs4 is None or ws is None or len(xs4) != 4 or len(ws) != 4 or ys4 is None:
+                unsupported.append(Unsupported(nm, op, mac_estimate(ws, ys), "no static 4-D shapes"))
                 continue
-            if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
-                unsupported.append(f"{nm} (Conv with auto_pad {a['auto_pad']!r})")
-                continue
+            k = a.get("kernel_shape", ws[2:])
+            strides = a.get("strides", [1, 1])
+            dil = a.get("dilations", [1, 1])
             pads = list(a.get("pads", [0, 0, 0, 0]))
-            strides = list(a.get("strides", [1, 1]))
-            if pads[0] != pads[2] or pads[1] != pads[3]:
-                unsupported.append(f"{nm} (Conv with asymmetric pads {pads})")
-                continue
-            if (w_bits := bits_of(w)) is not None:
-                b["weight_bits"] = w_bits
-            recs.append((nm, dict(kind=LayerKind.CONV2D, in_channels=xs[1], out_channels=ws[0], in_h=xs[2],
-                                  in_w=xs[3], kernel_h=ws[2], kernel_w=ws[3], stride_h=strides[0],
-                                  stride_w=strides[1], pad_h=pads[0], pad_w=pads[1], groups=int(a.get("group", 1)),
-                                  batch=xs[0]), b, n.output[0]))
+            auto = a.get("auto_pad", b"NOTSET")
+            auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+            if auto in ("SAME_UPPER", "SAME_LOWER"):
+                pads = [1, 0, 0, 0]  # not symmetric by construction: sized by the real output below
+            b: dict[str, Any] = {}
+            if (wbits := weight_bits(w)) is not None:
+                b["weight_bits"] = wbits
+            add("conv", conv_fields(xs4, ys4, k, strides, (pads[0], pads[1], pads[2], pads[3]), dil,
+                                    int(a.get("group", 1))), b, ins[:1])
         elif op in ("Gemm", "MatMul"):
+            if len(n.input) < 2:
+                unsupported.append(Unsupported(nm, op, None, "one operand"))
+                continue
             w = n.input[1]
             ws = shp(w)
-            if source(w) not in consts or ws is None or len(ws) != 2 or xs is None:
-                unsupported.append(f"{nm} ({op} without a constant 2-D weight)")
+            if xs is None or ws is None:
+                unsupported.append(Unsupported(nm, op, mac_estimate(ws, ys), "no static shapes"))
+                continue
+            if w in act:
+                a_s = (xs[1], xs[0]) if op == "Gemm" and int(a.get("transA", 0)) else xs
+                b_s = (ws[1], ws[0]) if op == "Gemm" and int(a.get("transB", 0)) else ws
+                add("matmul", matmul_fields(a_s, b_s), None, (x, w) if x in act else (w, w))
+                continue
+            if len(ws) != 2:
+                unsupported.append(Unsupported(nm, op, mac_estimate(ws, ys), "constant operand not 2-D"))
                 continue
             trans = op == "Gemm" and int(a.get("transB", 0)) == 1
             k_in, n_out = (ws[1], ws[0]) if trans else (ws[0], ws[1])
-            if (w_bits := bits_of(w)) is not None:
-                b["weight_bits"] = w_bits
-            recs.append((nm, dict(kind=LayerKind.LINEAR, in_channels=k_in, out_channels=n_out,
-                                  batch=math.prod(xs[:-1]) if len(xs) > 1 else 1), b, n.output[0]))
-        elif op in ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"):
-            if xs is None or len(xs) != 4:
-                unsupported.append(f"{nm} ({op} without a static 4-D input shape)")
+            rows = (xs[1], xs[0]) if op == "Gemm" and int(a.get("transA", 0)) else xs
+            b = {}
+            if (wbits := weight_bits(w)) is not None:
+                b["weight_bits"] = wbits
+            add("linear", gemm_fields(rows, k_in, n_out), b, ins[:1])
+        elif op in ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool", "GlobalLpPool"):
+            xs4, ys4 = nchw(xs), nchw(ys)
+            if xs4 is None or ys4 is None or len(xs4) != 4 or len(ys4) != 4:
+                unsupported.append(Unsupported(nm, op, 0, "no static 4-D shapes"))
                 continue
             if op.startswith("Global"):
-                k, s, p = [xs[2], xs[3]], [1, 1], [0, 0, 0, 0]
+                add("pool", pool_fields(xs4, ys4), None, ins[:1])
             else:
-                k = list(a["kernel_shape"])
-                s = list(a.get("strides", [1, 1]))
-                p = list(a.get("pads", [0, 0, 0, 0]))
-            recs.append((nm, dict(kind=LayerKind.POOL, in_channels=xs[1], out_channels=xs[1], in_h=xs[2], in_w=xs[3],
-                                  kernel_h=k[0], kernel_w=k[1], stride_h=s[0], stride_w=s[1], pad_h=p[0], pad_w=p[1],
-                                  batch=xs[0]), b, n.output[0]))
-        elif op in ("Add", "Mul", "Sum"):
-            tensors = [t for t in n.input if source(t) not in consts]
-            if len(tensors) < 2:
-                continue  # bias / scalar scaling: free
-            if ys is None:
-                unsupported.append(f"{nm} ({op} without a static output shape)")
-                continue
-            if len(ys) == 4:
-                nb, c, h, w_ = ys
+                pads = list(a.get("pads", [0, 0, 0, 0]))
+                add("pool", pool_fields(xs4, ys4, a["kernel_shape"], a.get("strides", [1, 1]), pads), None, ins[:1])
+        elif op in ("ReduceMean", "ReduceMax"):
+            axes = a.get("axes")
+            if axes is None and len(n.input) > 1 and n.input[1] in consts:
+                axes = [int(v) for v in consts[n.input[1]].reshape(-1)]
+            rank = len(xs) if xs else 0
+            axes_n = sorted(int(v) % rank for v in axes) if axes is not None and rank else []
+            if rank == 4 and axes_n == [2, 3] and xs is not None:
+                add("pool", pool_fields(xs, (xs[0], xs[1], 1, 1)), None, ins[:1])
             else:
-                nb, c, h, w_ = (math.prod(ys[:-1]) if len(ys) > 1 else 1), ys[-1], 1, 1
-            recs.append((nm, dict(kind=LayerKind.ELTWISE, in_channels=c, out_channels=c, in_h=h, in_w=w_, batch=nb),
-                         b, n.output[0]))
+                unsupported.append(Unsupported(nm, f"{op} over axes {axes_n}", 0))
+        elif op in _ARITH:
+            if len(ins) >= 2 and ys is not None:
+                add(_ARITH[op], vector_fields(ys))
+            elif len(ins) >= 2:
+                unsupported.append(Unsupported(nm, op, 0, "no static output shape"))
+            else:
+                add("scale")
+        elif op in ONNX_OPS:
+            kind = ONNX_OPS[op]
+            if kind in _VECTOR:
+                if ys is None:
+                    unsupported.append(Unsupported(nm, op, 0, "no static output shape"))
+                    continue
+                add(kind, vector_fields(ys), None, ins[:1])
+            else:
+                add(kind)
         else:
-            unsupported.append(f"{nm} ({op})")
-
-    if unsupported:
-        msg = f"{owner}: unsupported operators: {', '.join(unsupported)}"
-        if not skip_unsupported:
-            raise ValueError(msg + " (pass skip_unsupported to skip them)")
-        warnings.warn(msg + " (skipped)", UnsupportedOperatorWarning, stacklevel=2)
-    if not recs:
-        raise ValueError(f"{owner}: no conv, linear, pooling or element-wise layer found")
-
-    # out_bits: the width of a quantizer applied to the layer's output, else the next MAC layer's act_bits
-    consumers_q = {quant[q][1]: quant[q][0] for q in quant}
-    wb, ab = default_bits
-    layers = []
-    for i, (nm, shape, b, out) in enumerate(recs):
-        d: dict[str, Any] = {"weight_bits": wb, "act_bits": ab, **b}
-        nxt = next((r[2].get("act_bits", ab) for r in recs[i + 1:] if r[1]["kind"] in (LayerKind.CONV2D,
-                                                                                       LayerKind.LINEAR)), 8)
-        d["out_bits"] = consumers_q.get(out, nxt)
-        if bits is not None:
-            e = layer_bits_from(bits, nm)
-            if e is not None:
-                d.update(e)
-        try:
-            layers.append(Layer(name=nm, **shape, **d))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{owner}: layer {nm!r}: {exc}") from None
+            w_in = next((t for t in n.input[1:] if t in inits), None)
+            unsupported.append(Unsupported(nm, op, mac_estimate(shp(w_in) if w_in else None, ys)))
+    layers = build_layers(ops, unsupported, owner=owner, bits=bits, default_bits=default_bits,
+                          skip_unsupported=skip_unsupported)
     return Network.single(name or g.name or "model", layers)

@@ -2,64 +2,100 @@
 
 The module is traced with ``torch.fx`` (shapes by running the traced graph on the example input);
 where fx cannot trace it (data-dependent control flow), forward hooks on the leaf modules and a
-``TorchFunctionMode`` for the functional ops between them record the same information from one
-ordinary forward pass.
+``TorchFunctionMode`` for the functional ops between them record the same graph from one ordinary
+forward pass. A TorchScript module is read through its graph (:func:`from_torchscript`).
 
-What becomes a layer: ``Conv2d`` (grouped and depthwise included; dilation 1), ``Linear``, max/average
-pooling (adaptive too) and ``mean`` over H, W as ``pool``; tensor + tensor and tensor * tensor
-(residual adds, gating) as ``eltwise``. What is free (no layer): batch norm (folded into the preceding
-conv), activations, dropout, identity, flatten/view/reshape, concatenation (an addressing matter), scalar
-scaling. Anything else is an unsupported operator: listed by name in one ``ValueError``, or, with
-``skip_unsupported=True``, skipped with one warning that lists them.
+Every module and function is translated into the shared operator vocabulary of
+:mod:`mapping.frontends.graph`, whose one cost table decides what becomes a layer (``Conv2d`` with any
+groups, dilation or padding; ``Linear``; ``MultiheadAttention`` as its projections, two ``matmul`` layers
+and a softmax; matmuls of two activations; pooling, ``mean`` over H and W; two-tensor arithmetic;
+LayerNorm, softmax, GELU, SiLU) and what is free. Tensors computed from parameters alone (a class
+token expanded, a positional embedding) are constants, not activations.
 
 Bits (duck-typed, see ``quant/protocol.py``): a module with ``hw_bits()`` returning an object or mapping
 with ``weight_bits``, ``act_bits`` and optionally ``channel_weight_bits`` and ``bit_scales``; a
-per-layer ``bits`` table (:mod:`mapping.bits`) overrides it; otherwise ``default_bits``. A layer's
-``out_bits`` is the ``act_bits`` of the next MAC layer (8 after the last); pooling and element-wise
-layers carry that width too. A cascade is a module with a ``stages`` list of modules and
+per-layer ``bits`` table (:mod:`mapping.bits`) overrides it; otherwise ``default_bits``; ``out_bits`` by
+the normaliser's one rule. A cascade is a module with a ``stages`` list of modules and
 ``exit_rate``/``exit_rates``, ``rule``/``exit_rule`` and ``threshold`` attributes.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from hwsim.network import EXIT_RULES, Layer, LayerKind, Network, Stage
+from hwsim.network import EXIT_RULES, Layer, Network, Stage
 
-from ..bits import layer_bits_from
+from .graph import (
+    Op,
+    Unsupported,
+    UnsupportedOperatorWarning,
+    build_layers,
+    conv_fields,
+    gemm_fields,
+    mac_estimate,
+    matmul_fields,
+    pool_fields,
+    rename_unique,
+    vector_fields,
+)
 
-__all__ = ["from_torch", "UnsupportedOperatorWarning"]
+__all__ = ["from_torch", "UnsupportedOperatorWarning", "TORCH_MODULE_OPS", "TORCH_FUNCTION_OPS"]
 
+TORCH_MODULE_OPS: dict[str, str] = {
+    **dict.fromkeys(("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm"), "batchnorm"),
+    **dict.fromkeys(("ReLU", "ReLU6", "Hardtanh"), "relu"),
+    **dict.fromkeys(("LeakyReLU", "PReLU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "ELU", "SELU", "CELU",
+                     "Mish", "Softplus", "LogSoftmax"), "activation"),
+    **dict.fromkeys(("Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
+                     "StochasticDepth"), "identity"),
+    **dict.fromkeys(("Flatten", "Unflatten"), "reshape"),
+    "Permute": "transpose",
+    **dict.fromkeys(("Softmax", "Softmax2d"), "softmax"),
+    **dict.fromkeys(("LayerNorm", "LayerNorm2d", "GroupNorm", "RMSNorm"), "layernorm"),
+    "GELU": "gelu", "SiLU": "silu",
+    **dict.fromkeys(("ZeroPad2d", "ConstantPad2d"), "pad"),
+}
+"""Module classes (by name, so that subclasses such as torchvision's ``LayerNorm2d`` count) with a fixed
+canonical operator; ``Conv2d``, ``Linear``, pooling and ``MultiheadAttention`` have their own readers."""
 
-class UnsupportedOperatorWarning(UserWarning):
-    """Operators skipped by a front end because ``skip_unsupported`` was set."""
+TORCH_FUNCTION_OPS: dict[str, str] = {
+    **dict.fromkeys(("relu", "relu_", "relu6", "hardtanh", "hardtanh_", "clamp", "clamp_", "clip"), "relu"),
+    **dict.fromkeys(("leaky_relu", "sigmoid", "sigmoid_", "tanh", "hardswish", "hardsigmoid", "elu", "mish",
+                     "softplus", "log_softmax", "round", "floor", "sign", "abs", "erf", "exp", "sqrt", "rsqrt",
+                     "pow", "__pow__", "neg", "__neg__"), "activation"),
+    **dict.fromkeys(("dropout", "identity", "stochastic_depth", "contiguous", "clone", "detach", "alias"),
+                    "identity"),
+    **dict.fromkeys(("flatten", "view", "reshape", "squeeze", "unsqueeze", "unflatten", "view_as", "reshape_as"),
+                    "reshape"),
+    **dict.fromkeys(("transpose", "permute", "t", "swapaxes", "movedim"), "transpose"),
+    **dict.fromkeys(("cat", "concat", "concatenate", "stack"), "concat"),
+    **dict.fromkeys(("chunk", "split", "unbind", "tensor_split"), "split"),
+    **dict.fromkeys(("getitem", "__getitem__", "select", "narrow", "index_select"), "slice"),
+    **dict.fromkeys(("expand", "expand_as", "repeat"), "expand"),
+    "pad": "pad",
+    **dict.fromkeys(("to", "float", "half", "type_as", "type", "double"), "cast"),
+    "batch_norm": "batchnorm",
+    **dict.fromkeys(("softmax", "_softmax"), "softmax"),
+    **dict.fromkeys(("layer_norm", "group_norm", "rms_norm"), "layernorm"),
+    "gelu": "gelu", "silu": "silu",
+    **dict.fromkeys(("add", "__add__", "__radd__", "add_", "__iadd__", "iadd"), "add"),
+    **dict.fromkeys(("sub", "__sub__", "__rsub__", "sub_", "__isub__", "isub", "rsub"), "sub"),
+    **dict.fromkeys(("mul", "__mul__", "__rmul__", "mul_", "__imul__", "imul"), "mul"),
+    **dict.fromkeys(("div", "__truediv__", "__rtruediv__", "div_", "truediv", "__itruediv__"), "div"),
+    **dict.fromkeys(("size", "dim", "numel", "getattr", "_assert", "floordiv", "__floordiv__", "item", "eq",
+                     "ne", "gt", "lt", "ge", "le", "any", "all", "argmax", "sum", "max", "min", "amax",
+                     "is_floating_point", "_assert_async", "sym_size", "__eq__", "__ne__", "__gt__", "__lt__",
+                     "__ge__", "__le__", "__bool__", "__len__", "__format__", "__index__", "__int__", "__float__",
+                     "tolist", "shape", "device", "dtype", "get_device", "requires_grad_"), "control"),
+}
+"""Functions and tensor methods (by name) with a fixed canonical operator; ``add``/``sub``/``mul``/``div``
+become layers only on two activations (with a constant they are a free ``scale``)."""
 
-
-_FREE_MODULES = ("BatchNorm1d", "BatchNorm2d", "ReLU", "ReLU6", "LeakyReLU", "PReLU", "Hardtanh", "Sigmoid",
-                 "Tanh", "GELU", "SiLU", "Hardswish", "Hardsigmoid", "ELU", "Identity", "Dropout", "Dropout2d",
-                 "Flatten", "Softmax", "LogSoftmax")
-_FREE_FUNCS = {"relu", "relu_", "relu6", "leaky_relu", "hardtanh", "sigmoid", "tanh", "gelu", "silu",
-               "hardswish", "elu", "dropout", "flatten", "view", "reshape", "contiguous", "size", "cat",
-               "concat", "squeeze", "unsqueeze", "softmax", "log_softmax", "getitem", "getattr", "clone",
-               "detach", "to", "float", "type_as", "batch_norm", "identity", "dim", "numel", "chunk", "split",
-               "clamp", "clamp_", "clip", "round", "floor", "sign", "abs",
-               # reductions and comparisons that steer control flow (no tensor goes on)
-               "sum", "gt", "lt", "ge", "le", "eq", "ne", "any", "all", "item", "argmax", "max", "min", "amax"}
-_ADD = {"add", "__add__", "__radd__", "add_", "__iadd__", "iadd"}
-_MUL = {"mul", "__mul__", "__rmul__", "mul_", "__imul__", "imul"}
-_POOL_FUNCS = {"max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d"}
-_POOL_MODULES = ("MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d")
-
-
-def _pair(v: Any) -> tuple[int, int]:
-    if isinstance(v, int):
-        return v, v
-    a, b = v
-    return int(a), int(b)
+_ARITH = ("add", "sub", "mul", "div")
+_POOL_FUNCS = {"max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "max_pool2d_with_indices"}
+_MATMUL_FUNCS = {"matmul", "__matmul__", "bmm", "__rmatmul__"}
 
 
 def _fname(fn: Any) -> str:
@@ -68,127 +104,8 @@ def _fname(fn: Any) -> str:
     return str(getattr(fn, "__name__", repr(fn)))
 
 
-@dataclasses.dataclass
-class _Rec:
-    """One layer before bits are settled: kind, shapes, and where its bits come from."""
-
-    name: str
-    layer: dict[str, Any]
-    hw: Any = None
-
-
-class _Builder:
-    def __init__(self, owner: str) -> None:
-        self.owner = owner
-        self.recs: list[_Rec] = []
-        self.unsupported: list[str] = []
-        self.names: set[str] = set()
-
-    def name(self, base: str) -> str:
-        n, i = base or "op", 1
-        while n in self.names:
-            n, i = f"{base}_{i}", i + 1
-        self.names.add(n)
-        return n
-
-    def conv(self, name: str, mod: Any, shape: Sequence[int]) -> None:
-        if tuple(_pair(mod.dilation)) != (1, 1):
-            self.unsupported.append(f"{name} (Conv2d with dilation {tuple(mod.dilation)})")
-            return
-        if isinstance(mod.padding, str):
-            if mod.padding != "valid":
-                self.unsupported.append(f"{name} (Conv2d with padding={mod.padding!r})")
-                return
-            pad = (0, 0)
-        else:
-            pad = _pair(mod.padding)
-        if len(shape) != 4:
-            self.unsupported.append(f"{name} (Conv2d on a {len(shape)}-D input)")
-            return
-        n, c, h, w = (int(x) for x in shape)
-        kh, kw = _pair(mod.kernel_size)
-        sh, sw = _pair(mod.stride)
-        self.recs.append(_Rec(name, dict(kind=LayerKind.CONV2D, in_channels=c, out_channels=int(mod.out_channels),
-                                         in_h=h, in_w=w, kernel_h=kh, kernel_w=kw, stride_h=sh, stride_w=sw,
-                                         pad_h=pad[0], pad_w=pad[1], groups=int(mod.groups), batch=n),
-                              mod if hasattr(mod, "hw_bits") else None))
-
-    def linear(self, name: str, mod: Any, shape: Sequence[int]) -> None:
-        batch = math.prod(int(x) for x in shape[:-1]) if len(shape) > 1 else 1
-        self.recs.append(_Rec(name, dict(kind=LayerKind.LINEAR, in_channels=int(mod.in_features),
-                                         out_channels=int(mod.out_features), batch=batch),
-                              mod if hasattr(mod, "hw_bits") else None))
-
-    def pool(self, name: str, shape: Sequence[int], out_shape: Sequence[int], kernel: Any = None, stride: Any = None,
-             padding: Any = 0) -> None:
-        if len(shape) != 4 or len(out_shape) != 4:
-            self.unsupported.append(f"{name} (pooling on a {len(shape)}-D input)")
-            return
-        n, c, h, w = (int(x) for x in shape)
-        oh, ow = int(out_shape[2]), int(out_shape[3])
-        if kernel is None:  # adaptive / global: equal windows
-            sh, sw = h // oh, w // ow
-            kh, kw = h - (oh - 1) * sh, w - (ow - 1) * sw
-            ph = pw = 0
-        else:
-            kh, kw = _pair(kernel)
-            sh, sw = _pair(stride if stride not in (None, []) else kernel)
-            ph, pw = _pair(padding)
-        self.recs.append(_Rec(name, dict(kind=LayerKind.POOL, in_channels=c, out_channels=c, in_h=h, in_w=w,
-                                         kernel_h=kh, kernel_w=kw, stride_h=sh, stride_w=sw, pad_h=ph, pad_w=pw,
-                                         batch=n)))
-
-    def eltwise(self, name: str, shape: Sequence[int]) -> None:
-        if len(shape) == 4:
-            n, c, h, w = (int(x) for x in shape)
-        elif len(shape) >= 2:
-            n, c, h, w = math.prod(int(x) for x in shape[:-1]), int(shape[-1]), 1, 1
-        else:
-            n, c, h, w = 1, int(shape[0]) if shape else 1, 1, 1
-        self.recs.append(_Rec(name, dict(kind=LayerKind.ELTWISE, in_channels=c, out_channels=c, in_h=h, in_w=w,
-                                         batch=n)))
-
-    def module(self, name: str, mod: Any, in_shape: Sequence[int] | None, out_shape: Sequence[int] | None) -> None:
-        import torch.nn as nn
-        cls = type(mod).__name__
-        if isinstance(mod, nn.Conv2d) and in_shape is not None:
-            self.conv(name, mod, in_shape)
-        elif isinstance(mod, nn.Linear) and in_shape is not None:
-            self.linear(name, mod, in_shape)
-        elif isinstance(mod, (nn.MaxPool2d, nn.AvgPool2d)) and in_shape is not None and out_shape is not None:
-            self.pool(name, in_shape, out_shape, mod.kernel_size, mod.stride, mod.padding)
-        elif isinstance(mod, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) and in_shape and out_shape:
-            self.pool(name, in_shape, out_shape)
-        elif any(isinstance(mod, getattr(nn, c)) for c in _FREE_MODULES):
-            pass
-        else:
-            self.unsupported.append(f"{name} ({cls})")
-
-    def function(self, name: str, fn: str, tensor_args: int, in_shape: Sequence[int] | None,
-                 out_shape: Sequence[int] | None, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
-        if fn in _ADD or fn in _MUL:
-            if tensor_args >= 2 and out_shape is not None:
-                self.eltwise(name, out_shape)
-        elif fn in _POOL_FUNCS and in_shape is not None and out_shape is not None:
-            if fn.startswith("adaptive"):
-                self.pool(name, in_shape, out_shape)
-            else:
-                kernel = args[1] if len(args) > 1 else kwargs.get("kernel_size")
-                stride = args[2] if len(args) > 2 else kwargs.get("stride")
-                pad = args[3] if len(args) > 3 else kwargs.get("padding", 0)
-                self.pool(name, in_shape, out_shape, kernel, stride, pad)
-        elif fn == "mean" and in_shape is not None and len(in_shape) == 4 and out_shape is not None:
-            dims = args[1] if len(args) > 1 else kwargs.get("dim")
-            dims = tuple(d % 4 for d in ((dims,) if isinstance(dims, int) else tuple(dims or ())))
-            if sorted(dims) == [2, 3]:
-                n, c = int(in_shape[0]), int(in_shape[1])
-                self.pool(name, in_shape, (n, c, 1, 1))
-            else:
-                self.unsupported.append(f"{name} (mean over dims {dims})")
-        elif fn in _FREE_FUNCS or (fn.startswith("__") and fn.endswith("__")):
-            pass
-        else:
-            self.unsupported.append(f"{name} ({fn})")
+def _arg(args: Sequence[Any], kwargs: Mapping[str, Any], i: int, key: str, default: Any = None) -> Any:
+    return args[i] if len(args) > i else kwargs.get(key, default)
 
 
 def _hw(mod: Any) -> dict[str, Any]:
@@ -202,58 +119,213 @@ def _hw(mod: Any) -> dict[str, Any]:
         out["channel_weight_bits"] = tuple(get("channel_weight_bits"))
     if get("bit_scales"):
         out["bit_scales"] = get("bit_scales")
+    if get("weight_density") is not None and float(get("weight_density")) != 1.0:
+        out["weight_density"] = float(get("weight_density"))
     return out
 
 
-def _settle(b: _Builder, prefix: str, bits: Mapping[str, Any] | None, default_bits: tuple[int, int],
-            skip_unsupported: bool) -> list[Layer]:
-    if b.unsupported:
-        msg = f"{b.owner}: unsupported operators: {', '.join(b.unsupported)}"
-        if not skip_unsupported:
-            raise ValueError(msg + " (pass skip_unsupported to skip them)")
-        warnings.warn(msg + " (skipped)", UnsupportedOperatorWarning, stacklevel=3)
-    if not b.recs:
-        raise ValueError(f"{b.owner}: no conv, linear, pooling or element-wise layer found")
-    wb, ab = default_bits
-    specs = []
-    for r in b.recs:
-        d: dict[str, Any] = {"weight_bits": wb, "act_bits": ab}
-        if r.hw is not None:
-            d.update(_hw(r.hw))
-        if bits is not None:
-            e = layer_bits_from(bits, prefix + r.name)
-            if e is not None:
-                d.update(e)
-                if "weight_bits" in e and "channel_weight_bits" not in e:
-                    d.pop("channel_weight_bits", None)
-        specs.append(d)
-    mac = [i for i, r in enumerate(b.recs) if r.layer["kind"] in (LayerKind.CONV2D, LayerKind.LINEAR)]
-    layers = []
-    for i, (r, d) in enumerate(zip(b.recs, specs, strict=True)):
-        nxt = next((specs[j]["act_bits"] for j in mac if j > i), 8)
-        if r.layer["kind"] in (LayerKind.POOL, LayerKind.ELTWISE):
-            given = layer_bits_from(bits, prefix + r.name) if bits is not None else None
-            d = {"act_bits": nxt, "out_bits": nxt, **(given or {})}
-        d.setdefault("out_bits", nxt)
-        try:
-            layers.append(Layer(name=prefix + r.name, **r.layer, **d))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{b.owner}: layer {prefix + r.name!r}: {exc}") from None
-    return layers
+Shape = tuple[int, ...]
 
 
-def _shape(meta: Any) -> tuple[int, ...] | None:
-    return tuple(int(x) for x in meta.shape) if meta is not None and hasattr(meta, "shape") else None
+class _Graph:
+    """Collects :class:`Op` values; ``ins``/``outs`` are ``(tensor id, shape)`` of activation tensors."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.ops: list[Op] = []
+        self.unsupported: list[Unsupported] = []
+        self.names: set[str] = set()
+
+    def add(self, name: str, op: str, ins: Sequence[tuple[str, Shape | None]], outs: Sequence[tuple[str, Any]],
+            fields: dict[str, Any] | None = None, bits: dict[str, Any] | None = None) -> None:
+        self.ops.append(Op(rename_unique(name, self.names), op, tuple(t for t, _ in ins),
+                           tuple(t for t, _ in outs), fields, bits or {}))
+
+    def skip(self, name: str, op: str, macs: int | None, why: str = "") -> None:
+        self.unsupported.append(Unsupported(name, op, macs, why))
+
+    # ---- modules -----------------------------------------------------------------------------------------
+    def module(self, name: str, mod: Any, ins: list[tuple[str, Shape | None]], outs: list[tuple[str, Any]],
+               args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None) -> None:
+        import torch.nn as nn
+        kwargs = kwargs or {}
+        cls = type(mod).__name__
+        xs = ins[0][1] if ins else None
+        ys = outs[0][1] if outs else None
+        hw = _hw(mod) if hasattr(mod, "hw_bits") else None
+        if not ins:  # computed from parameters and constants alone
+            self.add(name, "control", ins, outs)
+        elif isinstance(mod, nn.Conv2d):
+            if xs is None or ys is None or len(xs) != 4 or len(ys) != 4:
+                self.skip(name, cls, mac_estimate(tuple(mod.weight.shape), ys), "not on a 4-D input")
+                return
+            if isinstance(mod.padding, str):
+                pads: tuple[int, ...] = (0, 0, 0, 0)  # 'same'/'valid': sized by the real output
+            else:
+                ph, pw = mod.padding
+                pads = (ph, pw, ph, pw)
+            self.add(name, "conv", ins[:1], outs, conv_fields(xs, ys, mod.kernel_size, mod.stride, pads,
+                                                              mod.dilation, mod.groups), hw)
+        elif isinstance(mod, nn.Linear):
+            if xs is None:
+                self.skip(name, cls, None, "input shape unknown")
+                return
+            self.add(name, "linear", ins[:1], outs, gemm_fields(xs, mod.in_features, mod.out_features), hw)
+        elif isinstance(mod, (nn.MaxPool2d, nn.AvgPool2d)):
+            self._pool(name, cls, ins, outs, mod.kernel_size, mod.stride, mod.padding)
+        elif isinstance(mod, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+            self._pool(name, cls, ins, outs)
+        elif isinstance(mod, nn.MultiheadAttention):
+            self._mha(name, mod, ins, outs, args, kwargs)
+        elif any(c.__name__ in TORCH_MODULE_OPS for c in type(mod).__mro__):
+            op = next(TORCH_MODULE_OPS[c.__name__] for c in type(mod).__mro__ if c.__name__ in TORCH_MODULE_OPS)
+            self.add(name, op, ins, outs, vector_fields(ys) if op in _VECTOR and ys else None)
+        else:
+            w = getattr(mod, "weight", None)
+            self.skip(name, cls, mac_estimate(tuple(w.shape), ys) if w is not None and hasattr(w, "shape") else None)
+
+    def _pool(self, name: str, what: str, ins: list[tuple[str, Shape | None]], outs: list[tuple[str, Any]],
+              kernel: Any = None, stride: Any = None, padding: Any = 0) -> None:
+        xs = ins[0][1] if ins else None
+        ys = outs[0][1] if outs else None
+        if isinstance(ys, tuple) and ys and isinstance(ys[0], tuple):
+            ys = ys[0]  # (values, indices)
+        if xs is None or ys is None or len(xs) != 4 or len(ys) != 4:
+            self.skip(name, what, 0, "not on a 4-D input")
+            return
+        ph, pw = (padding, padding) if isinstance(padding, int) else tuple(padding)
+        self.add(name, "pool", ins[:1], outs, pool_fields(xs, ys, kernel, stride, (ph, pw, ph, pw)))
+
+    def _mha(self, name: str, mod: Any, ins: list[tuple[str, Shape | None]], outs: list[tuple[str, Any]],
+             args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        """``nn.MultiheadAttention``: in-projection (one 3E-wide linear for self-attention), QKᵀ and AV as
+        ``matmul`` layers (groups = batch x heads), the softmax between, and the out-projection."""
+        shapes = [s for _, s in ins]
+        if len(ins) < 3 or any(s is None or len(s) != 3 for s in shapes[:3]):
+            self.skip(name, "MultiheadAttention", None, "needs 3-D query, key and value")
+            return
+        (q, qs), (k, ks), (v, vs) = ins[:3]
+        assert qs is not None and ks is not None and vs is not None
+        if mod.batch_first:
+            n, lq, e = qs
+            s_len = ks[1]
+        else:
+            lq, n, e = qs
+            s_len = ks[0]
+        h = mod.num_heads
+        hd = e // h
+        g = n * h
+        if q == k == v and mod._qkv_same_embed_dim:
+            self.add(f"{name}.in_proj", "linear", [(q, qs)], [(f"{name}#qkv", None)], gemm_fields(qs, e, 3 * e))
+            tq = tk = tv = f"{name}#qkv"
+        else:
+            tq, tk, tv = f"{name}#q", f"{name}#k", f"{name}#v"
+            self.add(f"{name}.q_proj", "linear", [(q, qs)], [(tq, None)], gemm_fields(qs, e, e))
+            self.add(f"{name}.k_proj", "linear", [(k, ks)], [(tk, None)], gemm_fields(ks, ks[-1], e))
+            self.add(f"{name}.v_proj", "linear", [(v, vs)], [(tv, None)], gemm_fields(vs, vs[-1], e))
+        self.add(f"{name}.qk", "matmul", [(tq, None), (tk, None)], [(f"{name}#s", None)],
+                 matmul_fields((g, lq, hd), (g, hd, s_len)))
+        self.add(f"{name}.softmax", "softmax", [(f"{name}#s", None)], [(f"{name}#p", None)],
+                 vector_fields((n, h, lq, s_len)))
+        self.add(f"{name}.av", "matmul", [(f"{name}#p", None), (tv, None)], [(f"{name}#o", None)],
+                 matmul_fields((g, lq, s_len), (g, s_len, hd)))
+        self.add(f"{name}.out_proj", "linear", [(f"{name}#o", None)], outs[:1], gemm_fields(qs, e, e))
+
+    # ---- functions ---------------------------------------------------------------------------------------
+    def function(self, name: str, fn: str, ins: list[tuple[str, Shape | None]], outs: list[tuple[str, Any]],
+                 args: Sequence[Any], kwargs: Mapping[str, Any], weights: Sequence[Shape | None] = ()) -> None:
+        """``ins``: activation tensors; ``weights``: shapes of the constant tensor arguments (parameters)."""
+        ys = outs[0][1] if outs else None
+        if not outs or not isinstance(ys, tuple):
+            self.add(name, "control", ins, outs)
+            return
+        if not ins:
+            self.add(name, "control", ins, outs)  # constants only: a constant
+            return
+        xs = ins[0][1]
+        op = TORCH_FUNCTION_OPS.get(fn)
+        if op in _ARITH:
+            if len(ins) >= 2 and ys and not isinstance(ys[0], tuple):
+                self.add(name, op, ins, outs, vector_fields(ys))
+            else:
+                self.add(name, "scale", ins, outs)
+        elif op is not None:
+            self.add(name, op, ins, outs, vector_fields(ys) if op in _VECTOR and ys else None)
+        elif fn in _POOL_FUNCS:
+            if fn.startswith("adaptive"):
+                self._pool(name, fn, ins, outs)
+            else:
+                self._pool(name, fn, ins, outs, _arg(args, kwargs, 1, "kernel_size"), _arg(args, kwargs, 2, "stride"),
+                           _arg(args, kwargs, 3, "padding", 0))
+        elif fn == "mean":
+            dims = _arg(args, kwargs, 1, "dim")
+            rank = len(xs) if xs else 0
+            dims = tuple(int(d) % rank for d in ((dims,) if isinstance(dims, int) else tuple(dims or ()))) if rank else ()
+            if rank == 4 and sorted(dims) == [2, 3] and xs is not None:
+                self.add(name, "pool", ins[:1], outs, pool_fields(xs, (xs[0], xs[1], 1, 1)))
+            else:
+                self.skip(name, f"mean over dims {dims}", 0)
+        elif fn == "conv2d" and weights and weights[0] is not None and xs is not None and len(xs) == 4:
+            pad = _arg(args, kwargs, 4, "padding", 0)
+            pad = (0, 0) if isinstance(pad, str) else ((pad, pad) if isinstance(pad, int) else tuple(pad))
+            self.add(name, "conv", ins[:1], outs, conv_fields(xs, ys, weights[0][2:], _arg(args, kwargs, 3, "stride", 1),
+                                                              (pad[0], pad[1], pad[0], pad[1]),
+                                                              _arg(args, kwargs, 5, "dilation", 1),
+                                                              _arg(args, kwargs, 6, "groups", 1)))
+        elif fn == "linear" and weights and weights[0] is not None and xs is not None:
+            w = weights[0]
+            self.add(name, "linear", ins[:1], outs, gemm_fields(xs, w[1], w[0]))
+        elif fn in _MATMUL_FUNCS and len(ins) >= 2 and xs is not None and ins[1][1] is not None:
+            self.add(name, "matmul", ins[:2], outs, matmul_fields(xs, ins[1][1]))
+        elif fn in _MATMUL_FUNCS and weights and weights[0] is not None and xs is not None:
+            self.add(name, "linear", ins[:1], outs, gemm_fields(xs, weights[0][-2], weights[0][-1]))
+        elif fn == "scaled_dot_product_attention" and len(ins) >= 3 and all(s is not None for _, s in ins[:3]):
+            (q, qs), (k, ks), (v, vs) = ins[:3]
+            assert qs is not None and ks is not None and vs is not None
+            kt = (*ks[:-2], ks[-1], ks[-2])
+            self.add(f"{name}.qk", "matmul", [(q, qs), (k, kt)], [(f"{name}#s", None)], matmul_fields(qs, kt))
+            ss = (*qs[:-1], ks[-2])
+            self.add(f"{name}.softmax", "softmax", [(f"{name}#s", ss)], [(f"{name}#p", None)], vector_fields(ss))
+            self.add(f"{name}.av", "matmul", [(f"{name}#p", ss), (v, vs)], outs, matmul_fields(ss, vs))
+        else:
+            self.skip(name, fn, mac_estimate(weights[0] if weights else None, ys))
 
 
-def _trace_fx(module: Any, example: Any, b: _Builder) -> bool:
-    """Fill ``b`` with torch.fx; False when fx cannot trace the module."""
+_VECTOR = {"softmax", "layernorm", "gelu", "silu"}
+
+
+def _shape(meta: Any) -> Any:
+    """A tensor's shape, a tuple of shapes for a tuple of tensors, None for anything else."""
+    if meta is None:
+        return None
+    if hasattr(meta, "shape"):  # a tensor, or fx's TensorMetadata (a NamedTuple)
+        return tuple(int(x) for x in meta.shape)
+    if isinstance(meta, (tuple, list)):
+        parts = [_shape(m) for m in meta]  # (output, None) of attention without weights: keep the output
+        return tuple(parts) if any(p is not None for p in parts) else None
+    return None
+
+
+def _flat_nodes(a: Any) -> Iterator[Any]:
+    if isinstance(a, (list, tuple)):
+        for x in a:
+            yield from _flat_nodes(x)
+    elif isinstance(a, dict):
+        for x in a.values():
+            yield from _flat_nodes(x)
+    else:
+        yield a
+
+
+def _trace_fx(module: Any, example: Any, g: _Graph) -> bool:
+    """Fill ``g`` with torch.fx; False when fx cannot trace the module."""
     import torch.fx as fx
     from torch.fx.passes.shape_prop import ShapeProp
 
     class Tracer(fx.Tracer):
         def is_leaf_module(self, m: Any, qualname: str) -> bool:
-            return hasattr(m, "hw_bits") or super().is_leaf_module(m, qualname)
+            return (hasattr(m, "hw_bits") or type(m).__name__ in TORCH_MODULE_OPS
+                    or super().is_leaf_module(m, qualname))
 
     try:
         graph = Tracer().trace(module)
@@ -263,44 +335,97 @@ def _trace_fx(module: Any, example: Any, b: _Builder) -> bool:
     try:
         ShapeProp(gm).propagate(example)
     except Exception as exc:
-        raise ValueError(f"{b.owner}: cannot run the model on the example input of shape "
+        raise ValueError(f"{g.owner}: cannot run the model on the example input of shape "
                          f"{tuple(example.shape)}: {type(exc).__name__}: {exc}") from None
+    consts: set[str] = set()
 
-    def meta(n: Any) -> tuple[int, ...] | None:
+    def meta(n: Any) -> Any:
         return _shape(n.meta.get("tensor_meta")) if isinstance(n, fx.Node) else None
 
     for node in gm.graph.nodes:
-        if node.op in ("placeholder", "output", "get_attr"):
+        if node.op == "output":
             continue
-        first = node.args[0] if node.args else None
-        in_shape, out_shape = meta(first), meta(node)
+        if node.op == "placeholder":
+            continue
+        if node.op == "get_attr":
+            consts.add(node.name)
+            continue
+        arg_nodes = [a for a in _flat_nodes((node.args, node.kwargs)) if isinstance(a, fx.Node)]
+        ins = [(a.name, meta(a)) for a in dict.fromkeys(arg_nodes) if a.name not in consts and meta(a) is not None]
+        weights = [meta(a) for a in arg_nodes if a.name in consts]
+        outs = [(node.name, meta(node))]
+        if not ins and node.op != "call_module":
+            consts.add(node.name)
+            continue
         if node.op == "call_module":
-            b.module(b.name(str(node.target)), gm.get_submodule(node.target), in_shape, out_shape)
+            mod = gm.get_submodule(node.target)
+            ordered = [(a.name, meta(a)) for a in arg_nodes if a.name not in consts and meta(a) is not None]
+            g.module(str(node.target), mod, ordered, outs, node.args, node.kwargs)
         else:
-            n_t = sum(1 for a in node.args if isinstance(a, fx.Node) and meta(a) is not None)
             fn = _fname(node.target)
-            b.function(b.name(node.name), fn, n_t, in_shape, out_shape, node.args, node.kwargs)
+            if fn in ("getitem", "__getitem__") and ins and isinstance(ins[0][1], tuple) and ins[0][1] \
+                    and isinstance(ins[0][1][0], tuple):
+                idx = node.args[1] if len(node.args) > 1 else 0
+                part = ins[0][1][idx] if isinstance(idx, int) and idx < len(ins[0][1]) else None
+                ins = [(ins[0][0], part)]
+            g.function(node.name, fn, ins, outs, node.args, node.kwargs, weights)
     return True
 
 
-def _trace_hooks(module: Any, example: Any, b: _Builder) -> None:
-    """Fill ``b`` from one forward pass: hooks on leaf modules, a function mode for the ops between."""
+def _trace_hooks(module: Any, example: Any, g: _Graph) -> None:
+    """Fill ``g`` from one forward pass: hooks on leaf modules, a function mode for the ops between."""
     import torch
     from torch.overrides import TorchFunctionMode
 
     names = {m: n for n, m in module.named_modules()}
     depth = [0]
+    live: dict[int, Any] = {id(example): example}  # tensors seen, kept alive so that ids stay unique
+    params = {id(p) for p in module.parameters()} | {id(b) for b in module.buffers()}
+
+    version: dict[int, str] = {id(example): "input"}
+
+    def tid(t: Any) -> str:
+        return version.get(id(t), f"t{id(t)}")
+
+    def tensors(a: Any) -> list[Any]:
+        return [x for x in _flat_nodes(a) if isinstance(x, torch.Tensor)]
+
+    def split(args: Any) -> tuple[list[tuple[str, Shape | None]], list[Shape | None]]:
+        ins: list[tuple[str, Shape | None]] = []
+        weights: list[Shape | None] = []
+        for t in tensors(args):
+            if id(t) in live and id(t) not in params:
+                ins.append((tid(t), tuple(t.shape)))
+            else:
+                weights.append(tuple(t.shape))
+        return ins, weights
+
+    def record_outs(out: Any) -> list[tuple[str, Any]]:
+        ts = tensors(out)
+        for t in ts:  # a fresh name per write: an in-place op (x += y, relu_) must not read its own output
+            live[id(t)] = t
+            version[id(t)] = f"t{len(version)}"
+        if isinstance(out, torch.Tensor):
+            return [(tid(out), tuple(out.shape))]
+        return [(tid(ts[0]), tuple(tuple(t.shape) for t in ts))] if ts else []
 
     def is_leaf(m: Any) -> bool:
-        return hasattr(m, "hw_bits") or not any(True for _ in m.children())
+        return (hasattr(m, "hw_bits") or type(m).__name__ in TORCH_MODULE_OPS
+                or isinstance(m, torch.nn.MultiheadAttention) or not any(True for _ in m.children()))
 
-    def pre(m: Any, args: Any) -> None:
+    def under_leaf(m: Any) -> bool:
+        return any(is_leaf(p) and p is not m and any(c is m for c in p.modules()) for p in leaves)
+
+    def pre(m: Any, args: Any, kwargs: Any) -> None:
         depth[0] += 1
 
-    def post(m: Any, args: Any, out: Any) -> None:
+    def post(m: Any, args: Any, kwargs: Any, out: Any) -> None:
         depth[0] -= 1
-        x = args[0] if args else None
-        b.module(b.name(names[m]), m, _shape(x), _shape(out))
+        if depth[0]:
+            return
+        ins, _ = split((args, kwargs))
+        ordered = ins
+        g.module(names[m], m, ordered, record_outs(out), args, kwargs)
 
     class Mode(TorchFunctionMode):
         def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
@@ -308,21 +433,27 @@ def _trace_hooks(module: Any, example: Any, b: _Builder) -> None:
             out = func(*args, **kwargs)
             if depth[0] == 0:
                 fn = _fname(func)
-                n_t = sum(1 for a in args if isinstance(a, torch.Tensor))
-                first = next((a for a in args if isinstance(a, torch.Tensor)), None)
-                if fn in _ADD or fn in _MUL or not (fn in _FREE_FUNCS or fn.startswith("__")):
-                    b.function(b.name(fn), fn, n_t, _shape(first), _shape(out), args, kwargs)
+                ins, weights = split((args, kwargs))
+                if not ins:
+                    return out
+                if fn == "__get__" or fn == "shape":
+                    return out
+                outs = record_outs(out)
+                g.function(fn, fn, ins, outs, args, kwargs, weights)
             return out
 
+    leaves = [m for m in module.modules() if m is not module and is_leaf(m)]
     handles = []
-    for m in module.modules():
-        if is_leaf(m) and m is not module:
-            handles += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
+    for m in leaves:
+        if under_leaf(m):
+            continue
+        handles += [m.register_forward_pre_hook(pre, with_kwargs=True),
+                    m.register_forward_hook(post, with_kwargs=True)]
     try:
         with torch.no_grad(), Mode():
             module(example)
     except Exception as exc:
-        raise ValueError(f"{b.owner}: cannot run the model on the example input of shape "
+        raise ValueError(f"{g.owner}: cannot run the model on the example input of shape "
                          f"{tuple(example.shape)}: {type(exc).__name__}: {exc}") from None
     finally:
         for h in handles:
@@ -331,16 +462,17 @@ def _trace_hooks(module: Any, example: Any, b: _Builder) -> None:
 
 def _stage_layers(module: Any, example: Any, owner: str, prefix: str, bits: Mapping[str, Any] | None,
                   default_bits: tuple[int, int], skip_unsupported: bool) -> list[Layer]:
-    b = _Builder(owner)
+    g = _Graph(owner)
     was = module.training
     module.eval()
     try:
-        if not _trace_fx(module, example, b):
-            b = _Builder(owner)
-            _trace_hooks(module, example, b)
+        if not _trace_fx(module, example, g):
+            g = _Graph(owner)
+            _trace_hooks(module, example, g)
     finally:
         module.train(was)
-    return _settle(b, prefix, bits, default_bits, skip_unsupported)
+    return build_layers(g.ops, g.unsupported, owner=owner, prefix=prefix, bits=bits, default_bits=default_bits,
+                        skip_unsupported=skip_unsupported)
 
 
 def _cascade_stages(module: Any) -> list[Any] | None:
@@ -358,17 +490,31 @@ def _exit_rates(module: Any, n_stages: int) -> list[Any]:
     return list(rates) + [1.0] * (n_stages - len(list(rates)))
 
 
+def _check_input(owner: str, module: Any, example: Any) -> None:
+    """A wrong-rank example input: one line naming the rank the first layer wants."""
+    import torch.nn as nn
+    first = next((m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
+    if isinstance(first, nn.Conv2d) and example.dim() not in (3, 4):
+        raise ValueError(f"{owner}: input shape must be N,C,H,W (4 values) for a model starting with Conv2d, "
+                         f"not {tuple(example.shape)!r}")
+
+
 def from_torch(module: Any, example_input: Any, *, name: str = "model", bits: Mapping[str, Any] | None = None,
                default_bits: tuple[int, int] = (8, 8), skip_unsupported: bool = False) -> Network:
     """Trace ``module`` on ``example_input`` and return its :class:`hwsim.Network` (module docstring)."""
     import torch
     from torch import nn
 
+    if isinstance(module, torch.jit.ScriptModule):
+        from .torchscript import from_torchscript
+        return from_torchscript(module, example_input, name=name, bits=bits, default_bits=default_bits,
+                                skip_unsupported=skip_unsupported)
     if not isinstance(module, nn.Module):
         raise TypeError(f"from_torch.module must be a torch.nn.Module, not {module!r}")
     if not isinstance(example_input, torch.Tensor):
         raise TypeError(f"from_torch.example_input must be a torch.Tensor, not {example_input!r}")
     owner = f"from_torch[{type(module).__name__}]"
+    _check_input(owner, module, example_input)
     stages = _cascade_stages(module)
     if stages is None:
         return Network.single(name, _stage_layers(module, example_input, owner, "", bits, default_bits,

@@ -60,7 +60,7 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path: Path) -> None:
                                [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)])
     onnx.save(onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", 17)]), str(tmp_path / "u.onnx"))
     r = hwsim("map", "--arch", "edge16_serial", "--network", str(tmp_path / "u.onnx"))
-    assert r.returncode == 2 and "unsupported operators: rnn (LSTM)" in r.stderr
+    assert r.returncode == 2 and "unsupported operators: rnn (LSTM; MACs unknown)" in r.stderr
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
     (tmp_path / "b.yaml").write_text("conv1: {weight_bits: 12}\n")
     r = hwsim("map", "--arch", "edge16_serial", "--network", "small_cnn", "--bits", str(tmp_path / "b.yaml"))
