@@ -20,13 +20,15 @@ class PEKind(StrEnum):
     PARALLEL = "parallel"        # fixed-width MAC, 1 MAC per cycle (classic systolic array)
     SERIAL_ACT = "serial_act"    # Stripes: weights parallel, activations 1 bit per cycle
     SERIAL_BOTH = "serial_both"  # Loom / BISMO: 1 weight bit x 1 activation bit per cycle
-    FUSION = "fusion"            # Bit Fusion: bricks fuse, floor(max_a/a)*floor(max_w/w) MACs per cycle
+    FUSION = "fusion"            # Bit Fusion: 2-bit bricks fuse along the reduction (hwsim.kinds.fusion_factor)
 
 
 class Dataflow(StrEnum):
-    OS = "os"  # output stationary: rows <- ofmap pixels, cols <- filters, time <- reduction
-    WS = "ws"  # weight stationary: rows <- reduction, cols <- filters, time <- ofmap pixels
-    IS = "is"  # input stationary:  rows <- reduction, cols <- ofmap pixels, time <- filters
+    """Which operand stays in the PEs; what goes on rows, columns and time is ``hwsim.kinds.DATAFLOW_AXES``."""
+
+    OS = "os"  # output stationary
+    WS = "ws"  # weight stationary
+    IS = "is"  # input stationary
 
 
 class Interconnect(StrEnum):
@@ -39,11 +41,23 @@ class Interconnect(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class PESpec:
+    """One processing element: its kind, widest operands and accumulator, and micro-architecture options.
+
+    ``adder_tree`` (bit-serial kinds): bit-products summed by an adder tree before each accumulator add
+    (1: one accumulator per PE, as rtl/ builds; Stripes' SIP sums 16). It changes energy, not cycles.
+    ``brick_bits`` (fusion): the BitBrick width, the floor below which lower precision gains nothing
+    (2 in Bit Fusion). ``skip_zero_weights``: the PE skips pruned (zero) weights, so a layer's reduction
+    streams ``weight_density`` of its length (ideal load balance).
+    """
+
     kind: PEKind = PEKind.PARALLEL
     max_weight_bits: int = 8
     max_act_bits: int = 8
     acc_bits: int = 32
     signed_act: bool = True
+    adder_tree: int = 1
+    brick_bits: int = 2
+    skip_zero_weights: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, PEKind):
@@ -55,6 +69,15 @@ class PESpec:
         check_int("PESpec", "max_act_bits", self.max_act_bits, 1, 32)
         check_int("PESpec", "acc_bits", self.acc_bits, 2, 64)
         check_bool("PESpec", "signed_act", self.signed_act)
+        check_int("PESpec", "adder_tree", self.adder_tree, 1, 1024)
+        if self.adder_tree & (self.adder_tree - 1):
+            raise ValueError(f"PESpec.adder_tree must be a power of two in [1, 1024], not {self.adder_tree!r}")
+        check_int("PESpec", "brick_bits", self.brick_bits, 1,
+                  min(self.max_weight_bits, self.max_act_bits) if self.kind is PEKind.FUSION else 32)
+        check_bool("PESpec", "skip_zero_weights", self.skip_zero_weights)
+        if self.adder_tree != 1 and self.kind not in (PEKind.SERIAL_ACT, PEKind.SERIAL_BOTH):
+            raise ValueError(f"PESpec.adder_tree must be 1 for a {self.kind.value} PE (an option of the bit-serial "
+                             f"kinds), not {self.adder_tree!r}")
         need = self.max_weight_bits + self.max_act_bits
         if self.acc_bits < need:
             raise ValueError(f"PESpec.acc_bits must be >= max_weight_bits + max_act_bits = {need}, "
@@ -87,6 +110,11 @@ class BufferSpec:
                 check_float("BufferSpec", f, v, lo=0.0)
 
     @property
+    def bits_per_cycle(self) -> int:
+        """Port bandwidth: one access of ``word_bits`` per bank per cycle."""
+        return self.banks * self.word_bits
+
+    @property
     def read_energy_pj(self) -> float:
         return self.read_pj if self.read_pj is not None else sram_access_pj(self.size_bytes // self.banks, self.word_bits)
 
@@ -94,10 +122,6 @@ class BufferSpec:
     def write_energy_pj(self) -> float:
         # Writes cost about as much as reads in Horowitz's table; keep them equal unless given.
         return self.write_pj if self.write_pj is not None else self.read_energy_pj
-
-    @property
-    def words_per_cycle(self) -> int:
-        return self.banks
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +179,14 @@ class Accelerator:
         for f in ("ifmap_sram", "filter_sram", "ofmap_sram"):
             if not isinstance(getattr(self, f), BufferSpec):
                 raise TypeError(f"Accelerator.{f} must be a BufferSpec, not {getattr(self, f)!r}")
+        # ports that cannot deliver one operand per access can never feed the array
+        for f, need, why in (("ifmap_sram", self.pe.max_act_bits, "pe.max_act_bits"),
+                             ("filter_sram", self.pe.max_weight_bits, "pe.max_weight_bits"),
+                             ("ofmap_sram", self.pe.acc_bits, "pe.acc_bits (partial sums)")):
+            wb = getattr(self, f).word_bits
+            if wb < need:
+                raise ValueError(f"Accelerator.{f}.word_bits must be >= {why} = {need} (one operand per access), "
+                                 f"not {wb!r}")
         check_float("Accelerator", "clock_hz", self.clock_hz, lo=0.0, lo_open=True)
         check_float("Accelerator", "leakage_mw", self.leakage_mw, lo=0.0)
 

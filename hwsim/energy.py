@@ -7,8 +7,8 @@ Default numbers and their sources (all 45 nm, 0.9 V unless stated):
   "Energy per operation": 8-bit add 0.03 pJ, 32-bit add 0.1 pJ, 8-bit mult 0.2 pJ, 32-bit mult 3.1 pJ;
   64-bit SRAM read 10 pJ (8 KB), 20 pJ (32 KB), 100 pJ (1 MB); DRAM 1.3-2.6 nJ per 64-bit access.
 * Y.-H. Chen et al., "Eyeriss", ISCA 2016: normalised access energy RF 1 : PE-to-PE 2 : buffer 6 :
-  DRAM 200 (relative to one MAC). Used for the optional ``noc_pj_per_byte`` default
-  (2 x register-file energy, with RF ~ one 8-bit MAC).
+  DRAM 200 (relative to one MAC). Used for the ``noc_pj_per_byte`` default (2 x one 8-bit MAC per byte).
+* H. Sharma et al., "Bit Fusion", ISCA 2018, and the authors' synthesis results: ``fusion_overhead``.
 
 A multiplier's energy grows with the product of its operand widths (an array multiplier has wa*wb
 partial-product cells): 0.2 pJ / 64 = 3.1e-3 pJ per bit-product at 8 bits and 3.1 / 1024 = 3.0e-3 at
@@ -57,38 +57,20 @@ class EnergyTable:
     """Adder/accumulator energy per bit of width; Horowitz 2014 (8-bit add 0.03 pJ, 32-bit 0.1 pJ)."""
     dram_pj_per_byte: float = 243.75
     """DRAM energy per byte: midpoint of Horowitz's 1.3-2.6 nJ per 64-bit (8-byte) access: 1950 pJ / 8 B."""
-    noc_pj_per_byte: float = 0.05
-    """Operand movement PE-to-PE per byte: Eyeriss ratio PE-to-PE = 2 x RF, RF ~ 8-bit add energy."""
-    fusion_overhead: float = 1.3
-    """Bit Fusion shift-add tree overhead on top of brick multipliers (Sharma et al., ISCA 2018, reports
-    fusion units costing roughly 30% more than a fixed 8-bit MAC at equal throughput)."""
+    noc_pj_per_byte: float = 0.46
+    """Operand movement PE-to-PE per byte: Eyeriss (Chen et al., ISCA 2016) normalises a PE-to-PE transfer
+    to 2 x one MAC; with Horowitz's 8-bit MAC (0.2 + 0.03 pJ) per 8-bit operand, 2 x 0.23 = 0.46 pJ/byte."""
+    fusion_overhead: float = 2.95
+    """Bit Fusion brick-multiplier overhead (shift-add tree, fusion control): the authors' synthesis
+    (github hsharma35/bitfusion, results/systolic_array_synth.csv, 4x4 arrays at 500 MHz) gives fusion
+    units 3.6735 mW of dynamic power against 1.6275 mW for fixed 8-bit PEs, 2.26x per MAC at 8/8 bits;
+    with this table's 8-bit multiply and 32-bit add that needs o = 2.95. MAC energy per PE kind is
+    :func:`hwsim.kinds.mac_pj`."""
 
     def __post_init__(self) -> None:
         for f in ("mult_pj_per_bit2", "add_pj_per_bit", "dram_pj_per_byte", "noc_pj_per_byte"):
             check_float("EnergyTable", f, getattr(self, f), lo=0.0)
         check_float("EnergyTable", "fusion_overhead", self.fusion_overhead, lo=1.0)
-
-    def mac_pj(self, kind: str, weight_bits: int, act_bits: int, acc_bits: int) -> float:
-        """Energy of one multiply-accumulate on a PE of ``kind`` at the given operand widths.
-
-        * ``parallel``: one wa x wb multiplier and one accumulator add.
-        * ``serial_act``: ``act_bits`` cycles, each an AND of the weight with one activation bit
-          (wa cells) and an accumulator-wide shift-add: the multiplier work is the same, the adds repeat.
-        * ``serial_both``: ``act_bits*weight_bits`` cycles of a 1-bit AND and an accumulator add.
-        * ``fusion``: brick multipliers cost the same bit-products, plus the fusion shift-add overhead.
-        """
-        mult = self.mult_pj_per_bit2 * weight_bits * act_bits
-        add = self.add_pj_per_bit * acc_bits
-        if kind == "parallel":
-            return mult + add
-        if kind == "serial_act":
-            return mult + act_bits * add
-        if kind == "serial_both":
-            return mult + act_bits * weight_bits * add
-        if kind == "fusion":
-            return self.fusion_overhead * mult + add
-        raise ValueError(f"EnergyTable.mac_pj kind must be one of ['parallel', 'serial_act', 'serial_both', "
-                         f"'fusion'], not {kind!r}")
 
 
 HOROWITZ_45NM = EnergyTable()

@@ -4,15 +4,17 @@ Model (docs/models.md gives the equations and their sources):
 
 1. A layer is ``groups`` GEMMs ``(P x K) @ (K x N)``. Its loop nest ``n m c p q`` is cut into DRAM tiles
    (:class:`hwsim.schedule.Tile`), visited in ``loop_order`` with the convolution-group loop outermost.
-2. Each tile is folded onto the R x C array by the dataflow (OS: rows <- P, cols <- N, time <- K;
-   WS: rows <- K, cols <- N, time <- P; IS: rows <- K, cols <- P, time <- N). A fold streams T steps of
-   ``pe_step`` cycles plus the interconnect's fill/drain (:mod:`hwsim.timing`).
+2. Each tile is folded onto the R x C array by the dataflow (:data:`hwsim.kinds.DATAFLOW_AXES` says which
+   GEMM dimension goes on rows, columns and time). A fold streams T steps of ``pe_step`` cycles plus the
+   interconnect's fill/drain (:mod:`hwsim.timing`); fused bricks shorten the reduction.
 3. Buffers are double-buffered: while tile i computes, tile i+1's new operands are loaded and tile
-   i-1's outputs written back; a tile whose transfers outlast its compute stalls the array. The first
-   load and the last write-back are never hidden.
+   i-1's outputs written back. A tile lasts the longest of its compute, its SRAM port time (each buffer
+   serves one word per bank per cycle, to the array and the DMA together) and its DRAM transfers; the
+   excess is stall. The first load and the last write-back are never hidden.
 4. Per-output-channel weight widths are run as precision segments: channels of equal width together
    (``grouping="grouped"``) or, naively, each tile of ``tile.m`` channels at its widest channel.
 
+The engine counts :class:`hwsim.result.Events` and :func:`hwsim.cost.price` prices them.
 This module walks every tile (vectorised with numpy); :mod:`hwsim.fast` answers the same question in
 closed form for search loops, and a test bounds how far the two may disagree.
 """
@@ -25,12 +27,15 @@ import math
 import numpy as np
 
 from .accelerator import Accelerator, Dataflow
+from .cost import price
+from .kinds import DATAFLOW_AXES, pe_step
 from .network import Layer, LayerKind, Network
-from .result import Energy, LayerResult, SimResult, StageResult, Traffic
+from .result import Events, LayerResult, SimResult, StageResult, Traffic
 from .schedule import LOOPS, LayerMapping, Schedule, Tile, default_schedule
-from .timing import fold_overhead_cycles, pe_step
+from .timing import fold_overhead_cycles
 
-__all__ = ["simulate", "simulate_layer", "precision_segments", "tile_costs", "RELEVANT"]
+__all__ = ["simulate", "simulate_layer", "precision_segments", "tile_costs", "array_words", "port_cycles",
+           "data_layer_events", "finish_layer", "scale_cycles", "RELEVANT", "MAX_WALK_TILES"]
 
 # Loops each operand depends on (the convolution-group loop ``g`` is relevant to all).
 RELEVANT = {"ifmap": frozenset("ncpq"), "filter": frozenset("mc"), "ofmap": frozenset("nmpq")}
@@ -81,41 +86,45 @@ def _segment_layer(layer: Layer, bits: int, channels: int, channel_bits: tuple[i
                                weight_bits=bits, channel_weight_bits=channel_bits, inputs=())
 
 
-def _fold_dims(flow: Dataflow, p: np.ndarray, k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, ...]:
-    if flow is Dataflow.OS:
-        return p, n, k
-    if flow is Dataflow.WS:
-        return k, n, p
-    return k, p, n
+MAX_WALK_TILES = 1 << 24
+"""The engine walks at most this many DRAM tiles per precision segment (in chunks of bounded memory);
+a mapping with more is refused with its count (``hwsim.fast.layer_cost`` answers in closed form)."""
+_CHUNK = 1 << 16
 
 
 def tile_costs(layer: Layer, flow: Dataflow, acc: Accelerator, ext: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per-tile compute/fill cycles, folds and SRAM element counts for tiles of extents ``ext``.
+    """Per-tile compute/fill cycles, folds, MAC slots and SRAM element counts for tiles of extents ``ext``.
 
     ``ext`` maps each loop of ``LOOPS`` to an array of tile extents (broadcastable). Shared by the
-    engine (one entry per tile) and the fast path (one entry per distinct tile shape).
+    engine (one entry per tile) and the fast path (one entry per distinct tile shape). The dataflow's
+    row in :data:`hwsim.kinds.DATAFLOW_AXES` places the tile GEMM ``(P x K) @ (K x N)`` on the array; a PE
+    step consumes ``red`` reduction elements (fused bricks), so the reduction occupies ``⌈K'/red⌉`` slots.
+    SRAM element counts follow one rule: an input operand is read once per fold of the dimension it does
+    not depend on when that dimension is spatial (once when it is streamed in time); outputs are written
+    once per fold of the reduction and read back between folds.
     """
     R, C = acc.rows, acc.cols
-    step_cycles, step_macs = pe_step(acc.pe, layer.weight_bits, layer.act_bits)
+    step_cycles, red = pe_step(acc.pe, layer.weight_bits, layer.act_bits)
     P = ext["n"] * ext["p"] * ext["q"]
     K = ext["c"] * layer.kernel_h * layer.kernel_w
     N = ext["m"]
-    sr, sc, T = _fold_dims(flow, P, K, N)
-    fr, fc = -(-sr // R), -(-sc // C)
+    k_run = np.ceil(K * layer.weight_density).astype(np.int64) if acc.pe.skip_zero_weights else K
+    dims = {"P": P, "K": -(-k_run // red), "N": N}
+    rows, cols, time = DATAFLOW_AXES[flow]
+    fr, fc = -(-dims[rows] // R), -(-dims[cols] // C)
+    along = {rows: fr, cols: fc, time: 1}
     folds = fr * fc
-    steps = -(-T // step_macs)
-    compute = folds * steps * step_cycles
-    fill = folds * fold_overhead_cycles(acc.interconnect, R, C)
-    slots = folds * R * C * steps * step_macs  # MAC slots offered by the folds
-    kf = -(-K // R)  # reduction folds for WS/IS (partial sums leave the array between them)
-    if flow is Dataflow.OS:
-        if_rd, f_rd, o_wr, o_rd = P * K * fc, K * N * fr, P * N, P * N * 0
-    elif flow is Dataflow.WS:
-        if_rd, f_rd, o_wr, o_rd = P * K * fc, K * N, P * N * kf, P * N * (kf - 1)
-    else:
-        if_rd, f_rd, o_wr, o_rd = P * K, K * N * fc, P * N * kf, P * N * (kf - 1)
-    return {"compute": compute, "fill": fill, "folds": folds, "slots": slots, "macs": P * K * N,
-            "ifmap_rd": if_rd, "filter_rd": f_rd, "ofmap_wr": o_wr, "ofmap_rd": o_rd}
+    T = dims[time]
+    kf = along["K"]
+    return {"compute": folds * T * step_cycles, "fill": folds * fold_overhead_cycles(acc.interconnect, R, C),
+            "folds": folds, "slots": folds * R * C * T * red, "macs": P * K * N, "outs": P * N,
+            "ifmap_rd": P * K * along["N"], "filter_rd": K * N * along["P"], "ofmap_wr": P * N * kf,
+            "ofmap_rd": P * N * (kf - 1)}
+
+
+def scale_cycles(layer: Layer, acc: Accelerator) -> int:
+    """BWA: a ``cols``-lane scale unit multiplies every bit-plane partial sum by its alpha after the layer."""
+    return -(-layer.ofmap_count * layer.bit_scales // acc.cols)
 
 
 def _in_rows(start_out: np.ndarray, ext: np.ndarray, stride: int, kernel: int, pad: int, size: int) -> np.ndarray:
@@ -125,8 +134,8 @@ def _in_rows(start_out: np.ndarray, ext: np.ndarray, stride: int, kernel: int, p
     return np.maximum(0, np.minimum(hi, size) - np.maximum(lo, 0))
 
 
-def _footprint_bytes(layer: Layer, ext: dict[str, np.ndarray], acc_bits: int,
-                     start: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _transfer_bytes(layer: Layer, ext: dict[str, np.ndarray], acc_bits: int,
+                    start: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """DRAM bytes of each operand's tile; ``start`` gives the tiles' first output row/column."""
     ih = _in_rows(start["p"], ext["p"], layer.stride_h, layer.kernel_h, layer.pad_h, layer.in_h)
     iw = _in_rows(start["q"], ext["q"], layer.stride_w, layer.kernel_w, layer.pad_w, layer.in_w)
@@ -138,122 +147,161 @@ def _footprint_bytes(layer: Layer, ext: dict[str, np.ndarray], acc_bits: int,
     }
 
 
-def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[dict[str, float], float, float, float]:
-    """Visit every DRAM tile in loop order. Returns summed tile costs, stall cycles and DRAM bytes."""
+def array_words(seg: Layer, acc: Accelerator, c: dict[str, np.ndarray], first_c: np.ndarray | float,
+                last_c: np.ndarray | float) -> dict[str, np.ndarray]:
+    """SRAM words the array reads and writes in each buffer for tiles of costs ``c`` (DMA excluded).
+
+    ``first_c`` / ``last_c`` are 1 for tiles that open / close an output's reduction (fractions on
+    averages): a tile continuing a reduction first reads the partial sums back (at ``acc_bits``); a tile
+    closing it writes final values at ``out_bits`` and, for BWA, one partial sum per bit plane that the
+    scale unit reads back.
+    """
+    ab, wb, accb = seg.act_bits, seg.stored_weight_bits, acc.pe.acc_bits
+    iw, fw, ow = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits, acc.ofmap_sram.word_bits
+    outs, planes = c["outs"], seg.bit_scales
+    final = last_c * outs
+    wr_bits = final * seg.out_bits + (c["ofmap_wr"] - final) * accb + final * planes * accb
+    rd_bits = (c["ofmap_rd"] + (1 - first_c) * outs) * accb + final * planes * accb
+    return {"ifmap_rd": c["ifmap_rd"] * ab / iw, "filter_rd": c["filter_rd"] * wb / fw,
+            "ofmap_rd": rd_bits / ow, "ofmap_wr": wr_bits / ow}
+
+
+def port_cycles(acc: Accelerator, ifmap_words: np.ndarray | float, filter_words: np.ndarray | float,
+                ofmap_words: np.ndarray | float) -> np.ndarray:
+    """Cycles the SRAM ports need for these accesses: one word per bank per cycle, per buffer."""
+    return np.maximum(np.maximum(np.asarray(ifmap_words) / acc.ifmap_sram.banks,
+                                 np.asarray(filter_words) / acc.filter_sram.banks),
+                      np.asarray(ofmap_words) / acc.ofmap_sram.banks)
+
+
+def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[Events, dict[str, float]]:
+    """Visit every DRAM tile in loop order (in chunks of bounded memory): the segment's events, with
+    stall as an unrounded float, and its folds and MAC slots."""
     whole = Tile.whole(layer)
-    tile = mapping.tile
-    tile = Tile(*(min(getattr(tile, d), getattr(whole, d)) for d in LOOPS))
+    tile = Tile(*(min(getattr(mapping.tile, d), getattr(whole, d)) for d in LOOPS))
     counts = tile.counts(layer)
     order = "g" + mapping.loop_order
-    shape = [layer.groups] + [counts[d] for d in mapping.loop_order]
-    idx = np.indices(shape).reshape(len(shape), -1)
-    pos = {d: idx[i] for i, d in enumerate(order)}
-    ext = {}
-    for d in LOOPS:
-        t, total = getattr(tile, d), getattr(whole, d)
-        ext[d] = np.minimum(t, total - pos[d] * t)
-    costs = tile_costs(layer, mapping.dataflow, acc, ext)
-    fp = _footprint_bytes(layer, ext, acc.pe.acc_bits, {d: pos[d] * getattr(tile, d) for d in "pq"})
-
-    def changed(rel: frozenset[str]) -> np.ndarray:
-        dims = ["g"] + [d for d in LOOPS if d in rel]
-        ch = np.zeros(idx.shape[1], dtype=bool)
-        ch[0] = True
-        for d in dims:
-            ch[1:] |= pos[d][1:] != pos[d][:-1]
-        return ch
-
-    ch_if, ch_f, ch_o = changed(RELEVANT["ifmap"]), changed(RELEVANT["filter"]), changed(RELEVANT["ofmap"])
-    last_c = pos["c"] == counts["c"] - 1
-    load = ch_if * fp["ifmap"] + ch_f * fp["filter"] + ch_o * (pos["c"] > 0) * fp["psum"]
-    # an ofmap tile is written back when the next tile moves to another ofmap tile (or at the end)
-    leaves = np.append(ch_o[1:], True)
-    wb = leaves * np.where(last_c, fp["out"], fp["psum"])
+    shape = tuple([layer.groups] + [counts[d] for d in mapping.loop_order])
+    n = math.prod(shape)
+    if n > MAX_WALK_TILES:
+        raise ValueError(f"LayerMapping[{layer.name!r}].tile must give at most {MAX_WALK_TILES} DRAM tiles for the "
+                         f"engine's walk, not {n} (use larger tiles)")
     bw = acc.dram.bandwidth_bytes_per_cycle
-    compute = costs["compute"] + costs["fill"]
-    # while tile i computes: load tile i+1, write back tile i-1
-    nxt_load = np.append(load[1:], 0.0)
-    prev_wb = np.insert(wb[:-1], 0, 0.0)
-    stall = load[0] / bw + float(np.maximum(0.0, (nxt_load + prev_wb) / bw - compute).sum()) + wb[-1] / bw
-    summed = {k: float(np.sum(v)) for k, v in costs.items()}
-    summed["dram_ifmap"] = float(np.sum(ch_if * fp["ifmap"]))
-    summed["dram_filter"] = float(np.sum(ch_f * fp["filter"]))
-    return summed, stall, float(load.sum()), float(wb.sum())
+    iw, fw, ow = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits, acc.ofmap_sram.word_bits
+    sums: dict[str, float] = {}
+    stall = port_stall = 0.0
+
+    def add(key: str, v: np.ndarray) -> None:
+        sums[key] = sums.get(key, 0.0) + float(np.sum(v))
+
+    for lo in range(0, n, _CHUNK):
+        hi = min(n, lo + _CHUNK)
+        a, b = max(lo - 1, 0), min(hi + 1, n)
+        idx = np.unravel_index(np.arange(a, b), shape)
+        pos = {d: idx[i] for i, d in enumerate(order)}
+        ext = {d: np.minimum(getattr(tile, d), getattr(whole, d) - pos[d] * getattr(tile, d)) for d in LOOPS}
+        fp = _transfer_bytes(layer, ext, acc.pe.acc_bits, {d: pos[d] * getattr(tile, d) for d in "pq"})
+
+        def changed(rel: frozenset[str], pos: dict[str, np.ndarray] = pos, width: int = b - a) -> np.ndarray:
+            ch = np.ones(width, dtype=bool)
+            ch[1:] = False
+            for d in ["g"] + [d for d in LOOPS if d in rel]:
+                ch[1:] |= pos[d][1:] != pos[d][:-1]
+            return ch
+
+        ch_if, ch_f, ch_o = changed(RELEVANT["ifmap"]), changed(RELEVANT["filter"]), changed(RELEVANT["ofmap"])
+        first_c, last_c = pos["c"] == 0, pos["c"] == counts["c"] - 1
+        fill_if, fill_f = ch_if * fp["ifmap"], ch_f * fp["filter"]
+        fill_o = ch_o * ~first_c * fp["psum"]
+        load = fill_if + fill_f + fill_o
+        # an ofmap tile is written back when the next tile moves to another ofmap tile (or at the end)
+        leaves = np.append(ch_o[1:], True) if b == n else ch_o[1:]
+        wb = leaves * np.where(last_c[:len(leaves)], fp["out"][:len(leaves)], fp["psum"][:len(leaves)])
+        s = slice(lo - a, hi - a)  # this chunk's own tiles inside the window
+        own = {d: v[s] for d, v in ext.items()}
+        c = tile_costs(layer, mapping.dataflow, acc, own)
+        words = array_words(layer, acc, c, first_c[s], last_c[s])
+        busy = c["compute"] + c["fill"]
+        k = np.arange(lo, hi)
+        nxt = k + 1 - a  # window index of the next tile
+        has_next = k + 1 < n
+        prv = k - 1 - a
+        has_prev = k > 0
+
+        def at(v: np.ndarray, i: np.ndarray, ok: np.ndarray) -> np.ndarray:
+            return np.where(ok, v[np.clip(i, 0, len(v) - 1)], 0.0)
+
+        dma_if, dma_f = at(fill_if, nxt, has_next) * 8 / iw, at(fill_f, nxt, has_next) * 8 / fw
+        dma_o = (at(fill_o, nxt, has_next) + at(wb, prv, has_prev)) * 8 / ow
+        port = port_cycles(acc, words["ifmap_rd"] + dma_if, words["filter_rd"] + dma_f,
+                           words["ofmap_rd"] + words["ofmap_wr"] + dma_o)
+        dram = (at(load, nxt, has_next) + at(wb, prv, has_prev)) / bw
+        stall += float(np.sum(np.maximum(np.maximum(port, dram), busy) - busy))
+        port_stall += float(np.sum(np.maximum(port - busy, 0.0)))
+        if lo == 0:  # the first load is exposed (at DRAM or port speed)
+            ports = float(port_cycles(acc, fill_if[0] * 8 / iw, fill_f[0] * 8 / fw, 0.0))
+            stall += max(load[0] / bw, ports)
+            port_stall += max(0.0, ports - load[0] / bw)
+        if hi == n:  # and so is the last write-back
+            ports = wb[-1] * 8 / ow / acc.ofmap_sram.banks
+            stall += max(wb[-1] / bw, ports)
+            port_stall += max(0.0, ports - wb[-1] / bw)
+        for key in ("compute", "fill", "folds", "slots", "macs", "ifmap_rd", "filter_rd"):
+            add(key, c[key])
+        for key, v in words.items():
+            add("w_" + key, v)
+        add("dram_ifmap", fill_if[s])
+        add("dram_filter", fill_f[s])
+        add("dram_psum", fill_o[s])
+        add("rd", load[s])
+        add("wr", wb[s])
+    ev = Events(
+        compute_cycles=sums["compute"] + scale_cycles(layer, acc), fill_cycles=sums["fill"], stall_cycles=stall,
+        port_stall_cycles=port_stall,
+        traffic=Traffic(
+            ifmap_sram_reads=sums["w_ifmap_rd"], ifmap_sram_writes=sums["dram_ifmap"] * 8 / iw,
+            filter_sram_reads=sums["w_filter_rd"], filter_sram_writes=sums["dram_filter"] * 8 / fw,
+            ofmap_sram_reads=sums["w_ofmap_rd"] + sums["wr"] * 8 / ow,
+            ofmap_sram_writes=sums["w_ofmap_wr"] + sums["dram_psum"] * 8 / ow,
+            dram_read_bytes=sums["rd"], dram_write_bytes=sums["wr"]),
+        macs=((layer.weight_bits, layer.act_bits, sums["macs"] * layer.weight_density),),
+        scale_ops=layer.ofmap_count * layer.bit_scales,
+        noc_bytes=(sums["ifmap_rd"] * layer.act_bits + sums["filter_rd"] * layer.stored_weight_bits) / 8)
+    return ev, {"folds": sums["folds"], "slots": sums["slots"], "macs": sums["macs"]}
 
 
-def _finish(layer: Layer, mapping: LayerMapping, acc: Accelerator, parts: list[tuple[Layer, dict[str, float], float,
-            float, float]]) -> LayerResult:
-    """Sum the precision segments of a layer into its :class:`LayerResult` (traffic and energy)."""
-    e = acc.energy
-    compute = fill = folds = 0
-    stall = slots = mac_steps = 0.0
-    traffic, energy = Traffic.zero(), Energy.zero()
-    for seg, c, st, rd_bytes, wr_bytes in parts:
-        step_cycles, step_macs = pe_step(acc.pe, seg.weight_bits, seg.act_bits)
-        compute += int(c["compute"])
-        fill += int(c["fill"])
-        folds += int(c["folds"])
-        stall += st
-        slots += c["slots"]
-        mac_steps += c["macs"] * step_cycles / step_macs
-        a_b, w_b = seg.act_bits, seg.stored_weight_bits  # memory at stored widths, MACs at the run width
-        iw, fw, ow = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits, acc.ofmap_sram.word_bits
-        outs = seg.ofmap_count
-        ofmap_wr_bits = outs * seg.out_bits + (c["ofmap_wr"] - outs) * acc.pe.acc_bits
-        t = Traffic(
-            ifmap_sram_reads=c["ifmap_rd"] * a_b / iw,
-            ifmap_sram_writes=c["dram_ifmap"] * 8 / iw,
-            filter_sram_reads=c["filter_rd"] * w_b / fw,
-            filter_sram_writes=c["dram_filter"] * 8 / fw,
-            ofmap_sram_reads=(c["ofmap_rd"] * acc.pe.acc_bits + wr_bytes * 8) / ow,
-            ofmap_sram_writes=max(ofmap_wr_bits, 0) / ow,
-            dram_read_bytes=rd_bytes,
-            dram_write_bytes=wr_bytes,
-        )
-        traffic = traffic + t
-        energy = energy + Energy(
-            mac_pj=c["macs"] * e.mac_pj(acc.pe.kind.value, seg.weight_bits, a_b, acc.pe.acc_bits),
-            ifmap_sram_pj=(t.ifmap_sram_reads + t.ifmap_sram_writes) * acc.ifmap_sram.read_energy_pj,
-            filter_sram_pj=(t.filter_sram_reads + t.filter_sram_writes) * acc.filter_sram.read_energy_pj,
-            ofmap_sram_pj=t.ofmap_sram_reads * acc.ofmap_sram.read_energy_pj
-            + t.ofmap_sram_writes * acc.ofmap_sram.write_energy_pj,
-            dram_pj=(rd_bytes + wr_bytes) * acc.dram_pj_per_byte,
-            noc_pj=(c["ifmap_rd"] * a_b + c["filter_rd"] * w_b) / 8 * e.noc_pj_per_byte,
-            scale_pj=layer.bit_scales * outs * e.mac_pj("parallel", 16, acc.pe.acc_bits, acc.pe.acc_bits),
-        )
-    stall_i = int(math.ceil(stall))
-    total = compute + fill + stall_i
-    energy = dataclasses.replace(energy, leakage_pj=total * acc.leakage_pj_per_cycle)
+def finish_layer(layer: Layer, mapping: LayerMapping, acc: Accelerator, events: Events,
+                 aux: dict[str, float], mac_steps: float) -> LayerResult:
+    """A layer's :class:`LayerResult` from its summed events: stall rounded up, then priced."""
+    stall = int(math.ceil(events.stall_cycles - 1e-9))
+    ev = dataclasses.replace(events, compute_cycles=int(events.compute_cycles), fill_cycles=int(events.fill_cycles),
+                             stall_cycles=max(stall, 0),
+                             port_stall_cycles=min(int(math.ceil(events.port_stall_cycles - 1e-9)), max(stall, 0)))
+    total = int(ev.cycles)
+    slots = aux.get("slots", 0.0)
     return LayerResult(
         layer=layer.name, dataflow=mapping.dataflow.value, weight_bits=layer.weight_bits, act_bits=layer.act_bits,
-        macs=layer.macs, compute_cycles=compute, fill_cycles=fill, stall_cycles=stall_i,
-        mapping_efficiency=(layer.macs / slots) if slots else 0.0,
-        utilisation=(mac_steps / (total * acc.num_pes)) if total else 0.0,
-        folds=folds, dram_tiles=int(np.prod(list(mapping.tile.counts(layer).values()))) * layer.groups,
-        traffic=traffic, energy=energy,
-    )
+        macs=layer.macs, compute_cycles=int(ev.compute_cycles), fill_cycles=int(ev.fill_cycles),
+        stall_cycles=int(ev.stall_cycles), mapping_efficiency=(layer.macs / slots) if slots else 0.0,
+        utilisation=(mac_steps / (total * acc.num_pes)) if total else 0.0, folds=int(aux.get("folds", 0)),
+        dram_tiles=int(np.prod(list(mapping.tile.counts(layer).values()))) * layer.groups if layer.has_macs else 1,
+        traffic=ev.traffic, energy=price(ev, acc), port_stall_cycles=int(ev.port_stall_cycles), events=ev)
 
 
-def _simulate_data_layer(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> LayerResult:
+def data_layer_events(layer: Layer, acc: Accelerator) -> Events:
     """Pooling / element-wise layers: a ``cols``-lane vector unit, inputs from DRAM, outputs to DRAM."""
     ops_per_out = layer.kernel_h * layer.kernel_w if layer.kind is LayerKind.POOL else 1
     compute = math.ceil(layer.ofmap_count * ops_per_out / acc.cols)
     rd = layer.ifmap_count * layer.act_bits / 8
     wr = layer.ofmap_count * layer.out_bits / 8
-    bw = acc.dram.bandwidth_bytes_per_cycle
-    stall = math.ceil(max(0.0, (rd + wr) / bw - compute))
     iw, ow = acc.ifmap_sram.word_bits, acc.ofmap_sram.word_bits
     t = Traffic(ifmap_sram_reads=rd * 8 / iw, ifmap_sram_writes=rd * 8 / iw, ofmap_sram_reads=wr * 8 / ow,
                 ofmap_sram_writes=wr * 8 / ow, dram_read_bytes=rd, dram_write_bytes=wr)
-    total = compute + stall
-    en = Energy(
-        mac_pj=layer.ofmap_count * ops_per_out * acc.energy.add_pj_per_bit * layer.act_bits,
-        ifmap_sram_pj=(t.ifmap_sram_reads + t.ifmap_sram_writes) * acc.ifmap_sram.read_energy_pj,
-        ofmap_sram_pj=t.ofmap_sram_reads * acc.ofmap_sram.read_energy_pj + t.ofmap_sram_writes
-        * acc.ofmap_sram.write_energy_pj,
-        dram_pj=(rd + wr) * acc.dram_pj_per_byte, leakage_pj=total * acc.leakage_pj_per_cycle)
-    return LayerResult(layer.name, mapping.dataflow.value, layer.weight_bits, layer.act_bits, 0, compute, 0, stall,
-                       0.0, 0.0, 0, 1, t, en)
+    port = float(port_cycles(acc, t.ifmap_sram_reads + t.ifmap_sram_writes, 0.0,
+                             t.ofmap_sram_reads + t.ofmap_sram_writes))
+    busy = max(compute, port, (rd + wr) / acc.dram.bandwidth_bytes_per_cycle)
+    return Events(compute_cycles=compute, stall_cycles=busy - compute, port_stall_cycles=max(0.0, port - compute),
+                  traffic=t, vector_op_bits=layer.ofmap_count * ops_per_out * layer.act_bits)
 
 
 def simulate_layer(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> LayerResult:
@@ -261,13 +309,16 @@ def simulate_layer(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> Lay
     acc.pe.check_bits(f"Layer[{layer.name!r}]", layer.weight_bits, layer.act_bits)
     mapping.validate(layer, acc)
     if not layer.has_macs:
-        return _simulate_data_layer(layer, mapping, acc)
-    parts = []
+        return finish_layer(layer, mapping, acc, data_layer_events(layer, acc), {}, 0.0)
+    events, aux, mac_steps = Events(), {"folds": 0.0, "slots": 0.0}, 0.0
     for bits, channels, channel_bits in precision_segments(layer, mapping):
         seg = _segment_layer(layer, bits, channels, channel_bits)
-        c, stall, rd, wr = _walk(seg, mapping, acc)
-        parts.append((seg, c, stall, rd, wr))
-    return _finish(layer, mapping, acc, parts)
+        ev, a = _walk(seg, mapping, acc)
+        events = events + ev
+        aux = {k: aux[k] + a[k] for k in aux}
+        step_cycles, red = pe_step(acc.pe, seg.weight_bits, seg.act_bits)
+        mac_steps += a["macs"] * step_cycles / red
+    return finish_layer(layer, mapping, acc, events, aux, mac_steps)
 
 
 def simulate(schedule: Schedule | Network, acc: Accelerator) -> SimResult:

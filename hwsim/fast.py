@@ -31,16 +31,27 @@ import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 
 from .accelerator import Accelerator, Dataflow
-from .engine import RELEVANT, Segment, _segment_layer, precision_segments, simulate_layer, tile_costs
+from .cost import price
+from .engine import (
+    RELEVANT,
+    Segment,
+    _segment_layer,
+    array_words,
+    port_cycles,
+    precision_segments,
+    scale_cycles,
+    simulate_layer,
+    tile_costs,
+)
 from .errors import check_choice
 from .network import Layer
-from .result import Energy, LayerResult, Traffic
-from .schedule import GROUPINGS, LOOPS, LayerMapping, Tile
+from .result import Energy, Events, LayerResult, Traffic
+from .schedule import GROUPINGS, LOOPS, LayerMapping, Tile, footprints_bytes
 
 __all__ = ["LayerCost", "layer_cost", "evaluate_tiles", "evaluate_mapspace", "tiles_fit", "loop_orders",
            "COST_KEYS", "MODELS"]
@@ -48,7 +59,8 @@ __all__ = ["LayerCost", "layer_cost", "evaluate_tiles", "evaluate_mapspace", "ti
 MODELS = ("fast", "engine")
 _ENERGY_KEYS = tuple(f.name for f in fields(Energy))
 _TRAFFIC_KEYS = tuple(f.name for f in fields(Traffic))
-COST_KEYS = ("cycles", "compute_cycles", "fill_cycles", "stall_cycles", "energy_pj") + _ENERGY_KEYS + _TRAFFIC_KEYS
+COST_KEYS = ("cycles", "compute_cycles", "fill_cycles", "stall_cycles", "port_stall_cycles", "energy_pj"
+             ) + _ENERGY_KEYS + _TRAFFIC_KEYS
 """Keys of the arrays :func:`evaluate_tiles` returns."""
 
 _IDX = {d: i for i, d in enumerate(LOOPS)}
@@ -126,17 +138,9 @@ def _as_tiles(tiles: np.ndarray | Sequence[Tile] | Tile) -> np.ndarray:
 def tiles_fit(layer: Layer, acc: Accelerator, tiles: np.ndarray) -> np.ndarray:
     """Vectorised :func:`hwsim.schedule.tile_fits`: True where the tile fits every buffer half."""
     t = _as_tiles(tiles)
-    n, m, c, p, q = (t[:, i] for i in range(5))
-    ih = np.minimum((p - 1) * layer.stride_h + layer.kernel_h, layer.in_h + 2 * layer.pad_h)
-    iw = np.minimum((q - 1) * layer.stride_w + layer.kernel_w, layer.in_w + 2 * layer.pad_w)
-    n_in = 2 if layer.kind.value == "eltwise" else 1
-    cin = c if layer.has_macs else m
-    if_b = -(-(n_in * n * cin * ih * iw * layer.act_bits) // 8)
-    f_b = -(-(m * c * layer.kernel_h * layer.kernel_w * layer.weight_bits) // 8) if layer.has_macs else 0 * m
-    split = (c < layer.in_channels // layer.groups) if layer.has_macs else np.zeros_like(c, dtype=bool)
-    o_b = -(-(n * m * p * q * np.where(split, acc.pe.acc_bits, layer.out_bits)) // 8)
-    return ((if_b <= acc.ifmap_sram.size_bytes // 2) & (f_b <= acc.filter_sram.size_bytes // 2)
-            & (o_b <= acc.ofmap_sram.size_bytes // 2))
+    fp = footprints_bytes(layer, [t[:, i] for i in range(5)], acc.pe.acc_bits)
+    return ((fp["ifmap_sram"] <= acc.ifmap_sram.size_bytes // 2) & (fp["filter_sram"] <= acc.filter_sram.size_bytes // 2)
+            & (fp["ofmap_sram"] <= acc.ofmap_sram.size_bytes // 2))
 
 
 def _order_positions(orders: Sequence[str]) -> np.ndarray:
@@ -149,23 +153,24 @@ def _order_positions(orders: Sequence[str]) -> np.ndarray:
     return pos
 
 
-@functools.lru_cache(maxsize=256)
-def _in_rows_table(out: int, stride: int, kernel: int, pad: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """For every tile extent ``t`` in ``1..out``: input rows (zero padding excluded) summed over all
-    the tiles of the loop, and the rows of the first tile. Indexed by ``t`` (entry 0 unused)."""
-    t = np.arange(1, out + 1)[:, None]
-    i = np.arange(out)[None, :]
-    start = i * t
-    ext = np.clip(out - start, 0, t)
+@functools.lru_cache(maxsize=4096)
+def _in_rows_of(out: int, stride: int, kernel: int, pad: int, size: int, t: int) -> tuple[int, int]:
+    """Input rows (zero padding excluded) summed over the tiles of extent ``t`` along a loop of ``out``
+    output rows, and the rows of the first tile: O(out / t) work, memoised."""
+    start = np.arange(0, out, t)
+    ext = np.minimum(t, out - start)
     lo = start * stride - pad
     hi = lo + (ext - 1) * stride + kernel
-    rows = np.where(ext > 0, np.maximum(0, np.minimum(hi, size) - np.maximum(lo, 0)), 0)
-    zero = np.zeros(1, dtype=np.int64)
-    total = np.concatenate([zero, rows.sum(axis=1)])
-    first = np.concatenate([zero, rows[:, 0]])
-    total.setflags(write=False)
-    first.setflags(write=False)
-    return total, first
+    rows = np.maximum(0, np.minimum(hi, size) - np.maximum(lo, 0))
+    return int(rows.sum()), int(rows[0])
+
+
+def _in_rows_table(out: int, stride: int, kernel: int, pad: int, size: int,
+                   ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_in_rows_of` for every tile extent in ``ts`` (distinct extents computed once)."""
+    uniq, inv = np.unique(ts, return_inverse=True)
+    pairs = np.array([_in_rows_of(out, stride, kernel, pad, size, int(t)) for t in uniq], dtype=np.int64)
+    return pairs[inv, 0].reshape(ts.shape), pairs[inv, 1].reshape(ts.shape)
 
 
 def _segment_parts(seg: Layer, acc: Accelerator, flow: Dataflow, pos: np.ndarray,
@@ -178,20 +183,30 @@ def _segment_parts(seg: Layer, acc: Accelerator, flow: Dataflow, pos: np.ndarray
     ext3 = np.where(_SHAPE_BITS[None], rem[:, None, :], t[:, None, :])  # (B, 32, 5)
     mult = np.where(_SHAPE_BITS[None], 1, k[:, None, :] - 1).prod(axis=2)  # (B, 32)
     costs = tile_costs(seg, flow, acc, {d: ext3[..., i] for i, d in enumerate(LOOPS)})
+    # along c the full tiles come first (one of them opens the reduction), the remainder closes it
+    kc = k[:, _IDX["c"], None]
+    c_rem = _SHAPE_BITS[None, :, _IDX["c"]]
+    first_c = np.where(c_rem, (kc == 1) * 1.0, 1.0 / np.maximum(kc - 1, 1))
+    last_c = np.where(c_rem, 1.0, 0.0)
+    words = array_words(seg, acc, costs, first_c, last_c)
+    costs.update({"w_" + key: v for key, v in words.items()})
     g = seg.groups
     s = {key: g * (mult * v).sum(axis=1).astype(np.float64) for key, v in costs.items()}
-    busy_shape = mult * (costs["compute"] + costs["fill"])  # (B, 32)
+    run = costs["compute"] + costs["fill"]
+    port = port_cycles(acc, words["ifmap_rd"], words["filter_rd"], words["ofmap_rd"] + words["ofmap_wr"])
+    s["port_stall"] = g * (mult * np.maximum(port - run, 0.0)).sum(axis=1)
+    busy_shape = mult * np.maximum(run, port)  # (B, 32): a tile lasts its compute or its port time
     busy_rem = g * np.stack([busy_shape[:, _SHAPE_BITS[:, i]].sum(axis=1) for i in range(5)], axis=1)  # (B, 5)
 
     W = {d: int(whole[i]) for i, d in enumerate(LOOPS)}
     tt = {d: t[:, i] for i, d in enumerate(LOOPS)}
     kk = {d: k[:, i] for i, d in enumerate(LOOPS)}
     rr = {d: rem[:, i] for i, d in enumerate(LOOPS)}
-    rows_h = _in_rows_table(W["p"], seg.stride_h, seg.kernel_h, seg.pad_h, seg.in_h)
-    rows_w = _in_rows_table(W["q"], seg.stride_w, seg.kernel_w, seg.pad_w, seg.in_w)
+    rows_h = _in_rows_table(W["p"], seg.stride_h, seg.kernel_h, seg.pad_h, seg.in_h, tt["p"])
+    rows_w = _in_rows_table(W["q"], seg.stride_w, seg.kernel_w, seg.pad_w, seg.in_w, tt["q"])
     a_b, w_b, acc_b, o_b = seg.act_bits, seg.stored_weight_bits, acc.pe.acc_bits, seg.out_bits
     khw = seg.kernel_h * seg.kernel_w
-    sum_ih, sum_iw = rows_h[0][tt["p"]], rows_w[0][tt["q"]]
+    sum_ih, sum_iw = rows_h[0], rows_w[0]
     if_sum = W["n"] * W["c"] * sum_ih * sum_iw * a_b / 8
     f_sum = W["m"] * W["c"] * khw * w_b / 8
     outs = W["n"] * W["m"] * W["p"] * W["q"]
@@ -222,10 +237,10 @@ def _segment_parts(seg: Layer, acc: Accelerator, flow: Dataflow, pos: np.ndarray
     rd = dram_if + dram_f + psum
     wr = psum + g * out_sum
 
-    load0 = (tt["n"] * tt["c"] * rows_h[1][tt["p"]] * rows_w[1][tt["q"]] * a_b + tt["m"] * tt["c"] * khw * w_b) / 8
+    load0 = (tt["n"] * tt["c"] * rows_h[1] * rows_w[1] * a_b + tt["m"] * tt["c"] * khw * w_b) / 8
     wb_last = rr["n"] * rr["m"] * rr["p"] * rr["q"] * o_b / 8
     bw = acc.dram.bandwidth_bytes_per_cycle
-    busy = s["compute"] + s["fill"]
+    busy = s["compute"] + s["fill"] + s["port_stall"]
     # DRAM bytes per fetch of each operand, per ofmap visit (psum re-read, write-back)
     order_loop = np.argsort(pos, axis=1)  # (O, 5): loop index at each position
     kpos = np.moveaxis(k[:, order_loop], 0, 1)  # (O, B, 5): trip count at each position
@@ -275,48 +290,25 @@ def _segment_parts(seg: Layer, acc: Accelerator, flow: Dataflow, pos: np.ndarray
     shape = rd.shape
     out = {key: np.broadcast_to(v[None, :], shape) for key, v in s.items()}
     out.update(dram_ifmap=np.broadcast_to(dram_if, shape), dram_filter=np.broadcast_to(dram_f, shape),
-               rd=rd, wr=wr, stall=stall)
+               dram_psum=np.broadcast_to(psum, shape), rd=rd, wr=wr, stall=stall + s["port_stall"][None, :])
     return out
 
 
-def _segment_energy(layer: Layer, seg: Layer, acc: Accelerator, c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The engine's traffic and energy of one segment (hwsim.engine._finish), on arrays."""
-    e = acc.energy
-    a_b, w_b = seg.act_bits, seg.stored_weight_bits  # memory at stored widths, MACs at the run width
+def _segment_counts(seg: Layer, acc: Accelerator, c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The engine's event counts of one segment (``hwsim.engine._walk``), on arrays."""
     iw, fw, ow = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits, acc.ofmap_sram.word_bits
-    outs = seg.ofmap_count
-    ofmap_wr_bits = outs * seg.out_bits + (c["ofmap_wr"] - outs) * acc.pe.acc_bits
-    t = {
-        "ifmap_sram_reads": c["ifmap_rd"] * a_b / iw,
-        "ifmap_sram_writes": c["dram_ifmap"] * 8 / iw,
-        "filter_sram_reads": c["filter_rd"] * w_b / fw,
-        "filter_sram_writes": c["dram_filter"] * 8 / fw,
-        "ofmap_sram_reads": (c["ofmap_rd"] * acc.pe.acc_bits + c["wr"] * 8) / ow,
-        "ofmap_sram_writes": np.maximum(ofmap_wr_bits, 0) / ow,
-        "dram_read_bytes": c["rd"],
-        "dram_write_bytes": c["wr"],
+    return {
+        "compute_cycles": c["compute"] + scale_cycles(seg, acc), "fill_cycles": c["fill"], "stall_f": c["stall"],
+        "port_f": c["port_stall"],
+        "ifmap_sram_reads": c["w_ifmap_rd"], "ifmap_sram_writes": c["dram_ifmap"] * 8 / iw,
+        "filter_sram_reads": c["w_filter_rd"], "filter_sram_writes": c["dram_filter"] * 8 / fw,
+        "ofmap_sram_reads": c["w_ofmap_rd"] + c["wr"] * 8 / ow,
+        "ofmap_sram_writes": c["w_ofmap_wr"] + c["dram_psum"] * 8 / ow,
+        "dram_read_bytes": c["rd"], "dram_write_bytes": c["wr"],
+        "macs": c["macs"] * seg.weight_density,
+        "scale_ops": np.full(c["rd"].shape, float(seg.ofmap_count * seg.bit_scales)),
+        "noc_bytes": (c["ifmap_rd"] * seg.act_bits + c["filter_rd"] * seg.stored_weight_bits) / 8,
     }
-    en = {
-        "mac_pj": c["macs"] * e.mac_pj(acc.pe.kind.value, seg.weight_bits, a_b, acc.pe.acc_bits),
-        "ifmap_sram_pj": (t["ifmap_sram_reads"] + t["ifmap_sram_writes"]) * acc.ifmap_sram.read_energy_pj,
-        "filter_sram_pj": (t["filter_sram_reads"] + t["filter_sram_writes"]) * acc.filter_sram.read_energy_pj,
-        "ofmap_sram_pj": t["ofmap_sram_reads"] * acc.ofmap_sram.read_energy_pj
-        + t["ofmap_sram_writes"] * acc.ofmap_sram.write_energy_pj,
-        "dram_pj": (c["rd"] + c["wr"]) * acc.dram_pj_per_byte,
-        "noc_pj": (c["ifmap_rd"] * a_b + c["filter_rd"] * w_b) / 8 * e.noc_pj_per_byte,
-        "scale_pj": np.full(c["rd"].shape, layer.bit_scales * outs
-                            * e.mac_pj("parallel", 16, acc.pe.acc_bits, acc.pe.acc_bits)),
-    }
-    return {**t, **en}
-
-
-def _add(acc: dict[str, np.ndarray] | None, part: dict[str, np.ndarray], where: np.ndarray | None = None
-         ) -> dict[str, np.ndarray]:
-    if where is not None:
-        part = {k: np.where(where[None, :], v, 0.0) for k, v in part.items()}
-    if acc is None:
-        return {k: np.array(v, dtype=np.float64) for k, v in part.items()}
-    return {k: acc[k] + part[k] for k in acc}
 
 
 def evaluate_mapspace(layer: Layer, acc: Accelerator, dataflow: Dataflow | str, loop_orders: Sequence[str],
@@ -325,42 +317,48 @@ def evaluate_mapspace(layer: Layer, acc: Accelerator, dataflow: Dataflow | str, 
 
     ``tiles`` is an integer array ``(B, 5)`` of extents in loop order ``n m c p q`` (clipped to the
     layer). Keys are :data:`COST_KEYS`. Fitting the buffers is not checked here (see :func:`tiles_fit`).
+    The counts form one :class:`hwsim.result.Events` of arrays, priced by :func:`hwsim.cost.price`.
     """
     flow = Dataflow(dataflow)
     check_choice("evaluate_tiles", "grouping", grouping, GROUPINGS)
     if not layer.has_macs:
-        raise ValueError(f"Layer[{layer.name!r}].kind must be conv2d or linear for evaluate_tiles, "
+        raise ValueError(f"Layer[{layer.name!r}].kind must be conv2d, linear or matmul for evaluate_tiles, "
                          f"not {layer.kind.value!r}")
     acc.pe.check_bits(f"Layer[{layer.name!r}]", layer.weight_bits, layer.act_bits)
     arr = np.minimum(_as_tiles(tiles), _whole(layer)[None, :])
     pos = _order_positions(loop_orders)
-    total: dict[str, np.ndarray] | None = None
+    total: dict[str, np.ndarray] = {}
+    macs: list[tuple[int, int, np.ndarray]] = []
 
-    def run(segments: list[Segment], sel: np.ndarray | None, t: np.ndarray) -> None:
-        nonlocal total
+    def run(segments: list[Segment], sel: np.ndarray | None) -> None:
         for bits, channels, channel_bits in segments:
             seg = _segment_layer(layer, bits, channels, channel_bits)
-            c = _segment_parts(seg, acc, flow, pos, t)
-            part = {"compute_cycles": c["compute"], "fill_cycles": c["fill"], "stall_f": c["stall"]}
-            part.update(_segment_energy(layer, seg, acc, c))
-            total = _add(total, part, sel)
+            part = _segment_counts(seg, acc, _segment_parts(seg, acc, flow, pos, arr))
+            if sel is not None:
+                part = {k: np.where(sel[None, :], v, 0.0) for k, v in part.items()}
+            macs.append((seg.weight_bits, seg.act_bits, part.pop("macs")))
+            for k, v in part.items():
+                total[k] = total[k] + v if k in total else np.array(v, dtype=np.float64)
 
     if layer.channel_weight_bits is None or grouping == "grouped" or layer.groups > 1:
-        run(precision_segments(layer, LayerMapping(layer.name, flow, Tile(1, 1, 1, 1, 1), grouping=grouping)),
-            None, arr)
+        run(precision_segments(layer, LayerMapping(layer.name, flow, Tile(1, 1, 1, 1, 1), grouping=grouping)), None)
     else:
         for m in np.unique(arr[:, 1]):
-            sel = arr[:, 1] == m
             segs = precision_segments(layer, LayerMapping(layer.name, flow, Tile(1, int(m), 1, 1, 1),
                                                           grouping="naive"))
-            run(segs, sel, arr)
-    assert total is not None
-    stall = np.ceil(total.pop("stall_f") - 1e-9)
-    total["stall_cycles"] = np.maximum(stall, 0.0)
-    total["cycles"] = total["compute_cycles"] + total["fill_cycles"] + total["stall_cycles"]
-    total["leakage_pj"] = total["cycles"] * acc.leakage_pj_per_cycle
-    total["energy_pj"] = np.sum([total[k] for k in _ENERGY_KEYS], axis=0)
-    return total
+            run(segs, arr[:, 1] == m)
+    stall = np.maximum(np.ceil(total.pop("stall_f") - 1e-9), 0.0)
+    port = np.minimum(np.ceil(total.pop("port_f") - 1e-9), stall)
+    traffic = Traffic(**{k: total[k] for k in _TRAFFIC_KEYS})  # type: ignore[arg-type]  # arrays of counts
+    counts: dict[str, Any] = dict(compute_cycles=total["compute_cycles"], fill_cycles=total["fill_cycles"],
+                                  stall_cycles=stall, port_stall_cycles=port, traffic=traffic, macs=tuple(macs),
+                                  scale_ops=total["scale_ops"], noc_bytes=total["noc_bytes"])
+    ev = Events(**counts)  # a record of arrays: one entry per (loop order, tile)
+    energy = price(ev, acc)
+    out: dict[str, Any] = {k: total[k] for k in ("compute_cycles", "fill_cycles") + _TRAFFIC_KEYS}
+    out.update({k: getattr(energy, k) for k in _ENERGY_KEYS})
+    out.update(stall_cycles=stall, port_stall_cycles=port, cycles=ev.cycles, energy_pj=energy.total_pj)
+    return out
 
 
 def evaluate_tiles(layer: Layer, acc: Accelerator, dataflow: Dataflow | str, loop_order: str,

@@ -7,6 +7,7 @@ of the inputs *reaching* that stage that leave after it (the last stage takes al
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
@@ -161,21 +162,26 @@ class Layer:
     def ofmap_count(self) -> int:
         return self.batch * self.out_channels * self.out_h * self.out_w
 
+    def compressed_bits(self, bits: float) -> float:
+        """Stored bits per dense weight of width ``bits``: a pruned layer (``weight_density`` d < 1) keeps its
+        non-zero values and a one-bit-per-weight presence map, ``d·bits + 1``, when that is smaller (the
+        bitmap format of SparTen, Gondimalla et al., MICRO 2019)."""
+        d = self.weight_density
+        return bits if d >= 1.0 else min(bits, d * bits + 1.0)
+
     @property
     def weight_bits_total(self) -> int:
-        """Weight memory in bits of the dense weights (per-channel widths counted channel by channel)."""
+        """Weight memory in bits: per-channel widths counted channel by channel, compressed when pruned."""
         if not self.has_stored_weights:
             return 0
-        per_filter = self.weight_count // self.out_channels
-        if self.channel_weight_bits is None:
-            return self.weight_count * self.weight_bits
-        return per_filter * sum(self.channel_weight_bits)
+        return math.ceil(self.weight_count * self.stored_weight_bits - 1e-9)
 
     @property
     def stored_weight_bits(self) -> float:
-        """Mean stored width of a weight: what memory traffic counts (per-channel widths honoured)."""
+        """Mean stored bits per dense weight: what memory traffic counts (per-channel widths and pruning
+        honoured)."""
         cwb = self.channel_weight_bits
-        return self.weight_bits if cwb is None else sum(cwb) / len(cwb)
+        return self.compressed_bits(self.weight_bits if cwb is None else sum(cwb) / len(cwb))
 
     def channel_bit_groups(self) -> list[tuple[int, int]]:
         """Channels of equal weight width as ``[(weight_bits, n_channels), ...]``, widest first."""
@@ -184,11 +190,13 @@ class Layer:
         return sorted(Counter(self.channel_weight_bits).items(), reverse=True)
 
     def bops(self) -> int:
-        """Bit operations (MACs x weight bits x activation bits), per-channel widths honoured."""
+        """Bit operations (MACs with a non-zero weight x weight bits x activation bits), per-channel widths
+        honoured."""
         if not self.has_macs:
             return 0
         g, p, k, n = self.gemm
-        return sum(p * k * c * b * self.act_bits for b, c in self.channel_bit_groups())
+        dense = sum(p * k * c * b * self.act_bits for b, c in self.channel_bit_groups())
+        return round(dense * self.weight_density)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Self
 
-__all__ = ["Energy", "Traffic", "LayerResult", "StageResult", "SimResult"]
+__all__ = ["Energy", "Traffic", "Events", "LayerResult", "StageResult", "SimResult"]
 
 
 class _Additive:
@@ -69,6 +69,44 @@ class Traffic(_Additive):
 
 
 @dataclass(frozen=True, slots=True)
+class Events:
+    """What a layer does, before any price: the one record the engine, the fast path and the sweep
+    cache produce, and :func:`hwsim.cost.price` turns into :class:`Energy` (DESIGN rule 4).
+
+    ``macs`` holds ``(weight_bits, act_bits, count)`` per operand-width pair (``count`` is the MACs
+    with a non-zero weight: pruned weights are gated); ``vector_op_bits`` is pooling / element-wise
+    work (operations x bits); ``scale_ops`` the BWA bit-plane scale multiplies; ``noc_bytes`` the
+    operand bytes delivered to PEs. Counts may be numpy arrays (the fast path prices a batch).
+    ``stall_cycles`` includes ``port_stall_cycles`` (waiting on an SRAM port); the rest waits on DRAM."""
+
+    compute_cycles: float = 0
+    fill_cycles: float = 0
+    stall_cycles: float = 0
+    port_stall_cycles: float = 0
+    traffic: Traffic = Traffic()
+    macs: tuple[tuple[int, int, float], ...] = ()
+    vector_op_bits: float = 0
+    scale_ops: float = 0
+    noc_bytes: float = 0
+
+    @property
+    def cycles(self) -> float:
+        return self.compute_cycles + self.fill_cycles + self.stall_cycles
+
+    def __add__(self, other: Events) -> Events:
+        if type(other) is not type(self):
+            return NotImplemented
+        macs: dict[tuple[int, int], float] = {}
+        for w, a, n in self.macs + other.macs:
+            macs[(w, a)] = macs.get((w, a), 0) + n
+        return Events(self.compute_cycles + other.compute_cycles, self.fill_cycles + other.fill_cycles,
+                      self.stall_cycles + other.stall_cycles, self.port_stall_cycles + other.port_stall_cycles,
+                      self.traffic + other.traffic, tuple((w, a, n) for (w, a), n in sorted(macs.items())),
+                      self.vector_op_bits + other.vector_op_bits, self.scale_ops + other.scale_ops,
+                      self.noc_bytes + other.noc_bytes)
+
+
+@dataclass(frozen=True, slots=True)
 class LayerResult:
     layer: str
     dataflow: str
@@ -86,6 +124,10 @@ class LayerResult:
     dram_tiles: int
     traffic: Traffic
     energy: Energy
+    port_stall_cycles: int = 0
+    """The part of ``stall_cycles`` spent waiting on an SRAM port (banks x word_bits per cycle)."""
+    events: Events = Events()
+    """The counted events this result was priced from (``hwsim.cost.price(events, acc) == energy``)."""
 
     @property
     def total_cycles(self) -> int:
@@ -93,6 +135,7 @@ class LayerResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        del d["events"]
         d["total_cycles"] = self.total_cycles
         d["energy"]["total_pj"] = self.energy.total_pj
         return d

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 from .accelerator import Accelerator, Dataflow
 from .errors import check_choice, check_int
+from .kinds import kind_model
 from .network import Layer, Network
 
 __all__ = ["Tile", "LayerMapping", "Schedule", "LOOPS", "GROUPINGS", "footprints_bytes", "default_mapping",
@@ -79,24 +83,31 @@ class LayerMapping:
             raise ValueError(f"{owner}.tile {fit}")
 
 
-def footprints_bytes(layer: Layer, tile: Tile, acc_bits: int) -> dict[str, int]:
+def footprints_bytes(layer: Layer, tile: Tile | Sequence[Any], acc_bits: int) -> dict[str, Any]:
     """Bytes one tile occupies in each buffer at the layer's bitwidths (packed bits, rounded up).
 
-    The ifmap tile includes the halo a kernel needs; the ofmap tile holds partial sums at ``acc_bits``
-    while the reduction is split over several tiles, and final values at ``out_bits`` otherwise.
+    The one footprint rule (the tiler, the mapper's vectorised filter and the engine use it). ``tile`` is
+    a :class:`Tile` or a sequence of five extents ``n m c p q`` (ints or numpy arrays). The ifmap tile
+    includes the halo a kernel needs; filters are counted at the widest channel, compressed when pruned;
+    the ofmap tile holds partial sums at ``acc_bits`` while the reduction is split over several tiles
+    (one per bit plane for BWA), and final values at ``out_bits`` otherwise.
     """
-    ih = min((tile.p - 1) * layer.stride_h + layer.kernel_h, layer.in_h + 2 * layer.pad_h)
-    iw = min((tile.q - 1) * layer.stride_w + layer.kernel_w, layer.in_w + 2 * layer.pad_w)
+    n, m, c, p, q = (getattr(tile, d) for d in LOOPS) if isinstance(tile, Tile) else tile
+    ih = np.minimum((p - 1) * layer.stride_h + layer.kernel_h, layer.in_h + 2 * layer.pad_h)
+    iw = np.minimum((q - 1) * layer.stride_w + layer.kernel_w, layer.in_w + 2 * layer.pad_w)
     n_in = 2 if layer.kind.value == "eltwise" else 1
-    if layer.has_macs:
-        cin = tile.c
-    else:
-        cin = tile.m
-    ifmap_bits = n_in * tile.n * cin * ih * iw * layer.act_bits
-    filt_bits = tile.m * tile.c * layer.kernel_h * layer.kernel_w * layer.weight_bits if layer.has_macs else 0
-    split_k = layer.has_macs and tile.c < layer.in_channels // layer.groups
-    ofmap_bits = tile.n * tile.m * tile.p * tile.q * (acc_bits if split_k else layer.out_bits)
-    return {"ifmap_sram": -(-ifmap_bits // 8), "filter_sram": -(-filt_bits // 8), "ofmap_sram": -(-ofmap_bits // 8)}
+    cin = c if layer.has_macs else m
+    ifmap_bits = n_in * n * cin * ih * iw * layer.act_bits
+    # a matmul's second operand is held in the filter buffer at its own width
+    filt_bits = np.ceil(m * c * layer.kernel_h * layer.kernel_w * layer.compressed_bits(layer.weight_bits)
+                        * int(layer.has_macs))
+    split_k = np.asarray(c < layer.in_channels // layer.groups) & layer.has_macs
+    out_b = np.where(split_k, acc_bits, layer.out_bits) if layer.bit_scales == 0 else acc_bits * layer.bit_scales
+    ofmap_bits = n * m * p * q * out_b
+    fp = {"ifmap_sram": -(-ifmap_bits // 8), "filter_sram": -(-filt_bits // 8), "ofmap_sram": -(-ofmap_bits // 8)}
+    if isinstance(tile, Tile):
+        return {k: int(v) for k, v in fp.items()}
+    return fp
 
 
 def tile_fits(layer: Layer, tile: Tile, acc: Accelerator) -> str | None:
@@ -132,7 +143,7 @@ def default_mapping(layer: Layer, acc: Accelerator, dataflow: Dataflow | None = 
         d = max(cands, key=lambda x: (sizes[x], -"pmqnc".index(x)))
         sizes[d] = -(-sizes[d] // 2)
     # Grouping channels by width only pays where weight bits set the cycles; elsewhere it just fragments folds.
-    grouping = "grouped" if acc.pe.kind.value in ("serial_both", "fusion") else "naive"
+    grouping = "grouped" if kind_model(acc.pe).weight_bits_set_cycles else "naive"
     return LayerMapping(layer.name, flow, Tile(**sizes), grouping=grouping)
 
 

@@ -1,4 +1,5 @@
-"""Latency of PEs and of one array fold: the single source of truth for cycles.
+"""Latency of one array fold: the single source of truth for cycles (a PE's step is
+:func:`hwsim.kinds.pe_step`, re-exported here).
 
 The engine, the fast path and the mapper call these functions; the RTL tests measure the generated
 hardware and assert that it takes exactly :func:`fold_cycles` cycles for a tile.
@@ -6,7 +7,8 @@ hardware and assert that it takes exactly :func:`fold_cycles` cycles for a tile.
 
 from __future__ import annotations
 
-from .accelerator import Interconnect, PEKind, PESpec
+from .accelerator import Interconnect
+from .kinds import pe_step
 
 __all__ = ["pe_step", "fold_overhead_cycles", "fold_cycles", "BROADCAST_START_CYCLES", "BROADCAST_DRAIN_CYCLES"]
 
@@ -22,25 +24,6 @@ __all__ = ["pe_step", "fold_overhead_cycles", "fold_cycles", "BROADCAST_START_CY
 #   that accumulates the last bit, so the results are readable in the `done` cycle.
 BROADCAST_START_CYCLES = 1
 BROADCAST_DRAIN_CYCLES = 0
-
-
-def pe_step(pe: PESpec, weight_bits: int, act_bits: int) -> tuple[int, int]:
-    """``(cycles, macs)``: one step of a PE takes ``cycles`` cycles and completes ``macs`` MACs.
-
-    * ``parallel``: (1, 1)
-    * ``serial_act`` (Stripes): (act_bits, 1)
-    * ``serial_both`` (Loom, BISMO): (act_bits * weight_bits, 1)
-    * ``fusion`` (Bit Fusion): (1, floor(max_act/act) * floor(max_weight/weight))
-    """
-    pe.check_bits("PE", weight_bits, act_bits)
-    kind = pe.kind
-    if kind is PEKind.PARALLEL:
-        return 1, 1
-    if kind is PEKind.SERIAL_ACT:
-        return act_bits, 1
-    if kind is PEKind.SERIAL_BOTH:
-        return act_bits * weight_bits, 1
-    return 1, (pe.max_act_bits // act_bits) * (pe.max_weight_bits // weight_bits)
 
 
 def fold_overhead_cycles(interconnect: Interconnect, rows: int, cols: int) -> int:

@@ -129,5 +129,5 @@ def test_bad_inputs_name_the_problem() -> None:
         evaluate_tiles(ok, acc, "os", "nmcpq", np.ones((1, 4), dtype=int))
     with pytest.raises(ValueError, match="model must be one of"):
         layer_cost(ok, default_mapping(ok, acc), acc, "slow")
-    with pytest.raises(ValueError, match="kind must be conv2d or linear"):
+    with pytest.raises(ValueError, match="kind must be conv2d, linear or matmul"):
         evaluate_tiles(Layer("p", "pool", 8, 8, 6, 6, 2, 2), acc, "os", "nmcpq", np.ones((1, 5), dtype=int))

@@ -1,0 +1,231 @@
+"""The physics of the engine, each rule against an independent count: the per-kind table, dataflows as
+data, SRAM ports as a stall source, write energy, partial-sum re-reads, pruning density, the bit-serial
+adder tree, BWA's cost, and bounded work on huge layers."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+import hwsim
+from hwsim import (
+    Accelerator,
+    BufferSpec,
+    DRAMSpec,
+    Layer,
+    LayerKind,
+    LayerMapping,
+    Network,
+    PEKind,
+    PESpec,
+    Tile,
+)
+from hwsim.accelerator import Dataflow
+from hwsim.cost import price
+from hwsim.fast import layer_cost
+from hwsim.kinds import DATAFLOW_AXES, PE_KINDS, mac_pj, pe_step, tree_bits
+
+
+def acc(kind: str = "parallel", **kw: object) -> Accelerator:
+    base: dict[str, object] = dict(name="t", rows=4, cols=4, pe=PESpec(kind=PEKind(kind)),
+                                   dataflows=(Dataflow.OS, Dataflow.WS, Dataflow.IS),
+                                   ifmap_sram=BufferSpec(1 << 20, word_bits=64, banks=8),
+                                   filter_sram=BufferSpec(1 << 20, word_bits=64, banks=8),
+                                   ofmap_sram=BufferSpec(1 << 20, word_bits=64, banks=8),
+                                   dram=DRAMSpec(bandwidth_bytes_per_cycle=1e6))
+    base.update(kw)
+    return Accelerator(**base)  # type: ignore[arg-type]
+
+
+def conv(**kw: object) -> Layer:
+    base: dict[str, object] = dict(name="c", kind="conv2d", in_channels=8, out_channels=8, in_h=6, in_w=6,
+                                   kernel_h=3, kernel_w=3, pad_h=1, pad_w=1)
+    base.update(kw)
+    return Layer(**base)  # type: ignore[arg-type]
+
+
+def run(la: Layer, a: Accelerator, flow: str = "os", tile: Tile | None = None,
+        order: str = "nmpqc") -> hwsim.LayerResult:
+    return hwsim.simulate_layer(la, LayerMapping(la.name, Dataflow(flow), tile or Tile.whole(la), order), a)
+
+
+def test_every_pe_kind_has_a_model() -> None:
+    assert set(PE_KINDS) == set(PEKind)
+    for kind, model in PE_KINDS.items():
+        pe = PESpec(kind=kind)
+        cycles, red = model.step(pe, 4, 4)
+        assert cycles >= 1 and red >= 1
+        assert model.mac(hwsim.EnergyTable(), pe, 4, 4) > 0
+
+
+def test_every_dataflow_places_each_gemm_dimension_once() -> None:
+    assert set(DATAFLOW_AXES) == set(Dataflow)
+    for axes in DATAFLOW_AXES.values():
+        assert sorted(axes) == ["K", "N", "P"]
+
+
+@pytest.mark.parametrize("flow", ["os", "ws", "is"])
+def test_folds_and_sram_reads_follow_the_dataflow_rule(flow: str) -> None:
+    """An independent count: fold the GEMM P x K x N by the dataflow's (rows, cols, time) and count
+    each operand's SRAM reads as once per fold of the dimension it does not depend on, if spatial."""
+    la = conv(in_channels=6, out_channels=10)
+    a = acc()
+    r = run(la, a, flow)
+    _, P, K, N = la.gemm
+    d = {"P": P, "K": K, "N": N}
+    rows, cols, time = {"os": ("P", "N", "K"), "ws": ("K", "N", "P"), "is": ("K", "P", "N")}[flow]
+    fr, fc = math.ceil(d[rows] / 4), math.ceil(d[cols] / 4)
+    assert r.folds == fr * fc
+    assert r.compute_cycles == fr * fc * d[time]
+    folds_of = {rows: fr, cols: fc, time: 1}
+    assert r.traffic.ifmap_sram_reads == pytest.approx(P * K * folds_of["N"] * 8 / 64)
+    assert r.traffic.filter_sram_reads == pytest.approx(K * N * folds_of["P"] * 8 / 64)
+
+
+def test_write_energy_is_charged_at_write_pj() -> None:
+    la = conv()
+    base = acc()
+    costly = dataclasses.replace(base, **{b: dataclasses.replace(getattr(base, b), write_pj=1000.0)
+                                          for b in ("ifmap_sram", "filter_sram", "ofmap_sram")})
+    e0, e1 = run(la, base).energy, run(la, costly).energy
+    for f in ("ifmap_sram_pj", "filter_sram_pj", "ofmap_sram_pj"):
+        assert getattr(e1, f) > getattr(e0, f) + 100.0
+    t = run(la, base).traffic
+    assert e1.ifmap_sram_pj == pytest.approx(t.ifmap_sram_reads * base.ifmap_sram.read_energy_pj
+                                             + t.ifmap_sram_writes * 1000.0)
+
+
+def test_bank_limited_buffer_stalls_where_the_ports_say() -> None:
+    """WS on an 8 x 8 array of 1-bit serial PEs writes 8 partial sums of 32 bits per cycle (256 bits) and
+    reads 8 back: a one-bank 64-bit ofmap port needs 8 cycles a step. The layer cannot be shorter than
+    its ofmap words / banks."""
+    la = conv(in_channels=32, out_channels=8, act_bits=1, weight_bits=1)
+    wide = acc("serial_act", rows=8, cols=8, ofmap_sram=BufferSpec(1 << 20, word_bits=64, banks=64))
+    narrow = dataclasses.replace(wide, ofmap_sram=BufferSpec(1 << 20, word_bits=64, banks=1))
+    rw, rn = run(la, wide, "ws"), run(la, narrow, "ws")
+    assert rw.stall_cycles * 10 < rn.stall_cycles
+    assert rn.compute_cycles == rw.compute_cycles
+    words = rn.traffic.ofmap_sram_reads + rn.traffic.ofmap_sram_writes
+    assert rn.total_cycles >= words - 1
+    assert rn.port_stall_cycles >= words - rn.compute_cycles - rn.fill_cycles - 1
+    assert rn.port_stall_cycles <= rn.stall_cycles
+    # the fast path sees the same port bound
+    fast = layer_cost(la, LayerMapping("c", Dataflow.WS, Tile.whole(la)), narrow)
+    assert fast.cycles >= 0.95 * words  # the fast path leaves the DMA's share of the port out (docs/models.md)
+
+
+def test_ports_that_cannot_deliver_one_operand_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"^Accelerator\.ofmap_sram\.word_bits must be >= pe\.acc_bits"):
+        acc(ofmap_sram=BufferSpec(4096, word_bits=16))
+
+
+@pytest.mark.parametrize("flow", ["os", "ws", "is"])
+@pytest.mark.parametrize("c_tile", [16, 4, 3])
+def test_partial_sums_are_read_back_once_per_reduction_pass(flow: str, c_tile: int) -> None:
+    """Every pass over an output's reduction but the first reads the partial sums back (at acc_bits):
+    passes = c-tiles x reduction folds per tile (1 in OS, where the reduction streams in time). So a
+    reduction split across DRAM tiles re-reads in OS too, and in WS/IS costs reads only where the split
+    adds passes."""
+    la = conv(in_channels=16)
+    r = run(la, acc(), flow, Tile(1, 8, c_tile, 6, 6))
+    k_tiles = [min(c_tile, 16 - i) * 9 for i in range(0, 16, c_tile)]
+    passes = sum(math.ceil(k / 4) if flow != "os" else 1 for k in k_tiles)
+    drain = r.traffic.dram_write_bytes * 8 / 64
+    assert r.traffic.ofmap_sram_reads == pytest.approx(la.ofmap_count * (passes - 1) * 32 / 64 + drain)
+
+
+def test_pruned_layer_costs_less_memory_and_energy_not_cycles() -> None:
+    la = conv(in_channels=32, out_channels=32, weight_bits=8)
+    half = dataclasses.replace(la, weight_density=0.5)
+    assert half.stored_weight_bits == pytest.approx(0.5 * 8 + 1)  # values + a one-bit presence map
+    assert half.weight_bits_total < la.weight_bits_total
+    assert half.bops() == la.bops() // 2
+    a = acc()
+    d, h = run(la, a), run(half, a)
+    assert h.compute_cycles == d.compute_cycles
+    assert h.traffic.dram_read_bytes < d.traffic.dram_read_bytes
+    assert h.energy.mac_pj == pytest.approx(d.energy.mac_pj / 2)
+    assert h.energy.total_pj < d.energy.total_pj
+    skip = acc(pe=PESpec(skip_zero_weights=True))
+    assert run(half, skip).compute_cycles < d.compute_cycles
+    # a density so low that the map costs more than the values keeps the dense format
+    dense_enough = dataclasses.replace(la, weight_bits=1, weight_density=0.9)
+    assert dense_enough.stored_weight_bits == 1
+
+
+def test_density_outside_0_1_is_refused() -> None:
+    for bad in (0.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match=r"^Layer\['c'\]\.weight_density must be a number in \(0\.0, 1\.0\]"):
+            conv(weight_density=bad)
+    with pytest.raises(ValueError, match="weight_density must be 1 for a pool layer"):
+        Layer("p", "pool", 4, 4, 4, 4, 2, 2, 2, 2, weight_density=0.5)  # type: ignore[arg-type]
+
+
+def test_adder_tree_bits_and_energy() -> None:
+    """A binary tree of 4 products of 8 bits: two 8-bit adders and one 9-bit adder = 25 = (4-1)*8 + 4 - 2 - 1."""
+    assert tree_bits(4, 8) == 25
+    assert tree_bits(2, 1) == 1 and tree_bits(1, 8) == 0
+    e = hwsim.EnergyTable()
+    one = mac_pj(e, PESpec(kind=PEKind.SERIAL_ACT), 8, 8)
+    tree = mac_pj(e, PESpec(kind=PEKind.SERIAL_ACT, adder_tree=16), 8, 8)
+    par = mac_pj(e, PESpec(kind=PEKind.PARALLEL), 8, 8)
+    assert one == pytest.approx(e.mult_pj_per_bit2 * 64 + 8 * e.add_pj_per_bit * 32)
+    assert tree < one and tree < 2 * par
+    with pytest.raises(ValueError, match="adder_tree must be a power of two"):
+        PESpec(kind=PEKind.SERIAL_ACT, adder_tree=12)
+    with pytest.raises(ValueError, match="adder_tree must be 1 for a parallel PE"):
+        PESpec(kind=PEKind.PARALLEL, adder_tree=16)
+
+
+def test_fusion_folds_shrink_with_precision_down_to_the_brick() -> None:
+    a = acc("fusion", interconnect="systolic")
+    la = conv(in_channels=64, out_channels=16)
+    c = {b: run(dataclasses.replace(la, weight_bits=b, act_bits=b), a, "ws") for b in (8, 4, 2, 1)}
+    assert c[8].folds > c[4].folds > c[2].folds
+    assert c[2].compute_cycles == c[1].compute_cycles  # 2-bit BitBricks: 1 bit gains nothing
+    assert pe_step(a.pe, 1, 1) == (1, 16)
+
+
+def test_bwa_scales_cost_cycles_storage_and_energy() -> None:
+    la = conv(act_bits=4)
+    bwa = dataclasses.replace(la, bit_scales=4)
+    a = acc()
+    r0, r1 = run(la, a), run(bwa, a)
+    assert r1.compute_cycles == r0.compute_cycles + math.ceil(la.ofmap_count * 4 / a.cols)
+    assert r1.traffic.ofmap_sram_writes > r0.traffic.ofmap_sram_writes
+    assert r1.energy.scale_pj > 0 and r0.energy.scale_pj == 0
+    fp0 = hwsim.schedule.footprints_bytes(la, Tile.whole(la), 32)
+    fp1 = hwsim.schedule.footprints_bytes(bwa, Tile.whole(la), 32)
+    assert fp1["ofmap_sram"] == la.ofmap_count * 32 * 4 // 8 > fp0["ofmap_sram"]
+
+
+def test_price_is_linear_in_events() -> None:
+    a = acc()
+    r = run(conv(), a)
+    ev = hwsim.result.Events(compute_cycles=r.compute_cycles, fill_cycles=r.fill_cycles,
+                             stall_cycles=r.stall_cycles, traffic=r.traffic)
+    e1, e2 = price(ev, a), price(ev + ev, a)
+    assert e2.total_pj == pytest.approx(2 * e1.total_pj)
+
+
+def test_huge_layers_are_walked_in_bounded_memory_or_refused() -> None:
+    """10^7 output channels: the default tiling is walked chunk by chunk; a tiling of more tiles than the
+    engine walks is refused with its count, not a MemoryError."""
+    la = Layer("fc", LayerKind.LINEAR, 64, 10_000_000)
+    a = hwsim.resolve_accelerator("edge16_serial")
+    r = hwsim.simulate(Network.single("n", [la]), a)
+    assert r.layers[0].macs == 64 * 10_000_000
+    with pytest.raises(ValueError, match=r"^LayerMapping\['fc'\]\.tile must give at most"):
+        hwsim.simulate_layer(la, LayerMapping("fc", Dataflow.OS, Tile(1, 1, 1, 1, 1)), a)
+    f = layer_cost(la, hwsim.default_mapping(la, a), a)
+    assert f.compute_cycles == r.layers[0].compute_cycles
+
+
+def test_closed_form_input_rows_scale_to_huge_maps() -> None:
+    la = Layer("big", LayerKind.CONV2D, 1, 1, 100_000, 100_000, 3, 3, pad_h=1, pad_w=1)
+    tiles = np.array([[1, 1, 1, 1000, 1000], [1, 1, 1, 4096, 512]])
+    out = hwsim.fast.evaluate_tiles(la, hwsim.resolve_accelerator("edge16_serial"), "os", "nmcpq", tiles)
+    assert out["dram_read_bytes"][0] > la.ifmap_count
