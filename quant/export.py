@@ -6,8 +6,9 @@ widths of its ``hw_bits()`` (the integer widths; per-output-channel weight width
 scales and the pruning density as ``weight_density`` included), one ``pool`` layer per global average
 (``x.mean((2, 3))``) and one ``eltwise`` layer per tensor + tensor (residual add), exactly as
 ``mapping.frontends.from_torch`` names and shapes them. Unquantized layers are written at 8 bits
-(``FP_HW_BITS``). A layer's ``out_bits`` is the input width of the next MAC layer (8 after the last);
-pooling and element-wise layers carry that width too. Batch norm, clips, flatten, slicing and padding
+(``FP_HW_BITS``). ``out_bits`` follows the front end's one rule: the widest ``act_bits`` of the
+quantized layers that read the output through free and vector ops (8 for the network output); a
+pooling / element-wise layer reads at the width its inputs are stored at. Batch norm, clips, flatten, slicing and padding
 are free. A :class:`~quant.cmn.CascadeNet` becomes a two-stage cascade whose first stage carries the
 rule, the threshold and the measured exit rate.
 
@@ -65,9 +66,12 @@ class _Tracer(torch.fx.Tracer):
         return isinstance(m, QConv2d | QLinear) or super().is_leaf_module(m, qualname)
 
 
-def _trace(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str, Any, tuple[int, ...], tuple[int, ...]]]:
-    """``[(kind, name, module, in_shape, out_shape), ...]`` of the MAC, pooling and element-wise ops, in
-    execution order (torch.fx; shapes from running the traced graph on ``x``)."""
+def _trace(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str, Any, tuple[int, ...], dict[str, int]]]:
+    """``[(kind, name, module, in_shape, widths), ...]`` of the MAC, pooling and element-wise ops in execution
+    order (torch.fx; shapes from running the traced graph on ``x``). ``widths`` holds ``out_bits`` (the
+    width the output is stored at: the widest ``act_bits`` of the quantized layers that read it through
+    free and vector ops, else 8) and, for pooling / element-wise ops, ``act_bits`` (the widest storage
+    width of their inputs), the rule of ``mapping.frontends``' graph normaliser."""
     from torch.fx.passes.shape_prop import ShapeProp
 
     gm = torch.fx.GraphModule(model, _Tracer().trace(model))
@@ -77,30 +81,57 @@ def _trace(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str, Any, tuple
         meta = n.meta.get("tensor_meta") if isinstance(n, torch.fx.Node) else None
         return tuple(int(v) for v in meta.shape) if meta is not None and hasattr(meta, "shape") else None
 
-    ops: list[tuple[str, str, Any, tuple[int, ...], tuple[int, ...]]] = []
+    def qmod(n: torch.fx.Node) -> Any:
+        m = gm.get_submodule(str(n.target)) if n.op == "call_module" else None
+        return m if isinstance(m, QConv2d | QLinear) else None
+
+    stored: dict[torch.fx.Node, int | None] = {}
+
+    def demand(n: torch.fx.Node) -> int | None:
+        if n in stored:
+            return stored[n]
+        stored[n] = None  # guards against cycles
+        got = []
+        for u in n.users:
+            q = qmod(u)
+            if q is not None:
+                got.append(q.hw_bits().act_bits)
+            elif u.op != "output":
+                d = demand(u)
+                if d is not None:
+                    got.append(d)
+        stored[n] = max(got) if got else None
+        return stored[n]
+
+    for node in reversed(list(gm.graph.nodes)):  # from the back: shallow recursion
+        demand(node)
+    ops: list[tuple[str, str, Any, tuple[int, ...], dict[str, int]]] = []
     for node in gm.graph.nodes:
         if node.op in ("placeholder", "output", "get_attr"):
             continue
         first = node.args[0] if node.args else None
         ins, outs = shape(first), shape(node)
+        out_bits = demand(node) or 8
         if node.op == "call_module":
             mod = gm.get_submodule(node.target)
             if isinstance(mod, QConv2d | QLinear) and ins is not None and outs is not None:
-                ops.append(("mac", str(node.target), mod, ins, outs))
+                ops.append(("mac", str(node.target), mod, ins, {"out_bits": out_bits}))
             elif isinstance(mod, nn.Conv2d | nn.Linear):
                 raise ValueError(f"export.model layer {node.target!r} must be a QConv2d/QLinear, not "
                                  f"{type(mod).__name__}")
             continue
         fn = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
-        n_t = sum(1 for a in node.args if shape(a) is not None)
-        if (fn in _ADD or fn in _MUL) and n_t >= 2 and outs is not None:
-            ops.append(("eltwise", node.name, None, outs, outs))
+        tensors = [a for a in node.args if shape(a) is not None]
+        reads = [d for d in (demand(a) for a in tensors) if d is not None]
+        widths = {"out_bits": out_bits, "act_bits": max(reads) if reads else out_bits}
+        if (fn in _ADD or fn in _MUL) and len(tensors) >= 2 and outs is not None:
+            ops.append(("eltwise", node.name, None, outs, widths))
         elif fn == "mean" and ins is not None and len(ins) == 4 and outs is not None:
             dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
             dims = tuple(d % 4 for d in ((dims,) if isinstance(dims, int) else tuple(dims or ())))
             if sorted(dims) != [2, 3]:
                 raise ValueError(f"export.model op {node.name!r} must average over H and W, not dims {dims}")
-            ops.append(("pool", node.name, None, ins, (ins[0], ins[1], 1, 1)))
+            ops.append(("pool", node.name, None, ins, widths))
     return ops
 
 
@@ -116,19 +147,19 @@ def _layers(model: nn.Module, x: torch.Tensor, prefix: str) -> list[hwsim.Layer]
         model.train(was)
     hbs = {id(op[2]): op[2].hw_bits() for op in ops if op[0] == "mac"}
     out = []
-    for k, (kind, name, la, ins, _outs) in enumerate(ops):
-        nxt = next((hbs[id(o[2])].act_bits for o in ops[k + 1:] if o[0] == "mac"), 8)
+    for kind, name, la, ins, widths in ops:
+        nxt = widths["out_bits"]
         full = f"{prefix}{name}"
         if kind == "pool":
             n, c, h, w = ins
             out.append(hwsim.Layer(name=full, kind=hwsim.LayerKind.POOL, in_channels=c, out_channels=c, in_h=h,
                                    in_w=w, kernel_h=h, kernel_w=w, stride_h=h, stride_w=w, batch=n,
-                                   act_bits=nxt, out_bits=nxt))
+                                   act_bits=widths["act_bits"], out_bits=nxt))
             continue
         if kind == "eltwise":
             n, c, h, w = ins if len(ins) == 4 else (math.prod(ins[:-1]), ins[-1], 1, 1)
             out.append(hwsim.Layer(name=full, kind=hwsim.LayerKind.ELTWISE, in_channels=c, out_channels=c,
-                                   in_h=h, in_w=w, batch=n, act_bits=nxt, out_bits=nxt))
+                                   in_h=h, in_w=w, batch=n, act_bits=widths["act_bits"], out_bits=nxt))
             continue
         hb = hbs[id(la)]
         batch = ins[0] if isinstance(la, QConv2d) else math.prod(ins[:-1])

@@ -38,8 +38,16 @@ def test_hw_bits_protocol() -> None:
     la = QConv2d(3, 4, 3)
     assert isinstance(la, HardwareQuantized)
     assert la.hw_bits() == HWBits(8, 8, None, 0, True)
-    la.set_spec(LayerSpec(3, 2, (1, 3, 2, 3)))
-    assert la.hw_bits() == HWBits(3, 2, (1, 3, 2, 3), 0, False)
+    la.set_spec(LayerSpec(3, 2, (1, 3, 2, 3)))  # DoReFa integers 2c - (2^k - 1): k+1 bits (binary +-1: 2)
+    assert la.hw_bits() == HWBits(4, 2, (2, 4, 3, 4), 0, False)
+    la.set_spec(LayerSpec(8, 8, scheme="sym"))  # zero-capable symmetric codes: k bits
+    assert (la.hw_bits().weight_bits, la.hw_bits().act_bits) == (8, 8)
+    la.set_spec(LayerSpec(1, 1))
+    assert la.hw_bits().weight_bits == 2
+    la.set_spec(LayerSpec(4, 4, scheme="lsq"))
+    assert la.hw_bits().weight_bits == 4
+    la.set_prune_mask((torch.arange(la.weight.numel()).view_as(la.weight) % 4 == 0).float())
+    assert la.hw_bits().weight_density == pytest.approx(0.25)
     la.set_spec(LayerSpec(4, 2, scheme="bwa", bwa_on="act"))
     assert la.hw_bits().bit_scales == 2
     la.set_spec(LayerSpec(4, 2, scheme="bwa", bwa_on="both"))
@@ -50,7 +58,7 @@ def test_hw_bits_protocol() -> None:
     ({"weight_bits": 0}, ValueError, r"LayerSpec.weight_bits must be an integer in \[1, 16\], not 0"),
     ({"act_bits": 33}, ValueError, r"LayerSpec.act_bits must be an integer in \[1, 16\], not 33"),
     ({"weight_bits": 2.5}, TypeError, r"LayerSpec.weight_bits must be an integer, not 2.5"),
-    ({"scheme": "apot"}, ValueError, r"LayerSpec.scheme must be one of \['dorefa', 'lsq', 'bwa'\], not 'apot'"),
+    ({"scheme": "apot"}, ValueError, r"LayerSpec.scheme must be one of \['dorefa', 'lsq', 'bwa', 'sym'\], not 'apot'"),
     ({"weight_bits": 3, "channel_weight_bits": (1, 2)}, ValueError,
      r"LayerSpec.weight_bits must equal max\(channel_weight_bits\)=2, not 3"),
 ])

@@ -62,9 +62,13 @@ def test_per_channel_widths_match_per_layer_quantizer_rows() -> None:
     torch.manual_seed(0)
     w = torch.randn(4, 3, 3, 3)
     q = dorefa_weight(w, (1, 2, 3, 8))
-    # normalisation is per layer, so each row equals the layer quantizer at that width
-    for i, b in enumerate((1, 2, 3, 8)):
+    # normalisation is per layer, so each multi-bit row equals the layer quantizer at that width
+    for i, b in enumerate((2, 3, 8), start=1):
         assert torch.equal(q[i], dorefa_weight(w, b)[i])
+    # one convention for every width: a 1-bit channel is 2 Q_1(u) - 1 = +-1 on the same normalisation,
+    # not sign(w) * mean|w| beside [-1, 1] channels
+    assert torch.equal(q[0], torch.where(w[0] >= 0, 1.0, -1.0))
+    assert float(q.abs().max()) == 1.0
 
 
 def test_ste_gradients() -> None:
