@@ -16,7 +16,7 @@ from .onnx import from_onnx
 from .pytorch import UnsupportedOperatorWarning, from_torch
 
 __all__ = ["from_torch", "from_onnx", "from_csv", "from_torch_file", "load_model", "parse_input_shape",
-           "UnsupportedOperatorWarning", "MODEL_SUFFIXES", "TRUST_PICKLE_HINT"]
+           "UnsupportedOperatorWarning", "MODEL_SUFFIXES", "TRUST_PICKLE_HINT", "QUANT_FORMAT"]
 
 MODEL_SUFFIXES = (".yaml", ".yml", ".onnx", ".csv", ".pt", ".pth")
 
@@ -32,10 +32,33 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def from_csv(path: str | Path, *, gemm: bool = False, name: str | None = None) -> Network:
-    """A SCALE-Sim topology CSV (read by :func:`hwsim.scalesim.load_topology`) as a plain network."""
+def _is_gemm_topology(p: Path) -> bool:
+    """A SCALE-Sim GEMM topology: the header names ``Layer, M, N, K``."""
+    try:
+        with p.open() as f:
+            head = f.readline()
+    except (OSError, UnicodeDecodeError):
+        return False
+    cells = [c.strip().lower() for c in head.split(",") if c.strip()]
+    return cells[1:4] == ["m", "n", "k"]
+
+
+def from_csv(path: str | Path, *, gemm: bool | None = None, name: str | None = None) -> Network:
+    """A SCALE-Sim topology CSV (read by :func:`hwsim.scalesim.load_topology`) as a plain network.
+
+    ``gemm=None`` reads a GEMM topology (header ``Layer, M, N, K``) as GEMMs and any other as convolutions.
+    A name used by several rows (SCALE-Sim allows it) gets ``_1``, ``_2``, ... on its later rows.
+    """
+    import dataclasses
+
     from hwsim.scalesim import load_topology
-    return Network.single(name or Path(path).stem, load_topology(path, gemm=gemm))
+
+    from .graph import rename_unique
+    p = Path(path)
+    layers = load_topology(p, gemm=_is_gemm_topology(p) if gemm is None else gemm)
+    used: set[str] = set()
+    layers = tuple(dataclasses.replace(la, name=rename_unique(la.name, used)) for la in layers)
+    return Network.single(name or p.stem, layers)
 
 
 TRUST_PICKLE_HINT = ("export it to ONNX (torch.onnx.export, also from a torch.export program) and pass the .onnx "
@@ -72,8 +95,14 @@ def from_torch_file(path: str | Path, input_shape: Sequence[int] | None, *, trus
     if not p.is_file():
         raise ValueError(f"model file {str(path)!r} not found")
     if _is_torchscript(p):
-        raise ValueError(f"{p}: a TorchScript module cannot be traced for shapes; save the nn.Module itself "
-                         "or export ONNX (torch.onnx.export)")
+        if not trust_pickle:
+            raise ValueError(f"{p}: a TorchScript module runs the file's code when read; not read. Export it to "
+                             "ONNX (torch.onnx.export), or pass --trust-pickle to read it through its graph")
+        if input_shape is None:
+            raise ValueError(f"{p}: a PyTorch model needs an input shape (e.g. --input-shape 1,3,32,32)")
+        from .torchscript import from_torchscript_file
+        kw.setdefault("name", p.stem)
+        return from_torchscript_file(p, input_shape, **kw)
     try:
         obj = torch.load(p, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError:
@@ -84,6 +113,8 @@ def from_torch_file(path: str | Path, input_shape: Sequence[int] | None, *, trus
     except Exception as exc:
         raise ValueError(f"{p}: cannot load the model (corrupt or not a PyTorch file): {type(exc).__name__}: "
                          f"{short_repr(str(exc))}") from None
+    if isinstance(obj, dict) and obj.get("format") == QUANT_FORMAT:
+        return _quant_checkpoint(p, obj, kw.get("bits"))
     if not isinstance(obj, torch.nn.Module):
         raise ValueError(f"{p}: expected a pickled torch.nn.Module, not {type(obj).__name__} "
                          "(a state_dict carries no architecture)")
@@ -101,6 +132,20 @@ def from_torch_file(path: str | Path, input_shape: Sequence[int] | None, *, trus
             first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise ValueError(f"{p}: the model does not run on an input of shape {tuple(input_shape)} "
                              f"(--input-shape): {short_repr(first, 160)}") from None
+
+
+QUANT_FORMAT = "hwsim.quant/1"
+"""The ``format`` of a checkpoint written by ``hwsim train`` (``quant.export.FORMAT``)."""
+
+
+def _quant_checkpoint(p: Path, d: Mapping[str, Any], bits: Mapping[str, Any] | None) -> Network:
+    """The network a ``hwsim train`` checkpoint stores (written by quant's one exporter at save time)."""
+    from hwsim.io import network_from_dict
+    if not isinstance(d.get("network"), Mapping):
+        raise ValueError(f"{p}: a {QUANT_FORMAT} checkpoint must hold a 'network' mapping, not "
+                         f"{type(d.get('network')).__name__}")
+    net = network_from_dict(d["network"], source=str(p))
+    return apply_bits(net, bits, str(p)) if bits else net
 
 
 def load_model(path: str | Path, *, input_shape: Sequence[int] | None = None, bits: Mapping[str, Any] | None = None,
