@@ -7,7 +7,7 @@ travel past this module. Bundled presets live in ``hwsim/presets/{accelerators,n
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +22,8 @@ from .network import Layer, Network, Stage
 __all__ = [
     "load_accelerator", "load_network", "accelerator_from_dict", "network_from_dict", "accelerator_to_dict",
     "network_to_dict", "preset_names", "preset_yaml", "read_yaml", "resolve_accelerator", "resolve_network",
-    "parse_yaml", "read_text", "StrictLoader", "MAX_YAML_BYTES", "MAX_YAML_NODES",
+    "parse_yaml", "read_text", "StrictLoader", "MAX_YAML_BYTES", "MAX_YAML_NODES", "LAYER_LIMITS",
+    "MAX_NETWORK_LAYERS", "check_network_limits",
 ]
 
 T = TypeVar("T")
@@ -32,6 +33,30 @@ MAX_YAML_BYTES = 16 * 2**20
 """Largest YAML file read (bytes); docs/limits.md."""
 MAX_YAML_NODES = 1_000_000
 """Most YAML nodes (scalars, lists, mappings) in one file; docs/limits.md."""
+
+
+LAYER_LIMITS: dict[str, int] = {"in_channels": 65_536, "out_channels": 65_536, "in_h": 16_384, "in_w": 16_384,
+                                "kernel_h": 1_024, "kernel_w": 1_024, "stride_h": 1_024, "stride_w": 1_024,
+                                "pad_h": 1_024, "pad_w": 1_024, "batch": 1_024}
+"""Largest layer dimensions a user file may give (docs/limits.md): beyond them the mapper's search grows
+to minutes; no published CNN layer comes near (VGG's widest has 25,088 input channels)."""
+MAX_NETWORK_LAYERS = 16_384
+"""Most layers of one network read from a file, after SCALE-Sim's depthwise expansion (one layer per
+channel: MobileNet expands to about 4,500); docs/limits.md."""
+
+
+def check_network_limits(layers: Sequence[Layer], source: str) -> None:
+    """Refuse a network over :data:`MAX_NETWORK_LAYERS` layers or with a dimension over
+    :data:`LAYER_LIMITS`, naming the file, the layer and the allowed range."""
+    if len(layers) > MAX_NETWORK_LAYERS:
+        raise ConfigError(f"{source}: network must have at most {MAX_NETWORK_LAYERS} layers, not {len(layers)} "
+                          "(docs/limits.md)")
+    for la in layers:
+        for f, hi in LAYER_LIMITS.items():
+            v = getattr(la, f)
+            if v > hi:
+                raise ConfigError(f"{source}: Layer[{la.name!r}].{f} must be an integer in "
+                                  f"[{0 if f.startswith('pad') else 1}, {hi}], not {v} (docs/limits.md)")
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -170,8 +195,13 @@ def network_from_dict(d: Any, source: str = "<network>") -> Network:
     def layers(v: Any, path: str) -> tuple[Layer, ...]:
         if not isinstance(v, list) or not v:
             raise ConfigError(f"{source}: {path} must be a non-empty list of layers, not {short_repr(v)}")
-        return tuple(_layer({**defaults, **x} if isinstance(x, dict) else x, source, f"{path}[{i}]")
-                     for i, x in enumerate(v))
+        if len(v) > MAX_NETWORK_LAYERS:
+            raise ConfigError(f"{source}: {path} must have at most {MAX_NETWORK_LAYERS} layers, not {len(v)} "
+                              "(docs/limits.md)")
+        out = tuple(_layer({**defaults, **x} if isinstance(x, dict) else x, source, f"{path}[{i}]")
+                    for i, x in enumerate(v))
+        check_network_limits(out, source)
+        return out
 
     try:
         if "layers" in d:
@@ -179,6 +209,10 @@ def network_from_dict(d: Any, source: str = "<network>") -> Network:
         stages_raw = d["stages"]
         if not isinstance(stages_raw, list) or not stages_raw:
             raise ConfigError(f"{source}: network.stages must be a non-empty list, not {short_repr(stages_raw)}")
+        total = sum(len(s["layers"]) for s in stages_raw if isinstance(s, dict) and isinstance(s.get("layers"), list))
+        if total > MAX_NETWORK_LAYERS:
+            raise ConfigError(f"{source}: network must have at most {MAX_NETWORK_LAYERS} layers, not {total} "
+                              "(docs/limits.md)")
         stages = tuple(_build(Stage, s, source, f"network.stages[{i}]", {"layers": layers})
                        for i, s in enumerate(stages_raw))
         return Network(d.get("name", "network"), stages)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from hwsim.io import read_text
+from hwsim.io import check_network_limits, read_text
 from hwsim.scalesim import load_config, load_topology, report_csvs, simulate_topology
 
 from ..output import Outputs, check_output_dir
@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     read_text(args.topology, "SCALE-Sim topology file")
     cfg = load_config(args.config)
     layers = load_topology(args.topology, gemm=args.gemm)
+    check_network_limits(layers, args.topology)
     reports = simulate_topology(layers, cfg)
     outputs = Outputs()
     for name, text in report_csvs(reports).items():

@@ -63,7 +63,7 @@ def test_trusted_pickled_module_still_loads(tmp_path: Path, capsys: pytest.Captu
     assert rc == 0, err  # ... read when the user vouches for the file
 
 
-def test_torchscript_is_refused_without_loading(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_torchscript_is_refused_without_trust(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import warnings
 
     path = tmp_path / "ts.pt"
@@ -71,8 +71,7 @@ def test_torchscript_is_refused_without_loading(tmp_path: Path, capsys: pytest.C
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.jit.save(torch.jit.script(nn.Sequential(nn.Linear(4, 2))), str(path))
     assert any("/code/" in n for n in zipfile.ZipFile(path).namelist())
-    rc, err = _run(["map", "--arch", "edge16_serial", "--network", str(path), "--input-shape", "1,4",
-                    "--trust-pickle"], capsys)
+    rc, err = _run(["map", "--arch", "edge16_serial", "--network", str(path), "--input-shape", "1,4"], capsys)
     assert rc == 2 and "TorchScript" in err and err.count("\n") == 1
 
 
