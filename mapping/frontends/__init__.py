@@ -51,11 +51,13 @@ def from_csv(path: str | Path, *, gemm: bool | None = None, name: str | None = N
     """
     import dataclasses
 
+    from hwsim.io import check_network_limits
     from hwsim.scalesim import load_topology
 
     from .graph import rename_unique
     p = Path(path)
     layers = load_topology(p, gemm=_is_gemm_topology(p) if gemm is None else gemm)
+    check_network_limits(layers, str(p))  # before the names are made unique and Network checks them
     used: set[str] = set()
     layers = tuple(dataclasses.replace(la, name=rename_unique(la.name, used)) for la in layers)
     return Network.single(name or p.stem, layers)
@@ -162,9 +164,13 @@ def load_model(path: str | Path, *, input_shape: Sequence[int] | None = None, bi
         net = load_network(p)
     elif suffix == ".csv":
         net = from_csv(p)
-    elif suffix == ".onnx":
-        return from_onnx(p, bits=bits, default_bits=default_bits, skip_unsupported=skip_unsupported)
     else:
-        return from_torch_file(p, input_shape, bits=bits, default_bits=default_bits,
-                               skip_unsupported=skip_unsupported, trust_pickle=trust_pickle)
+        from hwsim.io import check_network_limits
+        if suffix == ".onnx":
+            net = from_onnx(p, bits=bits, default_bits=default_bits, skip_unsupported=skip_unsupported)
+        else:
+            net = from_torch_file(p, input_shape, bits=bits, default_bits=default_bits,
+                                  skip_unsupported=skip_unsupported, trust_pickle=trust_pickle)
+        check_network_limits(net.layers, str(p))
+        return net
     return apply_bits(net, bits, str(p)) if bits else net
