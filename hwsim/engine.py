@@ -22,6 +22,7 @@ closed form for search loops, and a test bounds how far the two may disagree.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -76,7 +77,7 @@ def precision_segments(layer: Layer, mapping: LayerMapping) -> list[Segment]:
 def _segment_layer(layer: Layer, bits: int, channels: int, channel_bits: tuple[int, ...] | None = None) -> Layer:
     """The part of ``layer`` that computes ``channels`` output channels at ``bits`` weight bits."""
     if channels == layer.out_channels and channel_bits == layer.channel_weight_bits:
-        return dataclasses.replace(layer, weight_bits=bits)
+        return layer if bits == layer.weight_bits else dataclasses.replace(layer, weight_bits=bits)
     g = layer.groups
     if g == 1:
         return dataclasses.replace(layer, out_channels=channels, weight_bits=bits, channel_weight_bits=channel_bits,
@@ -174,6 +175,21 @@ def port_cycles(acc: Accelerator, ifmap_words: np.ndarray | float, filter_words:
                       np.asarray(ofmap_words) / acc.ofmap_sram.banks)
 
 
+_ZERO = np.zeros(1)
+_SUMMED = ("compute", "fill", "folds", "slots", "macs", "ifmap_rd", "filter_rd")
+
+
+def _next_of(v: np.ndarray, lo: int, hi: int, last: bool) -> np.ndarray:
+    """For window positions ``lo..hi-1``: the value of the next tile (0 after the layer's last)."""
+    tail = v[lo + 1:hi + 1]
+    return np.concatenate((tail, _ZERO)) if last else tail
+
+
+def _prev_of(v: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """For window positions ``lo..hi-1``: the value of the previous tile (0 before the layer's first)."""
+    return v[lo - 1:hi - 1] if lo > 0 else np.concatenate((_ZERO, v[:hi - 1]))
+
+
 def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[Events, dict[str, float]]:
     """Visit every DRAM tile in loop order (in chunks of bounded memory): the segment's events, with
     stall as an unrounded float, and its folds and MAC slots."""
@@ -190,9 +206,6 @@ def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[Events
     iw, fw, ow = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits, acc.ofmap_sram.word_bits
     sums: dict[str, float] = {}
     stall = port_stall = 0.0
-
-    def add(key: str, v: np.ndarray) -> None:
-        sums[key] = sums.get(key, 0.0) + float(np.sum(v))
 
     for lo in range(0, n, _CHUNK):
         hi = min(n, lo + _CHUNK)
@@ -215,29 +228,22 @@ def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[Events
         fill_o = ch_o * ~first_c * fp["psum"]
         load = fill_if + fill_f + fill_o
         # an ofmap tile is written back when the next tile moves to another ofmap tile (or at the end)
-        leaves = np.append(ch_o[1:], True) if b == n else ch_o[1:]
+        leaves = np.concatenate((ch_o[1:], [True])) if b == n else ch_o[1:]
         wb = leaves * np.where(last_c[:len(leaves)], fp["out"][:len(leaves)], fp["psum"][:len(leaves)])
         s = slice(lo - a, hi - a)  # this chunk's own tiles inside the window
         own = {d: v[s] for d, v in ext.items()}
         c = tile_costs(layer, mapping.dataflow, acc, own)
         words = array_words(layer, acc, c, first_c[s], last_c[s])
         busy = c["compute"] + c["fill"]
-        k = np.arange(lo, hi)
-        nxt = k + 1 - a  # window index of the next tile
-        has_next = k + 1 < n
-        prv = k - 1 - a
-        has_prev = k > 0
-
-        def at(v: np.ndarray, i: np.ndarray, ok: np.ndarray) -> np.ndarray:
-            return np.where(ok, v[np.clip(i, 0, len(v) - 1)], 0.0)
-
-        dma_if, dma_f = at(fill_if, nxt, has_next) * 8 / iw, at(fill_f, nxt, has_next) * 8 / fw
-        dma_o = (at(fill_o, nxt, has_next) + at(wb, prv, has_prev)) * 8 / ow
+        nxt = functools.partial(_next_of, lo=lo - a, hi=hi - a, last=hi == n)
+        prv = functools.partial(_prev_of, lo=lo - a, hi=hi - a)
+        dma_if, dma_f = nxt(fill_if) * (8 / iw), nxt(fill_f) * (8 / fw)
+        dma_o = (nxt(fill_o) + prv(wb)) * (8 / ow)
         port = port_cycles(acc, words["ifmap_rd"] + dma_if, words["filter_rd"] + dma_f,
                            words["ofmap_rd"] + words["ofmap_wr"] + dma_o)
-        dram = (at(load, nxt, has_next) + at(wb, prv, has_prev)) / bw
-        stall += float(np.sum(np.maximum(np.maximum(port, dram), busy) - busy))
-        port_stall += float(np.sum(np.maximum(port - busy, 0.0)))
+        dram = (nxt(load) + prv(wb)) / bw
+        stall += float((np.maximum(np.maximum(port, dram), busy) - busy).sum())
+        port_stall += float(np.maximum(port - busy, 0.0).sum())
         if lo == 0:  # the first load is exposed (at DRAM or port speed)
             ports = float(port_cycles(acc, fill_if[0] * 8 / iw, fill_f[0] * 8 / fw, 0.0))
             stall += max(load[0] / bw, ports)
@@ -246,15 +252,12 @@ def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[Events
             ports = wb[-1] * 8 / ow / acc.ofmap_sram.banks
             stall += max(wb[-1] / bw, ports)
             port_stall += max(0.0, ports - wb[-1] / bw)
-        for key in ("compute", "fill", "folds", "slots", "macs", "ifmap_rd", "filter_rd"):
-            add(key, c[key])
-        for key, v in words.items():
-            add("w_" + key, v)
-        add("dram_ifmap", fill_if[s])
-        add("dram_filter", fill_f[s])
-        add("dram_psum", fill_o[s])
-        add("rd", load[s])
-        add("wr", wb[s])
+        parts = {**{key: c[key] for key in _SUMMED}, **{"w_" + key: v for key, v in words.items()},
+                 "dram_ifmap": fill_if[s], "dram_filter": fill_f[s], "dram_psum": fill_o[s], "rd": load[s],
+                 "wr": wb[s]}
+        totals = np.stack([np.broadcast_to(v, (hi - lo,)) for v in parts.values()]).sum(axis=1)
+        for key, v in zip(parts, totals, strict=True):
+            sums[key] = sums.get(key, 0.0) + float(v)
     ev = Events(
         compute_cycles=sums["compute"] + scale_cycles(layer, acc), fill_cycles=sums["fill"], stall_cycles=stall,
         port_stall_cycles=port_stall,
@@ -273,10 +276,10 @@ def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[Events
 def finish_layer(layer: Layer, mapping: LayerMapping, acc: Accelerator, events: Events,
                  aux: dict[str, float], mac_steps: float) -> LayerResult:
     """A layer's :class:`LayerResult` from its summed events: stall rounded up, then priced."""
-    stall = int(math.ceil(events.stall_cycles - 1e-9))
-    ev = dataclasses.replace(events, compute_cycles=int(events.compute_cycles), fill_cycles=int(events.fill_cycles),
-                             stall_cycles=max(stall, 0),
-                             port_stall_cycles=min(int(math.ceil(events.port_stall_cycles - 1e-9)), max(stall, 0)))
+    stall = max(int(math.ceil(events.stall_cycles - 1e-9)), 0)
+    ev = Events(int(events.compute_cycles), int(events.fill_cycles), stall,
+                min(int(math.ceil(events.port_stall_cycles - 1e-9)), stall), events.traffic, events.macs,
+                events.vector_op_bits, events.scale_ops, events.noc_bytes)
     total = int(ev.cycles)
     slots = aux.get("slots", 0.0)
     return LayerResult(
