@@ -107,7 +107,7 @@ def _map_and_simulate(cfg: DemoConfig, models: dict[str, dict[str, Any]]) -> lis
     atomic_write_text(stem.with_suffix(".json"), res.to_json())
     write_csv(res, stem.with_suffix(".csv"))
     plot_layers(res, stem.with_suffix(".png"))
-    cfg.log(format_table(res))
+    cfg.log(format_table(res, net))
     return rows
 
 

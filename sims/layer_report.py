@@ -6,14 +6,43 @@ import csv
 import io
 from pathlib import Path
 
+from hwsim.network import Network
 from hwsim.result import SimResult
 
 from .output import atomic_write_text
 
-__all__ = ["format_table", "write_csv", "plot_layers", "CSV_COLUMNS"]
+__all__ = ["format_table", "write_csv", "plot_layers", "layer_notes", "CSV_COLUMNS"]
+
+LOW_EFFICIENCY = 0.25
+"""Mapping efficiency below which the table explains where the array's PEs went."""
+
+
+def layer_notes(res: SimResult, groups: dict[str, int] | None = None) -> list[str]:
+    """One line per layer whose numbers need a reason: a grouped / depthwise convolution that leaves most
+    columns idle (each group is its own GEMM, and a broadcast or systolic array streams one activation
+    set to all columns), a layer bound by its SRAM ports, and one bound by DRAM."""
+    notes = []
+    for la in res.layers:
+        cyc = la.total_cycles or 1
+        g = (groups or {}).get(la.layer, 1)
+        if la.macs and g > 1 and la.mapping_efficiency < LOW_EFFICIENCY:
+            notes.append(f"{la.layer}: {g} convolution groups run one after another, each a GEMM with "
+                         f"{la.macs // g:,} MACs whose few filters fill few columns (mapping efficiency "
+                         f"{la.mapping_efficiency:.1%}); the columns share one activation stream, so a "
+                         f"depthwise layer cannot use them all (docs/models.md, \"Depthwise\")")
+        elif la.macs and la.mapping_efficiency < LOW_EFFICIENCY:
+            notes.append(f"{la.layer}: mapping efficiency {la.mapping_efficiency:.1%}: the layer's GEMM is small "
+                         f"against the array in the dataflow's spatial dimensions")
+        if la.port_stall_cycles > 0.2 * cyc:
+            notes.append(f"{la.layer}: {100 * la.port_stall_cycles / cyc:.0f}% of the cycles wait on SRAM ports "
+                         f"(banks x word_bits per cycle); more banks or another dataflow would help")
+        elif la.stall_cycles - la.port_stall_cycles > 0.5 * cyc:
+            notes.append(f"{la.layer}: {100 * (la.stall_cycles - la.port_stall_cycles) / cyc:.0f}% of the cycles "
+                         f"wait on DRAM")
+    return notes
 
 CSV_COLUMNS = ("stage", "layer", "dataflow", "weight_bits", "act_bits", "macs", "compute_cycles", "fill_cycles",
-               "stall_cycles", "total_cycles", "mapping_efficiency", "utilisation", "dram_read_bytes",
+               "stall_cycles", "port_stall_cycles", "total_cycles", "mapping_efficiency", "utilisation", "dram_read_bytes",
                "dram_write_bytes", "mac_pj", "sram_pj", "dram_pj", "noc_pj", "scale_pj", "leakage_pj", "energy_pj")
 
 
@@ -25,6 +54,7 @@ def _rows(res: SimResult) -> list[dict[str, object]]:
             rows.append({"stage": st.name, "layer": la.layer, "dataflow": la.dataflow, "weight_bits": la.weight_bits,
                          "act_bits": la.act_bits, "macs": la.macs, "compute_cycles": la.compute_cycles,
                          "fill_cycles": la.fill_cycles, "stall_cycles": la.stall_cycles,
+                         "port_stall_cycles": la.port_stall_cycles,
                          "total_cycles": la.total_cycles, "mapping_efficiency": round(la.mapping_efficiency, 4),
                          "utilisation": round(la.utilisation, 4), "dram_read_bytes": la.traffic.dram_read_bytes,
                          "dram_write_bytes": la.traffic.dram_write_bytes, "mac_pj": e.mac_pj, "sram_pj": e.sram_pj,
@@ -33,8 +63,9 @@ def _rows(res: SimResult) -> list[dict[str, object]]:
     return rows
 
 
-def format_table(res: SimResult) -> str:
-    """A human-readable per-layer table with totals (worst case and, for cascades, expected)."""
+def format_table(res: SimResult, network: Network | None = None) -> str:
+    """A human-readable per-layer table with totals (worst case and, for cascades, expected), and notes
+    on the layers whose numbers need a reason (:func:`layer_notes`; ``network`` names grouped layers)."""
     head = (f"{'layer':<22} {'df':>3} {'w/a':>5} {'MACs':>12} {'cycles':>12} {'stall%':>7} {'util%':>6} "
             f"{'energy uJ':>10} {'MAC%':>5} {'SRAM%':>6} {'DRAM%':>6}")
     lines = [f"{res.network} on {res.accelerator} @ {res.clock_hz / 1e6:g} MHz", head, "-" * len(head)]
@@ -55,6 +86,10 @@ def format_table(res: SimResult) -> str:
     if len(res.stages) > 1:
         lines.append(f"total (expected):   {res.expected_cycles:,.0f} cycles, {res.expected_latency_s * 1e3:.3f} ms, "
                      f"{res.expected_energy.total_pj / 1e6:.3f} uJ")
+    notes = layer_notes(res, {la.name: la.groups for la in network.layers} if network is not None else None)
+    if notes:
+        lines.append("notes:")
+        lines.extend(f"  {n}" for n in notes)
     return "\n".join(lines)
 
 

@@ -194,5 +194,5 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         outputs.produced_by(args.plot, lambda tmp: plot_layers(res, tmp))
     outputs.commit()
-    print(text if args.format == "json" else format_table(res))
+    print(text if args.format == "json" else format_table(res, sched.network if args.schedule else net))
     return 0
