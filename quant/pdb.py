@@ -5,8 +5,12 @@
    ``"8bit"``, or ``"same"`` (they are groups like the others and get the schedule's first/last width).
 2. Measure the class separability of each group's output features on the trained FP model: the Fisher
    ratio ``J = tr(S_B) / tr(S_W)`` of globally average-pooled features.
-3. Map separability to bits: ``b_g = clip(round(b_max - (b_max - b_min) * r_g), b_min, b_max)`` with
-   ``r_g = clip((J_g - J_1) / (max_g J_g - J_1), 0, 1)``, then force non-increase (running minimum).
+3. Map separability to bits by its magnitude on a log scale: fit the non-decreasing sequence closest
+   (least squares, pool-adjacent-violators) to ``log J_g``, so a dip in separability is averaged with
+   its neighbours instead of hidden by a running minimum, then
+   ``b_g = round(b_max - (b_max - b_min) * r_g)`` with ``r_g = (L_g - L_1) / (L_G - L_1)`` of the fitted
+   ``L``: equal separability *ratios* cost equal bits, and the schedule is non-increasing by
+   construction.
 4. Weights and the activations *entering* a layer get the group's width (``weights_only`` keeps
    activations at 8 bits).
 """
@@ -22,7 +26,7 @@ from torch import nn
 from .layers import LayerSpec, qlayers
 from .protocol import check_bits
 
-__all__ = ["FIRST_LAST", "fisher_ratio", "separability", "separability_schedule", "check_schedule",
+__all__ = ["FIRST_LAST", "fisher_ratio", "separability", "separability_schedule", "isotonic", "check_schedule",
            "pdb_specs", "pdb_groups", "weight_memory_bits"]
 
 FIRST_LAST = ("fp", "8bit", "same")
@@ -77,14 +81,25 @@ def separability_schedule(scores: Sequence[float], b_max: int, b_min: int) -> tu
         raise ValueError(f"PDB.b_min must be <= b_max={b_max}, not {b_min!r}")
     if not scores:
         raise ValueError("PDB.scores must be a non-empty list, not []")
-    j1, jmax = scores[0], max(scores)
-    out, prev = [], b_max
-    for j in scores:
-        r = 0.0 if jmax <= j1 else min(max((j - j1) / (jmax - j1), 0.0), 1.0)
-        b = min(max(round(b_max - (b_max - b_min) * r), b_min), b_max)
-        prev = min(prev, b)
-        out.append(prev)
+    fit = isotonic([math.log(max(float(j), 1e-12)) for j in scores])
+    lo, hi = fit[0], fit[-1]
+    out = []
+    for v in fit:
+        r = 0.0 if hi <= lo else (v - lo) / (hi - lo)
+        out.append(min(max(round(b_max - (b_max - b_min) * r), b_min), b_max))
     return tuple(out)
+
+
+def isotonic(values: Sequence[float]) -> list[float]:
+    """The non-decreasing sequence closest to ``values`` in least squares (pool adjacent violators)."""
+    blocks: list[list[float]] = []  # [sum, count]
+    for v in values:
+        blocks.append([float(v), 1.0])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            s, c = blocks.pop()
+            blocks[-1][0] += s
+            blocks[-1][1] += c
+    return [b[0] / b[1] for b in blocks for _ in range(int(b[1]))]
 
 
 def check_schedule(schedule: object, n_groups: int, decreasing: bool = True) -> tuple[int, ...]:

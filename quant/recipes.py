@@ -28,7 +28,7 @@ from .cmn import (
     choose_threshold_budget,
     int_specs,
 )
-from .cq import class_importance, cq_search, cq_specs, mean_bits, reassign
+from .cq import calibrate_bn, class_importance, cq_search, cq_specs, mean_bits, reassign
 from .data import DataSplits
 from .layers import SCHEMES, LayerSpec, apply_specs, qlayers
 from .models import QNet, default_arch
@@ -39,6 +39,8 @@ from .train import TrainConfig, predict_logits, set_seed, train
 __all__ = ["METHODS", "CMN_RULES", "MethodConfig", "pretrain", "build_quantized", "run_method", "stage_cycles"]
 
 METHODS = ("fp", "uniform", "pdb", "bwa", "cq", "cmn")
+CALIB_SAMPLES = 1024
+"""Training samples used to re-estimate BatchNorm statistics of a freshly quantized network (CQ)."""
 CMN_RULES = ("budget",) + EXIT_RULES
 """``budget``: the label-free compute-budget rule on the confidence score; the others: the accuracy-target
 rule (:func:`quant.cmn.choose_threshold`) on that score."""
@@ -57,8 +59,8 @@ class MethodConfig:
     * ``cmn``: binary stage + ``stage2_bits`` stage (zero-capable codes, gradually pruned to ``density``
       during QAT); ``rule`` ``budget`` (default: tau = the validation quantile that keeps the expected
       cycles on ``arch`` at ``budget`` of stage 2's) or an accuracy-target rule with ``max_drop``;
-      ``distill``: stage 1 learns from the trained stage 2 for ``stage1_epochs`` (None: the fine-tuning
-      epochs).
+      ``distill``: stage 1 learns from the trained stage 2 for ``stage1_epochs`` (None: twice the
+      fine-tuning epochs; a binary net distilled for as long as the 8-bit one falls short on MNIST-1D).
     * ``bwa``: ``alpha_frac_bits`` stores the bit weights as fixed point (None: float).
     """
 
@@ -200,13 +202,20 @@ def build_quantized(mc: MethodConfig, data: DataSplits, fp_model: QNet) -> tuple
     # cq
     layers = [i for g in pdb_groups(m, mc.first_last) for i in g]
     edge = _edge(mc)
-    apply_specs(m, [edge] * len(qlayers(m)))
+    # score on the calibrated network: edges quantized, BN statistics re-estimated for them
+    edges = [edge if i not in layers else LayerSpec() for i in range(len(qlayers(m)))]
+    apply_specs(m, edges)
+    calib = data.train.x[:CALIB_SAMPLES]
+    calibrate_bn(m, calib)
     imp = class_importance(m, data.train, data.num_classes, layers, threshold=mc.cq_threshold)
-    bits = cq_search(m, imp, data.val, mc.budget_bits, mc.b_min, mc.b_max, mc.act_bits)
+    stats: dict[str, int] = {}
+    bits = cq_search(m, imp, data.val, mc.budget_bits, mc.b_min, mc.b_max, mc.act_bits, calib=calib, stats=stats)
+    info["search"] = stats
     info["score_bits"] = [b.tolist() for b in bits]
     if mc.cq_assign != "score":
         bits = reassign(imp, bits, mc.cq_assign, mc.seed)
     apply_specs(m, cq_specs(m, imp.layers, bits, mc.act_bits, edge))
+    calibrate_bn(m, calib)  # every assignment (score, random, inverted) starts fine-tuning calibrated
     info["mean_bits"] = mean_bits(m, imp.layers, bits)
     info["score"] = [s.tolist() for s in imp.score]
     return m, info
@@ -230,7 +239,7 @@ def run_method(mc: MethodConfig, data: DataSplits, fp_model: QNet, cfg: TrainCon
         s1, s2 = model.stages
         prune = PruneSchedule(mc.density, 0, max(1, round(2 * cfg.epochs / 3))) if mc.density < 1.0 else None
         train(s2, data, cfg, ck("cmn_stage2"), desc="cmn stage2", prune=prune)
-        cfg1 = replace(cfg, epochs=mc.stage1_epochs) if mc.stage1_epochs is not None else cfg
+        cfg1 = replace(cfg, epochs=mc.stage1_epochs if mc.stage1_epochs is not None else 2 * cfg.epochs)
         train(s1, data, cfg1, ck("cmn_stage1"), desc="cmn stage1", teacher=s2 if mc.distill else None)
         z1v, z2v = predict_logits(s1, data.val), predict_logits(s2, data.val)
         if mc.rule == "budget":

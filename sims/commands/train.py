@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--density", type=float, default=1.0,
                    help="cmn stage-2 weight density reached by gradual pruning during QAT, in (0, 1]")
     p.add_argument("--no-distill", action="store_true", help="cmn: train stage 1 without stage 2 as teacher")
-    p.add_argument("--stage1-epochs", type=int, default=None, help="cmn stage-1 epochs (default: --epochs)")
+    p.add_argument("--stage1-epochs", type=int, default=None, help="cmn stage-1 epochs (default: twice --epochs)")
     p.add_argument("--alpha-frac-bits", type=int, default=None,
                    help="bwa: fixed-point bit weights with this many fraction bits (default: float)")
     p.add_argument("--arch", default="edge16_serial", help="accelerator for cmn's budget and the report")

@@ -7,8 +7,16 @@ import math
 import pytest
 import torch
 
-from quant.cmn import (PruneSchedule, cascade_outcome, choose_threshold, choose_threshold_budget, exit_scores,
-                       expected_compute, int_specs, magnitude_prune)
+from quant.cmn import (
+    PruneSchedule,
+    cascade_outcome,
+    choose_threshold,
+    choose_threshold_budget,
+    exit_scores,
+    expected_compute,
+    int_specs,
+    magnitude_prune,
+)
 from quant.layers import apply_specs, qlayers
 from quant.models import ConvNet
 

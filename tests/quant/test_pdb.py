@@ -35,14 +35,23 @@ def test_separability_measured_per_group(digits) -> None:  # type: ignore[no-unt
 
 
 @pytest.mark.parametrize(("scores", "expected"), [
-    ([1.0, 2.0, 3.0, 5.0], (8, 6, 5, 2)),
+    ([1.0, 2.0, 3.0, 5.0], (8, 5, 4, 2)),  # log scale: r = log(J/J1) / log(JG/J1) = 0, .43, .68, 1
     ([1.0, 1.0, 1.0], (8, 8, 8)),
-    ([3.0, 1.0, 5.0, 2.0], (8, 8, 2, 2)),  # non-monotone scores still give a non-increasing schedule
+    ([3.0, 1.0, 5.0, 2.0], (8, 8, 2, 2)),  # dips pooled with their neighbours: non-increasing schedule
+    ([1.0, 4.0, 2.0, 8.0], (8, 5, 5, 2)),  # 4, 2 pooled to their geometric mean sqrt(8): r = .5
 ])
 def test_schedule_heuristic(scores: list[float], expected: tuple[int, ...]) -> None:
     s = separability_schedule(scores, 8, 2)
     assert s == expected
     assert all(b <= a for a, b in zip(s, s[1:], strict=False))
+
+
+def test_isotonic_fit() -> None:
+    from quant.pdb import isotonic
+
+    assert isotonic([1.0, 3.0, 2.0, 4.0]) == [1.0, 2.5, 2.5, 4.0]
+    assert isotonic([3.0, 2.0, 1.0]) == [2.0, 2.0, 2.0]
+    assert isotonic([1.0, 2.0]) == [1.0, 2.0]
 
 
 def test_schedule_rejects_increase_and_bad_bits() -> None:
