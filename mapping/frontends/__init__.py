@@ -128,8 +128,8 @@ def from_torch_file(path: str | Path, input_shape: Sequence[int] | None, *, trus
     with contextlib.redirect_stderr(io.StringIO()):  # torch.fx's ShapeProp prints a traceback before raising
         try:
             return from_torch(obj, torch.zeros(tuple(input_shape)), **kw)
-        except (ValueError, TypeError):
-            raise
+        except (ValueError, TypeError) as exc:  # ours, about the model: name the file
+            raise ValueError(f"{p}: {exc}") from None
         except Exception as exc:
             first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise ValueError(f"{p}: the model does not run on an input of shape {tuple(input_shape)} "

@@ -19,10 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..demo import DemoConfig, run_demo
+    from ..output import check_output_dir
 
     for name in ("epochs", "pretrain_epochs"):
         if getattr(args, name) < 1:
             raise ValueError(f"demo.{name} must be an integer >= 1, not {getattr(args, name)!r}")
+    check_output_dir(args.out, "demo --out")
     run_demo(DemoConfig(Path(args.out), pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, seed=args.seed,
                         progress=not args.no_progress and sys.stderr.isatty()))
     return 0

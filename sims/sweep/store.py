@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hwsim.errors import ConfigError
+from hwsim.errors import ConfigError, short_repr
 from hwsim.io import network_to_dict
 
 from .evaluate import PointResult
@@ -115,8 +115,8 @@ def _check_existing(path: Path) -> None:
                                  f"{SCHEMA_VERSION}); the file was left untouched (use a new --db)")
             cols = [r[1] for r in con.execute(f"PRAGMA table_info({_quote(t)})")]
             if cols != layout[t]:
-                raise StoreError(f"{path}: table {t!r} has columns {cols}, an hwsim sweep database (schema "
-                                 f"{SCHEMA_VERSION}) has {layout[t]}; the file was left untouched (use a new --db)")
+                raise StoreError(f"{path}: table {t!r} has columns {short_repr(cols)}, not those of an hwsim sweep "
+                                 f"database (schema {SCHEMA_VERSION}); the file was left untouched (use a new --db)")
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path}: not a SQLite database ({exc}); the file was left untouched") from None
     finally:

@@ -1,0 +1,282 @@
+"""Bad input across every command: one row = command line, the input it is given, and a fragment of the
+message it must print. Every row must exit with code 2, print exactly one line on stderr (no traceback)
+and leave every file in the working folder as it was (no output created, replaced or truncated).
+
+Runs ``sims.cli.main`` in-process; the inputs are written by :func:`_inputs` into ``in/``, and files that a
+failing run must not touch lie in ``keep/``.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from sims.cli import main
+
+BOMB = "".join(f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True))
+SPEC = "accelerator: edge16_serial\nnetwork: small_cnn\naxes: {rows: [8, 16]}\nmetrics: [cycles]\n"
+
+
+def _inputs(d: Path) -> None:
+    """Every input file the rows refer to (``{d}`` in a row is ``d``)."""
+    files: dict[str, str | bytes] = {
+        "arch.yaml": "name: a\nrows: 4\ncols: 4\n",
+        "dup.yaml": "name: a\nrows: 4\nrows: 8\ncols: 4\n",
+        "strrows.yaml": "name: a\nrows: '16'\ncols: 4\n",
+        "inf_clock.yaml": "name: a\nrows: 4\ncols: 4\nclock_hz: .inf\n",
+        "nan_clock.yaml": "name: a\nrows: 4\ncols: 4\nclock_hz: .nan\n",
+        "inf_leak.yaml": "name: a\nrows: 4\ncols: 4\nleakage_mw: .inf\n",
+        "inf_bw.yaml": "name: a\nrows: 4\ncols: 4\ndram: {bandwidth_bytes_per_cycle: .inf}\n",
+        "unknown.yaml": "name: a\nrows: 4\ncols: 4\nbogus: 1\n",
+        "bomb.yaml": "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + BOMB,
+        "latin.yaml": b"name: caf\xe9\nrows: 4\ncols: 4\n",
+        "big.yaml": "name: big\nlayers:\n  - {name: c, kind: conv2d, in_channels: 10000000, out_channels: 16, "
+                    "in_size: 8, kernel: 3, padding: 1}\n",
+        "wide.yaml": "name: w\nlayers:\n  - {name: c, kind: conv2d, in_channels: 3, out_channels: 16, "
+                     "in_size: 100000, kernel: 3}\n",
+        "longrepr.yaml": "name: n\nlayers: '" + "x" * 5000 + "'\n",
+        "corrupt.pt": b"PK\x03\x04 not really a zip",
+        "corrupt.onnx": b"\x00\x01garbage",
+        "bad.json": "{not json",
+        "nan.json": '{"network": NaN, "mappings": []}',
+        "dupkey.json": '{"network": {}, "network": {}, "mappings": []}',
+        "latin.json": b'{"network": "caf\xe9"}',
+        "spec_dup.yaml": SPEC + "metrics: [cycles]\n",
+        "spec_huge.yaml": "accelerator: edge16_serial\nnetwork: small_cnn\naxes:\n  rows: {range: [1, 1000]}\n"
+                          "  cols: {range: [1, 1000]}\n  ifmap_sram.size_bytes: {range: [1024, 2023]}\n",
+        "spec_axis.yaml": "accelerator: edge16_serial\nnetwork: small_cnn\naxes:\n  rows: {range: [1, 100000]}\n",
+        "spec_inf.yaml": "accelerator: edge16_serial\nnetwork: small_cnn\naxes:\n  rows: {range: [1, .inf]}\n",
+        "spec_latin.yaml": b"name: caf\xe9\n",
+        "spec_alias.yaml": "accelerator: &x edge16_serial\nnetwork: *x\n",
+        "spec.yaml": SPEC,
+        "foreign.sqlite": "this is a text file, not a database\n",
+        "scale.cfg": "[general]\nrun_name = x\n",
+        "latin.cfg": b"[general]\nrun_name = caf\xe9\n",
+        "topo.csv": "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
+                    "Strides,\nconv1, 8, 8, 3, 3, 4, 4, 1,\n",
+    }
+    for name, text in files.items():
+        (d / name).write_bytes(text if isinstance(text, bytes) else text.encode())
+    (d / "adir.yaml").mkdir()
+    (d / "adir").mkdir()
+    import hwsim
+    from hwsim.schedule import default_schedule
+
+    sched = json.loads(default_schedule(hwsim.resolve_network("small_cnn"),
+                                        hwsim.resolve_accelerator("edge16_serial")).to_json())
+    sched["mappings"][0]["bogus"] = 1
+    (d / "sched_unknown.json").write_text(json.dumps(sched))
+    del sched["mappings"][0]["bogus"]
+    sched["mappings"][0]["tile"]["z"] = 1
+    (d / "sched_tile.json").write_text(json.dumps(sched))
+    # a hand-made database that claims schema 1 but has another layout
+    con = sqlite3.connect(d / "other_layout.sqlite")
+    con.executescript("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                      "INSERT INTO meta VALUES ('schema_version', '1');"
+                      "CREATE TABLE points (key TEXT PRIMARY KEY, value REAL);")
+    con.commit()
+    con.close()
+    # a real model whose input must be 4-D
+    import torch
+    from torch import nn
+
+    torch.save(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten()), d / "conv.pt")
+    torch.save(nn.Sequential(nn.Linear(4, 2)), d / "lin.pt")
+    torch.save([1, 2, 3], d / "list.pt")
+    (d / "raw.pkl.pt").write_bytes(pickle.dumps([1, 2, 3]))  # a bare pickle: no torch container
+
+
+# (id, argv with {d} for the inputs folder and {k} for the folder of files that must stay as they were, fragment)
+ROWS: list[tuple[str, list[str], str]] = [
+    # ---- simulate: accelerator files
+    ("sim-dup-key", ["simulate", "--arch", "{d}/dup.yaml", "--network", "small_cnn"],
+     "dup.yaml: malformed YAML (line 3, column 1): duplicate key 'rows'"),
+    ("sim-type-range", ["simulate", "--arch", "{d}/strrows.yaml", "--network", "small_cnn"],
+     "Accelerator.rows must be an integer in [1, 4096], not '16'"),
+    ("sim-inf-clock", ["simulate", "--arch", "{d}/inf_clock.yaml", "--network", "small_cnn"],
+     "inf_clock.yaml: accelerator: Accelerator.clock_hz must be a finite number in (0.0, inf), not inf"),
+    ("sim-nan-clock", ["simulate", "--arch", "{d}/nan_clock.yaml", "--network", "small_cnn"],
+     "Accelerator.clock_hz must be a finite number in (0.0, inf), not nan"),
+    ("sim-inf-leakage", ["simulate", "--arch", "{d}/inf_leak.yaml", "--network", "small_cnn"],
+     "Accelerator.leakage_mw must be a finite number in [0.0, inf), not inf"),
+    ("sim-inf-bandwidth", ["simulate", "--arch", "{d}/inf_bw.yaml", "--network", "small_cnn"],
+     "DRAMSpec.bandwidth_bytes_per_cycle must be a finite number"),
+    ("sim-unknown-key", ["simulate", "--arch", "{d}/unknown.yaml", "--network", "small_cnn"],
+     "unknown.yaml: unknown key accelerator.bogus; allowed keys: name, rows, cols"),
+    ("sim-alias-bomb", ["simulate", "--arch", "{d}/bomb.yaml", "--network", "small_cnn"],
+     "bomb.yaml: malformed YAML (line 2, column 8): aliases (*a) are not allowed"),
+    ("sim-not-utf8", ["simulate", "--arch", "{d}/latin.yaml", "--network", "small_cnn"],
+     "latin.yaml: not UTF-8 text (byte 9 is 0xe9)"),
+    ("sim-arch-missing", ["simulate", "--arch", "{d}/missing.yaml", "--network", "small_cnn"],
+     "missing.yaml: file not found"),
+    ("sim-arch-is-dir", ["simulate", "--arch", "{d}/adir.yaml", "--network", "small_cnn"],
+     "adir.yaml: file is not a regular file"),
+    ("sim-arch-preset", ["simulate", "--arch", "nosuch", "--network", "small_cnn"],
+     "unknown accelerator preset 'nosuch'"),
+    # ---- simulate: networks and model files
+    ("sim-huge-channels", ["simulate", "--arch", "edge16_serial", "--network", "{d}/big.yaml"],
+     "big.yaml: Layer['c'].in_channels must be an integer in [1, 65536], not 10000000"),
+    ("sim-huge-ifmap", ["simulate", "--arch", "edge16_serial", "--network", "{d}/wide.yaml"],
+     "Layer['c'].in_h must be an integer in [1, 16384], not 100000"),
+    ("sim-long-repr", ["simulate", "--arch", "edge16_serial", "--network", "{d}/longrepr.yaml"],
+     "network.layers must be a non-empty list of layers, not 'xxxx"),
+    ("sim-corrupt-pt", ["simulate", "--arch", "edge16_serial", "--network", "{d}/corrupt.pt"],
+     "corrupt.pt: cannot load the model (corrupt or not a PyTorch file)"),
+    ("sim-list-pt", ["simulate", "--arch", "edge16_serial", "--network", "{d}/list.pt"],
+     "list.pt: expected a pickled torch.nn.Module, not list"),
+    ("sim-raw-pickle", ["simulate", "--arch", "edge16_serial", "--network", "{d}/raw.pkl.pt"],
+     "raw.pkl.pt: holds pickled Python objects"),
+    ("sim-corrupt-onnx", ["simulate", "--arch", "edge16_serial", "--network", "{d}/corrupt.onnx"], "corrupt.onnx"),
+    ("sim-model-missing", ["simulate", "--arch", "edge16_serial", "--network", "{d}/none.onnx"], "not found"),
+    ("sim-wrong-rank", ["simulate", "--arch", "edge16_serial", "--network", "{d}/conv.pt", "--trust-pickle",
+                        "--input-shape", "1,8"],
+     "conv.pt: from_torch[Sequential]: input shape must be N,C,H,W (4 values)"),
+    ("sim-wrong-width", ["simulate", "--arch", "edge16_serial", "--network", "{d}/lin.pt", "--trust-pickle",
+                         "--input-shape", "1,8"],
+     "lin.pt: from_torch[Sequential]: cannot run the model on the example input"),
+    ("sim-bad-shape", ["simulate", "--arch", "edge16_serial", "--network", "{d}/conv.pt", "--input-shape", "a,b"],
+     "input shape must be comma-separated integers"),
+    # ---- simulate: schedules
+    ("sim-sched-unknown-key", ["simulate", "--arch", "edge16_serial", "--schedule", "{d}/sched_unknown.json"],
+     "sched_unknown.json: mappings[0] (layer 'conv1'): unknown key 'bogus'"),
+    ("sim-sched-tile-key", ["simulate", "--arch", "edge16_serial", "--schedule", "{d}/sched_tile.json"],
+     "sched_tile.json: mappings[0] (layer 'conv1').tile must be a mapping with keys n, m, c, p, q"),
+    ("sim-sched-nan", ["simulate", "--arch", "edge16_serial", "--schedule", "{d}/nan.json"],
+     "nan.json: NaN is not a JSON number"),
+    ("sim-sched-dup", ["simulate", "--arch", "edge16_serial", "--schedule", "{d}/dupkey.json"],
+     "dupkey.json: duplicate key 'network'"),
+    ("sim-sched-malformed", ["simulate", "--arch", "edge16_serial", "--schedule", "{d}/bad.json"],
+     "bad.json: malformed JSON"),
+    ("sim-sched-not-utf8", ["simulate", "--arch", "edge16_serial", "--schedule", "{d}/latin.json"],
+     "latin.json: not UTF-8 text"),
+    ("sim-sched-missing", ["simulate", "--arch", "edge16_serial", "--schedule", "{d}/none.json"],
+     "none.json: schedule file not found"),
+    # ---- simulate: outputs (checked before any work; existing files untouched)
+    ("sim-json-is-dir", ["simulate", "--arch", "edge16_serial", "--network", "small_cnn", "--json", "{d}/adir"],
+     "--json must be a file path, not the directory"),
+    ("sim-plot-suffix", ["simulate", "--arch", "edge16_serial", "--network", "small_cnn", "--json", "{k}/r.json",
+                         "--csv", "{k}/r.csv", "--plot", "{k}/x.xyz"],
+     "--plot must end in one of .png, .pdf, .svg, not"),
+    ("sim-plot-is-dir", ["simulate", "--arch", "edge16_serial", "--network", "small_cnn", "--plot", "{d}/adir"],
+     "--plot must be a file path, not the directory"),
+    ("sim-same-output", ["simulate", "--arch", "edge16_serial", "--network", "small_cnn", "--json", "{k}/r.json",
+                         "--csv", "{k}/r.json"], "--json, --csv and --plot must name different files"),
+    ("sim-parent-is-file", ["simulate", "--arch", "edge16_serial", "--network", "small_cnn",
+                            "--json", "{k}/r.json/x.json"], "r.json' is a file, not a directory"),
+    ("sim-late-error", ["simulate", "--arch", "{d}/inf_clock.yaml", "--network", "small_cnn",
+                        "--json", "{k}/r.json", "--csv", "{k}/r.csv", "--plot", "{k}/r.png"], "clock_hz"),
+    # ---- map
+    ("map-lut-suffix", ["map", "--arch", "edge16_serial", "--network", "small_cnn", "--json", "{k}/r.json",
+                        "--lut", "{k}/x.txt"], "--lut must end in one of .csv, .npz, not"),
+    ("map-json-is-dir", ["map", "--arch", "edge16_serial", "--network", "small_cnn", "--json", "{d}/adir"],
+     "--json must be a file path, not the directory"),
+    ("map-mapspace", ["map", "--arch", "edge16_serial", "--network", "small_cnn", "--max-mapspace", "0"],
+     "max_mapspace must be an integer >= 1"),
+    ("map-huge-channels", ["map", "--arch", "edge16_serial", "--network", "{d}/big.yaml", "--lut", "{k}/l.csv"],
+     "in_channels must be an integer in [1, 65536]"),
+    # ---- sweep
+    ("sweep-db-is-dir", ["sweep", "{d}/spec.yaml", "--db", "{d}/adir"],
+     "adir: is a directory; --db must name a database file"),
+    ("sweep-db-parent-file", ["sweep", "{d}/spec.yaml", "--db", "{k}/r.json/x.sqlite"], "r.json"),
+    ("sweep-db-other-layout", ["sweep", "{d}/spec.yaml", "--db", "{d}/other_layout.sqlite"],
+     "other_layout.sqlite: table 'points' has columns ['key', 'value']"),
+    ("sweep-db-foreign", ["sweep", "{d}/spec.yaml", "--db", "{d}/foreign.sqlite"],
+     "foreign.sqlite: not a SQLite database"),
+    ("sweep-scheduler-down", ["sweep", "{d}/spec.yaml", "--db", "{k}/new.sqlite", "--scheduler", "tcp://127.0.0.1:1"],
+     "--scheduler tcp://127.0.0.1:1: cannot reach the Dask scheduler"),
+    ("sweep-scheduler-bad", ["sweep", "{d}/spec.yaml", "--db", "{k}/new.sqlite", "--scheduler", "localhost"],
+     "--scheduler must read tcp://HOST:PORT"),
+    ("sweep-workers-negative", ["sweep", "{d}/spec.yaml", "--db", "{k}/new.sqlite", "--workers", "-1"],
+     "--workers must be an integer >= 0, not -1"),
+    ("sweep-spec-dup", ["sweep", "{d}/spec_dup.yaml", "--db", "{k}/new.sqlite"], "duplicate key 'metrics'"),
+    ("sweep-grid-too-big", ["sweep", "{d}/spec_huge.yaml", "--db", "{k}/new.sqlite"],
+     "the grid has 1,000,000,000 points (1000 x 1000 x 1000 x 1 x 1 x 1), more than the 1,000,000"),
+    ("sweep-axis-too-long", ["sweep", "{d}/spec_axis.yaml", "--db", "{k}/new.sqlite"],
+     "axes.rows: the range has 100000 values, more than the 10000"),
+    ("sweep-axis-inf", ["sweep", "{d}/spec_inf.yaml", "--db", "{k}/new.sqlite"],
+     "axes.rows.range must be [low, high] finite numbers"),
+    ("sweep-spec-not-utf8", ["sweep", "{d}/spec_latin.yaml", "--db", "{k}/new.sqlite"], "spec_latin.yaml: not UTF-8"),
+    ("sweep-spec-alias", ["sweep", "{d}/spec_alias.yaml", "--db", "{k}/new.sqlite"], "aliases (*x) are not allowed"),
+    ("sweep-spec-missing", ["sweep", "{d}/none.yaml", "--db", "{k}/new.sqlite"], "none.yaml: file not found"),
+    # ---- report
+    ("report-point-unknown", ["report", "{k}/done.sqlite", "-o", "{k}/rep", "--point", "zzzz"],
+     "--point 'zzzz' matches 0 points, not exactly one"),
+    ("report-out-is-file", ["report", "{k}/done.sqlite", "-o", "{k}/r.json"], "report -o must be a directory"),
+    ("report-db-missing", ["report", "{d}/none.sqlite", "-o", "{k}/rep"], "none.sqlite: file not found"),
+    ("report-db-foreign", ["report", "{d}/foreign.sqlite", "-o", "{k}/rep"], "not a SQLite database"),
+    ("report-db-other-layout", ["report", "{d}/other_layout.sqlite", "-o", "{k}/rep"], "has columns"),
+    # ---- scalesim
+    ("scalesim-not-utf8", ["scalesim", "-c", "{d}/latin.cfg", "-t", "{d}/topo.csv", "-o", "{k}/so"],
+     "latin.cfg: not UTF-8 text"),
+    ("scalesim-topology-missing", ["scalesim", "-c", "{d}/scale.cfg", "-t", "{d}/none.csv", "-o", "{k}/so"],
+     "none.csv: SCALE-Sim topology file not found"),
+    ("scalesim-out-is-file", ["scalesim", "-c", "{d}/scale.cfg", "-t", "{d}/topo.csv", "-o", "{k}/r.json"],
+     "-o must be a directory, not the file"),
+    # ---- presets, demo
+    ("presets-unknown", ["presets", "zzz"], "unknown preset 'zzz'; bundled:"),
+    ("demo-epochs", ["demo", "--epochs", "0", "--out", "{k}/demo"], "demo.epochs must be an integer >= 1, not 0"),
+    ("demo-out-is-file", ["demo", "--out", "{k}/r.json"], "demo --out must be a directory, not the file"),
+]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("in")
+    _inputs(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def done_db(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A small finished sweep database (what ``report`` rows read)."""
+    from sims.sweep.execute import InlineBackend, run_sweep
+    from sims.sweep.spec import spec_from_dict
+    from sims.sweep.store import ResultStore
+
+    db = tmp_path_factory.mktemp("db") / "done.sqlite"
+    with ResultStore(db) as st:
+        run_sweep(spec_from_dict({"accelerator": "edge16_serial", "network": "small_cnn",
+                                  "axes": {"rows": [8, 16]}, "metrics": ["cycles", "edp"]}), st, InlineBackend())
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.execute("PRAGMA journal_mode=DELETE")
+    con.close()
+    return db.read_bytes()
+
+
+def _snapshot(root: Path) -> dict[str, tuple[bytes | None, int]]:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None, p.stat().st_mode)
+            for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [pytest.param(a, f, id=i) for i, a, f in ROWS])
+def test_bad_input_is_one_line_exit_2_and_touches_nothing(argv: list[str], fragment: str, inputs: Path,
+                                                           done_db: bytes, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    for name in ("r.json", "r.csv", "r.png"):
+        (keep / name).write_text(f"an earlier result in {name}\n")
+    (keep / "done.sqlite").write_bytes(done_db)
+    before_in, before_keep = _snapshot(inputs), _snapshot(keep)
+    rc = main([a.replace("{d}", str(inputs)).replace("{k}", str(keep)) for a in argv])
+    out, err = capsys.readouterr()
+    assert rc == 2, err
+    assert err.startswith("hwsim: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err and len(err) < 400, err
+    assert fragment in err
+    assert _snapshot(keep) == before_keep
+    assert _snapshot(inputs) == before_in
+
+
+def test_every_command_has_rows() -> None:
+    """The table covers every sub-command of the CLI but those with their own suites (train, rtl, verify)."""
+    from sims.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    commands = set(sub.choices) - {"train", "rtl", "verify", "run"}  # type: ignore[union-attr]
+    assert commands <= {a[0] for _, a, _ in ROWS}, commands - {a[0] for _, a, _ in ROWS}
