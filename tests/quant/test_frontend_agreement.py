@@ -2,17 +2,15 @@
 
 (The test suite may import both packages; the packages never import each other.) Compared: layer names,
 kinds, shapes, MACs and the widths each route reads from ``hw_bits()``; pooling and residual adds
-included. ``weight_density`` is compared separately: from_torch does not read it yet.
+included, and the pruning density (``weight_density``).
 """
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 
-from mapping.frontends import UnsupportedOperatorWarning, from_torch
+from mapping.frontends import from_torch
 from quant.cmn import CascadeNet, PruneSchedule, binary_specs, int_specs
 from quant.export import export
 from quant.layers import LayerSpec, apply_specs, qlayers
@@ -20,7 +18,7 @@ from quant.models import MLP, ConvNet, ResNet20
 
 FIELDS = ("name", "kind", "in_channels", "out_channels", "in_h", "in_w", "kernel_h", "kernel_w", "stride_h",
           "stride_w", "pad_h", "pad_w", "groups", "batch", "weight_bits", "act_bits", "out_bits",
-          "channel_weight_bits", "bit_scales")
+          "channel_weight_bits", "bit_scales", "weight_density")
 
 
 def _rows(net):  # type: ignore[no-untyped-def]
@@ -64,26 +62,25 @@ def test_same_cascade_both_routes() -> None:
 
 
 def test_resnet_residual_adds_both_routes() -> None:
-    """from_torch does not know ``F.pad`` (the option-A shortcut), so it is skipped there with a warning;
-    everything else, the three residual adds included, must agree."""
+    """The option-A shortcut (slicing and ``F.pad``) is free on both routes; the residual adds are layers."""
     torch.manual_seed(0)
     m = ResNet20((1, 8, 8), 10, width=0.5, blocks=1)
     apply_specs(m, [LayerSpec(8, 8, scheme="sym")] + [LayerSpec(1, 1)] * 6 + [LayerSpec(8, 8, scheme="sym")])
     m.eval()
     x = torch.rand(1, 1, 8, 8)
     a = export(m, x)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnsupportedOperatorWarning)
-        b = from_torch(m, x, skip_unsupported=True)
+    b = from_torch(m, x)  # no unsupported operator (warnings are errors in the suite)
     assert _rows(a) == _rows(b)
     assert [la.kind.value for la in a.layers].count("eltwise") == 3
 
 
-def test_density_reaches_the_quant_export() -> None:
+def test_density_reaches_both_routes() -> None:
     torch.manual_seed(0)
     m = ConvNet((1, 8, 8), 10)
     apply_specs(m, int_specs(m))
     PruneSchedule(0.5, 0, 1).apply(m, 0)
-    a = export(m, torch.rand(1, 1, 8, 8))
+    x = torch.rand(1, 1, 8, 8)
+    a = export(m, x)
+    assert _rows(a) == _rows(from_torch(m, x))
     mac = [la for la in a.layers if la.has_macs]
     assert mac[0].weight_density == 1.0 and all(la.weight_density == pytest.approx(0.5, abs=0.01) for la in mac[1:])
