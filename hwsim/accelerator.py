@@ -10,25 +10,9 @@ from enum import StrEnum
 
 from .energy import EnergyTable, sram_access_pj
 from .errors import check_bool, check_float, check_int, check_name
+from .kinds import Dataflow, PEKind, kind_options
 
 __all__ = ["PEKind", "Dataflow", "Interconnect", "PESpec", "BufferSpec", "DRAMSpec", "Accelerator"]
-
-
-class PEKind(StrEnum):
-    """How a PE spends cycles on precision (see docs/models.md, "PE kinds")."""
-
-    PARALLEL = "parallel"        # fixed-width MAC, 1 MAC per cycle (classic systolic array)
-    SERIAL_ACT = "serial_act"    # Stripes: weights parallel, activations 1 bit per cycle
-    SERIAL_BOTH = "serial_both"  # Loom / BISMO: 1 weight bit x 1 activation bit per cycle
-    FUSION = "fusion"            # Bit Fusion: 2-bit bricks fuse along the reduction (hwsim.kinds.fusion_factor)
-
-
-class Dataflow(StrEnum):
-    """Which operand stays in the PEs; what goes on rows, columns and time is ``hwsim.kinds.DATAFLOW_AXES``."""
-
-    OS = "os"  # output stationary
-    WS = "ws"  # weight stationary
-    IS = "is"  # input stationary
 
 
 class Interconnect(StrEnum):
@@ -72,12 +56,14 @@ class PESpec:
         check_int("PESpec", "adder_tree", self.adder_tree, 1, 1024)
         if self.adder_tree & (self.adder_tree - 1):
             raise ValueError(f"PESpec.adder_tree must be a power of two in [1, 1024], not {self.adder_tree!r}")
+        options = kind_options(self.kind)
         check_int("PESpec", "brick_bits", self.brick_bits, 1,
-                  min(self.max_weight_bits, self.max_act_bits) if self.kind is PEKind.FUSION else 32)
+                  min(self.max_weight_bits, self.max_act_bits) if "brick_bits" in options else 32)
         check_bool("PESpec", "skip_zero_weights", self.skip_zero_weights)
-        if self.adder_tree != 1 and self.kind not in (PEKind.SERIAL_ACT, PEKind.SERIAL_BOTH):
-            raise ValueError(f"PESpec.adder_tree must be 1 for a {self.kind.value} PE (an option of the bit-serial "
-                             f"kinds), not {self.adder_tree!r}")
+        if self.adder_tree != 1 and "adder_tree" not in options:
+            raise ValueError(f"PESpec.adder_tree must be 1 for a {self.kind.value} PE (an option of the kinds "
+                             f"{sorted(k.value for k in PEKind if 'adder_tree' in kind_options(k))}), "
+                             f"not {self.adder_tree!r}")
         need = self.max_weight_bits + self.max_act_bits
         if self.acc_bits < need:
             raise ValueError(f"PESpec.acc_bits must be >= max_weight_bits + max_act_bits = {need}, "

@@ -26,11 +26,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from .accelerator import Dataflow, PEKind, PESpec
 from .energy import EnergyTable
 
-__all__ = ["KindModel", "PE_KINDS", "DATAFLOW_AXES", "GEMM_DIMS", "pe_step", "mac_pj", "fusion_factor", "tree_bits",
+if TYPE_CHECKING:
+    from .accelerator import PESpec
+
+
+class PEKind(StrEnum):
+    """How a PE spends cycles on precision: one entry of :data:`PE_KINDS` each (docs/models.md)."""
+
+    PARALLEL = "parallel"        # fixed-width MAC, 1 MAC per cycle (classic systolic array)
+    SERIAL_ACT = "serial_act"    # Stripes: weights parallel, activations 1 bit per cycle
+    SERIAL_BOTH = "serial_both"  # Loom / BISMO: 1 weight bit x 1 activation bit per cycle
+    FUSION = "fusion"            # Bit Fusion: 2-bit bricks fuse along the reduction (fusion_factor)
+
+
+class Dataflow(StrEnum):
+    """Which operand stays in the PEs; what goes on rows, columns and time is :data:`DATAFLOW_AXES`."""
+
+    OS = "os"  # output stationary
+    WS = "ws"  # weight stationary
+    IS = "is"  # input stationary
+
+__all__ = ["PEKind", "Dataflow", "kind_options", "KindModel", "PE_KINDS", "DATAFLOW_AXES", "GEMM_DIMS", "pe_step", "mac_pj", "fusion_factor", "tree_bits",
            "kind_model"]
 
 GEMM_DIMS = ("P", "K", "N")
@@ -76,6 +97,8 @@ class KindModel:
     weight_bits_set_cycles: bool
     rtl: bool
     like: str
+    options: frozenset[str] = frozenset()
+    """The ``PESpec`` micro-architecture options this kind reads (others must keep their defaults)."""
 
 
 PE_KINDS: dict[PEKind, KindModel] = {
@@ -86,17 +109,20 @@ PE_KINDS: dict[PEKind, KindModel] = {
     PEKind.SERIAL_ACT: KindModel(
         step=lambda pe, w, a: (a, 1),
         mac=lambda e, pe, w, a: e.mult_pj_per_bit2 * w * a + a * _tree_pj(e, pe.adder_tree, w, pe.acc_bits),
-        weight_bits_set_cycles=False, rtl=True, like="Stripes (Judd et al., MICRO 2016)"),
+        weight_bits_set_cycles=False, rtl=True, like="Stripes (Judd et al., MICRO 2016)",
+        options=frozenset({"adder_tree"})),
     PEKind.SERIAL_BOTH: KindModel(
         step=lambda pe, w, a: (a * w, 1),
         mac=lambda e, pe, w, a: e.mult_pj_per_bit2 * w * a + a * w * _tree_pj(e, pe.adder_tree, 1, pe.acc_bits),
-        weight_bits_set_cycles=True, rtl=True, like="Loom (Sharify et al., DAC 2018), BISMO (FPL 2018)"),
+        weight_bits_set_cycles=True, rtl=True, like="Loom (Sharify et al., DAC 2018), BISMO (FPL 2018)",
+        options=frozenset({"adder_tree"})),
     PEKind.FUSION: KindModel(
         step=lambda pe, w, a: (1, fusion_factor(pe, w, a)),
         mac=lambda e, pe, w, a: (e.fusion_overhead * e.mult_pj_per_bit2 * max(w, pe.brick_bits)
                                  * max(a, pe.brick_bits) + e.add_pj_per_bit * pe.acc_bits
                                  / fusion_factor(pe, w, a)),
-        weight_bits_set_cycles=True, rtl=False, like="Bit Fusion (Sharma et al., ISCA 2018)"),
+        weight_bits_set_cycles=True, rtl=False, like="Bit Fusion (Sharma et al., ISCA 2018)",
+        options=frozenset({"brick_bits"})),
 }
 """The per-kind table, keyed by :class:`PEKind`; a test checks it is complete."""
 
@@ -106,6 +132,11 @@ def kind_model(pe: PESpec) -> KindModel:
         return PE_KINDS[pe.kind]
     except KeyError:
         raise ValueError(f"PESpec.kind must be one of {[k.value for k in PE_KINDS]}, not {pe.kind!r}") from None
+
+
+def kind_options(kind: PEKind) -> frozenset[str]:
+    """The micro-architecture options a PE kind reads (``PESpec`` validates the others stay at defaults)."""
+    return PE_KINDS[kind].options
 
 
 def pe_step(pe: PESpec, weight_bits: int, act_bits: int) -> tuple[int, int]:
