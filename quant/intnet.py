@@ -34,7 +34,7 @@ from torch import nn
 from hwsim import golden
 
 from .layers import QConv2d, QLinear, qlayers
-from .quantizers import BWAQuantizer, LSQQuantizer, WeightQuantizer
+from .quantizers import ActQuantizer, BWAQuantizer, LSQQuantizer, WeightQuantizer
 
 __all__ = ["layer_integers", "model_integers", "verify", "VerifyResult", "LayerCheck"]
 
@@ -51,6 +51,7 @@ def _act(la: QConv2d | QLinear) -> dict[str, Any] | None:
     if isinstance(q, LSQQuantizer):
         s = float((q.step.detach().abs() + 1e-8).item())
         return {"kind": "lsq", "bits": q.bits, "step": s, "qmax": q.qp, "alpha": None}
+    assert isinstance(q, BWAQuantizer | ActQuantizer)
     alpha = q.alpha_value().detach().double() if isinstance(q, BWAQuantizer) else None
     return {"kind": "unit", "bits": q.bits, "qmax": (1 << q.bits) - 1, "alpha": alpha}
 
@@ -87,9 +88,9 @@ def _weight_terms(la: QConv2d | QLinear) -> list[tuple[torch.Tensor, torch.Tenso
         scale = w.abs().flatten(1).mean(1).double()
         return [(torch.where(w >= 0, 1, -1).to(torch.int64) * m, scale)]
     bits = torch.tensor(q.channel_bits if q.channel_bits is not None else (q.bits,) * oc, dtype=torch.int64)
-    n = (2 ** bits - 1).view(shape)
-    codes = torch.round(_unit(w) * n.to(w.dtype)).to(torch.int64)
-    return [((2 * codes - n) * m, 1.0 / (2.0 ** bits.double() - 1.0))]
+    levels = (torch.pow(2, bits) - 1).view(shape)
+    codes = torch.round(_unit(w) * levels.to(w.dtype)).to(torch.int64)
+    return [((2 * codes - levels) * m, 1.0 / (torch.pow(2.0, bits.double()) - 1.0))]
 
 
 def layer_integers(la: QConv2d | QLinear, name: str) -> dict[str, Any]:
@@ -99,7 +100,7 @@ def layer_integers(la: QConv2d | QLinear, name: str) -> dict[str, Any]:
                            "weight_bits": hb.weight_bits, "act_bits": hb.act_bits,
                            "bias": None if la.bias is None else la.bias.detach().double().clone()}
     if isinstance(la, QConv2d):
-        rec.update(stride=list(la.stride), padding=list(la.padding), groups=la.groups)  # type: ignore[arg-type]
+        rec.update(stride=list(la.stride), padding=list(la.padding), groups=la.groups)
     act, wt = _act(la), _weight_terms(la)
     if act is None or wt is None:
         rec["integer"] = False  # full precision: no integer form
@@ -178,9 +179,10 @@ def _codes(x: torch.Tensor, act: dict[str, Any]) -> torch.Tensor:
 
 def _mac(rec: dict[str, Any], a: np.ndarray, w: np.ndarray, acc_bits: int) -> tuple[np.ndarray, np.ndarray]:
     if rec["kind"] == "conv2d":
-        kw = {"stride": tuple(rec["stride"]), "padding": tuple(rec["padding"]), "groups": rec["groups"]}
-        return (golden.conv2d(a, w, acc_bits=63, **kw),  # type: ignore[arg-type]
-                golden.conv2d(a, w, acc_bits=acc_bits, overflow="wrap", **kw))  # type: ignore[arg-type]
+        kw: dict[str, Any] = {"stride": tuple(rec["stride"]), "padding": tuple(rec["padding"]),
+                              "groups": rec["groups"]}
+        return (golden.conv2d(a, w, acc_bits=63, **kw),
+                golden.conv2d(a, w, acc_bits=acc_bits, overflow="wrap", **kw))
     return golden.linear(a, w, acc_bits=63), golden.linear(a, w, acc_bits=acc_bits, overflow="wrap")
 
 
