@@ -229,3 +229,20 @@ def test_closed_form_input_rows_scale_to_huge_maps() -> None:
     tiles = np.array([[1, 1, 1, 1000, 1000], [1, 1, 1, 4096, 512]])
     out = hwsim.fast.evaluate_tiles(la, hwsim.resolve_accelerator("edge16_serial"), "os", "nmcpq", tiles)
     assert out["dram_read_bytes"][0] > la.ifmap_count
+
+
+def test_the_mapper_sees_the_ports() -> None:
+    """WS spills partial sums every reduction fold; through one narrow ofmap bank that costs far more than
+    OS. With wide ports the latency-optimal choice may be WS; with one bank the mapper's choice must
+    never be slower than the best it could get, and it avoids the port-bound mapping."""
+    from mapping.mapper import map_layer
+
+    la = conv(in_channels=64, out_channels=16, act_bits=1, weight_bits=8)
+    narrow = acc("serial_act", rows=8, cols=8, dataflows=(Dataflow.WS, Dataflow.OS),
+                 ofmap_sram=BufferSpec(1 << 20, word_bits=32, banks=1))
+    choice = map_layer(la, narrow, "latency")
+    ws = run(la, narrow, "ws")
+    got = hwsim.simulate_layer(la, choice.mapping, narrow)
+    assert ws.port_stall_cycles > ws.compute_cycles  # WS here is port-bound
+    assert got.total_cycles < ws.total_cycles
+    assert got.port_stall_cycles < ws.port_stall_cycles
