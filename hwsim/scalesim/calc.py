@@ -49,7 +49,7 @@ def disjoint_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str, lay: Layout) -
         if flow is Dataflow.WS:       # each weight once
             return [(K * M, 1)]
         return [(K * M, cf)]          # all filters, once per column fold
-    if sp.r > sp.sh or sp.s > sp.sw:
+    if (sp.r > sp.sh and sp.eh > 1) or (sp.s > sp.sw and sp.ew > 1):   # neighbouring windows share inputs
         return None
     if flow is Dataflow.IS:           # each (pixel, window index) once
         return [(lay.n, 1)]

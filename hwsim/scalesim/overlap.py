@@ -1,16 +1,384 @@
-"""CALC mode's IFMAP read buffer in closed form where windows overlap (placeholder, filled below)."""
+"""CALC mode's IFMAP read buffer in closed form where windows overlap (every 3x3 layer, the 7x7 stem).
+
+In OS, fold ``(fr, fc)`` demands all ``K`` window indices of the output pixels ``[fr * R, fr * R + R)``
+(raster order), whatever ``fc``: a sweep of ``rf`` row folds streams the whole input once, and each
+column fold repeats it. So the distinct addresses of consecutive whole folds are the input elements
+that the windows of a *raster range* of output pixels cover, a count in closed form
+(:meth:`Coverage.count`: the range is a part row, whole rows and a part row of outputs; each input row
+is covered by a union of a suffix, whole rows and a prefix of column windows).
+
+A window of the buffer (:mod:`.windows`) opens after the demand that closed the previous one: it holds
+the rest of that fold (``T``, a few thousand explicit addresses) and then whole folds. For each
+element of ``T`` the first later fold that covers it again is a closed form too
+(:meth:`Coverage.first_cover`), so the fold in which the window fills is found by a binary search
+over counts, with no fold fed. Only that fold is fed, address by address, against a bitmap of the
+window (``T`` plus the covered rectangles), to find the demand that closes it. A window that runs
+from one column fold into the next holds ``T``, the covered tail of the input and a covered head; the
+head is counted in closed form while its rows stay below the tail's, and fed fold by fold otherwise.
+Once a window closes at the same place of a sweep as an earlier one, every sweep in between repeats:
+whole periods are skipped.
+
+Exactness is by construction and tested: :func:`overlap_read_buffer` equals
+:func:`~hwsim.scalesim.replay.stream_read_buffer` fed demand by demand on random layers.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
+import numpy as np
+
+from ..accelerator import Dataflow
 from .config import ScaleSimConfig
+from .folds import fold_grid
+from .replay import skew_slots
 from .report import ReadBuffer
 from .topology import Shape
+from .windows import window_capacity, window_trace
 
-__all__ = ["overlap_read_buffer"]
+__all__ = ["Coverage", "FoldPattern", "overlap_read_buffer"]
+
+
+class Coverage:
+    """The input elements that the windows of a raster range of output pixels cover (OS folds)."""
+
+    __slots__ = ("sp", "h", "w", "r", "s", "c", "sh", "sw", "eh", "ew", "npix", "full_cols")
+
+    def __init__(self, sp: Shape) -> None:
+        self.sp = sp
+        self.h, self.w, self.r, self.s, self.c, self.sh, self.sw = sp.h, sp.w, sp.r, sp.s, sp.c, sp.sh, sp.sw
+        self.eh, self.ew, self.npix = sp.eh, sp.ew, sp.npix
+        self.full_cols = self._cols(0, self.ew - 1)
+
+    def _cols(self, a: int, b: int) -> int:
+        """Input columns covered by output columns ``a .. b``."""
+        if a > b:
+            return 0
+        if self.sw <= self.s:   # windows touch or overlap: one interval
+            return min(self.w, b * self.sw + self.s) - a * self.sw
+        return (b - a) * self.s + max(0, min(self.s, self.w - b * self.sw))   # only the last may be cut
+
+    def _rows(self, a: int, b: int) -> int:
+        """Input rows covered by output rows ``a .. b``."""
+        if a > b:
+            return 0
+        if self.sh <= self.r:
+            return min(self.h, b * self.sh + self.r) - a * self.sh
+        return (b - a) * self.r + max(0, min(self.r, self.h - b * self.sh))
+
+    def _suffix_prefix(self, a: int, b: int) -> int:
+        """Columns covered by output columns ``a ..`` (a suffix) or ``.. b`` (a prefix)."""
+        if b >= a - 1:
+            return self.full_cols
+        both = max(0, b * self.sw + self.s - a * self.sw) if self.sw < self.s else 0
+        return self._cols(0, b) + self._cols(a, self.ew - 1) - both
+
+    def count(self, pa: int, pb: int) -> int:
+        """Distinct input elements (all channels) that pixels ``[pa, pb)`` read."""
+        if pb <= pa:
+            return 0
+        ew, sh, R, H = self.ew, self.sh, self.r, self.h
+        oy0, ox0 = divmod(pa, ew)
+        oy1, ox1 = divmod(pb - 1, ew)
+        if oy0 == oy1:
+            return self.c * self._rows(oy0, oy0) * self._cols(ox0, ox1)
+        a0, a1 = oy0 * sh, min(H, oy0 * sh + R)           # input rows of the first (part) output row
+        b0, b1 = oy1 * sh, min(H, oy1 * sh + R)           # and of the last
+        a_n, b_n = max(0, a1 - a0), max(0, b1 - b0)
+        sfx, pfx = self._cols(ox0, ew - 1), self._cols(0, ox1)
+        if oy1 == oy0 + 1:   # no whole output row between: rows read by both see a suffix and a prefix
+            both = max(0, min(a1, b1) - b0)
+            return self.c * (both * self._suffix_prefix(ox0, ox1) + (a_n - both) * sfx + (b_n - both) * pfx)
+        mid = self._rows(oy0 + 1, oy1 - 1)                # rows some whole output row reads
+        if sh <= R:   # the whole rows' input rows are one interval, overlapping the first's and last's
+            a_only = max(0, min(a1, (oy0 + 1) * sh) - a0)
+            b_only = max(0, b1 - max(b0, min(H, (oy1 - 1) * sh + R)))
+        else:
+            a_only, b_only = a_n, b_n
+        return self.c * (mid * self.full_cols + a_only * sfx + b_only * pfx)
+
+    def _axis(self, a: int, b: int, n: int, k: int, s: int) -> slice | np.ndarray:
+        if s <= k:
+            return slice(a * s, min(n, b * s + k))
+        idx = (np.arange(a, b + 1, dtype=np.int64)[:, None] * s + np.arange(k, dtype=np.int64)).ravel()
+        return idx[idx < n]
+
+    def fill(self, grid3: np.ndarray, pa: int, pb: int) -> None:
+        """Set the elements pixels ``[pa, pb)`` read in ``grid3`` (an ``H x W x C`` view of a bitmap)."""
+        if pb <= pa:
+            return
+        sp = self.sp
+        ew = self.ew
+        oy0, ox0 = divmod(pa, ew)
+        oy1, ox1 = divmod(pb - 1, ew)
+        parts = [(oy0, oy0, ox0, ew - 1 if oy1 > oy0 else ox1)]
+        if oy1 > oy0:
+            parts += [(oy0 + 1, oy1 - 1, 0, ew - 1), (oy1, oy1, 0, ox1)]
+        for ya, yb, xa, xb in parts:
+            if ya > yb:
+                continue
+            rows = self._axis(ya, yb, sp.h, sp.r, sp.sh)
+            cols = self._axis(xa, xb, sp.w, sp.s, sp.sw)
+            if isinstance(rows, slice) and isinstance(cols, slice):
+                grid3[rows, cols] = True
+            else:
+                ri = np.arange(sp.h)[rows] if isinstance(rows, slice) else rows
+                ci = np.arange(sp.w)[cols] if isinstance(cols, slice) else cols
+                grid3[np.ix_(ri, ci)] = True
+
+    def first_cover(self, elems: np.ndarray, pmin: int) -> np.ndarray:
+        """For each element (address relative to the input), the first pixel ``>= pmin`` whose window
+        reads it, or ``npix`` where none does."""
+        sp = self.sp
+        ew = sp.ew
+        y, x = np.divmod(elems // sp.c, sp.w)
+        oy_lo = np.maximum(0, -((sp.r - 1 - y) // sp.sh))
+        oy_hi = np.minimum(sp.eh - 1, y // sp.sh)
+        ox_lo = np.maximum(0, -((sp.s - 1 - x) // sp.sw))
+        ox_hi = np.minimum(ew - 1, x // sp.sw)
+        oy_m, ox_m = divmod(pmin, ew)
+        none = sp.npix
+        same = oy_m * ew + np.maximum(ox_m, ox_lo)        # the row of pmin still holds a reader
+        nxt = (oy_m + 1) * ew + ox_lo                     # else the next output row's first reader
+        in_row = np.where(ox_m <= ox_hi, same, np.where(oy_m + 1 <= oy_hi, nxt, none))
+        out = np.where(oy_lo > oy_m, oy_lo * ew + ox_lo, np.where(oy_hi >= oy_m, in_row, none))
+        return np.where(ox_lo <= ox_hi, out, none)
+
+    def min_row(self, pa: int) -> int:
+        """The first input row that pixels ``[pa, npix)`` read."""
+        return (pa // self.sp.ew) * self.sp.sh
+
+    def max_row(self, pb: int) -> int:
+        """The last input row that pixels ``[0, pb)`` read."""
+        return min(self.sp.h, ((pb - 1) // self.sp.ew) * self.sp.sh + self.sp.r) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class FoldPattern:
+    """One row fold's IFMAP demands in service order (``rel`` rows within the fold, ``addrs`` relative
+    to the input), its distinct addresses ``uniq`` with the index of each one's first and last demand,
+    and ``again``: the row fold of this sweep that reads each one next (``rf`` where none does)."""
+
+    rel: np.ndarray
+    addrs: np.ndarray
+    uniq: np.ndarray
+    first_at: np.ndarray
+    last_at: np.ndarray
+    again: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return sum(x.nbytes for x in (self.rel, self.addrs, self.uniq, self.first_at, self.last_at, self.again))
+
+
+_PATTERN_CACHE_BYTES = 32 * 2**20   # fold patterns kept at once (a layer has rf of them)
 
 
 def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
                         shift_at: Callable[[int], int]) -> ReadBuffer | None:
-    return None
+    """The IFMAP read buffer's DRAM trace in OS by the closed forms of the module docstring; None for
+    the other operands and dataflows."""
+    if operand != "ifmap" or cfg.dataflow is not Dataflow.OS:
+        return None
+    g = fold_grid(sp, cfg)
+    R, rf, folds, fold_rows, K = cfg.array_rows, g.row_folds, g.folds, g.fold_rows, g.steps
+    P = sp.npix
+    cap = window_capacity(kb)
+    cov = Coverage(sp)
+    # a demand (pixel p, window index k) reads corner[p] + offset[k] where the window holds it
+    orow, ocol = np.divmod(np.arange(P, dtype=np.int64), sp.ew)
+    room_r, room_c = sp.h - orow * sp.sh, sp.w - ocol * sp.sw
+    corner = (orow * sp.sh * sp.w + ocol * sp.sw) * sp.c
+    kr, rem = np.divmod(np.arange(K, dtype=np.int64), sp.s * sp.c)
+    kc = rem // sp.c
+    offset = (kr * sp.w + kc) * sp.c + rem % sp.c
+    cut = (room_r < sp.r) | (room_c < sp.s)          # pixels whose window runs past the input
+    slots: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+    mark = np.zeros(0, dtype=np.int64)
+    pats: dict[tuple[int, int], FoldPattern] = {}
+    held_bytes = 0
+
+    def pattern(fr: int, pa_next: int) -> FoldPattern:
+        """Row fold ``fr``'s pattern; ``again`` counts from pixel ``pa_next`` on."""
+        nonlocal mark, held_bytes
+        got = pats.get((fr, pa_next))
+        if got is not None:
+            return got
+        p0 = fr * R
+        w = min(R, P - p0)
+        if w not in slots:
+            d, a, c = skew_slots(w, K)
+            slots[w] = (d, c, offset[a], kr[a], kc[a])
+        d, c, off, krs, kcs = slots[w]
+        p = c + p0
+        addr = corner[p] + off
+        rel = d
+        if cut[p0:p0 + w].any():
+            keep = (krs < room_r[p]) & (kcs < room_c[p])
+            rel, addr = rel[keep], addr[keep]
+        idx = np.arange(addr.size, dtype=np.int64)
+        lo = int(addr.min()) if addr.size else 0
+        loc = addr - lo                                  # a fold reads a few input rows: a small table
+        span = int(loc.max()) + 1 if addr.size else 0
+        if mark.size < span:
+            mark = np.zeros(span, dtype=np.int64)
+        mark[loc] = idx                                  # the last demand of each address wins
+        last_at = np.flatnonzero(mark[loc] == idx)
+        uniq = addr[last_at]
+        mark[loc[::-1]] = idx[::-1]                      # and now the first
+        first_at = mark[uniq - lo]
+        nxt = cov.first_cover(uniq, pa_next) if pa_next < P else np.full(uniq.size, P, dtype=np.int64)
+        again = np.where(nxt < P, nxt // R, rf)
+        got = FoldPattern(rel, addr, uniq, first_at, last_at, again)
+        while pats and held_bytes + got.nbytes > _PATTERN_CACHE_BYTES:
+            held_bytes -= pats.pop(next(iter(pats))).nbytes
+        pats[(fr, pa_next)] = got
+        held_bytes += got.nbytes
+        return got
+
+    def pix(fr: int) -> int:
+        return min(fr * R, P)
+
+    def pat(f: int) -> FoldPattern:
+        """Fold ``f``'s pattern, ``again`` counted in the fold's own sweep (from the next fold on)."""
+        fr = f % rf
+        return pattern(fr, pix(fr + 1) if fr + 1 < rf else 0)
+
+    # pixel 0 reads its window's first element at row 0; the last row is the last reading fold's latest
+    # valid slot: pixel c of a fold reads its last window index at diagonal k_last + c
+    f_last = folds - 1
+    while True:
+        p0 = (f_last % rf) * R
+        live = np.flatnonzero((room_r[p0:p0 + R] > 0) & (room_c[p0:p0 + R] > 0))
+        if live.size or f_last == 0:
+            break
+        f_last -= 1
+    rows_in, cols_in = np.minimum(room_r[p0 + live], sp.r), np.minimum(room_c[p0 + live], sp.s)
+    k_last = ((rows_in - 1) * sp.s + cols_in - 1) * sp.c + sp.c - 1
+    first_row, last_row = 0, f_last * fold_rows + int((k_last + live).max())
+    total = cov.count(0, P)
+    if total < cap:
+        return window_trace(kb, 0, total, -1, first_row, last_row, shift_at)
+
+    size = sp.h * sp.w * sp.c
+    seen = np.zeros(size, dtype=bool)
+    grid3 = seen.reshape(sp.h, sp.w, sp.c)
+    closes = 0
+    last_close_row = -1
+    count = 0
+    states: dict[tuple[int, int], tuple[int, int]] = {}   # where a window opened in a sweep -> (fold, closes)
+
+    def feed(f: int) -> int:
+        """Feed fold ``f`` against ``seen`` (the open window); returns where the window open at its end
+        starts (0 if none closed in it, else after the closing demand)."""
+        nonlocal count, closes, last_close_row
+        pt = pat(f)
+        a, n = pt.addrs, pt.addrs.size
+        base = f * fold_rows
+        fresh = ~seen[pt.uniq]
+        new_first = pt.first_at[fresh]
+        if count + new_first.size < cap:
+            seen[pt.uniq] = True
+            count += new_first.size
+            return 0
+        need = cap - count
+        hit = int(np.partition(new_first, need - 1)[need - 1])
+        closes += 1
+        last_close_row = base + int(pt.rel[hit])
+        seen[:] = False
+        start = opened = hit + 1
+        count = int(np.count_nonzero(pt.last_at >= start))   # the rest of the fold opens the next window
+        if count < cap:
+            return opened
+        count = 0
+        scratch = np.zeros(size, dtype=np.int64)
+        while start < n:   # windows smaller than a fold: feed the rest demand by demand
+            sub = a[start:]
+            sidx = np.arange(sub.size, dtype=np.int64)
+            scratch[sub[::-1]] = sidx[::-1]
+            new = (scratch[sub] == sidx) & ~seen[sub]
+            cs = np.cumsum(new)
+            if count + int(cs[-1]) < cap:
+                seen[sub[new]] = True
+                count += int(cs[-1])
+                break
+            hit = int(np.searchsorted(cs, cap - count))
+            closes += 1
+            last_close_row = base + int(pt.rel[start + hit])
+            seen[:] = False
+            count = 0
+            start = opened = start + hit + 1
+        return opened
+
+    f = 0
+    tail = np.zeros(0, dtype=np.int64)      # the open window's addresses, from the fold before ``f``
+    again = np.zeros(0, dtype=np.int64)     # and the row fold that reads each again
+    while f < folds:
+        # the open window holds ``tail`` and nothing else; folds from f on are whole until it fills
+        sweep_end = (f // rf + 1) * rf
+        fr0 = f % rf
+        pa = pix(fr0)
+        # cum[j]: tail addresses read again by row folds fr0 .. fr0 + j
+        cum = (np.cumsum(np.bincount(again - fr0, minlength=rf - fr0 + 1)) if tail.size
+               else np.zeros(rf + 1, dtype=np.int64))
+
+        def held(fr: int, pa: int = pa, cum: np.ndarray = cum, fr0: int = fr0, n_tail: int = tail.size) -> int:
+            """Distinct addresses of the window after whole folds fr0 .. fr of this sweep."""
+            return cov.count(pa, pix(fr + 1)) + n_tail - int(cum[fr - fr0])
+
+        lo_fr, hi_fr = fr0, rf - 1
+        if held(hi_fr) >= cap:
+            while lo_fr < hi_fr:   # the first fold in which the window fills
+                mid = (lo_fr + hi_fr) // 2
+                if held(mid) >= cap:
+                    hi_fr = mid
+                else:
+                    lo_fr = mid + 1
+            seen[:] = False
+            seen[tail] = True
+            cov.fill(grid3, pa, pix(lo_fr))
+            count = held(lo_fr - 1) if lo_fr > fr0 else int(tail.size)
+            f = f - fr0 + lo_fr
+        else:   # the window runs into the next column fold (or to the end)
+            count = held(rf - 1)
+            f = sweep_end
+            if f >= folds:
+                break
+            seen[:] = False
+            seen[tail] = True
+            cov.fill(grid3, pa, P)
+            floor_row = min(cov.min_row(pa), int(tail.min()) // (sp.w * sp.c) if tail.size else sp.h)
+            fr1 = 0   # whole folds of the next sweep, counted while they read rows above the window's
+            while fr1 < rf and cov.max_row(pix(fr1 + 1)) < floor_row and count + cov.count(0, pix(fr1 + 1)) < cap:
+                fr1 += 1
+            if fr1 < rf and cov.max_row(pix(fr1 + 1)) < floor_row:
+                count += cov.count(0, pix(fr1))
+                cov.fill(grid3, 0, pix(fr1))
+                f += fr1
+            # otherwise (the head reaches the window's rows) fold by fold from the sweep's start
+        opened = 0
+        while f < folds:   # feed folds until one closes a window
+            opened = feed(f)
+            if opened:
+                break
+            f += 1
+        if f >= folds:
+            break
+        pt = pat(f)
+        keep = pt.last_at >= opened
+        tail, again = pt.uniq[keep], pt.again[keep]
+        key = (f % rf, opened)
+        if key in states:   # the same window as a sweep ago: whole periods repeat
+            f_prev, closes_prev = states.pop(key)
+            period = f - f_prev
+            q = (folds - 1 - f) // period
+            if q > 0:
+                closes += q * (closes - closes_prev)
+                last_close_row += q * period * fold_rows
+                f += q * period
+            states.clear()
+        else:
+            states[key] = (f, closes)
+        f += 1
+    return window_trace(kb, closes, count, last_close_row, first_row, last_row, shift_at)

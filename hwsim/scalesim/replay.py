@@ -22,7 +22,7 @@ from .report import ReadBuffer
 from .topology import Shape
 from .windows import window_capacity, window_trace
 
-__all__ = ["Stream", "Streams", "demand_streams", "ifmap_addr", "grid", "Block", "fold_blocks",
+__all__ = ["Stream", "Streams", "demand_streams", "ifmap_addr", "grid", "Block", "skew_slots", "fold_blocks",
            "stream_read_buffer"]
 
 
@@ -128,6 +128,22 @@ def demand_streams(sp: Shape, cfg: ScaleSimConfig, reads: bool = True) -> Stream
 Block = tuple[np.ndarray, np.ndarray]   # a fold's (rows within the fold, addresses) in service order
 
 
+def skew_slots(w: int, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The slots ``(a < t, c < w)`` of a skewed block in service order (by diagonal ``d = a + c``, then
+    column ``c``): ``(d, a, c)`` of each; the first and last few diagonals are partly filled."""
+    col = np.arange(w, dtype=np.int64)
+    d = np.arange(t + w - 1, dtype=np.int64)
+    lo_c, hi_c = np.maximum(d - t + 1, 0), np.minimum(d, w - 1)
+    if t >= w:   # the middle diagonals are full: build them without a mask
+        c = np.concatenate([col[: k + 1] for k in range(w - 1)] + [np.tile(col, t - w + 1)]
+                           + [col[k:] for k in range(1, w)])
+    else:
+        c = np.concatenate([np.arange(lo, hi + 1, dtype=np.int64)
+                            for lo, hi in zip(lo_c.tolist(), hi_c.tolist(), strict=True)])
+    rel = np.repeat(d, hi_c - lo_c + 1)
+    return rel, rel - c, c
+
+
 def fold_blocks(sp: Shape, cfg: ScaleSimConfig,
                  operand: str) -> tuple[int, list[tuple[int, int]], Callable[[tuple[int, int]], Block]]:
     """One read operand's demands, fold by fold: ``(rows per fold, pattern of each fold, block)``,
@@ -152,18 +168,8 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig,
             a = np.repeat(np.arange(R - 1, -1, -1, dtype=np.int64), w)
             c = np.tile(np.arange(w, dtype=np.int64), R)
             return R - 1 - a, a, c
-        # a stream of T steps skewed over the array's rows (ifmap, IS filter) or columns (OS filter):
-        # diagonals d = a + c, the first and last few partly filled
-        col = np.arange(w, dtype=np.int64)
-        d = np.arange(T + w - 1, dtype=np.int64)
-        lo_c, hi_c = np.maximum(d - T + 1, 0), np.minimum(d, w - 1)
-        if T >= w:   # the middle diagonals are full: build them without a mask
-            c = np.concatenate([col[: k + 1] for k in range(w - 1)] + [np.tile(col, T - w + 1)]
-                               + [col[k:] for k in range(1, w)])
-        else:
-            c = np.concatenate([np.arange(lo, hi + 1, dtype=np.int64) for lo, hi in zip(lo_c.tolist(), hi_c.tolist(), strict=True)])
-        rel = np.repeat(d, hi_c - lo_c + 1)
-        a = rel - c
+        # a stream of T steps skewed over the array's rows (ifmap, IS filter) or columns (OS filter)
+        rel, a, c = skew_slots(w, T)
         return rel + (0 if flow is Dataflow.OS else R), a, c
 
     by_fr = (flow, operand) in ((Dataflow.OS, "ifmap"), (Dataflow.WS, "ifmap"), (Dataflow.IS, "filter"))
