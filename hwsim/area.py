@@ -18,6 +18,10 @@ exported Verilog (single carry-chain adder; Debian Yosys 0.23; data in ``docs/rt
   (the partial-product bits of the signed multiplier), ``P*(W+A)``, ``C*W`` and ``R*A`` (operand
   registers), ``L``, ``1``. Without the ``P*acc*min(W, A+1)`` term the LUT error was 35% (max) / 11% (mean).
 
+A bit-serial PE with ``adder_tree: N`` (N lanes summed into one accumulator) is extrapolated, not fitted:
+the fitted accumulator share of N - 1 of every N lanes is removed and a binary tree of
+``hwsim.kinds.tree_bits`` full adders (one LUT4 and one carry cell each) added.
+
 Fit errors (largest / mean relative error over the sweep's designs) are in ``FIT_ERROR``; the largest
 errors are on the smallest designs. ``MODEL_VERSION`` changes whenever the fit changes.
 """
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 
 from .accelerator import Accelerator
 from .errors import check_choice, check_int
+from .kinds import PEKind, tree_bits
 
 __all__ = ["MODEL_VERSION", "KINDS", "TERMS", "FPGAArea", "ICE40_COEFFS", "FIT_ERROR", "FIT_POINTS", "FIT_YOSYS",
            "area_terms", "array_area", "fpga_area"]
@@ -132,4 +137,19 @@ def fpga_area(acc: Accelerator) -> FPGAArea:
     if kind.value not in ICE40_COEFFS:
         raise ValueError(f"fpga_area.acc.pe.kind must be one of {list(ICE40_COEFFS)} (the RTL kinds the model was "
                          f"fitted on), not {kind.value!r}")
-    return array_area(acc.rows, acc.cols, acc.pe.max_weight_bits, acc.pe.max_act_bits, acc.pe.acc_bits, kind.value)
+    base = array_area(acc.rows, acc.cols, acc.pe.max_weight_bits, acc.pe.max_act_bits, acc.pe.acc_bits, kind.value)
+    n = acc.pe.adder_tree
+    if n == 1:
+        return base
+    # Extrapolated, not fitted (rtl/ builds one accumulator per PE): groups of n lanes share one
+    # accumulator (the fitted per-PE accumulator share is removed for n - 1 of them) and add a binary tree
+    # of tree_bits full adders, one LUT4 and one carry cell each on iCE40.
+    pes, i = acc.rows * acc.cols, TERMS[kind.value].index("pe_acc")
+    width = acc.pe.max_weight_bits if kind is PEKind.SERIAL_ACT else 1
+    tree = pes / n * tree_bits(n, width)
+
+    def adjust(what: str, add: float) -> int:
+        saved = ICE40_COEFFS[kind.value][what][i] * pes * acc.pe.acc_bits * (1 - 1 / n)
+        return max(0, round(getattr(base, what) - saved + add))
+
+    return FPGAArea(adjust("luts", tree), adjust("ffs", 0.0), adjust("carries", tree))

@@ -246,3 +246,18 @@ def test_the_mapper_sees_the_ports() -> None:
     assert ws.port_stall_cycles > ws.compute_cycles  # WS here is port-bound
     assert got.total_cycles < ws.total_cycles
     assert got.port_stall_cycles < ws.port_stall_cycles
+
+
+def test_adder_tree_reaches_the_area_model() -> None:
+    """Lanes that share an accumulator drop its flip-flops; the tree adds one LUT and carry per full adder."""
+    from hwsim.area import ICE40_COEFFS, TERMS, fpga_area
+
+    base = hwsim.resolve_accelerator("edge16_serial")
+    one = fpga_area(base)
+    tree = fpga_area(dataclasses.replace(base, pe=dataclasses.replace(base.pe, adder_tree=16)))
+    i = TERMS["serial_act"].index("pe_acc")
+    saved_ffs = ICE40_COEFFS["serial_act"]["ffs"][i] * 256 * 32 * 15 / 16
+    assert tree.ffs == pytest.approx(one.ffs - saved_ffs, abs=1)
+    added = 256 / 16 * tree_bits(16, 8)
+    saved_luts = ICE40_COEFFS["serial_act"]["luts"][i] * 256 * 32 * 15 / 16
+    assert tree.luts == pytest.approx(one.luts - saved_luts + added, abs=1)
