@@ -23,21 +23,26 @@ from .user import fetch_orders, user_prefetches
 __all__ = ["simulate_layer", "simulate_topology", "simulate_calc", "simulate_streams", "build_report"]
 
 
-def simulate_layer(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
-    """What SCALE-Sim 3.0.0 reports for ``layer`` on ``cfg`` (``InterfaceBandwidth`` CALC or USER)."""
+def simulate_layer(layer: Layer, cfg: ScaleSimConfig,
+                   progress: Callable[[float], None] | None = None) -> ScaleSimLayerReport:
+    """What SCALE-Sim 3.0.0 reports for ``layer`` on ``cfg`` (``InterfaceBandwidth`` CALC or USER);
+    ``progress(fraction)`` hears how far a long CALC-mode layer has come (a progress bar's hook)."""
     if cfg.user_bandwidth:
         return simulate_streams(layer, cfg)
-    return simulate_calc(layer, cfg)
+    return simulate_calc(layer, cfg, progress)
 
 
 def simulate_topology(layers: Iterable[Layer], cfg: ScaleSimConfig,
-                      progress: Callable[[int], None] | None = None) -> tuple[ScaleSimLayerReport, ...]:
-    """Every layer of a topology; ``progress(i)`` is called after layer ``i`` (a progress bar's hook)."""
+                      progress: Callable[[float], None] | None = None) -> tuple[ScaleSimLayerReport, ...]:
+    """Every layer of a topology; ``progress(layers done, as a float)`` is called within and after each
+    layer (``2.5``: half of the third layer done), for a progress bar over the layers."""
+    layers = tuple(layers)
     out = []
     for i, la in enumerate(layers):
-        out.append(simulate_layer(la, cfg))
+        hook = None if progress is None else (lambda x, i=i: progress(i + x))
+        out.append(simulate_layer(la, cfg, hook))
         if progress is not None:
-            progress(i)
+            progress(i + 1.0)
     return tuple(out)
 
 
@@ -71,13 +76,14 @@ def build_report(layer: Layer, cfg: ScaleSimConfig, sp: Shape, n_rows: int, tl: 
         ofmap_dram_start=od.start, ofmap_dram_stop=od.stop, ofmap_dram_writes=od.writes)
 
 
-def simulate_calc(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
+def simulate_calc(layer: Layer, cfg: ScaleSimConfig,
+                  progress: Callable[[float], None] | None = None) -> ScaleSimLayerReport:
     """CALC mode from layouts: the OFMAP buffer's drains and stalls found by lookups, the read buffers
     in closed form (disjoint blocks, one window, or overlapping windows)."""
     sp = scalesim_shape(layer)
     n_rows = fold_grid(sp, cfg).demand_rows
     out = ofmap_layout(sp, cfg)
-    tl = run_layout(out, cfg.ofmap_sram_kb, cfg.array_cols, n_rows)
+    tl = run_layout(out, cfg.ofmap_sram_kb, cfg.array_cols, n_rows, progress)
     px = reading_pixels(sp)
     reads: list[ReadBuffer] = []
     for operand, kb in (("ifmap", cfg.ifmap_sram_kb), ("filter", cfg.filter_sram_kb)):

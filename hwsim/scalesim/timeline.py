@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,9 @@ from .replay import Stream
 from .report import OfmapDram
 from .user import Prefetches, read_stall
 
-__all__ = ["Timeline", "LineQueue", "run_stream", "Stalls", "run_layout"]
+__all__ = ["Timeline", "LineQueue", "run_stream", "Stalls", "run_layout", "PROGRESS_DRAINS"]
+
+PROGRESS_DRAINS = 2048   # drains between two progress reports of run_layout
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,10 +192,12 @@ class Stalls:
         return row + self.shift_at(row)
 
 
-def run_layout(out: Layout, kb: int, bw: int, n_rows: int) -> Stalls:
+def run_layout(out: Layout, kb: int, bw: int, n_rows: int,
+               progress: Callable[[float], None] | None = None) -> Stalls:
     """:func:`run_stream` without read buffers, on a layout instead of a stream: the same drains and stalls,
     found with a handful of lookups per drain. Demands at and after ``j0`` are served ``late`` cycles
-    after their row (every stall so far came before them)."""
+    after their row (every stall so far came before them). ``progress(fraction)`` is told how far the
+    drains have come every ``PROGRESS_DRAINS`` drains (a large GEMM drains ~10^5 times)."""
     total = kb * 1024
     drain = total - math.ceil(total * 0.5)
     lines_per_drain = -(-drain // bw)
@@ -203,8 +208,12 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int) -> Stalls:
     late = 0
     queue = LineQueue(bw, lines_per_drain)
     drain_end = j0 = 0
+    tick = 0
 
     while j0 < n:
+        tick += 1
+        if progress is not None and tick % PROGRESS_DRAINS == 0:
+            progress(j0 / n)
         ja = out.count_below(drain_end - late)
         jb = drain + queue.drained
         jfull = total + queue.drained - 1
