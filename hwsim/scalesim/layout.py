@@ -141,6 +141,7 @@ class Layout:
 
 
 def count_layout(counts: np.ndarray, fold_rows: int, fold: Callable[[int], Fold]) -> Layout:
+    """A layout whose fold f holds ``counts[f]`` demands (where pixels reading nothing break the product)."""
     cum = np.zeros(counts.size + 1, dtype=np.int64)
     np.cumsum(counts, out=cum[1:])
     return Layout(fold_rows, counts.size, int(cum[-1]), fold, cum=cum.tolist())
@@ -154,6 +155,8 @@ def product_layout(fold_rows: int, fold: Callable[[int], Fold], rf: int, cf: int
 
 
 def ofmap_layout(sp: Shape, cfg: ScaleSimConfig) -> Layout:
+    """The OFMAP write demands: OS folds write pixels x filters along anti-diagonals after the
+    stream; WS and IS folds write one row of the column fold's filters / pixels per step."""
     R, C = cfg.array_rows, cfg.array_cols
     M, P = sp.m, sp.npix
     fg = fold_grid(sp, cfg)
@@ -189,6 +192,8 @@ class Pixels:
 
 
 def reading_pixels(sp: Shape) -> Pixels:
+    """Which output rows and columns read (their window starts inside the input) and whether every
+    pixel reads all or nothing of its window."""
     vr = sp.h - (sp.eh - 1) * sp.sh
     vc = sp.w - (sp.ew - 1) * sp.sw
     binary = (vr >= sp.r or vr <= 0) and (vc >= sp.s or vc <= 0)

@@ -45,10 +45,12 @@ class Stream:
 
 
 def grid(*sizes: int) -> list[np.ndarray]:
+    """Every index tuple of an array of ``sizes`` (C order), one flat array per axis."""
     return [a.ravel() for a in np.meshgrid(*(np.arange(n, dtype=np.int64) for n in sizes), indexing="ij")]
 
 
 def make_stream(rows: np.ndarray, cols: np.ndarray, width: int, addrs: np.ndarray, keep: np.ndarray) -> Stream:
+    """The ``keep`` entries of a demand matrix in service order: by row, then array column."""
     rows, cols, addrs = rows[keep], cols[keep], addrs[keep]
     order = np.argsort(rows * width + cols, kind="stable")
     return Stream(rows[order], addrs[order])

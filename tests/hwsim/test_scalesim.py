@@ -7,6 +7,7 @@ SCALE-Sim spends about 150 us per simulated cycle.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -194,7 +195,8 @@ def test_bad_config_is_one_line_and_exit_code_2(tmp_path: Path, capsys: pytest.C
 def test_bad_topology_names_file_and_line(tmp_path: Path) -> None:
     topo = tmp_path / "t.csv"
     topo.write_text(CONV + "broken, 4, 4, 5, 5, 1, 1, 1,\n")
-    with pytest.raises(ConfigError, match=r"t\.csv: line 6: .*must fit the input 4x4"):
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(topo))}: line 6: Layer\['broken'\]\.kernel_h/kernel_w "
+                                          r"must fit the input 4x4, not 5x5$"):
         load_topology(topo)
 
 
@@ -271,7 +273,8 @@ def test_user_mode_reads_bandwidths_from_the_layout_section(tmp_path: Path) -> N
     conf = load_config(cfg)
     assert (conf.bandwidths, conf.ifmap_read_words_per_cycle, conf.filter_read_words_per_cycle) == ((3,), 4, 6)
     cfg.write_text(config_text(4, 8, "os", mode="USER").replace("IfmapSRAMBankBandwidth: 10", "IfmapSRAMBankBandwidth: 7"))
-    with pytest.raises(ConfigError, match=r"\[layout\] IfmapSRAMBankBandwidth must be a multiple of IfmapSRAMBankNum"):
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(cfg))}: \[layout\] IfmapSRAMBankBandwidth must be a "
+                                          r"multiple of IfmapSRAMBankNum \(10\) with InterfaceBandwidth: USER, not 7$"):
         load_config(cfg)
 
 
