@@ -39,8 +39,10 @@ from .train import TrainConfig, predict_logits, set_seed, train
 __all__ = ["METHODS", "CMN_RULES", "MethodConfig", "pretrain", "build_quantized", "run_method", "stage_cycles"]
 
 METHODS = ("fp", "uniform", "pdb", "bwa", "cq", "cmn")
-CALIB_SAMPLES = 1024
+CALIB_SAMPLES = 512
 """Training samples used to re-estimate BatchNorm statistics of a freshly quantized network (CQ)."""
+CQ_CHUNK = 0.1
+"""Fraction of a layer's filters lowered by one bit per accepted step of CQ's greedy search."""
 CMN_RULES = ("budget",) + EXIT_RULES
 """``budget``: the label-free compute-budget rule on the confidence score; the others: the accuracy-target
 rule (:func:`quant.cmn.choose_threshold`) on that score."""
@@ -166,8 +168,12 @@ def _uniform_specs(model: QNet, mc: MethodConfig, bits: int, scheme: str, bwa_on
     return specs
 
 
-def build_quantized(mc: MethodConfig, data: DataSplits, fp_model: QNet) -> tuple[nn.Module, dict[str, Any]]:
-    """A copy of ``fp_model`` set up for the method (scores and searches run here), not yet fine-tuned."""
+def build_quantized(mc: MethodConfig, data: DataSplits, fp_model: QNet,
+                    cache: dict[Any, Any] | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """A copy of ``fp_model`` set up for the method (scores and searches run here), not yet fine-tuned.
+
+    ``cache`` (a dict the caller keeps per FP model): CQ's score and search depend only on the FP model
+    and the search settings, so the random / inverted controls reuse the score run's search from it."""
     info: dict[str, Any] = {"method": mc.method}
     if mc.method == "fp":
         return copy.deepcopy(fp_model), info
@@ -202,14 +208,22 @@ def build_quantized(mc: MethodConfig, data: DataSplits, fp_model: QNet) -> tuple
     # cq
     layers = [i for g in pdb_groups(m, mc.first_last) for i in g]
     edge = _edge(mc)
-    # score on the calibrated network: edges quantized, BN statistics re-estimated for them
-    edges = [edge if i not in layers else LayerSpec() for i in range(len(qlayers(m)))]
-    apply_specs(m, edges)
     calib = data.train.x[:CALIB_SAMPLES]
-    calibrate_bn(m, calib)
-    imp = class_importance(m, data.train, data.num_classes, layers, threshold=mc.cq_threshold)
-    stats: dict[str, int] = {}
-    bits = cq_search(m, imp, data.val, mc.budget_bits, mc.b_min, mc.b_max, mc.act_bits, calib=calib, stats=stats)
+    key = ("cq", id(fp_model), mc.first_last, mc.scheme, mc.cq_threshold, mc.budget_bits, mc.b_min, mc.b_max,
+           mc.act_bits)
+    if cache is not None and key in cache:
+        imp, bits, stats = cache[key]
+        bits = [b.clone() for b in bits]
+    else:
+        # score on the calibrated network: edges quantized, BN statistics re-estimated for them
+        apply_specs(m, [edge if i not in layers else LayerSpec() for i in range(len(qlayers(m)))])
+        calibrate_bn(m, calib)
+        imp = class_importance(m, data.train, data.num_classes, layers, threshold=mc.cq_threshold)
+        stats = {}
+        bits = cq_search(m, imp, data.val, mc.budget_bits, mc.b_min, mc.b_max, mc.act_bits, chunk=CQ_CHUNK,
+                         calib=calib, stats=stats)
+        if cache is not None:
+            cache[key] = (imp, [b.clone() for b in bits], stats)
     info["search"] = stats
     info["score_bits"] = [b.tolist() for b in bits]
     if mc.cq_assign != "score":
@@ -230,10 +244,11 @@ def stage_cycles(model: nn.Module, example: torch.Tensor, arch: str | hwsim.Acce
 
 
 def run_method(mc: MethodConfig, data: DataSplits, fp_model: QNet, cfg: TrainConfig,
-               checkpoint_dir: str | Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
+               checkpoint_dir: str | Path | None = None,
+               cache: dict[Any, Any] | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Build the method's model from ``fp_model``, fine-tune it, and (CMN) pick the threshold on val."""
     set_seed(cfg.seed)
-    model, info = build_quantized(mc, data, fp_model)
+    model, info = build_quantized(mc, data, fp_model, cache)
     ck = (lambda tag: Path(checkpoint_dir) / f"{tag}.ckpt") if checkpoint_dir is not None else (lambda tag: None)
     if isinstance(model, CascadeNet):
         s1, s2 = model.stages
