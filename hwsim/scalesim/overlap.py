@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from math import gcd
 
 import numpy as np
 
@@ -156,20 +157,42 @@ class Coverage:
 
 @dataclass(frozen=True, slots=True)
 class FoldPattern:
-    """One row fold's IFMAP demands in service order (``rel`` rows within the fold, ``addrs`` relative
-    to the input), its distinct addresses ``uniq`` with the index of each one's first and last demand,
-    and ``again``: the row fold of this sweep that reads each one next (``rf`` where none does)."""
+    """One row fold's IFMAP demands in service order (``rel`` rows within the fold, ``base_addrs +
+    offset`` the addresses relative to the input), its distinct addresses ``base_uniq + offset`` with
+    the index of each one's first and last demand, and ``nxt``: the first pixel from the next fold on
+    that reads each one again (``npix``: none).
+
+    Patterns repeat up to a shift: folds ``lcm(R, ew) / R`` apart start at the same output column,
+    ``lcm(R, ew) / ew`` output rows lower, so away from windows cut by the bottom edge a fold's pattern
+    is an earlier one's with addresses moved by that many rows of input (:meth:`shifted`)."""
 
     rel: np.ndarray
-    addrs: np.ndarray
-    uniq: np.ndarray
+    base_addrs: np.ndarray
+    base_uniq: np.ndarray
     first_at: np.ndarray
     last_at: np.ndarray
-    again: np.ndarray
+    nxt: np.ndarray
+    offset: int = 0
+
+    @property
+    def addrs(self) -> np.ndarray:
+        return self.base_addrs + self.offset if self.offset else self.base_addrs
+
+    @property
+    def uniq(self) -> np.ndarray:
+        return self.base_uniq + self.offset if self.offset else self.base_uniq
 
     @property
     def nbytes(self) -> int:
-        return sum(x.nbytes for x in (self.rel, self.addrs, self.uniq, self.first_at, self.last_at, self.again))
+        return self.nxt.nbytes if self.offset else sum(
+            x.nbytes for x in (self.rel, self.base_addrs, self.base_uniq, self.first_at, self.last_at, self.nxt))
+
+    def shifted(self, addr_step: int, pix_step: int, npix: int) -> FoldPattern:
+        """The same demands ``pix_step`` pixels (``addr_step`` addresses) later; readers past the last
+        pixel do not exist."""
+        nxt = self.nxt + pix_step
+        return FoldPattern(self.rel, self.base_addrs, self.base_uniq, self.first_at, self.last_at,
+                           np.where((self.nxt < npix) & (nxt < npix), nxt, npix), self.offset + addr_step)
 
 
 _PATTERN_CACHE_BYTES = 32 * 2**20   # fold patterns kept at once (a layer has rf of them)
@@ -199,12 +222,35 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     pats: dict[tuple[int, int], FoldPattern] = {}
     held_bytes = 0
 
+    def pix(fr: int) -> int:
+        return min(fr * R, P)
+
+    period_pix = R * sp.ew // gcd(R, sp.ew)            # folds this many pixels apart are shifted copies
+    period_folds = period_pix // R
+    cut_rows = np.flatnonzero(room_r < sp.r)             # pixels whose window the bottom edge cuts
+    first_cut_fold = int(cut_rows[0]) // R if cut_rows.size else rf
+
     def pattern(fr: int, pa_next: int) -> FoldPattern:
-        """Row fold ``fr``'s pattern; ``again`` counts from pixel ``pa_next`` on."""
-        nonlocal mark, held_bytes
+        """Row fold ``fr``'s pattern; ``nxt`` counts from pixel ``pa_next`` on."""
+        nonlocal held_bytes
         got = pats.get((fr, pa_next))
         if got is not None:
             return got
+        base = fr % period_folds
+        if base != fr and fr < first_cut_fold and fr + 1 < rf and pa_next == pix(fr + 1):
+            shift = (fr - base) // period_folds
+            got = pattern(base, pix(base + 1)).shifted(shift * (period_pix // sp.ew) * sp.sh * sp.w * sp.c,
+                                                       shift * period_pix, P)
+        else:
+            got = build(fr, pa_next)
+        while pats and held_bytes + got.nbytes > _PATTERN_CACHE_BYTES:
+            held_bytes -= pats.pop(next(iter(pats))).nbytes
+        pats[(fr, pa_next)] = got
+        held_bytes += got.nbytes
+        return got
+
+    def build(fr: int, pa_next: int) -> FoldPattern:
+        nonlocal mark
         p0 = fr * R
         w = min(R, P - p0)
         if w not in slots:
@@ -229,16 +275,7 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         mark[loc[::-1]] = idx[::-1]                      # and now the first
         first_at = mark[uniq - lo]
         nxt = cov.first_cover(uniq, pa_next) if pa_next < P else np.full(uniq.size, P, dtype=np.int64)
-        again = np.where(nxt < P, nxt // R, rf)
-        got = FoldPattern(rel, addr, uniq, first_at, last_at, again)
-        while pats and held_bytes + got.nbytes > _PATTERN_CACHE_BYTES:
-            held_bytes -= pats.pop(next(iter(pats))).nbytes
-        pats[(fr, pa_next)] = got
-        held_bytes += got.nbytes
-        return got
-
-    def pix(fr: int) -> int:
-        return min(fr * R, P)
+        return FoldPattern(rel, addr, uniq, first_at, last_at, nxt)
 
     def pat(f: int) -> FoldPattern:
         """Fold ``f``'s pattern, ``again`` counted in the fold's own sweep (from the next fold on)."""
@@ -274,12 +311,13 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         starts (0 if none closed in it, else after the closing demand)."""
         nonlocal count, closes, last_close_row
         pt = pat(f)
-        a, n = pt.addrs, pt.addrs.size
+        n = pt.base_addrs.size
         base = f * fold_rows
-        fresh = ~seen[pt.uniq]
+        uniq = pt.uniq
+        fresh = ~seen[uniq]
         new_first = pt.first_at[fresh]
         if count + new_first.size < cap:
-            seen[pt.uniq] = True
+            seen[uniq] = True
             count += new_first.size
             return 0
         need = cap - count
@@ -293,6 +331,7 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             return opened
         count = 0
         scratch = np.zeros(size, dtype=np.int64)
+        a = pt.addrs
         while start < n:   # windows smaller than a fold: feed the rest demand by demand
             sub = a[start:]
             sidx = np.arange(sub.size, dtype=np.int64)
@@ -367,7 +406,8 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             break
         pt = pat(f)
         keep = pt.last_at >= opened
-        tail, again = pt.uniq[keep], pt.again[keep]
+        tail, nxt = pt.uniq[keep], pt.nxt[keep]
+        again = np.where(nxt < P, nxt // R, rf)
         key = (f % rf, opened)
         if key in states:   # the same window as a sweep ago: whole periods repeat
             f_prev, closes_prev = states.pop(key)
