@@ -374,8 +374,7 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
                     hi_fr = mid
                 else:
                     lo_fr = mid + 1
-            seen[:] = False
-            seen[tail] = True
+            seen[tail] = True   # seen was emptied when the last window closed
             cov.fill(grid3, pa, pix(lo_fr))
             count = held(lo_fr - 1) if lo_fr > fr0 else int(tail.size)
             f = f - fr0 + lo_fr
@@ -384,7 +383,6 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             f = sweep_end
             if f >= folds:
                 break
-            seen[:] = False
             seen[tail] = True
             cov.fill(grid3, pa, P)
             floor_row = min(cov.min_row(pa), int(tail.min()) // (sp.w * sp.c) if tail.size else sp.h)
@@ -406,7 +404,7 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             break
         pt = pat(f)
         keep = pt.last_at >= opened
-        tail, nxt = pt.uniq[keep], pt.nxt[keep]
+        tail, nxt = pt.base_uniq[keep] + pt.offset, pt.nxt[keep]
         again = np.where(nxt < P, nxt // R, rf)
         key = (f % rf, opened)
         if key in states:   # the same window as a sweep ago: whole periods repeat
