@@ -14,6 +14,7 @@ import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -48,8 +49,7 @@ def skew_find(i: int, w: int, t: int) -> int:
     return w + t - 2 - (math.isqrt(8 * j + 1) - 1) // 2
 
 
-@dataclass(frozen=True, slots=True)
-class Fold:
+class Fold(NamedTuple):   # a named tuple: built about twice per drain, 4x faster than a frozen dataclass
     """One fold's demands of one operand (see above), ``n`` in all. ``skip``: columns with no
     demand (pixels whose window lies past the input); ``valid``: for skewed blocks whose columns
     demand only some ``a`` (pixels, for WS IFMAP), how many ``a < y`` they demand."""
