@@ -44,7 +44,7 @@ class PEArray(wiring.Component):
     def __init__(self, rows: int, cols: int, weight_bits: int, act_bits: int, *, acc_bits: int | None = None,
                  max_steps: int = 256, adder: str = "single", precision: int | None = None,
                  act_signed: bool | None = None, kind: str = "serial_act",
-                 weight_precision: int | None = None) -> None:
+                 weight_precision: int | None = None, stall: bool = False) -> None:
         self.params = p = ArrayParams(rows, cols, weight_bits, act_bits, acc_bits, max_steps, adder,
                                       precision, act_signed, kind, weight_precision)
         assert p.acc_bits is not None
@@ -59,6 +59,9 @@ class PEArray(wiring.Component):
             sig["weight_precision"] = In(range(1, weight_bits + 1))
         if act_signed is None:
             sig["act_signed"] = In(1)
+        self.stall = stall
+        if stall:   # used by the accelerator core (rtl.core): a step may wait for its operands
+            sig |= {"hold": In(1), "want_load": Out(1), "last": Out(1)}
         super().__init__(sig)
 
     def elaborate(self, platform: object) -> Module:
@@ -66,18 +69,22 @@ class PEArray(wiring.Component):
         p = self.params
         assert p.acc_bits is not None
         if p.kind == "parallel":
-            ctrl = TileController(1, p.max_steps, 1, p.act_signed)
+            ctrl = TileController(1, p.max_steps, 1, p.act_signed, stall=self.stall)
         elif p.kind == "serial_both":
             ctrl = TileController(p.act_bits, p.max_steps, p.precision, p.act_signed, weight_bits=p.weight_bits,
-                                  weight_precision=p.weight_precision)
+                                  weight_precision=p.weight_precision, stall=self.stall)
         else:
-            ctrl = TileController(p.act_bits, p.max_steps, p.precision, p.act_signed)
+            ctrl = TileController(p.act_bits, p.max_steps, p.precision, p.act_signed, stall=self.stall)
         m.submodules.ctrl = ctrl
         m.d.comb += [ctrl.start.eq(self.start), ctrl.accumulate.eq(self.accumulate), ctrl.steps.eq(self.steps),
                      self.load.eq(ctrl.load), self.busy.eq(ctrl.busy), self.done.eq(ctrl.done)]
         for port in ("precision", "weight_precision", "act_signed"):
             if port in self.signature.members:
                 m.d.comb += getattr(ctrl, port).eq(getattr(self, port))
+        self._adv = ctrl.busy
+        if self.stall:
+            m.d.comb += [ctrl.hold.eq(self.hold), self.want_load.eq(ctrl.want_load), self.last.eq(ctrl.last)]
+            self._adv = ctrl.adv
         {"serial_act": self._serial_act, "serial_both": self._serial_both,
          "parallel": self._parallel}[p.kind](m, ctrl)
         return m
@@ -90,7 +97,7 @@ class PEArray(wiring.Component):
             ws = Signal(signed(p.operand_bits), name=f"wshift{c}")
             with m.If(ctrl.load):
                 m.d.sync += ws.eq(self.weights[c])
-            with m.Elif(ctrl.busy):
+            with m.Elif(self._adv):
                 m.d.sync += ws.eq(ws << 1)
             shifted.append(ws)
         bits = []
@@ -98,7 +105,7 @@ class PEArray(wiring.Component):
             sr = Signal(p.act_bits, name=f"ashift{r}")
             with m.If(ctrl.load):
                 m.d.sync += sr.eq(self.acts[r])
-            with m.Elif(ctrl.busy):
+            with m.Elif(self._adv):
                 m.d.sync += sr.eq(sr >> 1)
             bits.append(sr[0])
         self._cells(m, ctrl, shifted, bits)
@@ -133,7 +140,7 @@ class PEArray(wiring.Component):
             for c in range(p.cols):
                 cell = MacCell(p.operand_bits, p.acc_bits, p.adder)
                 m.submodules[f"pe_{r}_{c}"] = cell
-                m.d.comb += [cell.en.eq(ctrl.busy), cell.clear.eq(ctrl.clear), cell.neg.eq(ctrl.neg),
+                m.d.comb += [cell.en.eq(self._adv), cell.clear.eq(ctrl.clear), cell.neg.eq(ctrl.neg),
                              cell.bit.eq(bits[r]), cell.operand.eq(operands[c]),
                              self.acc[r * p.cols + c].eq(cell.acc)]
 
@@ -156,5 +163,5 @@ class PEArray(wiring.Component):
             for c in range(p.cols):
                 cell = MulAccCell(p.weight_bits, p.act_bits + 1, p.acc_bits)
                 m.submodules[f"pe_{r}_{c}"] = cell
-                m.d.comb += [cell.en.eq(ctrl.busy), cell.clear.eq(ctrl.clear), cell.weight.eq(wregs[c]),
+                m.d.comb += [cell.en.eq(self._adv), cell.clear.eq(ctrl.clear), cell.weight.eq(wregs[c]),
                              cell.act.eq(aext[r]), self.acc[r * p.cols + c].eq(cell.acc)]

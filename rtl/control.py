@@ -19,6 +19,11 @@ A tile therefore takes ``t_done - t_start = 1 + K*s`` cycles: ``hwsim.timing.BRO
 is the load cycle and ``BROADCAST_DRAIN_CYCLES`` is 0 (the accumulators are the output registers). The
 ``parallel`` array uses this controller with one fixed 1-bit "precision" (``s = 1``).
 A sampled precision outside its range runs the maximum; ``steps`` = 0 runs one step.
+
+``stall=True`` (the accelerator core) adds ``hold``: while it is high a busy controller freezes (no bit is
+accumulated, nothing advances), so a step boundary can wait for operands; ``want_load`` says the array
+would load the next step's operands this cycle, ``last`` that this is a tile's final busy cycle and ``adv``
+that a busy array advances.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ class TileController(wiring.Component):
 
     def __init__(self, act_bits: int, max_steps: int, precision: int | None = None,
                  act_signed: bool | None = None, *, weight_bits: int | None = None,
-                 weight_precision: int | None = None) -> None:
+                 weight_precision: int | None = None, stall: bool = False) -> None:
         check_int("TileController", "act_bits", act_bits, 1, MAX_BITS)
         check_int("TileController", "max_steps", max_steps, 1, 1 << 20)
         check_precision("TileController", precision, act_bits)
@@ -59,12 +64,15 @@ class TileController(wiring.Component):
         self.act_bits, self.max_steps = act_bits, max_steps
         self.fixed_precision, self.fixed_signed = precision, act_signed
         self.weight_bits, self.fixed_weight_precision = weight_bits, weight_precision
+        self.stall = stall
         sig = {"start": In(1), "accumulate": In(1), "steps": In(range(1, max_steps + 1)),
                "load": Out(1), "clear": Out(1), "busy": Out(1), "neg": Out(1), "done": Out(1), "sign": Out(1)}
         if precision is None:
             sig["precision"] = In(range(1, act_bits + 1))
         if act_signed is None:
             sig["act_signed"] = In(1)
+        if stall:
+            sig |= {"hold": In(1), "want_load": Out(1), "last": Out(1), "adv": Out(1)}
         if weight_bits is not None:
             sig |= {"a_idx": Out(range(act_bits)), "w_idx": Out(range(weight_bits)), "w_next": Out(1)}
             if weight_precision is None:
@@ -90,6 +98,8 @@ class TileController(wiring.Component):
                                        self.precision if self.fixed_precision is None else None)
         sgn = Signal() if self.fixed_signed is None else Const(int(self.fixed_signed), 1)
         serial_w = self.weight_bits is not None
+        hold = self.hold if self.stall else Const(0, 1)
+        adv = self.busy & ~hold          # the array advances this cycle (``hold`` freezes a busy array)
 
         last_a = cnt == prec_m1
         if serial_w:
@@ -99,19 +109,22 @@ class TileController(wiring.Component):
                                              self.weight_precision if self.fixed_weight_precision is None else None)
             last_w = wcnt == wprec_m1
             last_bit = last_a & last_w
-            m.d.comb += [self.a_idx.eq(cnt), self.w_idx.eq(wcnt), self.w_next.eq(self.busy & last_a & ~last_w),
+            m.d.comb += [self.a_idx.eq(cnt), self.w_idx.eq(wcnt), self.w_next.eq(adv & last_a & ~last_w),
                          self.neg.eq(self.busy & (last_w ^ (sgn & last_a)))]
         else:
             last_bit = last_a
             m.d.comb += self.neg.eq(self.busy & sgn & last_bit)
         last_step = k == steps_m1
         accept = self.start & ~self.busy
+        if self.stall:
+            m.d.comb += [self.want_load.eq(self.busy & last_bit & ~last_step),
+                         self.last.eq(adv & last_bit & last_step), self.adv.eq(adv)]
         m.d.comb += [
-            self.load.eq(accept | (self.busy & last_bit & ~last_step)),
+            self.load.eq(accept | (adv & last_bit & ~last_step)),
             self.clear.eq(accept & ~self.accumulate),
             self.sign.eq(sgn),
         ]
-        m.d.sync += self.done.eq(self.busy & last_bit & last_step)
+        m.d.sync += self.done.eq(adv & last_bit & last_step)
         with m.If(accept):
             m.d.sync += [self.busy.eq(1), cnt.eq(0), k.eq(0),
                          steps_m1.eq(Mux(self.steps == 0, 0, self.steps - 1))]
@@ -123,7 +136,7 @@ class TileController(wiring.Component):
                 m.d.sync += wcnt.eq(0)
                 if wprec_in is not None:
                     m.d.sync += wprec_m1.eq(wprec_in)
-        with m.Elif(self.busy):
+        with m.Elif(adv):
             with m.If(last_a):
                 m.d.sync += cnt.eq(0)
                 if serial_w:

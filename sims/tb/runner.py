@@ -76,7 +76,7 @@ def build_hdl(sim: str, sources: list[Path], top: str, bdir: Path) -> Any:
         os.environ["MAKEFLAGS"] = verilator_make_flags(saved)
     try:
         runner.build(sources=list(sources), hdl_toplevel=top, build_dir=bdir, always=sim == "verilator",
-                     build_args=build_args, timescale=("1ns", "1ps"))
+                     build_args=build_args, timescale=("1ns", "1ps"), waves=bool(os.environ.get("HWSIM_WAVES")))
     finally:
         if saved is None:
             os.environ.pop("MAKEFLAGS", None)

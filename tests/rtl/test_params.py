@@ -17,7 +17,7 @@ from rtl.pe import BitSerialPE
 @pytest.mark.parametrize(("kwargs", "exc", "message"), [
     ({"weight_bits": 0, "act_bits": 4}, ValueError, "BitSerialPE.weight_bits must be an integer in [1, 32], not 0"),
     ({"weight_bits": 4, "act_bits": 0}, ValueError, "BitSerialPE.act_bits must be an integer in [1, 32], not 0"),
-    ({"weight_bits": 4.0, "act_bits": 4}, TypeError, "BitSerialPE.weight_bits must be an integer, not 4.0"),
+    ({"weight_bits": 4.0, "act_bits": 4}, TypeError, "BitSerialPE.weight_bits must be an integer in [1, 32], not 4.0"),
     ({"weight_bits": 8, "act_bits": 8, "acc_bits": 15}, ValueError,
      "BitSerialPE.acc_bits must be >= weight_bits + act_bits = 16 (one full-precision product), not 15"),
     ({"weight_bits": 8, "act_bits": 4, "precision": 5}, ValueError,

@@ -1,0 +1,440 @@
+"""The accelerator core: PE array, three double-buffered SRAM buffers, a DMA engine on one external
+memory port, and a controller that runs one layer from a stream of phase descriptors (:mod:`rtl.program`).
+
+Blocks (all in this component, one clock):
+
+* **Array**: :class:`rtl.array.PEArray` of the accelerator's kind, output stationary, with ``hold`` so a
+  step boundary can wait for operands (a port stall).
+* **Buffers**: ifmap, filter and ofmap, each two halves (ping-pong) of ``words_per_half`` words with
+  ``banks`` ports per half (one access per port per cycle). Only one agent uses a half at a time: the DMA
+  fills one ifmap/filter half while the fetcher reads the other; the drain writes one ofmap half while the
+  DMA writes the other back.
+* **Fetcher**: generates the im2col addresses of every step of every fold (rows <- output pixels, columns
+  <- filters, time <- the reduction), reads ``banks`` words per cycle per buffer (row ``r`` on ifmap port
+  ``r % banks``, column ``c`` on filter port ``c % banks``), runs one step ahead of the array and bypasses
+  the words it reads in the cycle the array takes them; zero padding is not read.
+* **Drain**: captures the accumulators when a fold is done, requantises them (arithmetic shift right,
+  clip to ``ob`` bits; :func:`rtl.program.requantize`) and writes ``banks`` of them per cycle into the
+  ofmap half in fold order, while the next fold computes.
+* **DMA**: up to three transfers per phase, one after another on the external port: a read moves
+  ``lanes`` elements per cycle from ``ext_rdata`` into a buffer half, a write moves ``lanes`` ofmap
+  words per cycle to ``ext_wdata`` (never ahead of the drain). The port is ``link_bits`` wide; the
+  external side identifies a transfer by ``ext_tag`` and supplies/takes ``ext_n`` elements of
+  ``ext_bits`` bits, packed from bit 0, in every cycle with ``ext_rd``/``ext_wr`` high (no latency).
+* **Controller**: a phase begins in the cycle after the previous one ends, i.e. when its compute (the
+  last fold's last busy cycle) and its DMA (the last beat) are both over; descriptors are taken from
+  ``desc_data`` (valid/ready) into a one-entry prefetch register so no cycle is lost between phases.
+
+Counters (``Out``, frozen after the ``end`` phase): ``cycles`` (every cycle of the run's phases),
+``compute_cycles`` (array advancing), ``fill_cycles`` (fold start cycles), ``stall_cycles`` (the rest:
+waiting on the DMA or on a port), SRAM reads/writes per buffer in words, DRAM bits read/written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amaranth.hdl import Array, C, Cat, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .array import PEArray
+from .program import BUFFERS, CNT, COUNTERS, DESC_FIELDS, DIM, N_SLOTS, SLOT_FIELDS, TAG, CoreParams
+
+__all__ = ["AccelCore", "desc_layout", "COUNTER_BITS"]
+
+COUNTER_BITS = 48
+
+
+def desc_layout() -> data.StructLayout:
+    fields: dict[str, object] = {}
+    for name, bits, sg in DESC_FIELDS:
+        fields[name] = signed(bits) if sg else unsigned(bits)
+    for i in range(N_SLOTS):
+        for name, bits, sg in SLOT_FIELDS:
+            fields[f"s{i}_{name}"] = signed(bits) if sg else unsigned(bits)
+    return data.StructLayout(fields)
+
+
+def _mask(bits: Value, width: int) -> Value:
+    return ((C(1, width + 1) << bits) - 1)[:width]
+
+
+def _sext(raw: Value, bits: Value, width: int, signed_: Value) -> Value:
+    """``raw``'s low ``bits`` bits, sign-extended (``signed_``) or zero-extended to ``width`` bits."""
+    m = _mask(bits, width)
+    neg = signed_ & raw.bit_select((bits - 1).as_unsigned(), 1)
+    return Mux(neg, raw[:width] | ~m, raw[:width] & m)[:width]
+
+
+def _popcount(bits: list[Value]) -> Value:
+    total: Value = C(0, 8)
+    for b in bits:
+        total = total + b
+    return total
+
+
+class AccelCore(wiring.Component):
+    """The core for :class:`rtl.program.CoreParams` (see the module docstring)."""
+
+    def __init__(self, params: CoreParams) -> None:
+        self.params = p = params
+        self.layout = desc_layout()
+        sig: dict[str, object] = {
+            "desc_valid": In(1), "desc_data": In(self.layout.size), "desc_ready": Out(1),
+            "ext_rd": Out(1), "ext_wr": Out(1), "ext_tag": Out(TAG), "ext_n": Out(8), "ext_bits": Out(6),
+            "ext_rdata": In(p.link_bits), "ext_wdata": Out(p.link_bits),
+            "running": Out(1), "finished": Out(1),
+        }
+        for name in COUNTERS:
+            sig[name] = Out(COUNTER_BITS)
+        super().__init__(sig)
+
+    def elaborate(self, platform: object) -> Module:  # noqa: C901 - one datapath, kept in one place
+        m = Module()
+        p = self.params
+        R, Cc, W, A = p.rows, p.cols, p.weight_bits, p.act_bits
+        lay = self.layout
+
+        # ---- descriptors: prefetch register `nxt`, current phase `cur` ---------------------------------
+        cur = Signal(lay)
+        nxt = Signal(lay)
+        nxt_valid = Signal()
+        running = Signal()
+        finished = Signal()
+        m.d.comb += [self.desc_ready.eq(~nxt_valid), self.running.eq(running), self.finished.eq(finished)]
+
+        # ---- memories ----------------------------------------------------------------------------------
+        mems: dict[str, list[Memory]] = {}
+        rports: dict[str, list[list[Any]]] = {}
+        wports: dict[str, list[list[Any]]] = {}
+        for buf in BUFFERS:
+            g = p.geometry(buf)
+            mems[buf], rports[buf], wports[buf] = [], [], []
+            for h in range(2):
+                mem = Memory(shape=unsigned(g.word_bits), depth=g.words_per_half, init=[])
+                m.submodules[f"{buf}_h{h}"] = mem
+                mems[buf].append(mem)
+                rports[buf].append([mem.read_port(domain="comb") for _ in range(g.banks)])
+                wports[buf].append([mem.write_port() for _ in range(g.banks)])
+        abits = {buf: max(1, (p.geometry(buf).words_per_half - 1).bit_length()) for buf in BUFFERS}
+
+        # ---- array -------------------------------------------------------------------------------------
+        arr = PEArray(R, Cc, W, A, acc_bits=p.acc_bits, max_steps=p.max_steps, kind=p.kind, stall=True)
+        m.submodules.array = arr
+        hold = Signal()
+        take = Signal()        # the array samples its operand inputs this cycle
+        accept = Signal()      # a fold starts (the array's load cycle)
+        m.d.comb += take.eq(arr.load)
+
+        # ---- phase control ----------------------------------------------------------------------------
+        boundary = Signal()    # the current phase (or idle) ends this cycle and `nxt` becomes `cur`
+        phase_end = Signal()
+        src = Signal(lay)      # dims for coordinate generation: nxt at a boundary, else cur
+        m.d.comb += src.eq(Mux(boundary, nxt, cur))
+
+        with m.If(self.desc_valid & ~nxt_valid):
+            m.d.sync += [nxt.eq(self.desc_data), nxt_valid.eq(1)]
+        with m.If(boundary):
+            m.d.sync += [cur.eq(nxt), nxt_valid.eq(0), running.eq(1), finished.eq(0)]
+        with m.Elif(phase_end & cur.end):
+            m.d.sync += [running.eq(0), finished.eq(1)]
+
+        # ---- fetcher state -----------------------------------------------------------------------------
+        f_active = Signal()
+        k = Signal(CNT)
+        kc, kr, ks = Signal(DIM, name="k_c"), Signal(8, name="k_h"), Signal(8, name="k_w")
+        pix_base = Signal(CNT + 1)
+        col_base = Signal(DIM + 1)
+        bi, bf, bo = p.ifmap.banks, p.filter.banks, p.ofmap.banks
+        n_gi, n_gf = -(-R // bi), -(-Cc // bf)
+        gi = Signal(range(n_gi + 1))
+        gf = Signal(range(n_gf + 1))
+        a_done, f_done = Signal(name="a_done"), Signal(name="f_done")
+        s_a = [Signal(A, name=f"stage_a{r}") for r in range(R)]
+        s_w = [Signal(signed(W), name=f"stage_w{c}") for c in range(Cc)]
+
+        def coord(name: str) -> dict[str, Signal]:
+            return {"n": Signal(DIM + 1, name=f"{name}_n"), "p": Signal(DIM + 1, name=f"{name}_p"),
+                    "q": Signal(DIM + 1, name=f"{name}_q"), "gy": Signal(signed(DIM + 3), name=f"{name}_gy"),
+                    "gx": Signal(signed(DIM + 3), name=f"{name}_gx"), "i": Signal(CNT + 1, name=f"{name}_i")}
+
+        rows = [coord(f"row{r}") for r in range(R)]
+
+        def inc(c: dict[str, Value]) -> dict[str, Value]:
+            q_wrap = c["q"] + 1 == src.tq
+            p_wrap = c["p"] + 1 == src.tp
+            return {"q": Mux(q_wrap, 0, c["q"] + 1), "gx": Mux(q_wrap, src.gx0, c["gx"] + src.sw),
+                    "p": Mux(q_wrap, Mux(p_wrap, 0, c["p"] + 1), c["p"]),
+                    "gy": Mux(q_wrap, Mux(p_wrap, src.gy0, c["gy"] + src.sh), c["gy"]),
+                    "n": Mux(q_wrap & p_wrap, c["n"] + 1, c["n"]), "i": c["i"] + 1}
+
+        def chain(first: dict[str, Value]) -> list[dict[str, Value]]:
+            out = [first]
+            for _ in range(R - 1):
+                out.append(inc(out[-1]))
+            return out
+
+        start_coords = {"n": C(0, 1), "p": C(0, 1), "q": C(0, 1), "gy": src.gy0, "gx": src.gx0, "i": C(0, 1)}
+        init_rows = chain(start_coords)
+        next_rows = chain(inc({key: rows[R - 1][key] for key in rows[0]}))
+
+        # ---- fetch addresses and operands -------------------------------------------------------------
+        a_ready = Signal()
+        w_ready = Signal()
+        vec_ready = Signal()
+        if_valid: list[Value] = []
+        a_lane_now: list[Value] = []
+        for b in range(min(bi, R)):
+            members = [rows[r] for r in range(b, R, bi)]
+            if len(members) == 1:
+                sel = dict(members[0])
+            else:
+                sel = {key: Array([mem[key] for mem in members])[gi] for key in rows[0]}
+            row_ok = (gi * bi + b < R) & (sel["i"] < cur.P)
+            gy = Signal(signed(DIM + 4), name=f"if_gy{b}")
+            gx = Signal(signed(DIM + 4), name=f"if_gx{b}")
+            inside = Signal(name=f"if_inside{b}")
+            m.d.comb += [gy.eq(sel["gy"] + kr), gx.eq(sel["gx"] + ks),
+                         inside.eq((gy >= 0) & (gy < cur.in_h) & (gx >= 0) & (gx < cur.in_w))]
+            addr = ((sel["n"] * cur.tc + kc) * cur.ih + (gy - cur.ylo).as_unsigned()) * cur.iw \
+                + (gx - cur.xlo).as_unsigned()
+            ok = Signal(name=f"if_ok{b}")
+            m.d.comb += ok.eq(f_active & ~a_done & row_ok & inside)
+            for h in range(2):
+                m.d.comb += rports["ifmap"][h][b].addr.eq(addr[:abits["ifmap"]])
+            raw = Mux(cur.hi, rports["ifmap"][1][b].data, rports["ifmap"][0][b].data)
+            val = Signal(A, name=f"if_val{b}")
+            m.d.comb += val.eq(Mux(ok, _sext(raw, cur.pa, A, cur.sgn), 0))
+            if_valid.append(ok)
+            a_lane_now.append(val)
+        f_valid: list[Value] = []
+        w_lane_now: list[Value] = []
+        for b in range(min(bf, Cc)):
+            col = gf * bf + b
+            mloc = col_base + col
+            ok = Signal(name=f"f_ok{b}")
+            m.d.comb += ok.eq(f_active & ~f_done & (col < Cc) & (mloc < cur.tm))
+            addr = mloc * cur.K + k
+            for h in range(2):
+                m.d.comb += rports["filter"][h][b].addr.eq(addr[:abits["filter"]])
+            raw = Mux(cur.hf, rports["filter"][1][b].data, rports["filter"][0][b].data)
+            val = Signal(signed(W), name=f"f_val{b}")
+            m.d.comb += val.eq(Mux(ok, _sext(raw, cur.pw, W, C(1, 1)), 0))
+            f_valid.append(ok)
+            w_lane_now.append(val)
+        m.d.comb += [a_ready.eq(a_done | (gi == n_gi - 1)), w_ready.eq(f_done | (gf == n_gf - 1)),
+                     vec_ready.eq(f_active & a_ready & w_ready)]
+        for r in range(R):
+            m.d.comb += arr.acts[r].eq(Mux(a_done | (gi != r // bi), s_a[r], a_lane_now[r % bi]))
+        for c in range(Cc):
+            m.d.comb += arr.weights[c].eq(Mux(f_done | (gf != c // bf), s_w[c], w_lane_now[c % bf]))
+
+        # the array: start a fold when idle and step 0 is ready; hold a step boundary until operands are
+        m.d.comb += [accept.eq(f_active & (k == 0) & vec_ready & ~arr.busy), arr.start.eq(accept),
+                     arr.accumulate.eq(0), arr.steps.eq(cur.K), arr.act_signed.eq(cur.sgn),
+                     hold.eq(arr.want_load & ~vec_ready), arr.hold.eq(hold)]
+        if p.kind != "parallel":
+            m.d.comb += arr.precision.eq(cur.pa)
+        if p.kind == "serial_both":
+            m.d.comb += arr.weight_precision.eq(cur.pw)
+
+        last_k = k == cur.K - 1
+        with m.If(boundary):
+            m.d.sync += [f_active.eq(nxt.compute), k.eq(0), kc.eq(0), kr.eq(0), ks.eq(0), pix_base.eq(0),
+                         col_base.eq(0), gi.eq(0), gf.eq(0), a_done.eq(0), f_done.eq(0)]
+            for r in range(R):
+                m.d.sync += [rows[r][key].eq(init_rows[r][key]) for key in rows[r]]
+        with m.Elif(take):
+            m.d.sync += [gi.eq(0), gf.eq(0), a_done.eq(0), f_done.eq(0)]
+            with m.If(last_k):
+                m.d.sync += [k.eq(0), kc.eq(0), kr.eq(0), ks.eq(0)]
+                with m.If(col_base + Cc >= cur.tm):
+                    m.d.sync += col_base.eq(0)
+                    with m.If(pix_base + R >= cur.P):
+                        m.d.sync += f_active.eq(0)
+                    with m.Else():
+                        m.d.sync += pix_base.eq(pix_base + R)
+                        for r in range(R):
+                            m.d.sync += [rows[r][key].eq(next_rows[r][key]) for key in rows[r]]
+                with m.Else():
+                    m.d.sync += col_base.eq(col_base + Cc)
+            with m.Else():
+                m.d.sync += k.eq(k + 1)
+                with m.If(ks + 1 == cur.kw):
+                    m.d.sync += ks.eq(0)
+                    with m.If(kr + 1 == cur.kh):
+                        m.d.sync += [kr.eq(0), kc.eq(kc + 1)]
+                    with m.Else():
+                        m.d.sync += kr.eq(kr + 1)
+                with m.Else():
+                    m.d.sync += ks.eq(ks + 1)
+        with m.Elif(f_active):
+            with m.If(~a_done):
+                for r in range(R):
+                    with m.If(gi == r // bi):
+                        m.d.sync += s_a[r].eq(a_lane_now[r % bi])
+                with m.If(gi == n_gi - 1):
+                    m.d.sync += a_done.eq(1)
+                with m.Else():
+                    m.d.sync += gi.eq(gi + 1)
+            with m.If(~f_done):
+                for c in range(Cc):
+                    with m.If(gf == c // bf):
+                        m.d.sync += s_w[c].eq(w_lane_now[c % bf])
+                with m.If(gf == n_gf - 1):
+                    m.d.sync += f_done.eq(1)
+                with m.Else():
+                    m.d.sync += gf.eq(gf + 1)
+
+        # ---- fold bookkeeping and drain ----------------------------------------------------------------
+        out_ptr = Signal(CNT)
+        written = [Signal(CNT + 1, name=f"written{h}") for h in range(2)]
+        run = {"sr": Signal(range(R + 1)), "sc": Signal(range(Cc + 1)), "base": Signal(CNT), "half": Signal(),
+               "shift": Signal(7), "ob": Signal(6), "sgn": Signal()}
+        sr_now = Mux(cur.P - pix_base >= R, R, cur.P - pix_base)
+        sc_now = Mux(cur.tm - col_base >= Cc, Cc, cur.tm - col_base)
+        with m.If(boundary):
+            m.d.sync += out_ptr.eq(0)
+        with m.Elif(accept):
+            m.d.sync += [run["sr"].eq(sr_now), run["sc"].eq(sc_now), run["base"].eq(out_ptr),
+                         run["half"].eq(cur.ho), run["shift"].eq(cur.shift), run["ob"].eq(cur.ob),
+                         run["sgn"].eq(cur.sgn), out_ptr.eq(out_ptr + sr_now * sc_now)]
+
+        # The drain starts in the `done` cycle itself (from the accumulators; `cap` keeps them for the
+        # later cycles) and writes `bo` results per cycle in fold order: lane b takes the entry b after
+        # lane b-1 (row-major over the fold's sr x sc results).
+        cap = [Signal(signed(p.acc_bits), name=f"cap{i}") for i in range(R * Cc)]
+        d_active = Signal()
+        d_r = Signal(range(R + 1))
+        d_c = Signal(range(Cc + 1))
+        d_addr = Signal(CNT + 1)
+        dinfo = {key: Signal.like(v, name=f"d_{key}") for key, v in run.items()}
+        now = {key: Mux(arr.done, run[key], dinfo[key]) for key in run}
+        draining = arr.done | d_active
+        r0 = Mux(arr.done, 0, d_r)
+        c0 = Mux(arr.done, 0, d_c)
+        addr0 = Mux(arr.done, run["base"], d_addr)
+        src_arr = Array([Mux(arr.done, arr.acc[i], cap[i]) for i in range(R * Cc)])
+        with m.If(arr.done):
+            m.d.sync += [cap[i].eq(arr.acc[i]) for i in range(R * Cc)]
+            m.d.sync += [dinfo[key].eq(run[key]) for key in run]
+        obm1 = Signal(6)
+        top = Signal(signed(66))          # 2**(ob-1)
+        m.d.comb += [obm1.eq(now["ob"] - 1), top.eq(C(1, 1) << obm1)]
+        ob_lo = Signal(signed(67))
+        ob_hi = Signal(signed(67))
+        m.d.comb += [ob_lo.eq(Mux(now["sgn"], -top, 0)), ob_hi.eq(Mux(now["sgn"], top - 1, (top << 1) - 1))]
+        o_lanes: list[Value] = []
+        o_addr: list[Value] = []
+        o_data: list[Value] = []
+        rr, cc = r0, c0
+        for b in range(bo):
+            ok = Signal(name=f"o_ok{b}")
+            m.d.comb += ok.eq(draining & (rr < now["sr"]))
+            v = Signal(signed(p.acc_bits), name=f"o_acc{b}")
+            m.d.comb += v.eq(src_arr[rr * Cc + cc] >> now["shift"])
+            q = Signal(signed(p.acc_bits + 1), name=f"o_q{b}")
+            m.d.comb += q.eq(Mux(v < ob_lo, ob_lo, Mux(v > ob_hi, ob_hi, v)))
+            for h in range(2):
+                wp = wports["ofmap"][h][b]
+                m.d.comb += [wp.addr.eq((addr0 + b)[:abits["ofmap"]]), wp.data.eq(q),
+                             wp.en.eq(ok & (now["half"] == h))]
+            o_lanes.append(ok)
+            o_addr.append(addr0 + b)
+            o_data.append(q)
+            wrap = cc + 1 >= now["sc"]
+            rr, cc = Mux(wrap, rr + 1, rr), Mux(wrap, 0, cc + 1)
+        o_written = _popcount(o_lanes)
+        with m.If(draining):
+            m.d.sync += [d_addr.eq(addr0 + o_written), d_r.eq(rr), d_c.eq(cc), d_active.eq(rr < now["sr"])]
+
+        # ---- DMA -------------------------------------------------------------------------------------
+        x_active = Signal()
+        x_slot = Signal(range(N_SLOTS + 1))
+        x_ptr = Signal(CNT)
+        slots = []
+        for i in range(N_SLOTS):
+            slots.append({name: getattr(cur, f"s{i}_{name}") for name, _, _ in SLOT_FIELDS})
+        sl = {name: Array([s[name] for s in slots])[x_slot] for name, _, _ in SLOT_FIELDS}
+        remaining = sl["count"] - x_ptr
+        x_n = Signal(8)
+        m.d.comb += x_n.eq(Mux(remaining >= sl["lanes"], sl["lanes"], remaining))
+        o_half = Mux(sl["half"], written[1], written[0])
+        same_half = draining & (now["half"] == sl["half"])
+        wb_ok = x_ptr + x_n <= o_half + Mux(same_half, o_written, 0)   # results drained this cycle count
+        beat = Signal()
+        m.d.comb += beat.eq(x_active & ((sl["dir"] == 0) | wb_ok))
+        x_last = x_ptr + x_n >= sl["count"]
+        x_ending = Signal()
+        m.d.comb += x_ending.eq(beat & x_last & (x_slot + 1 == cur.n_slots))
+        m.d.comb += [self.ext_rd.eq(x_active & (sl["dir"] == 0)), self.ext_wr.eq(x_active & (sl["dir"] == 1) & wb_ok),
+                     self.ext_tag.eq(sl["tag"]), self.ext_n.eq(x_n), self.ext_bits.eq(sl["bits"])]
+        elem_w = max(W, A, p.ofmap.word_bits)
+        rdata = Cat(self.ext_rdata, C(0, elem_w))
+        for bix, buf in enumerate(BUFFERS[:2]):
+            g = p.geometry(buf)
+            for lane in range(g.banks):
+                raw = rdata.bit_select(sl["bits"] * lane, elem_w) & _mask(sl["bits"], elem_w)
+                for h in range(2):
+                    wp = wports[buf][h][lane]
+                    m.d.comb += [wp.addr.eq((x_ptr + lane)[:abits[buf]]), wp.data.eq(raw),
+                                 wp.en.eq(beat & (sl["dir"] == 0) & (sl["buf"] == bix) & (sl["half"] == h)
+                                          & (lane < x_n))]
+        wdata: Value = C(0, p.link_bits)
+        for lane in range(p.ofmap.banks):
+            for h in range(2):
+                m.d.comb += rports["ofmap"][h][lane].addr.eq((x_ptr + lane)[:abits["ofmap"]])
+            raw = Mux(sl["half"], rports["ofmap"][1][lane].data, rports["ofmap"][0][lane].data)
+            for b in range(bo):   # forward a result the drain writes in this very cycle
+                hit = same_half & o_lanes[b] & (o_addr[b] == x_ptr + lane)
+                raw = Mux(hit, o_data[b][:p.ofmap.word_bits], raw)
+            part = Mux(lane < x_n, raw & _mask(sl["bits"], p.ofmap.word_bits), 0)
+            wdata = wdata | (part << (sl["bits"] * lane))[:p.link_bits]
+        m.d.comb += self.ext_wdata.eq(wdata)
+        with m.If(boundary):
+            m.d.sync += [x_active.eq(nxt.n_slots != 0), x_slot.eq(0), x_ptr.eq(0)]
+        with m.Elif(beat):
+            with m.If(x_last):
+                m.d.sync += x_ptr.eq(0)
+                with m.If(x_slot + 1 == cur.n_slots):
+                    m.d.sync += x_active.eq(0)
+                with m.Else():
+                    m.d.sync += x_slot.eq(x_slot + 1)
+            with m.Else():
+                m.d.sync += x_ptr.eq(x_ptr + x_n)
+        # written counters: reset for the half a new compute tile will drain into; the drain adds to its half
+        for h in range(2):
+            with m.If(boundary & nxt.compute & (nxt.ho == h)):
+                m.d.sync += written[h].eq(0)
+            with m.Elif(draining & (now["half"] == h)):
+                m.d.sync += written[h].eq(written[h] + o_written)
+
+        # ---- phase end -------------------------------------------------------------------------------
+        comp_over = ~f_active & (~arr.busy | arr.last)
+        dma_over = ~x_active | x_ending
+        m.d.comb += phase_end.eq(running & comp_over & dma_over)
+        m.d.comb += boundary.eq(nxt_valid & (~running | (phase_end & ~cur.end)))
+
+        # ---- counters ----------------------------------------------------------------------------------
+        cnt = {name: Signal(COUNTER_BITS, name=f"cnt_{name}") for name in COUNTERS}
+        adv = arr.busy & ~hold
+        x_rd = beat & (sl["dir"] == 0)
+        x_wr = beat & (sl["dir"] == 1)
+        incs = {
+            "cycles": running, "compute_cycles": running & adv, "fill_cycles": running & accept,
+            "stall_cycles": running & ~adv & ~accept,
+            "ifmap_sram_reads": _popcount(if_valid), "filter_sram_reads": _popcount(f_valid),
+            "ofmap_sram_writes": o_written,
+            "ifmap_sram_writes": Mux(x_rd & (sl["buf"] == 0), x_n, 0),
+            "filter_sram_writes": Mux(x_rd & (sl["buf"] == 1), x_n, 0),
+            "ofmap_sram_reads": Mux(x_wr, x_n, 0),
+            "dram_read_bits": Mux(x_rd, x_n * sl["bits"], 0), "dram_write_bits": Mux(x_wr, x_n * sl["bits"], 0),
+        }
+        with m.If(boundary & ~running):
+            m.d.sync += [c.eq(0) for c in cnt.values()]
+        with m.Else():
+            m.d.sync += [cnt[name].eq(cnt[name] + incs[name]) for name in COUNTERS]
+        m.d.comb += [getattr(self, name).eq(cnt[name]) for name in COUNTERS]
+        return m

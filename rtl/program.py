@@ -1,0 +1,360 @@
+"""What the accelerator core (:mod:`rtl.core`) runs: its parameters derived from an ``hwsim.Accelerator``,
+the descriptor format, and the host-side compiler that turns one layer's ``LayerMapping`` into the
+descriptor stream and the DRAM transfer table. Plain Python and numpy (no Amaranth), so the CLI can
+check a schedule against the core before anything is built.
+
+The compiler walks the DRAM tiles exactly as ``hwsim.engine`` does (convolution group outermost, then
+``loop_order``; an operand is loaded only when a loop it depends on changes) and emits one *phase*
+descriptor per period of the double-buffered pipeline:
+
+* phase 0 loads tile 0; phase ``j`` (1..T) computes tile ``j-1`` while the DMA loads tile ``j`` and
+  writes back tile ``j-2``; phase ``T+1`` writes back the last tile.
+
+Storage convention of the core: one element per SRAM word (``word_bits`` >= the element's width), so
+the core counts SRAM accesses in elements; the engine counts ``elements * bits / word_bits`` words. The
+two agree exactly when a buffer's ``word_bits`` equals its elements' width.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hwsim.accelerator import Accelerator, Dataflow, Interconnect
+from hwsim.network import Layer
+from hwsim.schedule import LOOPS, LayerMapping, Tile
+
+from .params import PE_KINDS, array_acc_bits_needed
+
+__all__ = ["CoreParams", "DESC_FIELDS", "SLOT_FIELDS", "N_SLOTS", "Transfer", "Phase", "LayerProgram",
+           "compile_layer", "pack_descriptor", "requantize", "choose_shift", "BUFFERS", "COUNTERS"]
+
+BUFFERS = ("ifmap", "filter", "ofmap")
+N_SLOTS = 3            # DMA transfers per phase: ifmap load, filter load, ofmap write-back
+DIM = 16               # bits of a tile extent / coordinate field
+CNT = 24               # bits of an element count or SRAM address
+TAG = 20               # bits of a transfer tag (the external memory side's index of the transfer)
+
+# (name, bits, signed) of one phase descriptor; slot fields follow as s{i}_{name}.
+DESC_FIELDS: tuple[tuple[str, int, bool], ...] = (
+    ("end", 1, False), ("compute", 1, False), ("P", CNT, False), ("K", CNT, False), ("tm", DIM, False),
+    ("tn", DIM, False), ("tp", DIM, False), ("tq", DIM, False), ("tc", DIM, False), ("kh", 8, False),
+    ("kw", 8, False), ("sh", 8, False), ("sw", 8, False), ("gy0", DIM + 1, True), ("gx0", DIM + 1, True),
+    ("ylo", DIM, False), ("xlo", DIM, False), ("ih", DIM, False), ("iw", DIM, False), ("in_h", DIM, False),
+    ("in_w", DIM, False), ("hi", 1, False), ("hf", 1, False), ("ho", 1, False), ("pa", 6, False),
+    ("pw", 6, False), ("sgn", 1, False), ("shift", 7, False), ("ob", 6, False), ("n_slots", 2, False),
+)
+SLOT_FIELDS: tuple[tuple[str, int, bool], ...] = (
+    ("dir", 1, False), ("buf", 2, False), ("half", 1, False), ("count", CNT, False), ("lanes", 8, False),
+    ("bits", 6, False), ("tag", TAG, False),
+)
+COUNTERS = ("cycles", "compute_cycles", "fill_cycles", "stall_cycles", "ifmap_sram_reads", "ifmap_sram_writes",
+            "filter_sram_reads", "filter_sram_writes", "ofmap_sram_reads", "ofmap_sram_writes", "dram_read_bits",
+            "dram_write_bits")
+
+
+def _all_fields() -> list[tuple[str, int, bool]]:
+    out = list(DESC_FIELDS)
+    for i in range(N_SLOTS):
+        out += [(f"s{i}_{n}", b, sg) for n, b, sg in SLOT_FIELDS]
+    return out
+
+
+def pack_descriptor(values: dict[str, int]) -> int:
+    """The descriptor as one integer, first field in the least significant bits (missing fields are 0)."""
+    word, pos = 0, 0
+    for name, bits, signed in _all_fields():
+        v = int(values.get(name, 0))
+        lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+        if not lo <= v <= hi:
+            raise ValueError(f"descriptor.{name} must fit {bits} bits, not {v!r}")
+        word |= (v & ((1 << bits) - 1)) << pos
+        pos += bits
+    return word
+
+
+@dataclass(frozen=True, slots=True)
+class BufferGeometry:
+    word_bits: int
+    banks: int
+    words_per_half: int
+
+
+@dataclass(frozen=True, slots=True)
+class CoreParams:
+    """The core generated for an accelerator: its array, buffers (two halves each, ``banks`` ports per
+    half), DRAM link width and longest fold. Built by :meth:`from_accelerator`, which rejects what the
+    core cannot build with one line naming the field."""
+
+    name: str
+    rows: int
+    cols: int
+    kind: str
+    weight_bits: int
+    act_bits: int
+    acc_bits: int
+    signed_act: bool
+    link_bits: int
+    max_steps: int
+    ifmap: BufferGeometry
+    filter: BufferGeometry
+    ofmap: BufferGeometry
+    dataflows: tuple[str, ...] = ("os",)
+
+    @staticmethod
+    def from_accelerator(acc: Accelerator) -> CoreParams:
+        o = f"Accelerator[{acc.name!r}]"
+        if acc.pe.kind.value not in PE_KINDS:
+            raise ValueError(f"{o}.pe.kind must be one of {list(PE_KINDS)} for the RTL core, not {acc.pe.kind.value!r}")
+        if acc.interconnect is not Interconnect.BROADCAST:
+            raise ValueError(f"{o}.interconnect must be 'broadcast' for the RTL core, not {acc.interconnect.value!r}")
+        if Dataflow.OS not in acc.dataflows:
+            raise ValueError(f"{o}.dataflows must include 'os' for the RTL core, not {[d.value for d in acc.dataflows]}")
+        bw = acc.dram.bandwidth_bytes_per_cycle
+        if bw != int(bw) or bw > 64:
+            raise ValueError(f"{o}.dram.bandwidth_bytes_per_cycle must be a whole number of bytes in [1, 64] for the "
+                             f"RTL core's link, not {bw!r}")
+        W, A = acc.pe.max_weight_bits, acc.pe.max_act_bits
+        max_steps = 1 << min(12, acc.pe.acc_bits - W - A)   # the longest fold whose sum cannot overflow
+        assert array_acc_bits_needed(W, A, max_steps) <= acc.pe.acc_bits
+        geo = {}
+        for buf, elem in (("ifmap", A), ("filter", W), ("ofmap", 1)):
+            spec = getattr(acc, f"{buf}_sram")
+            if spec.word_bits < elem:
+                raise ValueError(f"{o}.{buf}_sram.word_bits must be >= {elem} (the core keeps one element per "
+                                 f"word), not {spec.word_bits!r}")
+            words = spec.size_bytes * 8 // 2 // spec.word_bits
+            if words > (1 << CNT) or spec.banks > 64:
+                raise ValueError(f"{o}.{buf}_sram must have at most {1 << CNT} words per half and 64 banks for the "
+                                 f"RTL core, not {words} and {spec.banks}")
+            geo[buf] = BufferGeometry(spec.word_bits, spec.banks, words)
+        return CoreParams(f"core_{acc.pe.kind.value}_r{acc.rows}c{acc.cols}", acc.rows, acc.cols, acc.pe.kind.value,
+                          W, A, acc.pe.acc_bits, acc.pe.signed_act, int(bw) * 8, max_steps, geo["ifmap"],
+                          geo["filter"], geo["ofmap"])
+
+    def geometry(self, buf: str) -> BufferGeometry:
+        return {"ifmap": self.ifmap, "filter": self.filter, "ofmap": self.ofmap}[buf]
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """One DMA transfer: ``indices`` are flat element indices into the layer's ``tensor`` (``x``, ``w`` or
+    ``y``) in the order they cross the link; ``direction`` ``read`` (DRAM -> SRAM) or ``write``."""
+
+    tensor: str
+    direction: str
+    bits: int
+    indices: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    fields: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class LayerProgram:
+    layer: Layer
+    mapping: LayerMapping
+    phases: tuple[Phase, ...]
+    transfers: tuple[Transfer, ...]
+    shift: int
+    out_signed: bool
+    folds: int = 0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def descriptors(self) -> list[int]:
+        return [pack_descriptor(p.fields) for p in self.phases]
+
+
+def requantize(acc: np.ndarray, shift: int, out_bits: int, signed: bool) -> np.ndarray:
+    """What the core writes for an accumulator value: arithmetic shift right by ``shift`` (floor), then
+    clip to the ``out_bits`` range (two's complement when ``signed``, else ``[0, 2**out_bits - 1]``)."""
+    v = np.asarray(acc, dtype=np.int64) >> np.int64(shift)
+    lo, hi = (-(1 << (out_bits - 1)), (1 << (out_bits - 1)) - 1) if signed else (0, (1 << out_bits) - 1)
+    return np.clip(v, lo, hi)
+
+
+def choose_shift(acc: np.ndarray, out_bits: int, signed: bool) -> int:
+    """The smallest shift that brings the largest magnitude of ``acc`` into the ``out_bits`` range."""
+    peak = int(np.max(np.abs(acc))) if acc.size else 0
+    room = out_bits - 1 if signed else out_bits
+    return max(0, peak.bit_length() - room)
+
+
+def _check(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Accelerator) -> None:
+    """Reject what this core cannot execute: one line naming the layer and the limit."""
+    o = f"Layer[{layer.name!r}]"
+    if not layer.has_macs or not layer.has_stored_weights:
+        raise ValueError(f"{o}.kind must be conv2d or linear for the RTL core, not {layer.kind.value!r}")
+    if mapping.dataflow.value not in core.dataflows:
+        raise ValueError(f"{o}: dataflow {mapping.dataflow.value!r} is not built into the RTL core "
+                         f"(it has {list(core.dataflows)})")
+    if layer.weight_bits > core.weight_bits or layer.act_bits > core.act_bits:
+        raise ValueError(f"{o}: weight_bits={layer.weight_bits}, act_bits={layer.act_bits} exceed the core's "
+                         f"pe.max_weight_bits={core.weight_bits}, pe.max_act_bits={core.act_bits}")
+    if layer.out_bits > min(core.ofmap.word_bits, core.acc_bits):
+        raise ValueError(f"{o}.out_bits must be <= {min(core.ofmap.word_bits, core.acc_bits)} (ofmap_sram.word_bits "
+                         f"and pe.acc_bits), not {layer.out_bits}")
+    if layer.channel_weight_bits is not None:
+        raise ValueError(f"{o}.channel_weight_bits: per-channel weight widths are not built into the RTL core")
+    for what, bits in (("act_bits", layer.act_bits), ("weight_bits", layer.weight_bits),
+                       ("out_bits", layer.out_bits)):
+        if bits > core.link_bits:
+            raise ValueError(f"{o}.{what}={bits} is wider than the core's DRAM link of {core.link_bits} bits "
+                             f"(dram.bandwidth_bytes_per_cycle * 8)")
+    mapping.validate(layer, acc)
+    whole = Tile.whole(layer)
+    t = mapping.tile
+    if t.c < whole.c:
+        raise ValueError(f"{o}.tile.c must be the whole reduction {whole.c} on the RTL core (split reductions "
+                         f"need partial-sum accumulation, not built), not {t.c}")
+    k = t.c * layer.kernel_h * layer.kernel_w
+    if k > core.max_steps:
+        raise ValueError(f"{o}: a fold of {k} reduction steps exceeds the core's max_steps={core.max_steps} "
+                         f"(pe.acc_bits={core.acc_bits})")
+    ih = min((t.p - 1) * layer.stride_h + layer.kernel_h, layer.in_h + 2 * layer.pad_h)
+    iw = min((t.q - 1) * layer.stride_w + layer.kernel_w, layer.in_w + 2 * layer.pad_w)
+    need = {"ifmap": t.n * t.c * ih * iw, "filter": t.m * k, "ofmap": t.n * t.p * t.q * t.m}
+    for buf, words in need.items():
+        g = core.geometry(buf)
+        if words > g.words_per_half:
+            raise ValueError(f"{o}.tile needs {words} words of {buf}_sram per half, but the core holds "
+                             f"{g.words_per_half} ({buf}_sram: one element per {g.word_bits}-bit word, double "
+                             f"buffered)")
+    s = _step_cycles(core, layer)
+    fold = 1 + k * s
+    drain = -(-min(core.rows, t.n * t.p * t.q) * min(core.cols, t.m) // core.ofmap.banks)
+    if drain > fold:
+        raise ValueError(f"{o}: ofmap_sram.banks={core.ofmap.banks} drains a fold's results in {drain} cycles, "
+                         f"but the next fold is done after {fold}")
+
+
+def _step_cycles(core: CoreParams, layer: Layer) -> int:
+    if core.kind == "parallel":
+        return 1
+    if core.kind == "serial_both":
+        return layer.act_bits * layer.weight_bits
+    return layer.act_bits
+
+
+def _lanes(core: CoreParams, buf: str, bits: int) -> int:
+    return max(1, min(core.geometry(buf).banks, core.link_bits // bits))
+
+
+def compile_layer(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Accelerator, shift: int = 0,
+                  out_signed: bool | None = None) -> LayerProgram:
+    """The descriptor stream and transfer table that run ``layer`` under ``mapping`` on ``core``.
+
+    Tensors (PyTorch layouts, flat row-major indices): ``x`` (N, C, H, W), ``w`` (M, C/g, KH, KW),
+    ``y`` (N, M, OH, OW). Raises ``ValueError`` (one line naming the layer and the limit) if the core
+    cannot execute the mapping.
+    """
+    _check(core, layer, mapping, acc)
+    sgn = core.signed_act if out_signed is None else out_signed
+    whole = Tile.whole(layer)
+    tile = Tile(*(min(getattr(mapping.tile, d), getattr(whole, d)) for d in LOOPS))
+    counts = tile.counts(layer)
+    order = mapping.loop_order
+    G = layer.groups
+    cg, mg = layer.in_channels // G, layer.out_channels // G
+    KH, KW, sh, sw, ph, pw = (layer.kernel_h, layer.kernel_w, layer.stride_h, layer.stride_w, layer.pad_h,
+                              layer.pad_w)
+    H, Wd, OH, OW = layer.in_h, layer.in_w, layer.out_h, layer.out_w
+    relevant = {"ifmap": set("ncpq"), "filter": set("mc"), "ofmap": set("nmpq")}
+
+    tiles = []
+    for gi in range(G):
+        for idx in itertools.product(*[range(counts[d]) for d in order]):
+            pos = dict(zip(order, idx, strict=True))
+            st = {d: pos[d] * getattr(tile, d) for d in LOOPS}
+            ext = {d: min(getattr(tile, d), getattr(whole, d) - st[d]) for d in LOOPS}
+            tiles.append((gi, pos, st, ext))
+
+    transfers: list[Transfer] = []
+
+    def add(tensor: str, direction: str, bits: int, indices: np.ndarray) -> int:
+        transfers.append(Transfer(tensor, direction, bits, np.asarray(indices, dtype=np.int64).reshape(-1)))
+        return len(transfers) - 1
+
+    def ifmap_block(gi: int, st: dict[str, int], ext: dict[str, int]) -> tuple[np.ndarray, dict[str, int]]:
+        top, left = st["p"] * sh - ph, st["q"] * sw - pw
+        ylo, yhi = max(0, top), min(H, (st["p"] + ext["p"] - 1) * sh - ph + KH)
+        xlo, xhi = max(0, left), min(Wd, (st["q"] + ext["q"] - 1) * sw - pw + KW)
+        n = np.arange(st["n"], st["n"] + ext["n"])[:, None, None, None]
+        c = (gi * cg + np.arange(st["c"], st["c"] + ext["c"]))[None, :, None, None]
+        y = np.arange(ylo, yhi)[None, None, :, None]
+        x = np.arange(xlo, xhi)[None, None, None, :]
+        flat = ((n * layer.in_channels + c) * H + y) * Wd + x
+        return flat, {"gy0": top, "gx0": left, "ylo": ylo, "xlo": xlo, "ih": yhi - ylo, "iw": xhi - xlo}
+
+    def filter_block(gi: int, st: dict[str, int], ext: dict[str, int]) -> np.ndarray:
+        m = (gi * mg + np.arange(st["m"], st["m"] + ext["m"]))[:, None, None, None]
+        c = np.arange(st["c"], st["c"] + ext["c"])[None, :, None, None]
+        r = np.arange(KH)[None, None, :, None]
+        s_ = np.arange(KW)[None, None, None, :]
+        return ((m * cg + c) * KH + r) * KW + s_
+
+    def ofmap_order(gi: int, st: dict[str, int], ext: dict[str, int]) -> np.ndarray:
+        """Output elements in the order the core drains them: folds (row folds outer, column folds inner),
+        then rows, then columns of each fold."""
+        P, N = ext["n"] * ext["p"] * ext["q"], ext["m"]
+        pix = np.arange(P)
+        n_, rem = np.divmod(pix, ext["p"] * ext["q"])
+        p_, q_ = np.divmod(rem, ext["q"])
+        out = []
+        for r0 in range(0, P, core.rows):
+            for c0 in range(0, N, core.cols):
+                rr = np.arange(r0, min(P, r0 + core.rows))[:, None]
+                cc = np.arange(c0, min(N, c0 + core.cols))[None, :]
+                mm = gi * mg + st["m"] + cc
+                out.append((((st["n"] + n_[rr]) * layer.out_channels + mm) * OH + st["p"] + p_[rr]) * OW
+                           + st["q"] + q_[rr])
+        return np.concatenate([o.reshape(-1) for o in out])
+
+    loads, computes, wbs, folds = [], [], [], 0
+    half = {"ifmap": 1, "filter": 1}
+    prev = None
+    for ti, (gi, pos, st, ext) in enumerate(tiles):
+        changed = {b: prev is None or prev[0] != gi or any(prev[1][d] != pos[d] for d in rel)
+                   for b, rel in relevant.items()}
+        slots = []
+        blk, geo = ifmap_block(gi, st, ext)
+        if changed["ifmap"]:
+            half["ifmap"] ^= 1
+            tag = add("x", "read", layer.act_bits, blk)
+            slots.append({"dir": 0, "buf": 0, "half": half["ifmap"], "count": blk.size,
+                          "lanes": _lanes(core, "ifmap", layer.act_bits), "bits": layer.act_bits, "tag": tag})
+        if changed["filter"]:
+            half["filter"] ^= 1
+            fb = filter_block(gi, st, ext)
+            tag = add("w", "read", layer.weight_bits, fb)
+            slots.append({"dir": 0, "buf": 1, "half": half["filter"], "count": fb.size,
+                          "lanes": _lanes(core, "filter", layer.weight_bits), "bits": layer.weight_bits, "tag": tag})
+        loads.append(slots)
+        P, K = ext["n"] * ext["p"] * ext["q"], ext["c"] * KH * KW
+        folds += -(-P // core.rows) * -(-ext["m"] // core.cols)
+        computes.append({"compute": 1, "P": P, "K": K, "tm": ext["m"], "tn": ext["n"], "tp": ext["p"],
+                         "tq": ext["q"], "tc": ext["c"], "kh": KH, "kw": KW, "sh": sh, "sw": sw, "in_h": H,
+                         "in_w": Wd, "hi": half["ifmap"], "hf": half["filter"], "ho": ti % 2,
+                         "pa": layer.act_bits, "pw": layer.weight_bits, "sgn": int(core.signed_act),
+                         "shift": shift, "ob": layer.out_bits, **geo})
+        ob = ofmap_order(gi, st, ext)
+        tag = add("y", "write", layer.out_bits, ob)
+        wbs.append({"dir": 1, "buf": 2, "half": ti % 2, "count": ob.size,
+                    "lanes": _lanes(core, "ofmap", layer.out_bits), "bits": layer.out_bits, "tag": tag})
+        prev = (gi, pos)
+
+    T = len(tiles)
+    phases = []
+    for j in range(T + 2):
+        f: dict[str, int] = dict(computes[j - 1]) if 1 <= j <= T else {"compute": 0}
+        slots = (loads[j] if j < T else []) + ([wbs[j - 2]] if j >= 2 else [])
+        f["n_slots"] = len(slots)
+        for i, s in enumerate(slots):
+            f.update({f"s{i}_{k}": v for k, v in s.items()})
+        f["end"] = int(j == T + 1)
+        phases.append(Phase(f))
+    return LayerProgram(layer, mapping, tuple(phases), tuple(transfers), shift, sgn, folds)

@@ -1,0 +1,119 @@
+"""The accelerator core (rtl.core) on Icarus: whole layers from hwsim schedules, outputs against
+hwsim.golden plus the requantisation, and all twelve event counts against hwsim.simulate.
+
+Equal to the engine by construction of the test (no conversion): total, compute, fill and stall cycles,
+DRAM bytes read and written. SRAM words follow from the engine's numbers under the core's documented
+conventions (``sims.tb.core_runner.expected_rtl``): one element per word and no reads of zero padding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwsim.accelerator import Accelerator, BufferSpec, DRAMSpec, PEKind, PESpec
+from hwsim.engine import simulate_layer
+from hwsim.golden import conv2d
+from hwsim.network import Layer
+from hwsim.schedule import LayerMapping, Tile, default_mapping
+from rtl.program import CoreParams, choose_shift, compile_layer, requantize
+from sims.tb.core_runner import expected_rtl, model_counts, rtl_counts, run_layers
+
+EQUAL = ("cycles", "compute_cycles", "fill_cycles", "stall_cycles", "dram_read_bytes", "dram_write_bytes")
+
+
+def _acc(kind: str, rows: int, cols: int, bits: int, bw: float, banks: tuple[int, int, int] = (2, 3, 2),
+         acc_bits: int = 32) -> Accelerator:
+    return Accelerator(f"core_{kind}", rows, cols, pe=PESpec(PEKind(kind), bits, bits, acc_bits),
+                       interconnect="broadcast", ifmap_sram=BufferSpec(2048, bits, banks[0]),
+                       filter_sram=BufferSpec(2048, bits, banks[1]),
+                       ofmap_sram=BufferSpec(8192, acc_bits, banks[2]), dram=DRAMSpec(bw))
+
+
+def _operands(layer: Layer, rng: np.random.Generator, signed: bool) -> tuple[np.ndarray, np.ndarray]:
+    a, w = layer.act_bits, layer.weight_bits
+    lo, hi = (-(1 << (a - 1)), 1 << (a - 1)) if signed else (0, 1 << a)
+    x = rng.integers(lo, hi, (layer.batch, layer.in_channels, layer.in_h, layer.in_w))
+    wt = rng.integers(-(1 << (w - 1)), 1 << (w - 1), (layer.out_channels, layer.in_channels // layer.groups,
+                                                          layer.kernel_h, layer.kernel_w))
+    return x, wt
+
+
+def _run(acc: Accelerator, cases: list[tuple[Layer, LayerMapping | None]], seed: int = 0) -> list[str]:
+    """Run every case on one build of the core; return every disagreement (empty when all agree)."""
+    core = CoreParams.from_accelerator(acc)
+    rng = np.random.default_rng(seed)
+    progs, golds, maps = [], [], []
+    for layer, mapping in cases:
+        mp = mapping or default_mapping(layer, acc)
+        x, w = _operands(layer, rng, acc.pe.signed_act)
+        exact = conv2d(x.reshape(layer.batch, layer.in_channels, layer.in_h, layer.in_w), w,
+                       (layer.stride_h, layer.stride_w), (layer.pad_h, layer.pad_w), layer.groups,
+                       acc_bits=acc.pe.acc_bits)
+        shift = choose_shift(exact, layer.out_bits, acc.pe.signed_act)
+        progs.append((compile_layer(core, layer, mp, acc, shift=shift), x, w))
+        golds.append(requantize(exact, shift, layer.out_bits, acc.pe.signed_act))
+        maps.append(mp)
+    run = run_layers("icarus", acc, progs)
+    problems = []
+    for (layer, _), mp, gold, got in zip(cases, maps, golds, run.layers, strict=True):
+        if not np.array_equal(got.y, gold) or not (got.written == 1).all() or got.incomplete_transfers:
+            problems.append(f"{layer.name}: outputs differ from golden ({int((got.y != gold).sum())} of {gold.size})")
+        model = model_counts(simulate_layer(layer, mp, acc))
+        want = expected_rtl(layer, mp, acc, model)
+        have = rtl_counts(got.counters)
+        for key in EQUAL:
+            assert want[key] == model[key]
+        problems += [f"{layer.name}.{k}: rtl {have[k]} != {want[k]} (model {model[k]})" for k in have
+                     if have[k] != want[k]]
+    return problems
+
+
+def _conv(name: str, cin: int, cout: int, h: int, w: int, k: int, s: int, pad: int, groups: int = 1,
+          bits: int = 8, batch: int = 1) -> Layer:
+    return Layer(name, "conv2d", cin, cout, h, w, k, k, s, s, pad, pad, groups=groups, batch=batch,
+                 weight_bits=bits, act_bits=bits, out_bits=bits)
+
+
+def test_serial_act_layers_equal_the_engine() -> None:
+    """serial_act 2x3, 8 bit, a 1-byte link: conv 3x3 (pad 1; one tile and split in p, q, m with two loop orders),
+    3x3 stride 2, 1x1, depthwise, grouped, 7x7 stride 2 pad 3, linear with a batch."""
+    acc = _acc("serial_act", 2, 3, 8, 1.0)
+    c3 = _conv("c3", 3, 4, 6, 5, 3, 1, 1)
+    cases: list[tuple[Layer, LayerMapping | None]] = [
+        (c3, None),
+        (_conv("c3t", 3, 4, 6, 5, 3, 1, 1), LayerMapping("c3t", "os", Tile(1, 4, 3, 3, 5))),
+        (_conv("c3m", 3, 5, 6, 5, 3, 1, 1), LayerMapping("c3m", "os", Tile(1, 2, 3, 4, 3), loop_order="pqnmc")),
+        (_conv("c3o", 2, 5, 5, 6, 3, 1, 1), LayerMapping("c3o", "os", Tile(1, 3, 2, 2, 6), loop_order="mnpqc")),
+        (_conv("s2", 2, 3, 7, 7, 3, 2, 1), None),
+        (_conv("pw", 4, 5, 3, 4, 1, 1, 0), None),
+        (_conv("dw", 4, 4, 5, 5, 3, 1, 1, groups=4), None),
+        (_conv("gr", 4, 6, 4, 4, 3, 1, 0, groups=2), None),
+        (_conv("c7", 2, 3, 9, 9, 7, 2, 3), None),
+        (Layer("fc", "linear", 12, 5, batch=3, weight_bits=8, act_bits=8, out_bits=8), None),
+    ]
+    assert _run(acc, cases, seed=1) == []
+
+
+@pytest.mark.parametrize("kind", ["parallel", "serial_both"])
+def test_other_kinds_equal_the_engine(kind: str) -> None:
+    """parallel (8 bit) and serial_both (4 bit, a 3x2 array): conv 3x3 stride 2 with tiles, 1x1, linear."""
+    bits = 8 if kind == "parallel" else 4
+    acc = _acc(kind, 3, 2, bits, 2.0 if bits == 8 else 1.0, banks=(6, 4, 4) if bits == 8 else (3, 2, 2),
+               acc_bits=32 if bits == 8 else 20)
+    cases: list[tuple[Layer, LayerMapping | None]] = [
+        (_conv("s2", 2, 3, 7, 6, 3, 2, 1, bits=bits), LayerMapping("s2", "os", Tile(1, 2, 2, 2, 3))),
+        (_conv("pw", 3, 4, 3, 3, 1, 1, 0, bits=bits), None),
+        (Layer("fc", "linear", 10, 3, batch=2, weight_bits=bits, act_bits=bits, out_bits=bits), None),
+    ]
+    assert _run(acc, cases, seed=2) == []
+
+
+def test_dram_bound_layer_stalls_as_the_engine_says() -> None:
+    """A narrow link (1 byte per cycle) on the parallel array: the DMA, not the array, sets the pace."""
+    acc = _acc("parallel", 2, 2, 8, 1.0, banks=(2, 2, 2))
+    layer = Layer("narrow", "linear", 24, 8, weight_bits=8, act_bits=8, out_bits=8)
+    mp = LayerMapping("narrow", "os", Tile(1, 4, 24, 1, 1))
+    res = simulate_layer(layer, mp, acc)
+    assert res.stall_cycles > res.compute_cycles   # it really is DRAM-bound
+    assert _run(acc, [(layer, mp)], seed=3) == []
