@@ -1,9 +1,10 @@
-"""Verilog export of the PE array (any PE kind; and of any component) for FPGA tools and the cocotb benches."""
+"""Verilog export of the PE array (any PE kind), of the accelerator core, and of any component, for FPGA
+tools and the cocotb benches."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -13,8 +14,9 @@ from hwsim.timing import BROADCAST_DRAIN_CYCLES, BROADCAST_START_CYCLES
 
 from .array import PEArray
 from .params import ArrayParams
+from .program import DESC_FIELDS, N_SLOTS, SLOT_FIELDS, CoreParams
 
-__all__ = ["Exported", "component_verilog", "build_array", "export_array"]
+__all__ = ["Exported", "component_verilog", "build_array", "export_array", "export_core"]
 
 # Cycles of one reduction step, as hwsim.timing.pe_step counts them for the kind.
 _STEP_CYCLES = {"serial_act": "precision", "serial_both": "(weight_precision*precision)", "parallel": "1"}
@@ -67,5 +69,26 @@ def export_array(params: ArrayParams, out_dir: Path, top: str | None = None) -> 
         "timing": {"start_cycles": BROADCAST_START_CYCLES, "drain_cycles": BROADCAST_DRAIN_CYCLES,
                    "tile_cycles": f"t_done - t_start = start_cycles + steps*{_STEP_CYCLES[params.kind]} + drain_cycles"},
     }
+    jpath.write_text(json.dumps(meta, indent=2) + "\n")
+    return Exported(vpath, jpath, top)
+
+
+def export_core(params: CoreParams, out_dir: Path, top: str = "accel_core") -> Exported:
+    """Write the accelerator core's ``<top>.v`` and ``<top>.json`` (parameters, ports, descriptor fields)."""
+    from .core import AccelCore
+
+    dut = AccelCore(params)
+    text = component_verilog(dut, top)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    vpath, jpath = out_dir / f"{top}.v", out_dir / f"{top}.json"
+    vpath.write_text(text)
+    fields, pos = [], 0
+    for name, bits, sg in list(DESC_FIELDS) + [(f"s{i}_{n}", b, s) for i in range(N_SLOTS) for n, b, s in SLOT_FIELDS]:
+        fields.append({"name": name, "lsb": pos, "bits": bits, "signed": sg})
+        pos += bits
+    meta = {"top": top, "params": asdict(params), "ports": _port_table(dut),
+            "descriptor": {"bits": pos, "fields": fields,
+                           "note": "one phase per descriptor, first field in the least significant bits; see "
+                                   "rtl/program.py"}}
     jpath.write_text(json.dumps(meta, indent=2) + "\n")
     return Exported(vpath, jpath, top)

@@ -1,4 +1,5 @@
-"""``hwsim rtl export|synth|sweep``: Verilog of the PE array (every PE kind), Yosys area / nextpnr fmax, area sweep.
+"""``hwsim rtl export|synth|sweep|run``: Verilog of the PE array (every PE kind) or of the accelerator core,
+Yosys area / nextpnr fmax, area sweep, and whole networks run on the core under cocotb.
 
 Parameters are validated (``rtl.params.ArrayParams``) before anything is built or written; Amaranth,
 Yosys and nextpnr are only touched inside the commands.
@@ -24,10 +25,11 @@ def _design_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--kind", default="serial_act",
                    help="PE kind: serial_act (default; activations bit-serial), serial_both (both operands "
                         "bit-serial) or parallel (one full product per cycle)")
-    g.add_argument("--rows", required=True, help="PE rows R")
-    g.add_argument("--cols", required=True, help="PE columns C")
-    g.add_argument("--weight-bits", required=True, help="weight bits W (serial_both: runtime precision 1..W)")
-    g.add_argument("--act-bits", required=True, help="activation bits A (serial kinds: runtime precision 1..A)")
+    g.add_argument("--rows", help="PE rows R (required without --arch)")
+    g.add_argument("--cols", help="PE columns C (required without --arch)")
+    g.add_argument("--weight-bits", help="weight bits W (serial_both: runtime precision 1..W; required without --arch)")
+    g.add_argument("--act-bits", help="activation bits A (serial kinds: runtime precision 1..A; required without "
+                                      "--arch)")
     g.add_argument("--acc-bits", help="accumulator bits (default: the worst case of a max-steps tile)")
     g.add_argument("--max-steps", default="256", help="longest reduction K of one tile (default 256)")
     g.add_argument("--adder", default="single", help="single (one carry chain, default) or dual")
@@ -43,6 +45,10 @@ def _params(args: argparse.Namespace) -> ArrayParams:
         raw = getattr(args, name)
         if raw is None and not required:
             continue
+        if raw is None:
+            raise ValueError(f"rtl {args.rtl_command}: --{name.replace('_', '-')} is required (or --arch for the "
+                             f"accelerator core)" if args.rtl_command == "export" else
+                             f"rtl {args.rtl_command}: --{name.replace('_', '-')} is required")
         try:
             values[name] = int(raw)
         except ValueError:
@@ -62,7 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rtl", help="Verilog export, synthesis and area sweep of the bit-serial PE array")
     rsub = p.add_subparsers(dest="rtl_command", required=True, metavar="RTL_COMMAND")
 
-    e = rsub.add_parser("export", help="write the array's Verilog and its parameters (JSON)")
+    e = rsub.add_parser("export", help="write the array's (or, with --arch, the accelerator core's) Verilog and "
+                                       "its parameters (JSON)")
+    e.add_argument("--arch", help="accelerator YAML or preset: export the accelerator core generated from it")
     _design_args(e)
     e.add_argument("-o", "--out", required=True, help="output directory")
     e.add_argument("--top", help="top module name (default: encodes the parameters)")
@@ -87,8 +95,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--build", help="work directory (default build/rtl_area)")
     w.set_defaults(func=run_sweep)
 
+    r = rsub.add_parser("run", help="run every MAC layer of a network on the accelerator core (cocotb) and compare "
+                                    "outputs with hwsim.golden and every event count with hwsim.simulate")
+    r.add_argument("--arch", required=True, help="accelerator YAML file or bundled preset name")
+    r.add_argument("--network", help="network preset, YAML or model file (optional with --schedule)")
+    r.add_argument("--schedule", metavar="S.json", help="run this schedule (from `hwsim map --json`); default: the "
+                                                        "default schedule")
+    r.add_argument("--simulator", default="icarus", help="icarus (default) or verilator")
+    r.add_argument("--json", metavar="OUT.json", required=True, help="write the per-layer comparison here")
+    r.add_argument("--seed", default="0", help="seed of the random integer operands (default 0)")
+    r.add_argument("--build", help="build directory (default build/cocotb)")
+    r.set_defaults(func=run_core)
+
 
 def run_export(args: argparse.Namespace) -> int:
+    if args.arch is not None:
+        import hwsim
+        from rtl.program import CoreParams
+
+        core = CoreParams.from_accelerator(hwsim.resolve_accelerator(args.arch))
+        _amaranth()
+        from rtl.export import export_core
+
+        out = export_core(core, Path(args.out), top=args.top or "accel_core")
+        print(f"wrote {out.verilog} and {out.params_json} (top module {out.top}, core {core.name})")
+        return 0
     params = _params(args)
     _amaranth()
     from rtl.export import export_array
@@ -183,4 +214,88 @@ def run_sweep(args: argparse.Namespace) -> int:
     rows = sweep(Path(args.out_csv), Path(args.out_png), build=Path(args.build) if args.build else None,
                  selected=selected)
     print(json.dumps(fit_area(rows), indent=2))
+    return 0
+
+
+def _operands(layer: object, rng: object, signed: bool) -> tuple[object, object]:
+    import numpy as np
+
+    from hwsim.network import Layer
+
+    assert isinstance(layer, Layer) and isinstance(rng, np.random.Generator)
+    a, w = layer.act_bits, layer.weight_bits
+    lo, hi = (-(1 << (a - 1)), 1 << (a - 1)) if signed else (0, 1 << a)
+    x = rng.integers(lo, hi, (layer.batch, layer.in_channels, layer.in_h, layer.in_w))
+    wt = rng.integers(-(1 << (w - 1)), 1 << (w - 1),
+                      (layer.out_channels, layer.in_channels // layer.groups, layer.kernel_h, layer.kernel_w))
+    return x, wt
+
+
+def run_core(args: argparse.Namespace) -> int:
+    """``hwsim rtl run``: every MAC layer of the network on the core; exit 0 only if every output matches."""
+    import numpy as np
+
+    import hwsim
+    from hwsim.engine import simulate_layer
+    from hwsim.golden import conv2d
+    from hwsim.schedule import default_schedule
+    from rtl.program import CoreParams, choose_shift, compile_layer, requantize
+    from sims.output import check_output_path
+
+    from .simulate import load_network_arg, load_schedule_arg
+
+    if args.simulator not in ("icarus", "verilator"):
+        raise ValueError(f"rtl run.simulator must be one of ['icarus', 'verilator'], not {args.simulator!r}")
+    try:
+        seed = int(args.seed)
+    except ValueError:
+        raise ValueError(f"rtl run.seed must be an integer, not {args.seed!r}") from None
+    out_path = check_output_path(args.json, "--json", (".json",))
+    acc = hwsim.resolve_accelerator(args.arch)
+    core = CoreParams.from_accelerator(acc)
+    if args.schedule:
+        schedule = load_schedule_arg(args.schedule)
+    elif args.network:
+        schedule = default_schedule(load_network_arg(args.network), acc)
+    else:
+        raise ValueError("rtl run: --network or --schedule is required")
+    rng = np.random.default_rng(seed)
+    programs, golds, runs = [], [], []
+    for layer in schedule.network.layers:   # every check happens before anything is built or written
+        if not layer.has_macs:
+            continue
+        mapping = schedule.mapping_for(layer.name)
+        x, w = _operands(layer, rng, acc.pe.signed_act)
+        exact = conv2d(x, w, (layer.stride_h, layer.stride_w), (layer.pad_h, layer.pad_w), layer.groups,
+                       acc_bits=acc.pe.acc_bits)
+        shift = choose_shift(exact, layer.out_bits, acc.pe.signed_act)
+        programs.append((compile_layer(core, layer, mapping, acc, shift=shift), x, w))
+        golds.append(requantize(exact, shift, layer.out_bits, acc.pe.signed_act))
+        runs.append((layer, mapping))
+    if not programs:
+        raise ValueError(f"rtl run: network {schedule.network.name!r} has no conv2d or linear layer to run")
+    from sims.tb.core_runner import model_counts, rtl_counts, run_layers
+    from sims.tb.runner import ensure_simulator
+
+    ensure_simulator(args.simulator)
+    _amaranth()
+    result = run_layers(args.simulator, acc, programs, build_root=Path(args.build) if args.build else None)
+    rows = []
+    print(f"{'layer':14s} {'match':5s} {'rtl cycles':>11s} {'model cycles':>12s} {'rtl stall':>9s} "
+          f"{'model stall':>11s} {'dram rd B':>10s} {'dram wr B':>10s}  counts equal")
+    for (layer, mapping), gold, got in zip(runs, golds, result.layers, strict=True):
+        ok = bool(np.array_equal(got.y, gold) and (got.written == 1).all() and not got.incomplete_transfers)
+        rtl = rtl_counts(got.counters)
+        model = model_counts(simulate_layer(layer, mapping, acc))
+        same = sum(rtl[k] == model[k] for k in rtl)
+        print(f"{layer.name:14s} {'yes' if ok else 'NO':5s} {rtl['cycles']:11.0f} {model['cycles']:12.0f} "
+              f"{rtl['stall_cycles']:9.0f} {model['stall_cycles']:11.0f} {rtl['dram_read_bytes']:10g} "
+              f"{rtl['dram_write_bytes']:10g}  {same}/{len(rtl)}")
+        rows.append({"name": layer.name, "rtl": rtl, "model": model, "outputs_match_golden": ok})
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps({"layers": rows}, indent=1) + "\n")
+    bad = [r["name"] for r in rows if not r["outputs_match_golden"]]
+    if bad:
+        print(f"hwsim: outputs differ from hwsim.golden in {len(bad)} layer(s): {', '.join(bad)}")
+        return 1
     return 0

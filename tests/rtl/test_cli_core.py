@@ -1,0 +1,114 @@
+"""``hwsim rtl run`` and ``hwsim rtl export --arch``: a small network run on the generated core under
+cocotb (Icarus) with the JSON keys the issue lists, and schedules the core cannot execute refused with
+one line, exit code 2 and nothing written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import hwsim
+from hwsim.schedule import LayerMapping, Schedule, Tile, default_schedule
+from sims.cli import main
+from sims.tb.core_runner import COUNT_KEYS, expected_rtl
+
+ARCH = """name: tiny_core
+rows: 2
+cols: 3
+pe: {kind: serial_act, max_weight_bits: 8, max_act_bits: 8, acc_bits: 32}
+dataflows: [os, ws]
+interconnect: broadcast
+ifmap_sram: {size_bytes: 2048, word_bits: 8, banks: 2}
+filter_sram: {size_bytes: 2048, word_bits: 8, banks: 3}
+ofmap_sram: {size_bytes: 8192, word_bits: 32, banks: 2}
+dram: {bandwidth_bytes_per_cycle: 1}
+"""
+NET = """name: tiny_net
+layers:
+- {name: conv1, kind: conv2d, in_channels: 2, out_channels: 4, in_size: 6, kernel: 3, stride: 1, padding: 1}
+- {name: conv2, kind: conv2d, in_channels: 4, out_channels: 4, in_size: 6, kernel: 3, stride: 2, padding: 1}
+- {name: fc, kind: linear, in_channels: 36, out_channels: 5}
+"""
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    arch, net = tmp_path / "arch.yaml", tmp_path / "net.yaml"
+    arch.write_text(ARCH)
+    net.write_text(NET)
+    return arch, net
+
+
+def test_export_arch_writes_the_core(tmp_path: Path, files: tuple[Path, Path]) -> None:
+    out = tmp_path / "v"
+    assert main(["rtl", "export", "--arch", str(files[0]), "-o", str(out)]) == 0
+    assert "module accel_core(" in (out / "accel_core.v").read_text()
+    meta = json.loads((out / "accel_core.json").read_text())
+    assert meta["params"]["rows"] == 2 and meta["ports"]["desc_data"]["width"] == meta["descriptor"]["bits"]
+
+
+def test_run_network_equal_counts(tmp_path: Path, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.json"
+    assert main(["rtl", "run", "--arch", str(files[0]), "--network", str(files[1]), "--json", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert list(rep) == ["layers"] and [r["name"] for r in rep["layers"]] == ["conv1", "conv2", "fc"]
+    acc = hwsim.resolve_accelerator(str(files[0]))
+    sched = default_schedule(hwsim.resolve_network(str(files[1])), acc)
+    for row in rep["layers"]:
+        assert set(row) == {"name", "rtl", "model", "outputs_match_golden"}
+        assert list(row["rtl"]) == list(COUNT_KEYS) and list(row["model"]) == list(COUNT_KEYS)
+        assert row["outputs_match_golden"] is True
+        layer = next(la for la in sched.network.layers if la.name == row["name"])
+        assert row["rtl"] == expected_rtl(layer, sched.mapping_for(layer.name), acc, row["model"])
+        for key in ("cycles", "compute_cycles", "fill_cycles", "stall_cycles", "dram_read_bytes", "dram_write_bytes"):
+            assert row["rtl"][key] == row["model"][key]
+    assert "conv2" in capsys.readouterr().out
+
+
+def _schedule(tmp_path: Path, files: tuple[Path, Path], layer: str, **change: object) -> Path:
+    acc = hwsim.resolve_accelerator(str(files[0]))
+    sched = default_schedule(hwsim.resolve_network(str(files[1])), acc)
+    maps = []
+    for m in sched.mappings:
+        if m.layer == layer:
+            d = {"layer": m.layer, "dataflow": m.dataflow, "tile": m.tile, "loop_order": m.loop_order,
+                 "grouping": m.grouping}
+            d.update(change)
+            m = LayerMapping(**d)  # type: ignore[arg-type]
+        maps.append(m)
+    path = tmp_path / "s.json"
+    path.write_text(Schedule(sched.network, tuple(maps)).to_json())
+    return path
+
+
+@pytest.mark.parametrize(("layer", "change", "message"), [
+    ("conv2", {"dataflow": "ws"}, "Layer['conv2']: dataflow 'ws' is not built into the RTL core (it has ['os'])"),
+    ("conv1", {"tile": Tile(1, 4, 1, 6, 6)}, "Layer['conv1'].tile.c must be the whole reduction 2 on the RTL core"),
+    ("conv2", {"tile": Tile(1, 4, 4, 3, 3)}, "conv2'].tile needs 196 bytes of ifmap_sram per buffer half"),
+])
+def test_run_refuses_what_the_core_cannot_execute(tmp_path: Path, files: tuple[Path, Path], layer: str,
+                                                  change: dict[str, object], message: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A dataflow the core lacks, a split reduction, a tile over a buffer (256-byte ifmap buffer here)."""
+    small = tmp_path / "small.yaml"
+    small.write_text(ARCH.replace("ifmap_sram: {size_bytes: 2048", "ifmap_sram: {size_bytes: 256"))
+    sched = _schedule(tmp_path, (small, files[1]), layer, **change)
+    out = tmp_path / "r.json"
+    assert main(["rtl", "run", "--arch", str(small), "--schedule", str(sched), "--json", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not out.exists()
+
+
+def test_run_refuses_precision_above_the_core(tmp_path: Path, files: tuple[Path, Path],
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    arch = tmp_path / "arch4.yaml"
+    arch.write_text(ARCH.replace("max_weight_bits: 8, max_act_bits: 8", "max_weight_bits: 4, max_act_bits: 8")
+                    .replace("filter_sram: {size_bytes: 2048, word_bits: 8", "filter_sram: {size_bytes: 2048, word_bits: 4"))
+    out = tmp_path / "r.json"
+    assert main(["rtl", "run", "--arch", str(arch), "--network", str(files[1]), "--json", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Layer['conv1']" in err and "4" in err
+    assert not out.exists()
