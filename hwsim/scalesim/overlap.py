@@ -330,16 +330,19 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         if count < cap:
             return opened
         count = 0
-        scratch = np.zeros(size, dtype=np.int64)
         a = pt.addrs
+        lo = int(a.min())
+        scratch = np.zeros(int(a.max()) - lo + 1, dtype=np.int64)
+        a = a - lo
+        seen_here = seen[lo:]
         while start < n:   # windows smaller than a fold: feed the rest demand by demand
             sub = a[start:]
             sidx = np.arange(sub.size, dtype=np.int64)
             scratch[sub[::-1]] = sidx[::-1]
-            new = (scratch[sub] == sidx) & ~seen[sub]
+            new = (scratch[sub] == sidx) & ~seen_here[sub]
             cs = np.cumsum(new)
             if count + int(cs[-1]) < cap:
-                seen[sub[new]] = True
+                seen_here[sub[new]] = True
                 count += int(cs[-1])
                 break
             hit = int(np.searchsorted(cs, cap - count))
