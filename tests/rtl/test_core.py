@@ -117,3 +117,37 @@ def test_dram_bound_layer_stalls_as_the_engine_says() -> None:
     res = simulate_layer(layer, mp, acc)
     assert res.stall_cycles > res.compute_cycles   # it really is DRAM-bound
     assert _run(acc, [(layer, mp)], seed=3) == []
+
+
+def test_port_bound_layer_is_bounded() -> None:
+    """One ifmap bank for two rows on the parallel array: every step waits a cycle for its second word.
+    The core then differs from the engine's aggregate port rule (docs/rtl.md): its DMA runs the ifmap and
+    filter loads one after the other, and its ofmap keeps one result per 32-bit word (the engine packs
+    four). Cycles of compute and fill and all DRAM bytes stay equal; total cycles within 5 %."""
+    acc = _acc("parallel", 2, 2, 8, 4.0, banks=(1, 2, 2))
+    layer = _conv("port", 3, 4, 6, 6, 3, 1, 1)
+    mp = default_mapping(layer, acc)
+    res = simulate_layer(layer, mp, acc)
+    assert res.port_stall_cycles > res.compute_cycles / 2   # the engine also says: port-bound
+    problems = _run(acc, [(layer, mp)], seed=4)
+    differing = {p.split(":")[0].split(".")[1] for p in problems}
+    assert differing == {"cycles", "stall_cycles"}, problems
+    rtl_cycles = int(next(p for p in problems if ".cycles:" in p).split()[2])
+    assert res.total_cycles < rtl_cycles <= 1.05 * res.total_cycles
+
+
+def test_core_on_verilator() -> None:
+    """The same core and counters under Verilator (the DRAM-bound layer): equal to the engine there too."""
+    acc = _acc("parallel", 2, 2, 8, 1.0, banks=(2, 2, 2))
+    layer = Layer("narrow", "linear", 24, 8, weight_bits=8, act_bits=8, out_bits=8)
+    core = CoreParams.from_accelerator(acc)
+    rng = np.random.default_rng(6)
+    x, w = _operands(layer, rng, True)
+    mp = LayerMapping("narrow", "os", Tile(1, 4, 24, 1, 1))
+    exact = conv2d(x, w, acc_bits=32)
+    shift = choose_shift(exact, 8, True)
+    run = run_layers("verilator", acc, [(compile_layer(core, layer, mp, acc, shift=shift), x, w)])
+    got = run.layers[0]
+    assert np.array_equal(got.y, requantize(exact, shift, 8, True))
+    model = model_counts(simulate_layer(layer, mp, acc))
+    assert rtl_counts(got.counters) == expected_rtl(layer, mp, acc, model)
