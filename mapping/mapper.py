@@ -3,15 +3,17 @@
 Search (docs/mapping.md gives the details):
 
 1. **Mapspace.** Per loop ``n m c p q`` a list of candidate tile extents: every extent ``1..W`` when the
-   full product fits ``max_mapspace``, otherwise the extents that give each trip count its most
-   balanced tiles (``ceil(W/k)``), the multiples of the array's rows and columns, and ``W`` itself,
-   thinned (those last and the 2-4-tile splits kept longest) until at most ``max_mapspace`` tiles fit. Tiles that do not fit the
-   buffers (double-buffered, at the layer's actual bitwidths) are dropped with a vectorised
-   :func:`hwsim.schedule.tile_fits`.
+   full product fits ``max_mapspace`` (then every fitting tile is searched), otherwise the extents that
+   give each trip count its most balanced tiles (``ceil(W/k)``), the multiples of the array's rows and
+   columns, and ``W`` itself. Tiles that do not fit the buffers (double-buffered, at the layer's actual
+   bitwidths) are dropped with a vectorised :func:`hwsim.schedule.tile_fits`. With ``prune`` (the
+   default) only the *maximal* fitting tiles are kept (no loop can grow to its next candidate and still
+   fit), plus a seeded sample of 5 % of ``max_mapspace`` of the others; without it, the lists are thinned
+   (the array multiples and the 2-4-tile splits kept longest) until at most ``max_mapspace`` tiles fit.
 2. **Evaluation.** Every (dataflow, loop order, tile) is costed by :mod:`hwsim.fast` in one numpy batch.
-3. **Refinement.** Coordinate descent: each loop's extent is swept over all of ``1..W`` (all orders and
-   dataflows) around the best few distinct tiles, then around the incumbent until nothing improves,
-   so that big layers are not limited to the thinned lists.
+3. **Refinement.** Coordinate descent: each loop's extent is swept (over ``1..W`` for loops up to
+   ``SWEEP_ALL_UP_TO`` iterations, over the balanced and aligned extents beyond) around the best few
+   distinct tiles, then around the incumbent until nothing improves.
 4. **Check.** The ``top_k`` best points and :func:`hwsim.schedule.default_mapping` are simulated by the
    engine; the best of them by the engine's numbers wins, so a layer is never worse than the
    default fold.
@@ -115,24 +117,70 @@ def _product(lists: Sequence[Sequence[int]]) -> np.ndarray:
     return np.stack([g.ravel() for g in grids], axis=1)
 
 
-def layer_mapspace(layer: Layer, acc: Accelerator, max_mapspace: int = DEFAULT_MAX_MAPSPACE) -> np.ndarray:
+REFINE_STARTS = 4
+"""Distinct best tiles the coordinate-descent refinement starts from."""
+PRUNED_SAMPLE_FRACTION = 0.05
+"""With pruning, the share of ``max_mapspace`` spent on an even spread of the non-maximal fitting tiles."""
+MAXIMAL_PRODUCT_CAP = 50_000
+"""Largest candidate-list product enumerated before maximal pruning (lists are thinned above it)."""
+
+
+def _maximal(layer: Layer, acc: Accelerator, tiles: np.ndarray, lists: Sequence[Sequence[int]]) -> np.ndarray:
+    """The fitting tiles that no loop can grow to its next candidate extent and still fit.
+
+    Growing a loop's tile (fewer trips, same balanced shape of the others) re-fetches the operands that
+    loop does not index less often; the refinement step sweeps every extent around the best of these,
+    so tiles between the candidates are still reached.
+    """
+    keep = np.ones(len(tiles), dtype=bool)
+    for i in range(5):
+        vals = np.asarray(lists[i], dtype=np.int64)
+        pos = np.searchsorted(vals, tiles[:, i], side="right")
+        has_next = pos < len(vals)
+        grown = tiles[has_next].copy()
+        grown[:, i] = vals[pos[has_next]]
+        grows = np.zeros(len(tiles), dtype=bool)
+        grows[np.flatnonzero(has_next)[tiles_fit(layer, acc, grown)]] = True
+        keep &= ~grows
+    return tiles[keep]
+
+
+def layer_mapspace(layer: Layer, acc: Accelerator, max_mapspace: int = DEFAULT_MAX_MAPSPACE, *,
+                   prune: bool = True) -> np.ndarray:
     """The candidate tiles of ``layer`` that fit the buffers: an array ``(B, 5)`` in loop order ``nmcpq``.
 
-    Exhaustive (every extent of every loop) when that product is at most ``max_mapspace``; otherwise
-    :func:`candidate_extents` lists, thinned until at most ``max_mapspace`` fitting tiles remain.
-    Raises ``ValueError`` naming the layer when no tile at all fits.
+    Exhaustive (every extent of every loop) when that product is at most ``max_mapspace``. Otherwise
+    :func:`candidate_extents` lists; with ``prune`` (the default) only their *maximal* fitting tiles
+    (:func:`_maximal`: typically tens to a few hundred of the tens of thousands that fit; not for layers
+    with per-channel widths, whose best tiles follow the precision groups rather than the buffers), else the lists
+    thinned until at most ``max_mapspace`` fitting tiles remain. Raises ``ValueError`` naming the layer
+    when no tile at all fits.
     """
     check_int("map_layer", "max_mapspace", max_mapspace, 1)
     whole = _whole(layer)
     aligns = (acc.rows, acc.cols)
     cores = [_core(w, aligns) for w in whole]
-    if math.prod(whole) <= max_mapspace:
+    exhaustive = math.prod(whole) <= max_mapspace
+    if exhaustive:
         lists = [list(range(1, w + 1)) for w in whole]
     else:
         lists = [candidate_extents(w, aligns) for w in whole]
     while True:
         size = math.prod(len(v) for v in lists)
-        if size <= 8 * max_mapspace:
+        if prune and not exhaustive and layer.channel_weight_bits is None:
+            if size <= MAXIMAL_PRODUCT_CAP or all(len(v) <= 2 for v in lists):
+                tiles = _product(lists)
+                fitting = tiles[tiles_fit(layer, acc, tiles)]
+                tiles = _maximal(layer, acc, fitting, lists)
+                spread = max(1, PRUNED_SAMPLE_FRACTION * max_mapspace // 1)
+                if len(fitting) > spread:  # plus a sample of the rest (seeded: the same every run)
+                    pick = np.random.default_rng(0).choice(len(fitting), int(spread), replace=False)
+                    fitting = fitting[np.sort(pick)]
+                tiles = np.unique(np.concatenate([tiles, fitting]), axis=0)
+                if len(tiles) > max_mapspace:
+                    tiles = tiles[np.linspace(0, len(tiles) - 1, max_mapspace).astype(np.int64)]
+                break
+        elif size <= 8 * max_mapspace:
             tiles = _product(lists)
             tiles = tiles[tiles_fit(layer, acc, tiles)]
             if len(tiles) <= max_mapspace or all(len(v) <= 2 for v in lists):
@@ -180,15 +228,28 @@ def _search(layer: Layer, acc: Accelerator, objective: str, grouping: str, tiles
     return n
 
 
+SWEEP_ALL_UP_TO = 64
+"""Loops up to this many iterations are swept over every extent; longer ones over
+:func:`candidate_extents` (the balanced extents of every trip count and the array-aligned ones: any
+other extent has the trip count of a balanced one with a larger footprint)."""
+
+
+def _sweep_values(whole: int, aligns: Sequence[int]) -> np.ndarray:
+    if whole <= SWEEP_ALL_UP_TO:
+        return np.arange(1, whole + 1, dtype=np.int64)
+    return np.asarray(candidate_extents(whole, aligns), dtype=np.int64)
+
+
 def _sweeps(layer: Layer, acc: Accelerator, bases: Sequence[tuple[int, ...]]) -> np.ndarray:
-    """Every tile that differs from one of ``bases`` in one loop's extent (over all of ``1..W``)."""
+    """Every tile that differs from one of ``bases`` in one loop's extent (:func:`_sweep_values`)."""
     whole = _whole(layer)
+    values = [_sweep_values(w, (acc.rows, acc.cols)) for w in whole]
     batch = []
     for b in bases:
         base = np.array(b, dtype=np.int64)
-        for i, w in enumerate(whole):
-            t = np.repeat(base[None, :], w, axis=0)
-            t[:, i] = np.arange(1, w + 1)
+        for i, v in enumerate(values):
+            t = np.repeat(base[None, :], len(v), axis=0)
+            t[:, i] = v
             batch.append(t)
     tiles = np.unique(np.concatenate(batch), axis=0)
     return tiles[tiles_fit(layer, acc, tiles)]
@@ -247,7 +308,7 @@ def _checked(layer: Layer, acc: Accelerator, objective: str, best_by_grouping: d
 
 def map_layer(layer: Layer, acc: Accelerator, objective: str = "edp", *,
               max_mapspace: int = DEFAULT_MAX_MAPSPACE, grouping: str = "grouped", top_k: int = 4,
-              refine: bool = True) -> LayerChoice:
+              refine: bool = True, prune: bool = True) -> LayerChoice:
     """Choose dataflow, loop order and tile of one layer (see the module docstring).
 
     ``grouping`` applies to layers with per-channel weight bits: ``"grouped"``, ``"naive"`` or
@@ -258,7 +319,7 @@ def map_layer(layer: Layer, acc: Accelerator, objective: str = "edp", *,
     check_int("map_layer", "top_k", top_k, 1)
     if not layer.has_macs:
         return _data_layer_choice(layer, acc, objective)
-    tiles = layer_mapspace(layer, acc, max_mapspace)
+    tiles = layer_mapspace(layer, acc, max_mapspace, prune=prune)
     orders = loop_orders(layer)
     bests: dict[str, _Best] = {}
     n = 0
@@ -266,7 +327,7 @@ def map_layer(layer: Layer, acc: Accelerator, objective: str = "edp", *,
         best = _Best(max(top_k, 8))
         n += _search(layer, acc, objective, g, tiles, best, acc.dataflows, orders)
         if refine:
-            n += _refine(layer, acc, objective, g, best, acc.dataflows, orders)
+            n += _refine(layer, acc, objective, g, best, acc.dataflows, orders, starts=REFINE_STARTS)
         bests[g] = best
     return _checked(layer, acc, objective, bests, n, top_k)
 
@@ -313,7 +374,7 @@ def _shape_key(layer: Layer) -> Layer:
 
 def map_network(network: Network, acc: Accelerator, objective: str = "edp", *,
                 max_mapspace: int = DEFAULT_MAX_MAPSPACE, grouping: str = "grouped", top_k: int = 4,
-                choices: list[LayerChoice] | None = None) -> Schedule:
+                choices: list[LayerChoice] | None = None, prune: bool = True) -> Schedule:
     """Map every layer of ``network`` (every stage of a cascade) and return the :class:`hwsim.Schedule`.
 
     Layers of identical shape and bitwidths are searched once. For ``"edp"`` the per-layer candidates
@@ -331,7 +392,7 @@ def map_network(network: Network, acc: Accelerator, objective: str = "edp", *,
             key = _shape_key(la)
             if key not in cache:
                 cache[key] = map_layer(la, acc, objective, max_mapspace=max_mapspace, grouping=grouping,
-                                       top_k=top_k)
+                                       top_k=top_k, prune=prune)
             ch = cache[key]
             rename = [(dataclasses.replace(m, layer=la.name), c) for m, c in ch.candidates]
             picked.append(LayerChoice(dataclasses.replace(ch.mapping, layer=la.name), ch.cost, ch.fast_objective,

@@ -4,6 +4,7 @@ that survive a JSON round trip, and one clear error for layers it cannot map."""
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 
 import hwsim
@@ -101,3 +102,31 @@ def test_bad_layers_get_one_clear_message() -> None:
         map_layer(SMALL_LAYERS[0], EDGE, max_mapspace=0)
     with pytest.raises(TypeError, match="must be a hwsim.Network"):
         map_network("resnet18", EDGE)  # type: ignore[arg-type]
+
+
+def test_pruned_mapspace_keeps_maximal_tiles_and_maps_close_to_unpruned() -> None:
+    """Pruning keeps the fitting tiles no loop can grow (to its next candidate extent) and a small seeded
+    sample; the mapped layer stays close to the unpruned search and never worse than the default fold."""
+    from mapping.mapper import _maximal, candidate_extents
+
+    la = Layer("mid", "conv2d", 128, 128, 28, 28, 3, 3, 1, 1, 1, 1, weight_bits=4, act_bits=4)
+    lists = [candidate_extents(w, (EDGE.rows, EDGE.cols)) for w in (1, 128, 128, 28, 28)]
+    grid = np.stack([g.ravel() for g in np.meshgrid(*lists, indexing="ij")], axis=1)
+    fitting = grid[tiles_fit(la, EDGE, grid)]
+    top = _maximal(la, EDGE, fitting, lists)
+    assert 0 < len(top) < len(fitting) // 50
+    for i, vals in enumerate(lists):  # growing any loop of a maximal tile overflows a buffer
+        v = np.asarray(vals)
+        pos = np.searchsorted(v, top[:, i], side="right")
+        ok = pos < len(v)
+        grown = top[ok].copy()
+        grown[:, i] = v[pos[ok]]
+        assert not tiles_fit(la, EDGE, grown).any()
+    pruned, full = layer_mapspace(la, EDGE), layer_mapspace(la, EDGE, prune=False)
+    assert len(pruned) < len(full) // 5 and tiles_fit(la, EDGE, pruned).all()
+    for objective in ("latency", "edp"):
+        a, b = map_layer(la, EDGE, objective), map_layer(la, EDGE, objective, prune=False)
+        va, vb = (objective_value(objective, c.cost.cycles, c.cost.energy_pj) for c in (a, b))
+        assert va <= vb * 1.2 and a.evaluated < b.evaluated
+        dflt = layer_cost(la, default_mapping(la, EDGE), EDGE, "engine")
+        assert va <= objective_value(objective, dflt.cycles, dflt.energy_pj) * (1 + 1e-12)

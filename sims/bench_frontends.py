@@ -1,0 +1,187 @@
+"""Benchmark of the front ends on real torchvision classification models (randomly initialised).
+
+For each model, on a 1x3x224x224 input: the MACs by forward hooks (conv, linear, and
+``nn.MultiheadAttention`` analytically: projections plus QKᵀ and AV) as the reference; then every
+route — the pickled module (``torch.save`` then ``load_model(..., trust_pickle=True)``), and
+``torch.onnx.export`` with its default (dynamo) exporter and with ``dynamo=False`` — without
+``skip_unsupported``, recording layers, MACs, the default-schedule cycles and energy on
+``edge16_serial`` (``hwsim.simulate``) and the front end's own time (export time separate). A route that
+raises is recorded with its one-line error. ``--write-docs`` replaces the section "## Front ends on
+torchvision models" of docs/mapping.md.
+
+Needs torchvision beside torch (it is not a dependency of the project): run it from an environment
+that has both, e.g. ``torch==2.14.1 torchvision==0.29.1 onnx onnxscript`` with this checkout on
+``PYTHONPATH``. ``python -m sims.bench_frontends [--models a,b] [--json OUT] [--write-docs]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import hwsim
+from sims.benchdoc import replace_section
+
+__all__ = ["MODELS", "hook_macs", "run_model", "main"]
+
+MODELS = ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "vgg11", "squeezenet1_0",
+          "shufflenet_v2_x1_0", "googlenet", "densenet121", "regnet_x_400mf", "convnext_tiny", "vit_b_16")
+ROOT = Path(__file__).resolve().parents[1]
+SECTION = "## Front ends on torchvision models"
+ACC = "edge16_serial"
+
+
+def hook_macs(model: Any, x: Any) -> int:
+    """The reference count: forward hooks on Conv2d / Linear; MultiheadAttention analytically."""
+    import torch
+    from torch import nn
+    total = [0]
+
+    def conv(m: Any, args: Any, out: Any) -> None:
+        total[0] += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+
+    def lin(m: Any, args: Any, out: Any) -> None:
+        total[0] += out.numel() * m.in_features
+
+    def mha(m: Any, args: Any, out: Any) -> None:
+        q, k = args[0], args[1]
+        n, lq, e = q.shape if m.batch_first else (q.shape[1], q.shape[0], q.shape[2])
+        s = k.shape[1] if m.batch_first else k.shape[0]
+        total[0] += 2 * n * lq * e * e + 2 * n * s * e * e + 2 * n * lq * s * e
+
+    hs = []
+    for mod in model.modules():
+        if isinstance(mod, nn.Conv2d):
+            hs.append(mod.register_forward_hook(conv))
+        elif isinstance(mod, nn.Linear):
+            hs.append(mod.register_forward_hook(lin))
+        elif isinstance(mod, nn.MultiheadAttention):
+            hs.append(mod.register_forward_hook(mha))
+    with torch.no_grad():
+        model(x)
+    for h in hs:
+        h.remove()
+    return total[0]
+
+
+def _route(fn: Any) -> dict[str, Any]:
+    acc = hwsim.resolve_accelerator(ACC)
+    t0 = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            net, extra = fn()
+    except Exception as exc:  # a benchmark records every failure as data
+        return {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"}
+    read_s = time.perf_counter() - t0 - extra.get("export_s", 0.0)
+    res = hwsim.simulate(net, acc)
+    return {"layers": len(net.layers), "mac_layers": sum(1 for la in net.layers if la.has_macs), "macs": net.macs,
+            "cycles": res.expected_cycles, "energy_pj": res.expected_energy.total_pj, "read_s": read_s, **extra}
+
+
+def run_model(name: str) -> dict[str, Any]:
+    import onnx
+    import torch
+    import torchvision
+
+    from mapping.frontends import from_onnx, load_model
+
+    torch.manual_seed(0)
+    model = torchvision.models.get_model(name, weights=None).eval()
+    x = torch.randn(1, 3, 224, 224)
+    row: dict[str, Any] = {"model": name, "reference_macs": hook_macs(model, x)}
+
+    def pickled() -> tuple[Any, dict[str, float]]:
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / f"{name}.pt"
+            torch.save(model, p)
+            return load_model(p, input_shape=(1, 3, 224, 224), trust_pickle=True), {}
+
+    def exported(dynamo: bool) -> Any:
+        def go() -> tuple[Any, dict[str, float]]:
+            t0 = time.perf_counter()
+            buf = io.BytesIO()
+            torch.onnx.export(model, (x,), buf, dynamo=dynamo)  # not under no_grad: MHA's fused path has no ONNX
+            ex = time.perf_counter() - t0
+            return from_onnx(onnx.load_from_string(buf.getvalue()), name=name), {"export_s": ex}
+        return go
+
+    row["pickle"] = _route(pickled)
+    row["onnx_dynamo"] = _route(exported(True))
+    row["onnx_legacy"] = _route(exported(False))
+    return row
+
+
+def _agree(row: dict[str, Any]) -> str:
+    base = row["pickle"]
+    if "error" in base:
+        return "-"
+    worst = 0.0
+    for r in ("onnx_dynamo", "onnx_legacy"):
+        o = row[r]
+        if "error" in o:
+            return "no"
+        worst = max(worst, abs(o["cycles"] / base["cycles"] - 1), abs(o["energy_pj"] / base["energy_pj"] - 1))
+    return f"{100 * worst:.2f} %"
+
+
+def _cell(r: dict[str, Any], ref: int) -> str:
+    if "error" in r:
+        return f"error: {r['error'][:60]}"
+    mark = "=" if r["macs"] == ref else f"{100 * (r['macs'] / ref - 1):+.2f} %"
+    return f"{r['mac_layers']}/{r['layers']}, {mark}, {r['read_s']:.1f} s"
+
+
+def _section(rows: list[dict[str, Any]], meta: dict[str, str]) -> str:
+    lines = [SECTION, "",
+             "Measured by `python -m sims.bench_frontends --write-docs` (randomly initialised torchvision "
+             f"{meta['torchvision']} models, torch {meta['torch']}, onnx {meta['onnx']}; {meta['machine']}). Input "
+             "1x3x224x224, no `--skip-unsupported`. Reference: MACs by forward hooks on Conv2d/Linear, "
+             "`nn.MultiheadAttention` counted analytically. Each route cell: MAC layers / all layers, MACs "
+             "against the reference (`=` exact), the front end's own time (export time excluded). Agreement: "
+             f"the largest difference of the ONNX routes from the pickled-module route in cycles or energy of "
+             f"the default schedule on `{ACC}` (`hwsim.simulate`).", "",
+             "| model | reference MACs | pickled module (fx) | ONNX, default (dynamo) exporter | ONNX, `dynamo=False` | "
+             "routes agree within |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        ref = row["reference_macs"]
+        lines.append(f"| {row['model']} | {ref:,} | {_cell(row['pickle'], ref)} | {_cell(row['onnx_dynamo'], ref)} | "
+                     f"{_cell(row['onnx_legacy'], ref)} | {_agree(row)} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated torchvision model names")
+    ap.add_argument("--json", help="write the results as JSON")
+    ap.add_argument("--write-docs", action="store_true", help="update docs/mapping.md")
+    args = ap.parse_args(argv)
+    import onnx
+    import torch
+    import torchvision
+    torch.set_num_threads(1)
+    meta = {"torch": torch.__version__.split("+")[0], "torchvision": torchvision.__version__.split("+")[0],
+            "onnx": onnx.__version__, "machine": f"{platform.processor() or platform.machine()}, one thread"}
+    rows = []
+    for name in args.models.split(","):
+        rows.append(run_model(name.strip()))
+        print(json.dumps(rows[-1]), flush=True)
+    text = _section(rows, meta)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    if args.write_docs:
+        replace_section(ROOT / "docs" / "mapping.md", SECTION[3:], text, title="# Mapping")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
