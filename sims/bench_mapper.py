@@ -8,7 +8,11 @@ rate; the time to export the 64-pair precision lookup table. ``--write-docs`` re
 "## Fast path and mapper" of docs/performance.md (other sections are kept), with the fast-path
 figures of :mod:`sims.bench_fast`.
 
-``python -m sims.bench_mapper [--json OUT] [--write-docs]``
+Also, ``run_large``: the time to map ResNet-50 and DenseNet-121 (built layer by layer, :func:`resnet50`,
+:func:`densenet121`) with and without mapspace pruning, into the section "## Mapping time on large
+networks" of docs/mapping.md.
+
+``python -m sims.bench_mapper [--json OUT] [--write-docs] [--large-only]``
 """
 
 from __future__ import annotations
@@ -235,15 +239,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the results as JSON")
     ap.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
     ap.add_argument("--exhaustive-points", type=int, default=20_000_000)
+    ap.add_argument("--large-only", action="store_true",
+                    help="only the large-network rows (docs/mapping.md), not the ResNet-18 section")
     args = ap.parse_args(argv)
-    r = run(args.exhaustive_points)
-    print(_section(r))
-    large = _large_section(run_large(), str(r["machine"]))
+    machine = f"{platform.processor() or platform.machine()}, python {platform.python_version()}"
+    r = None if args.large_only else run(args.exhaustive_points)
+    if r is not None:
+        print(_section(r))
+    large = _large_section(run_large(), machine)
     print(large)
-    if args.json:
+    if args.json and r is not None:
         Path(args.json).write_text(json.dumps(r, indent=1))
     if args.write_docs:
-        write_docs(r)
+        if r is not None:
+            write_docs(r)
         replace_section(ROOT / "docs" / "mapping.md", LARGE_SECTION[3:], large, title="# Mapping")
     return 0
 

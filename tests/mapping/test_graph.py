@@ -254,3 +254,33 @@ def test_hwsim_train_checkpoint_is_a_model(tmp_path: Path) -> None:
     saved = quant.save_model(tmp_path / "q.pt", m, torch.zeros(1, 1, 8, 8), name="q")
     assert load_model(tmp_path / "q.pt") == saved
     assert load_model(tmp_path / "q.pt") == from_torch(m, torch.zeros(1, 1, 8, 8), name="q")
+
+
+def test_torch_matmul_of_activations_and_sdpa_match_onnx() -> None:
+    class Attn(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.qkv = nn.Linear(8, 24)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            q, k, v = self.qkv(x).chunk(3, dim=-1)
+            p = torch.softmax(q @ k.transpose(-2, -1), dim=-1)
+            return torch.nn.functional.scaled_dot_product_attention(q, k, p @ v)
+
+    x = torch.zeros(2, 5, 8)
+    net = from_torch(Attn(), x)
+    mm = [la for la in net.layers if la.kind is hwsim.LayerKind.MATMUL]
+    assert len(mm) == 4 and all(la.macs == 2 * 5 * 8 * 5 for la in mm)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Attn(), (x,), buf, dynamo=False)
+    other = from_onnx(onnx.load_from_string(buf.getvalue()))
+    assert sorted((la.kind.value, la.macs) for la in other.layers if la.has_macs) == \
+        sorted((la.kind.value, la.macs) for la in net.layers if la.has_macs)
+
+
+def test_wrong_rank_input_is_one_line() -> None:
+    with pytest.raises(ValueError, match=r"^from_torch\[Sequential\]: input shape must be N,C,H,W \(4 values\) for a "
+                                         r"model starting with Conv2d, not \(8, 8\)$"):
+        from_torch(nn.Sequential(nn.Conv2d(1, 4, 3)), torch.zeros(8, 8))
