@@ -22,8 +22,8 @@ A sampled precision outside its range runs the maximum; ``steps`` = 0 runs one s
 
 ``stall=True`` (the accelerator core) adds ``hold``: while it is high a busy controller freezes (no bit is
 accumulated, nothing advances), so a step boundary can wait for operands; ``want_load`` says the array
-would load the next step's operands this cycle, ``last`` that this is a tile's final busy cycle and ``adv``
-that a busy array advances.
+would load the next step's operands this cycle, ``last`` that this is a tile's final busy cycle, ``adv``
+that a busy array advances and ``first`` that this cycle carries a step's first bit.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class TileController(wiring.Component):
         if act_signed is None:
             sig["act_signed"] = In(1)
         if stall:
-            sig |= {"hold": In(1), "want_load": Out(1), "last": Out(1), "adv": Out(1)}
+            sig |= {"hold": In(1), "want_load": Out(1), "last": Out(1), "adv": Out(1), "first": Out(1)}
         if weight_bits is not None:
             sig |= {"a_idx": Out(range(act_bits)), "w_idx": Out(range(weight_bits)), "w_next": Out(1)}
             if weight_precision is None:
@@ -109,16 +109,19 @@ class TileController(wiring.Component):
                                              self.weight_precision if self.fixed_weight_precision is None else None)
             last_w = wcnt == wprec_m1
             last_bit = last_a & last_w
+            first_bit = (cnt == 0) & (wcnt == 0)
             m.d.comb += [self.a_idx.eq(cnt), self.w_idx.eq(wcnt), self.w_next.eq(adv & last_a & ~last_w),
                          self.neg.eq(self.busy & (last_w ^ (sgn & last_a)))]
         else:
             last_bit = last_a
+            first_bit = cnt == 0
             m.d.comb += self.neg.eq(self.busy & sgn & last_bit)
         last_step = k == steps_m1
         accept = self.start & ~self.busy
         if self.stall:
             m.d.comb += [self.want_load.eq(self.busy & last_bit & ~last_step),
-                         self.last.eq(adv & last_bit & last_step), self.adv.eq(adv)]
+                         self.last.eq(adv & last_bit & last_step), self.adv.eq(adv),
+                         self.first.eq(self.busy & first_bit)]
         m.d.comb += [
             self.load.eq(accept | (adv & last_bit & ~last_step)),
             self.clear.eq(accept & ~self.accumulate),

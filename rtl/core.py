@@ -34,13 +34,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Array, C, Cat, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .array import PEArray
 from .program import BUFFERS, CNT, COUNTERS, DESC_FIELDS, DIM, N_SLOTS, SLOT_FIELDS, TAG, CoreParams
+from .ws_array import WSArray
 
 __all__ = ["AccelCore", "desc_layout", "COUNTER_BITS"]
 
@@ -66,6 +67,16 @@ def _sext(raw: Value, bits: Value, width: int, signed_: Value) -> Value:
     m = _mask(bits, width)
     neg = signed_ & raw.bit_select((bits - 1).as_unsigned(), 1)
     return Mux(neg, raw[:width] | ~m, raw[:width] & m)[:width]
+
+
+def _pick(values: list[Value], index: Value) -> Value:
+    """``values[index]`` as a chain of multiplexers (the last value for an index out of range). Unlike an
+    ``Array`` lookup this is defined from the first cycle in every simulator (Icarus does not evaluate
+    the lookup of a constant index until an input changes)."""
+    out = values[-1]
+    for i in range(len(values) - 2, -1, -1):
+        out = Mux(index == i, values[i], out)
+    return out
 
 
 def _popcount(bits: list[Value]) -> Value:
@@ -121,12 +132,34 @@ class AccelCore(wiring.Component):
         abits = {buf: max(1, (p.geometry(buf).words_per_half - 1).bit_length()) for buf in BUFFERS}
 
         # ---- array -------------------------------------------------------------------------------------
-        arr = PEArray(R, Cc, W, A, acc_bits=p.acc_bits, max_steps=p.max_steps, kind=p.kind, stall=True)
-        m.submodules.array = arr
+        has_os, has_ws = "os" in p.dataflows, "ws" in p.dataflows
         hold = Signal()
         take = Signal()        # the array samples its operand inputs this cycle
         accept = Signal()      # a fold starts (the array's load cycle)
-        m.d.comb += take.eq(arr.load)
+        a_busy, a_want, a_last, a_done_os, a_adv, a_step_out = (Signal(name=n) for n in (
+            "arr_busy", "arr_want", "arr_last", "arr_done_os", "arr_adv", "arr_step_out"))
+        arr: Any = None
+        wsa: Any = None
+        parts = []
+        if has_os:
+            arr = PEArray(R, Cc, W, A, acc_bits=p.acc_bits, max_steps=p.max_steps, kind=p.kind, stall=True)
+            m.submodules.array = arr
+            parts.append(arr)
+        if has_ws:
+            wsa = WSArray(R, Cc, W, A, acc_bits=p.acc_bits, max_steps=p.max_steps, kind=p.kind)
+            m.submodules.ws_array = wsa
+            parts.append(wsa)
+
+        def any_of(name: str) -> Value:
+            v: Value = C(0, 1)
+            for a in parts:
+                v = v | getattr(a, name)
+            return v
+
+        m.d.comb += [take.eq(any_of("load")), a_busy.eq(any_of("busy")), a_want.eq(any_of("want_load")),
+                     a_last.eq(any_of("last")), a_adv.eq(a_busy & ~hold),
+                     a_done_os.eq(arr.done if arr is not None else 0),
+                     a_step_out.eq(wsa.step_out if wsa is not None else 0)]
 
         # ---- phase control ----------------------------------------------------------------------------
         boundary = Signal()    # the current phase (or idle) ends this cycle and `nxt` becomes `cur`
@@ -148,19 +181,26 @@ class AccelCore(wiring.Component):
         pix_base = Signal(CNT + 1)
         col_base = Signal(DIM + 1)
         bi, bf, bo = p.ifmap.banks, p.filter.banks, p.ofmap.banks
-        n_gi, n_gf = -(-R // bi), -(-Cc // bf)
+        n_wl = R * Cc if has_ws else Cc          # weight lanes: C (OS, one per column) or R*C (WS, one per PE)
+        n_gi, n_gf_os, n_gf_ws = -(-R // bi), -(-Cc // bf), -(-(R * Cc) // bf)
+        n_gf = max(n_gf_os, n_gf_ws if has_ws else 0)
         gi = Signal(range(n_gi + 1))
         gf = Signal(range(n_gf + 1))
+        ws = cur.ws
+        k0 = Signal(CNT)
         a_done, f_done = Signal(name="a_done"), Signal(name="f_done")
         s_a = [Signal(A, name=f"stage_a{r}") for r in range(R)]
-        s_w = [Signal(signed(W), name=f"stage_w{c}") for c in range(Cc)]
+        s_w = [Signal(signed(W), name=f"stage_w{c}") for c in range(n_wl)]
 
         def coord(name: str) -> dict[str, Signal]:
             return {"n": Signal(DIM + 1, name=f"{name}_n"), "p": Signal(DIM + 1, name=f"{name}_p"),
                     "q": Signal(DIM + 1, name=f"{name}_q"), "gy": Signal(signed(DIM + 3), name=f"{name}_gy"),
                     "gx": Signal(signed(DIM + 3), name=f"{name}_gx"), "i": Signal(CNT + 1, name=f"{name}_i")}
 
-        rows = [coord(f"row{r}") for r in range(R)]
+        rows = [coord(f"row{r}") for r in range(R)]    # OS: the pixel of each row
+        px = coord("pix")                               # WS: the pixel of the step
+        rk = [{"c": Signal(DIM + 1, name=f"rk{r}_c"), "h": Signal(8, name=f"rk{r}_h"), "w": Signal(8, name=f"rk{r}_w"),
+               "i": Signal(CNT + 1, name=f"rk{r}_i")} for r in range(R)]   # WS: the reduction element of each row
 
         def inc(c: dict[str, Value]) -> dict[str, Value]:
             q_wrap = c["q"] + 1 == src.tq
@@ -179,6 +219,22 @@ class AccelCore(wiring.Component):
         start_coords = {"n": C(0, 1), "p": C(0, 1), "q": C(0, 1), "gy": src.gy0, "gx": src.gx0, "i": C(0, 1)}
         init_rows = chain(start_coords)
         next_rows = chain(inc({key: rows[R - 1][key] for key in rows[0]}))
+        next_px = inc({key: px[key] for key in px})
+
+        def inc_k(c: dict[str, Value]) -> dict[str, Value]:
+            w_wrap = c["w"] + 1 == src.kw
+            h_wrap = c["h"] + 1 == src.kh
+            return {"w": Mux(w_wrap, 0, c["w"] + 1), "h": Mux(w_wrap, Mux(h_wrap, 0, c["h"] + 1), c["h"]),
+                    "c": Mux(w_wrap & h_wrap, c["c"] + 1, c["c"]), "i": c["i"] + 1}
+
+        def chain_k(first: dict[str, Value]) -> list[dict[str, Value]]:
+            out = [first]
+            for _ in range(R - 1):
+                out.append(inc_k(out[-1]))
+            return out
+
+        init_rk = chain_k({"c": C(0, 1), "h": C(0, 1), "w": C(0, 1), "i": C(0, 1)})
+        next_rk = chain_k(inc_k({key: rk[R - 1][key] for key in rk[0]}))
 
         # ---- fetch addresses and operands -------------------------------------------------------------
         a_ready = Signal()
@@ -188,17 +244,25 @@ class AccelCore(wiring.Component):
         a_lane_now: list[Value] = []
         for b in range(min(bi, R)):
             members = [rows[r] for r in range(b, R, bi)]
+            kmembers = [rk[r] for r in range(b, R, bi)]
             if len(members) == 1:
-                sel = dict(members[0])
+                sel, ksel = dict(members[0]), dict(kmembers[0])
             else:
-                sel = {key: Array([mem[key] for mem in members])[gi] for key in rows[0]}
-            row_ok = (gi * bi + b < R) & (sel["i"] < cur.P)
+                sel = {key: _pick([mem[key] for mem in members], gi) for key in rows[0]}
+                ksel = {key: _pick([mem[key] for mem in kmembers], gi) for key in rk[0]}
+            if has_ws:   # WS: the step's pixel, the row's reduction element
+                sel = {key: Mux(ws, px[key], sel[key]) for key in sel}
+                kcur = {"c": Mux(ws, ksel["c"], kc), "h": Mux(ws, ksel["h"], kr), "w": Mux(ws, ksel["w"], ks)}
+                row_ok = (gi * bi + b < R) & Mux(ws, ksel["i"] < cur.K, sel["i"] < cur.P)
+            else:
+                kcur = {"c": kc, "h": kr, "w": ks}
+                row_ok = (gi * bi + b < R) & (sel["i"] < cur.P)
             gy = Signal(signed(DIM + 4), name=f"if_gy{b}")
             gx = Signal(signed(DIM + 4), name=f"if_gx{b}")
             inside = Signal(name=f"if_inside{b}")
-            m.d.comb += [gy.eq(sel["gy"] + kr), gx.eq(sel["gx"] + ks),
+            m.d.comb += [gy.eq(sel["gy"] + kcur["h"]), gx.eq(sel["gx"] + kcur["w"]),
                          inside.eq((gy >= 0) & (gy < cur.in_h) & (gx >= 0) & (gx < cur.in_w))]
-            addr = ((sel["n"] * cur.tc + kc) * cur.ih + (gy - cur.ylo).as_unsigned()) * cur.iw \
+            addr = ((sel["n"] * cur.tc + kcur["c"]) * cur.ih + (gy - cur.ylo).as_unsigned()) * cur.iw \
                 + (gx - cur.xlo).as_unsigned()
             ok = Signal(name=f"if_ok{b}")
             m.d.comb += ok.eq(f_active & ~a_done & row_ok & inside)
@@ -211,12 +275,24 @@ class AccelCore(wiring.Component):
             a_lane_now.append(val)
         f_valid: list[Value] = []
         w_lane_now: list[Value] = []
-        for b in range(min(bf, Cc)):
+        f_need = ~(ws & (k != 0)) if has_ws else C(1, 1)   # WS reads weights once per fold
+        for b in range(min(bf, n_wl)):
             col = gf * bf + b
             mloc = col_base + col
             ok = Signal(name=f"f_ok{b}")
-            m.d.comb += ok.eq(f_active & ~f_done & (col < Cc) & (mloc < cur.tm))
-            addr = mloc * cur.K + k
+            addr_os = mloc * cur.K + k
+            if has_ws:
+                lanes = [g * bf + b for g in range(n_gf)]
+                lr = _pick([C(min(ln, R * Cc - 1) // Cc, range(R + 1)) for ln in lanes], gf)
+                lc = _pick([C(min(ln, R * Cc - 1) % Cc, range(Cc + 1)) for ln in lanes], gf)
+                lvalid = _pick([C(int(ln < R * Cc), 1) for ln in lanes], gf)
+                ws_ok = lvalid & (col_base + lc < cur.tm) & (k0 + lr < cur.K)
+                os_ok = (col < Cc) & (mloc < cur.tm)
+                m.d.comb += ok.eq(f_active & ~f_done & f_need & Mux(ws, ws_ok, os_ok))
+                addr = Mux(ws, (col_base + lc) * cur.K + k0 + lr, addr_os)
+            else:
+                m.d.comb += ok.eq(f_active & ~f_done & (col < Cc) & (mloc < cur.tm))
+                addr = addr_os
             for h in range(2):
                 m.d.comb += rports["filter"][h][b].addr.eq(addr[:abits["filter"]])
             raw = Mux(cur.hf, rports["filter"][1][b].data, rports["filter"][0][b].data)
@@ -224,28 +300,55 @@ class AccelCore(wiring.Component):
             m.d.comb += val.eq(Mux(ok, _sext(raw, cur.pw, W, C(1, 1)), 0))
             f_valid.append(ok)
             w_lane_now.append(val)
-        m.d.comb += [a_ready.eq(a_done | (gi == n_gi - 1)), w_ready.eq(f_done | (gf == n_gf - 1)),
+        last_gf = Mux(ws, n_gf_ws - 1, n_gf_os - 1) if has_ws else C(n_gf_os - 1, range(n_gf + 1))
+        m.d.comb += [a_ready.eq(a_done | (gi == n_gi - 1)), w_ready.eq(f_done | (gf == last_gf) | ~f_need),
                      vec_ready.eq(f_active & a_ready & w_ready)]
-        for r in range(R):
-            m.d.comb += arr.acts[r].eq(Mux(a_done | (gi != r // bi), s_a[r], a_lane_now[r % bi]))
-        for c in range(Cc):
-            m.d.comb += arr.weights[c].eq(Mux(f_done | (gf != c // bf), s_w[c], w_lane_now[c % bf]))
-
+        acts_now = [Mux(a_done | (gi != r // bi), s_a[r], a_lane_now[r % bi]) for r in range(R)]
+        w_now = [Mux(f_done | (gf != c // bf), s_w[c], w_lane_now[c % bf]) for c in range(n_wl)]
+        steps_now = Mux(ws, cur.P, cur.K) if has_ws else cur.K
         # the array: start a fold when idle and step 0 is ready; hold a step boundary until operands are
-        m.d.comb += [accept.eq(f_active & (k == 0) & vec_ready & ~arr.busy), arr.start.eq(accept),
-                     arr.accumulate.eq(0), arr.steps.eq(cur.K), arr.act_signed.eq(cur.sgn),
-                     hold.eq(arr.want_load & ~vec_ready), arr.hold.eq(hold)]
-        if p.kind != "parallel":
-            m.d.comb += arr.precision.eq(cur.pa)
-        if p.kind == "serial_both":
-            m.d.comb += arr.weight_precision.eq(cur.pw)
+        m.d.comb += [accept.eq(f_active & (k == 0) & vec_ready & ~a_busy), hold.eq(a_want & ~vec_ready)]
+        for a, mode in ((arr, 0), (wsa, 1)):
+            if a is None:
+                continue
+            mine = (ws == mode) if has_ws and has_os else C(1, 1)
+            m.d.comb += [a.start.eq(accept & mine), a.steps.eq(steps_now), a.act_signed.eq(cur.sgn), a.hold.eq(hold)]
+            m.d.comb += [a.acts[r].eq(acts_now[r]) for r in range(R)]
+            if p.kind != "parallel":
+                m.d.comb += a.precision.eq(cur.pa)
+            if p.kind == "serial_both":
+                m.d.comb += a.weight_precision.eq(cur.pw)
+        if arr is not None:
+            m.d.comb += [arr.accumulate.eq(0)] + [arr.weights[c].eq(w_now[c]) for c in range(Cc)]
+        if wsa is not None:
+            m.d.comb += [wsa.pe_weights[i].eq(w_now[i]) for i in range(R * Cc)]
 
-        last_k = k == cur.K - 1
+        last_k = k == steps_now - 1
         with m.If(boundary):
             m.d.sync += [f_active.eq(nxt.compute), k.eq(0), kc.eq(0), kr.eq(0), ks.eq(0), pix_base.eq(0),
-                         col_base.eq(0), gi.eq(0), gf.eq(0), a_done.eq(0), f_done.eq(0)]
+                         col_base.eq(0), gi.eq(0), gf.eq(0), a_done.eq(0), f_done.eq(0), k0.eq(0)]
             for r in range(R):
                 m.d.sync += [rows[r][key].eq(init_rows[r][key]) for key in rows[r]]
+                m.d.sync += [rk[r][key].eq(init_rk[r][key]) for key in rk[r]]
+            m.d.sync += [px[key].eq(start_coords[key]) for key in px]
+        with m.Elif(take & ws):
+            m.d.sync += [gi.eq(0), gf.eq(0), a_done.eq(0), f_done.eq(0)]
+            with m.If(last_k):      # next fold: row folds (reduction) inner, column folds outer
+                m.d.sync += [k.eq(0)] + [px[key].eq(init_rows[0][key]) for key in px]
+                with m.If(k0 + R >= cur.K):
+                    m.d.sync += k0.eq(0)
+                    for r in range(R):
+                        m.d.sync += [rk[r][key].eq(init_rk[r][key]) for key in rk[r]]
+                    with m.If(col_base + Cc >= cur.tm):
+                        m.d.sync += f_active.eq(0)
+                    with m.Else():
+                        m.d.sync += col_base.eq(col_base + Cc)
+                with m.Else():
+                    m.d.sync += k0.eq(k0 + R)
+                    for r in range(R):
+                        m.d.sync += [rk[r][key].eq(next_rk[r][key]) for key in rk[r]]
+            with m.Else():
+                m.d.sync += [k.eq(k + 1)] + [px[key].eq(next_px[key]) for key in px]
         with m.Elif(take):
             m.d.sync += [gi.eq(0), gf.eq(0), a_done.eq(0), f_done.eq(0)]
             with m.If(last_k):
@@ -279,11 +382,11 @@ class AccelCore(wiring.Component):
                     m.d.sync += a_done.eq(1)
                 with m.Else():
                     m.d.sync += gi.eq(gi + 1)
-            with m.If(~f_done):
-                for c in range(Cc):
+            with m.If(~f_done & f_need):
+                for c in range(n_wl):
                     with m.If(gf == c // bf):
                         m.d.sync += s_w[c].eq(w_lane_now[c % bf])
-                with m.If(gf == n_gf - 1):
+                with m.If(gf == last_gf):
                     m.d.sync += f_done.eq(1)
                 with m.Else():
                     m.d.sync += gf.eq(gf + 1)
@@ -292,15 +395,23 @@ class AccelCore(wiring.Component):
         out_ptr = Signal(CNT)
         written = [Signal(CNT + 1, name=f"written{h}") for h in range(2)]
         run = {"sr": Signal(range(R + 1)), "sc": Signal(range(Cc + 1)), "base": Signal(CNT), "half": Signal(),
-               "shift": Signal(7), "ob": Signal(6), "sgn": Signal()}
+               "shift": Signal(7), "ob": Signal(6), "sgn": Signal(), "ws": Signal(), "first": Signal(),
+               "final": Signal()}
         sr_now = Mux(cur.P - pix_base >= R, R, cur.P - pix_base)
         sc_now = Mux(cur.tm - col_base >= Cc, Cc, cur.tm - col_base)
+        ws_ptr = Signal(CNT)     # WS: address of the next step's sc partial sums ([column fold][pixel][column])
+        trigger = a_done_os | a_step_out
         with m.If(boundary):
             m.d.sync += out_ptr.eq(0)
         with m.Elif(accept):
-            m.d.sync += [run["sr"].eq(sr_now), run["sc"].eq(sc_now), run["base"].eq(out_ptr),
+            m.d.sync += [run["sr"].eq(Mux(ws, 1, sr_now)), run["sc"].eq(sc_now), run["base"].eq(out_ptr),
                          run["half"].eq(cur.ho), run["shift"].eq(cur.shift), run["ob"].eq(cur.ob),
-                         run["sgn"].eq(cur.sgn), out_ptr.eq(out_ptr + sr_now * sc_now)]
+                         run["sgn"].eq(cur.sgn), out_ptr.eq(out_ptr + sr_now * sc_now), run["ws"].eq(ws),
+                         run["first"].eq(~ws | (k0 == 0)), run["final"].eq(~ws | (k0 + R >= cur.K))]
+        with m.If(accept):
+            m.d.sync += ws_ptr.eq(col_base * cur.P)
+        with m.Elif(a_step_out):
+            m.d.sync += ws_ptr.eq(ws_ptr + run["sc"])
 
         # The drain starts in the `done` cycle itself (from the accumulators; `cap` keeps them for the
         # later cycles) and writes `bo` results per cycle in fold order: lane b takes the entry b after
@@ -311,14 +422,19 @@ class AccelCore(wiring.Component):
         d_c = Signal(range(Cc + 1))
         d_addr = Signal(CNT + 1)
         dinfo = {key: Signal.like(v, name=f"d_{key}") for key, v in run.items()}
-        now = {key: Mux(arr.done, run[key], dinfo[key]) for key in run}
-        draining = arr.done | d_active
-        r0 = Mux(arr.done, 0, d_r)
-        c0 = Mux(arr.done, 0, d_c)
-        addr0 = Mux(arr.done, run["base"], d_addr)
-        src_arr = Array([Mux(arr.done, arr.acc[i], cap[i]) for i in range(R * Cc)])
-        with m.If(arr.done):
-            m.d.sync += [cap[i].eq(arr.acc[i]) for i in range(R * Cc)]
+        now = {key: Mux(trigger, run[key], dinfo[key]) for key in run}
+        draining = trigger | d_active
+        r0 = Mux(trigger, 0, d_r)
+        c0 = Mux(trigger, 0, d_c)
+        addr0 = Mux(trigger, Mux(run["ws"], ws_ptr, run["base"]), d_addr)
+        live = []
+        for i in range(R * Cc):
+            os_v: Value = arr.acc[i] if arr is not None else C(0, 1)
+            ws_v: Value = wsa.colsum[i] if wsa is not None and i < Cc else C(0, 1)
+            live.append(Mux(run["ws"], ws_v, os_v) if has_os and has_ws else (ws_v if has_ws else os_v))
+        src_vals = [Mux(trigger, live[i], cap[i]) for i in range(R * Cc)]
+        with m.If(trigger):
+            m.d.sync += [cap[i].eq(live[i]) for i in range(R * Cc)]
             m.d.sync += [dinfo[key].eq(run[key]) for key in run]
         obm1 = Signal(6)
         top = Signal(signed(66))          # 2**(ob-1)
@@ -327,26 +443,37 @@ class AccelCore(wiring.Component):
         ob_hi = Signal(signed(67))
         m.d.comb += [ob_lo.eq(Mux(now["sgn"], -top, 0)), ob_hi.eq(Mux(now["sgn"], top - 1, (top << 1) - 1))]
         o_lanes: list[Value] = []
+        o_reads: list[Value] = []
+        o_final: list[Value] = []
         o_addr: list[Value] = []
         o_data: list[Value] = []
         rr, cc = r0, c0
+        rmw = now["ws"] & ~now["first"]        # WS: add the partial sum of the earlier row folds
         for b in range(bo):
             ok = Signal(name=f"o_ok{b}")
             m.d.comb += ok.eq(draining & (rr < now["sr"]))
+            old = Signal(signed(p.acc_bits), name=f"o_old{b}")
+            m.d.comb += old.eq(Mux(now["half"], rports["ofmap"][1][b].data,
+                                   rports["ofmap"][0][b].data)[:p.acc_bits].as_signed())
+            total = Signal(signed(p.acc_bits), name=f"o_sum{b}")
+            m.d.comb += total.eq(Mux(rmw, old + _pick(src_vals, rr * Cc + cc), _pick(src_vals, rr * Cc + cc)))
             v = Signal(signed(p.acc_bits), name=f"o_acc{b}")
-            m.d.comb += v.eq(src_arr[rr * Cc + cc] >> now["shift"])
+            m.d.comb += v.eq(total >> now["shift"])
             q = Signal(signed(p.acc_bits + 1), name=f"o_q{b}")
-            m.d.comb += q.eq(Mux(v < ob_lo, ob_lo, Mux(v > ob_hi, ob_hi, v)))
+            m.d.comb += q.eq(Mux(now["final"], Mux(v < ob_lo, ob_lo, Mux(v > ob_hi, ob_hi, v)), total))
             for h in range(2):
                 wp = wports["ofmap"][h][b]
                 m.d.comb += [wp.addr.eq((addr0 + b)[:abits["ofmap"]]), wp.data.eq(q),
                              wp.en.eq(ok & (now["half"] == h))]
             o_lanes.append(ok)
+            o_reads.append(ok & rmw)
+            o_final.append(ok & now["final"])
             o_addr.append(addr0 + b)
             o_data.append(q)
             wrap = cc + 1 >= now["sc"]
             rr, cc = Mux(wrap, rr + 1, rr), Mux(wrap, 0, cc + 1)
         o_written = _popcount(o_lanes)
+        o_finals = _popcount(o_final)
         with m.If(draining):
             m.d.sync += [d_addr.eq(addr0 + o_written), d_r.eq(rr), d_c.eq(cc), d_active.eq(rr < now["sr"])]
 
@@ -357,13 +484,14 @@ class AccelCore(wiring.Component):
         slots = []
         for i in range(N_SLOTS):
             slots.append({name: getattr(cur, f"s{i}_{name}") for name, _, _ in SLOT_FIELDS})
-        sl = {name: Array([s[name] for s in slots])[x_slot] for name, _, _ in SLOT_FIELDS}
+        sl = {name: _pick([s[name] for s in slots], x_slot) for name, _, _ in SLOT_FIELDS}
         remaining = sl["count"] - x_ptr
         x_n = Signal(8)
         m.d.comb += x_n.eq(Mux(remaining >= sl["lanes"], sl["lanes"], remaining))
         o_half = Mux(sl["half"], written[1], written[0])
         same_half = draining & (now["half"] == sl["half"])
-        wb_ok = x_ptr + x_n <= o_half + Mux(same_half, o_written, 0)   # results drained this cycle count
+        # final results drained this cycle count; a WS read-modify-write holds the half's read ports
+        wb_ok = (x_ptr + x_n <= o_half + Mux(same_half, o_finals, 0)) & ~(same_half & rmw)
         beat = Signal()
         m.d.comb += beat.eq(x_active & ((sl["dir"] == 0) | wb_ok))
         x_last = x_ptr + x_n >= sl["count"]
@@ -385,10 +513,12 @@ class AccelCore(wiring.Component):
         wdata: Value = C(0, p.link_bits)
         for lane in range(p.ofmap.banks):
             for h in range(2):
-                m.d.comb += rports["ofmap"][h][lane].addr.eq((x_ptr + lane)[:abits["ofmap"]])
+                mine = draining & rmw & (now["half"] == h) if lane < bo else C(0, 1)
+                d_ad = (o_addr[lane] if lane < bo else C(0, 1))
+                m.d.comb += rports["ofmap"][h][lane].addr.eq(Mux(mine, d_ad, x_ptr + lane)[:abits["ofmap"]])
             raw = Mux(sl["half"], rports["ofmap"][1][lane].data, rports["ofmap"][0][lane].data)
             for b in range(bo):   # forward a result the drain writes in this very cycle
-                hit = same_half & o_lanes[b] & (o_addr[b] == x_ptr + lane)
+                hit = same_half & o_final[b] & (o_addr[b] == x_ptr + lane)
                 raw = Mux(hit, o_data[b][:p.ofmap.word_bits], raw)
             part = Mux(lane < x_n, raw & _mask(sl["bits"], p.ofmap.word_bits), 0)
             wdata = wdata | (part << (sl["bits"] * lane))[:p.link_bits]
@@ -409,17 +539,17 @@ class AccelCore(wiring.Component):
             with m.If(boundary & nxt.compute & (nxt.ho == h)):
                 m.d.sync += written[h].eq(0)
             with m.Elif(draining & (now["half"] == h)):
-                m.d.sync += written[h].eq(written[h] + o_written)
+                m.d.sync += written[h].eq(written[h] + o_finals)
 
         # ---- phase end -------------------------------------------------------------------------------
-        comp_over = ~f_active & (~arr.busy | arr.last)
+        comp_over = ~f_active & (~a_busy | a_last)
         dma_over = ~x_active | x_ending
         m.d.comb += phase_end.eq(running & comp_over & dma_over)
         m.d.comb += boundary.eq(nxt_valid & (~running | (phase_end & ~cur.end)))
 
         # ---- counters ----------------------------------------------------------------------------------
         cnt = {name: Signal(COUNTER_BITS, name=f"cnt_{name}") for name in COUNTERS}
-        adv = arr.busy & ~hold
+        adv = a_adv
         x_rd = beat & (sl["dir"] == 0)
         x_wr = beat & (sl["dir"] == 1)
         incs = {
@@ -429,7 +559,7 @@ class AccelCore(wiring.Component):
             "ofmap_sram_writes": o_written,
             "ifmap_sram_writes": Mux(x_rd & (sl["buf"] == 0), x_n, 0),
             "filter_sram_writes": Mux(x_rd & (sl["buf"] == 1), x_n, 0),
-            "ofmap_sram_reads": Mux(x_wr, x_n, 0),
+            "ofmap_sram_reads": Mux(x_wr, x_n, 0) + _popcount(o_reads),
             "dram_read_bits": Mux(x_rd, x_n * sl["bits"], 0), "dram_write_bits": Mux(x_wr, x_n * sl["bits"], 0),
         }
         with m.If(boundary & ~running):

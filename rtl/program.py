@@ -45,6 +45,7 @@ DESC_FIELDS: tuple[tuple[str, int, bool], ...] = (
     ("ylo", DIM, False), ("xlo", DIM, False), ("ih", DIM, False), ("iw", DIM, False), ("in_h", DIM, False),
     ("in_w", DIM, False), ("hi", 1, False), ("hf", 1, False), ("ho", 1, False), ("pa", 6, False),
     ("pw", 6, False), ("sgn", 1, False), ("shift", 7, False), ("ob", 6, False), ("n_slots", 2, False),
+    ("ws", 1, False),
 )
 SLOT_FIELDS: tuple[tuple[str, int, bool], ...] = (
     ("dir", 1, False), ("buf", 2, False), ("half", 1, False), ("count", CNT, False), ("lanes", 8, False),
@@ -110,8 +111,10 @@ class CoreParams:
             raise ValueError(f"{o}.pe.kind must be one of {list(PE_KINDS)} for the RTL core, not {acc.pe.kind.value!r}")
         if acc.interconnect is not Interconnect.BROADCAST:
             raise ValueError(f"{o}.interconnect must be 'broadcast' for the RTL core, not {acc.interconnect.value!r}")
-        if Dataflow.OS not in acc.dataflows:
-            raise ValueError(f"{o}.dataflows must include 'os' for the RTL core, not {[d.value for d in acc.dataflows]}")
+        flows = tuple(d.value for d in acc.dataflows if d in (Dataflow.OS, Dataflow.WS))
+        if not flows:
+            raise ValueError(f"{o}.dataflows must include 'os' or 'ws' for the RTL core, not "
+                             f"{[d.value for d in acc.dataflows]}")
         bw = acc.dram.bandwidth_bytes_per_cycle
         if bw != int(bw) or bw > 64:
             raise ValueError(f"{o}.dram.bandwidth_bytes_per_cycle must be a whole number of bytes in [1, 64] for the "
@@ -132,7 +135,7 @@ class CoreParams:
             geo[buf] = BufferGeometry(spec.word_bits, spec.banks, words)
         return CoreParams(f"core_{acc.pe.kind.value}_r{acc.rows}c{acc.cols}", acc.rows, acc.cols, acc.pe.kind.value,
                           W, A, acc.pe.acc_bits, acc.pe.signed_act, int(bw) * 8, max_steps, geo["ifmap"],
-                          geo["filter"], geo["ofmap"])
+                          geo["filter"], geo["ofmap"], flows)
 
     def geometry(self, buf: str) -> BufferGeometry:
         return {"ifmap": self.ifmap, "filter": self.filter, "ofmap": self.ofmap}[buf]
@@ -212,8 +215,10 @@ def _check(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Accelerat
         raise ValueError(f"{o}.tile.c must be the whole reduction {whole.c} on the RTL core (split reductions "
                          f"need partial-sum accumulation, not built), not {t.c}")
     k = t.c * layer.kernel_h * layer.kernel_w
-    if k > core.max_steps:
-        raise ValueError(f"{o}: a fold of {k} reduction steps exceeds the core's max_steps={core.max_steps} "
+    ws = mapping.dataflow is Dataflow.WS
+    steps = t.n * t.p * t.q if ws else k
+    if steps > core.max_steps:
+        raise ValueError(f"{o}: a fold of {steps} steps exceeds the core's max_steps={core.max_steps} "
                          f"(pe.acc_bits={core.acc_bits})")
     ih = min((t.p - 1) * layer.stride_h + layer.kernel_h, layer.in_h + 2 * layer.pad_h)
     iw = min((t.q - 1) * layer.stride_w + layer.kernel_w, layer.in_w + 2 * layer.pad_w)
@@ -225,8 +230,10 @@ def _check(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Accelerat
                              f"{g.words_per_half} ({buf}_sram: one element per {g.word_bits}-bit word, double "
                              f"buffered)")
     s = _step_cycles(core, layer)
-    fold = 1 + k * s
+    fold = 1 + steps * s
     drain = -(-min(core.rows, t.n * t.p * t.q) * min(core.cols, t.m) // core.ofmap.banks)
+    if ws:
+        fold, drain = s, -(-min(core.cols, t.m) // core.ofmap.banks)
     if drain > fold:
         raise ValueError(f"{o}: ofmap_sram.banks={core.ofmap.banks} drains a fold's results in {drain} cycles, "
                          f"but the next fold is done after {fold}")
@@ -298,13 +305,20 @@ def compile_layer(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Ac
         return ((m * cg + c) * KH + r) * KW + s_
 
     def ofmap_order(gi: int, st: dict[str, int], ext: dict[str, int]) -> np.ndarray:
-        """Output elements in the order the core drains them: folds (row folds outer, column folds inner),
-        then rows, then columns of each fold."""
+        """Output elements in the order the core drains them. OS: folds (row folds outer, column folds
+        inner), then rows, then columns of each fold. WS: column folds, then pixels, then columns."""
         P, N = ext["n"] * ext["p"] * ext["q"], ext["m"]
         pix = np.arange(P)
         n_, rem = np.divmod(pix, ext["p"] * ext["q"])
         p_, q_ = np.divmod(rem, ext["q"])
         out = []
+        if mapping.dataflow is Dataflow.WS:
+            for c0 in range(0, N, core.cols):
+                rr = pix[:, None]
+                mm = gi * mg + st["m"] + np.arange(c0, min(N, c0 + core.cols))[None, :]
+                out.append((((st["n"] + n_[rr]) * layer.out_channels + mm) * OH + st["p"] + p_[rr]) * OW
+                           + st["q"] + q_[rr])
+            return np.concatenate([o.reshape(-1) for o in out])
         for r0 in range(0, P, core.rows):
             for c0 in range(0, N, core.cols):
                 rr = np.arange(r0, min(P, r0 + core.rows))[:, None]
@@ -335,12 +349,13 @@ def compile_layer(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Ac
                           "lanes": _lanes(core, "filter", layer.weight_bits), "bits": layer.weight_bits, "tag": tag})
         loads.append(slots)
         P, K = ext["n"] * ext["p"] * ext["q"], ext["c"] * KH * KW
-        folds += -(-P // core.rows) * -(-ext["m"] // core.cols)
+        spatial = -(-K // core.rows) if mapping.dataflow is Dataflow.WS else -(-P // core.rows)
+        folds += spatial * -(-ext["m"] // core.cols)
         computes.append({"compute": 1, "P": P, "K": K, "tm": ext["m"], "tn": ext["n"], "tp": ext["p"],
                          "tq": ext["q"], "tc": ext["c"], "kh": KH, "kw": KW, "sh": sh, "sw": sw, "in_h": H,
                          "in_w": Wd, "hi": half["ifmap"], "hf": half["filter"], "ho": ti % 2,
                          "pa": layer.act_bits, "pw": layer.weight_bits, "sgn": int(core.signed_act),
-                         "shift": shift, "ob": layer.out_bits, **geo})
+                         "shift": shift, "ob": layer.out_bits, "ws": int(mapping.dataflow is Dataflow.WS), **geo})
         ob = ofmap_order(gi, st, ext)
         tag = add("y", "write", layer.out_bits, ob)
         wbs.append({"dir": 1, "buf": 2, "half": ti % 2, "count": ob.size,

@@ -154,17 +154,21 @@ def padded_reads(layer: Layer, mapping: LayerMapping, core: CoreParams) -> int:
 
 
 def expected_rtl(layer: Layer, mapping: LayerMapping, acc: Accelerator, model: dict[str, float]) -> dict[str, float]:
-    """What the core should count, derived from the engine's numbers under the core's two conventions:
-    one element per SRAM word (the engine counts ``elements * bits / word_bits``) and no reads of zero
-    padding (:func:`padded_reads`). Cycles and DRAM bytes are the engine's own."""
+    """What the core should count, derived from the engine's numbers under the core's conventions: one
+    element per ifmap/filter word (the engine counts ``elements * bits / word_bits``), no reads of zero
+    padding (:func:`padded_reads`), one result or partial sum per ofmap word (the engine packs ``out_bits``
+    results into its words). Cycles and DRAM bytes are the engine's own."""
     core = CoreParams.from_accelerator(acc)
-    ab, wb, ob = layer.act_bits, layer.weight_bits, layer.out_bits
-    iw, fw, ow = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits, acc.ofmap_sram.word_bits
+    ab, wb = layer.act_bits, layer.weight_bits
+    iw, fw = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits
     out = dict(model)
     out["ifmap_sram_reads"] = model["ifmap_sram_reads"] * iw / ab - padded_reads(layer, mapping, core)
     out["ifmap_sram_writes"] = model["ifmap_sram_writes"] * iw / ab
     out["filter_sram_reads"] = model["filter_sram_reads"] * fw / wb
     out["filter_sram_writes"] = model["filter_sram_writes"] * fw / wb
-    out["ofmap_sram_reads"] = model["ofmap_sram_reads"] * ow / ob
-    out["ofmap_sram_writes"] = model["ofmap_sram_writes"] * ow / ob
+    # the core keeps one result or partial sum per ofmap word: every output is written once per reduction
+    # fold (WS: ceil(K/rows) row folds, OS: one) and read once per later fold and once by the write-back
+    kf = -(-(layer.in_channels // layer.groups) * layer.kernel_h * layer.kernel_w // core.rows) \
+        if mapping.dataflow.value == "ws" else 1
+    out["ofmap_sram_writes"] = out["ofmap_sram_reads"] = layer.ofmap_count * kf
     return out

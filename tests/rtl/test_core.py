@@ -151,3 +151,55 @@ def test_core_on_verilator() -> None:
     assert np.array_equal(got.y, requantize(exact, shift, 8, True))
     model = model_counts(simulate_layer(layer, mp, acc))
     assert rtl_counts(got.counters) == expected_rtl(layer, mp, acc, model)
+
+
+def _split(problems: list[str]) -> tuple[list[str], dict[str, tuple[float, float]]]:
+    """(problems other than total/stall cycles, {layer: (rtl cycles, model cycles)})."""
+    other, cycles = [], {}
+    for p in problems:
+        name, rest = p.split(":", 1)
+        layer, key = name.split(".") if "." in name else (name, "")
+        if key == "cycles":
+            words = rest.split()
+            cycles[layer] = (float(words[1]), float(words[3]))
+        elif key != "stall_cycles":
+            other.append(p)
+    return other, cycles
+
+
+@pytest.mark.parametrize("kind", ["serial_act", "serial_both"])
+def test_ws_layers(kind: str) -> None:
+    """WS (rows <- reduction, columns <- filters, time <- pixels; partial sums of the row folds
+    read-modify-written in the ofmap buffer) on a core with both dataflows: outputs == golden, compute,
+    fill, DRAM bytes and every SRAM count as derived; total cycles equal or at most 2 above the engine
+    (the write-back of a layer's last tile waits while the drain read-modify-writes the last step: one
+    read port per ofmap bank serves both)."""
+    import dataclasses
+    bits = 4 if kind == "serial_both" else 8
+    acc = dataclasses.replace(_acc(kind, 2, 3, bits, 1.0, banks=(2, 6, 3), acc_bits=32 if bits == 8 else 20),
+                              dataflows=("os", "ws"))
+    cases: list[tuple[Layer, LayerMapping | None]] = [
+        (_conv("w3", 3, 4, 5, 5, 3, 1, 1, bits=bits), LayerMapping("w3", "ws", Tile(1, 4, 3, 5, 5))),
+        (_conv("w1", 3, 5, 3, 3, 1, 1, 0, bits=bits), LayerMapping("w1", "ws", Tile(1, 5, 3, 3, 3))),
+        (_conv("wt", 2, 5, 6, 4, 3, 2, 1, bits=bits), LayerMapping("wt", "ws", Tile(1, 3, 2, 2, 2))),
+        (_conv("o3", 3, 4, 5, 5, 3, 1, 1, bits=bits), None),
+    ]
+    other, cycles = _split(_run(acc, cases, seed=5))
+    assert other == []
+    assert all(0 < r - m <= 2 for r, m in cycles.values()), cycles
+    assert "o3" not in cycles   # the OS layer on the same core stays exact
+
+
+def test_ws_parallel_ofmap_ports() -> None:
+    """parallel WS read-modify-writes sc partial sums every cycle. The core's ofmap banks take one read
+    and one write per cycle (simple dual port); the engine's port rule counts reads and writes against the
+    same banks, so it stalls where the core does not: fewer cycles on the core, everything else as derived."""
+    import dataclasses
+    acc = dataclasses.replace(_acc("parallel", 2, 3, 8, 1.0, banks=(2, 6, 3)), dataflows=("os", "ws"))
+    layer = _conv("w3", 3, 4, 5, 5, 3, 1, 1)
+    mp = LayerMapping("w3", "ws", Tile(1, 4, 3, 5, 5))
+    assert simulate_layer(layer, mp, acc).port_stall_cycles > 0
+    other, cycles = _split(_run(acc, [(layer, mp)], seed=5))
+    assert other == []
+    rtl, model = cycles["w3"]
+    assert rtl < model
