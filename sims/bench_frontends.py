@@ -12,7 +12,9 @@ torchvision models" of docs/mapping.md.
 
 Needs torchvision beside torch (it is not a dependency of the project): run it from an environment
 that has both, e.g. ``torch==2.14.1 torchvision==0.29.1 onnx onnxscript`` with this checkout on
-``PYTHONPATH``. ``python -m sims.bench_frontends [--models a,b] [--json OUT] [--write-docs]``
+``PYTHONPATH``. ``--brevitas`` instead checks the widths of Brevitas QONNX and QCDQ exports against the
+Brevitas modules (needs ``brevitas``, its ``dependencies`` and ``onnxoptimizer``).
+``python -m sims.bench_frontends [--models a,b] [--brevitas] [--json OUT] [--write-docs]``
 """
 
 from __future__ import annotations
@@ -126,6 +128,70 @@ def run_model(name: str) -> dict[str, Any]:
     return row
 
 
+BREVITAS_SECTION = "## Brevitas QONNX and QCDQ widths"
+
+
+def run_brevitas() -> list[dict[str, Any]]:
+    """A Brevitas CNN (QuantIdentity -> QuantConv2d -> QuantReLU -> MaxPool -> ... -> reshape -> QuantLinear),
+    exported as QONNX and as QCDQ (``dynamo=False``); per MAC layer, the widths read against the Brevitas
+    modules' own (weight quantizer bit width; the bit width of the activation quantizer feeding it)."""
+    import brevitas
+    import brevitas.nn as qnn
+    import torch
+    from brevitas.export import export_onnx_qcdq, export_qonnx
+    from torch import nn
+
+    from mapping.frontends import from_onnx
+
+    class Net(nn.Module):
+        def __init__(self, relu2_bits: int) -> None:
+            super().__init__()
+            self.inp = qnn.QuantIdentity(bit_width=8, return_quant_tensor=True)
+            self.c1 = qnn.QuantConv2d(1, 8, 3, padding=1, weight_bit_width=4, return_quant_tensor=True)
+            self.r1 = qnn.QuantReLU(bit_width=3, return_quant_tensor=True)
+            self.p1 = nn.MaxPool2d(2)
+            self.c2 = qnn.QuantConv2d(8, 16, 3, padding=1, weight_bit_width=2, return_quant_tensor=True)
+            self.r2 = qnn.QuantReLU(bit_width=relu2_bits, return_quant_tensor=True)
+            self.p2 = nn.MaxPool2d(2)
+            self.fc = qnn.QuantLinear(16 * 4, 10, bias=True, weight_bit_width=3)
+
+        def forward(self, x: Any) -> Any:
+            x = self.p1(self.r1(self.c1(self.inp(x))))
+            x = self.p2(self.r2(self.c2(x)))
+            return self.fc(x.reshape(x.shape[0], -1))
+
+    rows = []
+    for fmt, export, relu2 in (("QONNX", export_qonnx, 1), ("QCDQ", export_onnx_qcdq, 2)):  # QCDQ has no 1-bit
+        m = Net(relu2).eval()
+        feeds = {"c1": m.inp, "c2": m.r1, "fc": m.r2}
+        with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            path = Path(d) / "m.onnx"
+            export(m, torch.zeros(1, 1, 8, 8), export_path=str(path), dynamo=False)
+            net = from_onnx(path)
+        macs = [la for la in net.layers if la.has_macs]
+        for la, (name, feed) in zip(macs, feeds.items(), strict=True):
+            mod = getattr(m, name)
+            want = (int(mod.quant_weight().bit_width), int(feed.act_quant.bit_width()))
+            rows.append({"format": fmt, "layer": name, "read_as": la.name, "brevitas": want,
+                         "read": (la.weight_bits, la.act_bits), "brevitas_version": brevitas.__version__})
+    return rows
+
+
+def _brevitas_section(rows: list[dict[str, Any]]) -> str:
+    lines = [BREVITAS_SECTION, "",
+             f"Measured by `python -m sims.bench_frontends --brevitas --write-docs` (Brevitas "
+             f"{rows[0]['brevitas_version']}, `dynamo=False` exports): a CNN whose quantizers are separated "
+             "from the next MAC layer by `MaxPool` and a reshape, as Brevitas CNNs and classifier heads are. "
+             "Widths as (weight bits, activation bits).", "",
+             "| format | layer | Brevitas module | read by `from_onnx` | equal |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['format']} | {r['layer']} | {tuple(r['brevitas'])} | {tuple(r['read'])} | "
+                     f"{'yes' if tuple(r['brevitas']) == tuple(r['read']) else 'NO'} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
 def _agree(row: dict[str, Any]) -> str:
     base = row["pickle"]
     if "error" in base:
@@ -175,7 +241,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated torchvision model names")
     ap.add_argument("--json", help="write the results as JSON")
     ap.add_argument("--write-docs", action="store_true", help="update docs/mapping.md")
+    ap.add_argument("--brevitas", action="store_true", help="only the Brevitas QONNX / QCDQ width check")
     args = ap.parse_args(argv)
+    if args.brevitas:
+        text = _brevitas_section(run_brevitas())
+        print(text)
+        if args.write_docs:
+            replace_section(ROOT / "docs" / "mapping.md", BREVITAS_SECTION[3:], text, title="# Mapping")
+        return 0
     import onnx
     import torch
     import torchvision

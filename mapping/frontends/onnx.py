@@ -14,8 +14,9 @@ whose one cost table decides layers and costs. Tensors computed from initializer
 (or from ``Shape``) are constants, not activations.
 
 Widths: QONNX ``Quant`` (constant ``bitwidth``) and ``BipolarQuant`` (1 bit), and QCDQ
-``QuantizeLinear`` (the width of its integer type; a ``Clip`` right after narrows it to the range's
-width, as Brevitas writes sub-8-bit QCDQ) set the width of the tensor they write; ``DequantizeLinear``
+``QuantizeLinear`` (the width of its integer type; a ``Clip`` right after it, or on an integer weight
+initializer, narrows it to the range's width, as Brevitas writes sub-8-bit QCDQ) set the width of the
+tensor they write; ``DequantizeLinear``
 keeps it. On a weight, the quantizer's width (or the integer type of a quantized initializer) is the
 layer's ``weight_bits``. The normaliser propagates activation widths and settles ``out_bits``.
 """
@@ -244,11 +245,14 @@ def from_onnx(model: Any, *, name: str | None = None, bits: Mapping[str, Any] | 
             if out_dt:
                 dt = onnx.TensorProto.DataType.Name(out_dt)
             qwidth[n.output[0]] = _INT_BITS.get(dt, 8)
-        elif n.op_type == "Clip" and n.input and n.input[0] in producer \
-                and producer[n.input[0]].op_type == "QuantizeLinear":
+        elif n.op_type == "Clip" and n.input and (
+                (n.input[0] in producer and producer[n.input[0]].op_type == "QuantizeLinear")
+                or (n.input[0] in inits and onnx.TensorProto.DataType.Name(inits[n.input[0]].data_type) in _INT_BITS)):
             w = _width_of_clip(consts, n)
-            if w is not None:
+            if w is not None:  # the integer range it keeps; the QuantizeLinear before it stores that width
                 qwidth[n.output[0]] = min(w, qwidth.get(n.input[0], w))
+                if n.input[0] in qwidth:
+                    qwidth[n.input[0]] = qwidth[n.output[0]]
 
     def weight_source(t: str) -> str:
         """Follow a weight back through quantizers, dequantizers, transposes and casts."""

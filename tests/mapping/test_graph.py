@@ -80,10 +80,16 @@ def test_qonnx_widths_survive_pool_reshape_flatten() -> None:
 
 def test_qcdq_widths() -> None:
     """QuantizeLinear (int8) -> Clip(-8, 7) -> DequantizeLinear is a 4-bit activation; a weight quantized to
-    [-2, 1] is 2-bit; a plain uint8 QuantizeLinear is 8-bit."""
+    [-2, 1] is 2-bit, an int8 weight clipped to [-4, 3] 3-bit; a uint8 QuantizeLinear clipped to [0, 15]
+    after a ReLU stores the conv's output at 4 bits; a plain uint8 QuantizeLinear is 8-bit."""
     inits = [_f("sc", 0.1), numpy_helper.from_array(np.array(0, dtype=np.int8), "zp"),
              numpy_helper.from_array(np.array(0, dtype=np.uint8), "zu"), _f("lo", -8.0), _f("hi", 7.0),
-             _f("wlo", -2.0), _f("whi", 1.0), _f("W", np.zeros((4, 1, 3, 3))), _f("W2", np.zeros((4, 4, 1, 1)))]
+             _f("wlo", -2.0), _f("whi", 1.0), _f("W", np.zeros((4, 1, 3, 3))),
+             numpy_helper.from_array(np.zeros((4, 4, 1, 1), dtype=np.int8), "W2"),
+             numpy_helper.from_array(np.array(-4, dtype=np.int8), "w2lo"),
+             numpy_helper.from_array(np.array(3, dtype=np.int8), "w2hi"),
+             numpy_helper.from_array(np.array(0, dtype=np.uint8), "u0"),
+             numpy_helper.from_array(np.array(15, dtype=np.uint8), "u15")]
     nodes = [
         helper.make_node("QuantizeLinear", ["x", "sc", "zp"], ["xq"]),
         helper.make_node("Clip", ["xq", "lo", "hi"], ["xc"]),
@@ -92,13 +98,20 @@ def test_qcdq_widths() -> None:
         helper.make_node("Clip", ["wq", "wlo", "whi"], ["wc"]),
         helper.make_node("DequantizeLinear", ["wc", "sc", "zp"], ["wd"]),
         helper.make_node("Conv", ["xd", "wd"], ["c"], name="conv"),
-        helper.make_node("QuantizeLinear", ["c", "sc", "zu"], ["cq"]),
-        helper.make_node("DequantizeLinear", ["cq", "sc", "zu"], ["cd"]),
-        helper.make_node("Conv", ["cd", "W2"], ["y"], name="conv2"),
+        helper.make_node("Relu", ["c"], ["cr"]),
+        helper.make_node("QuantizeLinear", ["cr", "sc", "zu"], ["cq"]),
+        helper.make_node("Clip", ["cq", "u0", "u15"], ["cc"]),
+        helper.make_node("DequantizeLinear", ["cc", "sc", "zu"], ["cd"]),
+        helper.make_node("Clip", ["W2", "w2lo", "w2hi"], ["w2c"]),  # Brevitas: integer weights, clipped
+        helper.make_node("DequantizeLinear", ["w2c", "sc", "zp"], ["w2d"]),
+        helper.make_node("Conv", ["cd", "w2d"], ["c2"], name="conv2"),
+        helper.make_node("QuantizeLinear", ["c2", "sc", "zu"], ["c2q"]),
+        helper.make_node("DequantizeLinear", ["c2q", "sc", "zu"], ["y"]),
     ]
     net = from_onnx(_model(nodes, inits, [1, 1, 6, 6], opset=19))
     c1, c2 = net.layers
-    assert (c1.act_bits, c1.weight_bits, c1.out_bits) == (4, 2, 8) and c2.act_bits == 8
+    assert (c1.act_bits, c1.weight_bits, c1.out_bits) == (4, 2, 4)
+    assert (c2.act_bits, c2.weight_bits, c2.out_bits) == (4, 3, 8)
 
 
 @pytest.mark.parametrize("opset", [13, 18])
