@@ -18,7 +18,7 @@ ARCH = """name: tiny_core
 rows: 2
 cols: 3
 pe: {kind: serial_act, max_weight_bits: 8, max_act_bits: 8, acc_bits: 32}
-dataflows: [os, ws]
+dataflows: [os, ws, is]
 interconnect: broadcast
 ifmap_sram: {size_bytes: 2048, word_bits: 8, banks: 2}
 filter_sram: {size_bytes: 2048, word_bits: 8, banks: 3}
@@ -84,7 +84,7 @@ def _schedule(tmp_path: Path, files: tuple[Path, Path], layer: str, **change: ob
 
 
 @pytest.mark.parametrize(("layer", "change", "message"), [
-    ("conv2", {"dataflow": "ws"}, "Layer['conv2']: dataflow 'ws' is not built into the RTL core (it has ['os'])"),
+    ("conv2", {"dataflow": "is"}, "Layer['conv2']: dataflow 'is' is not built into the RTL core (it has ['os', 'ws'])"),
     ("conv1", {"tile": Tile(1, 4, 1, 6, 6)}, "Layer['conv1'].tile.c must be the whole reduction 2 on the RTL core"),
     ("conv2", {"tile": Tile(1, 4, 4, 3, 3)}, "conv2'].tile needs 196 bytes of ifmap_sram per buffer half"),
 ])
@@ -112,3 +112,15 @@ def test_run_refuses_precision_above_the_core(tmp_path: Path, files: tuple[Path,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Layer['conv1']" in err and "4" in err
     assert not out.exists()
+
+
+def test_run_ws_schedule(tmp_path: Path, files: tuple[Path, Path]) -> None:
+    """A schedule that puts conv2 on the weight-stationary dataflow runs and matches golden."""
+    sched = _schedule(tmp_path, files, "conv2", dataflow="ws")
+    out = tmp_path / "r.json"
+    assert main(["rtl", "run", "--arch", str(files[0]), "--schedule", str(sched), "--json", str(out)]) == 0
+    rows = {r["name"]: r for r in json.loads(out.read_text())["layers"]}
+    assert all(r["outputs_match_golden"] for r in rows.values())
+    ws = rows["conv2"]
+    assert ws["rtl"]["compute_cycles"] == ws["model"]["compute_cycles"]
+    assert 0 <= ws["rtl"]["cycles"] - ws["model"]["cycles"] <= 2
