@@ -297,3 +297,26 @@ def test_wrong_rank_input_is_one_line() -> None:
     with pytest.raises(ValueError, match=r"^from_torch\[Sequential\]: input shape must be N,C,H,W \(4 values\) for a "
                                          r"model starting with Conv2d, not \(8, 8\)$"):
         from_torch(nn.Sequential(nn.Conv2d(1, 4, 3)), torch.zeros(8, 8))
+
+
+def test_shapes_inference_cannot_give_come_from_one_reference_run() -> None:
+    """A reshape whose shape goes through float arithmetic (which data propagation does not follow), on a
+    symbolic batch dimension: the shapes come from one ``onnx.reference`` run on zeros, batch taken as 1."""
+    i64 = lambda name, v: numpy_helper.from_array(np.array(v, dtype=np.int64), name)  # noqa: E731
+    inits = [_f("W", np.zeros((8, 3, 3, 3))), _f("Wfc", np.zeros((8 * 6 * 6, 10))), _f("one", [1.0]),
+             i64("i0", [0]), i64("i1", [1]), i64("m1", [-1])]
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Shape", ["c"], ["s"]), helper.make_node("Slice", ["s", "i0", "i1"], ["n"]),
+             helper.make_node("Cast", ["n"], ["nf"], to=TensorProto.FLOAT), helper.make_node("Mul", ["nf", "one"], ["nf2"]),
+             helper.make_node("Floor", ["nf2"], ["nf3"]), helper.make_node("Cast", ["nf3"], ["ni"], to=TensorProto.INT64),
+             helper.make_node("Concat", ["ni", "m1"], ["shape"], axis=0), helper.make_node("Reshape", ["c", "shape"], ["r"]),
+             helper.make_node("MatMul", ["r", "Wfc"], ["y"], name="fc")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 6, 6])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    inferred = onnx.shape_inference.infer_shapes(m, data_prop=True)
+    assert not any(v.name == "r" and all(d.dim_value for d in v.type.tensor_type.shape.dim)
+                   for v in inferred.graph.value_info)  # inference alone leaves the reshape unknown
+    net = from_onnx(m)
+    assert [(la.name, la.kind.value, la.batch, la.in_channels, la.macs) for la in net.layers] == [
+        ("conv", "conv2d", 1, 3, 8 * 27 * 36), ("fc", "linear", 1, 288, 2880)]
