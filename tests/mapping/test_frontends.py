@@ -224,19 +224,25 @@ def test_yaml_bits_and_csv_topology(tmp_path: Path) -> None:
         parse_input_shape("1,a")
 
 
-def test_quant_models_agree_with_quant_export(tmp_path: Path) -> None:
-    """The duck-typed front end reads quant's modules exactly as quant's own exporter does."""
+def test_quant_models_agree_with_quant_export() -> None:
+    """The duck-typed front end reads quant's modules exactly as quant's own exporter does: every layer
+    (pools and residual adds included), its shape and its widths, on a plain CNN and a ResNet."""
     import quant
-    from quant.models import ConvNet
+    from quant.models import ConvNet, ResNet20
 
-    m = ConvNet((1, 8, 8), 10, channels=((4, 3, 1), (8, 3, 2)))
-    quant.apply_specs(m, [quant.LayerSpec(8, 8), quant.LayerSpec(4, 2, channel_weight_bits=(4, 3, 4, 2, 4, 3, 4, 2)),
-                          quant.LayerSpec(8, 4)])
-    x = torch.zeros(1, 1, 8, 8)
-    ref = [la for la in quant.export(m, x).layers]
-    ours = [la for la in from_torch(m, x).layers]
+    conv = ConvNet((1, 8, 8), 10, channels=((4, 3, 1), (8, 3, 2)))
+    quant.apply_specs(conv, [quant.LayerSpec(8, 8), quant.LayerSpec(4, 2, channel_weight_bits=(4, 3, 4, 2, 4, 3, 4, 2)),
+                             quant.LayerSpec(7, 4)])
+    res = ResNet20((3, 16, 16), 10, width=0.25, blocks=1)
+    quant.apply_specs(res, [quant.LayerSpec(w, a) for w, a in ((7, 8), (4, 4), (3, 4), (2, 3), (2, 2), (4, 3),
+                                                                (3, 3), (7, 8))])
 
     def key(la: hwsim.Layer) -> tuple:
         return (la.name, la.kind, la.in_channels, la.out_channels, la.in_h, la.stride_h, la.weight_bits, la.act_bits,
-                la.out_bits, la.channel_weight_bits, la.bit_scales)
-    assert [key(la) for la in ours] == [key(la) for la in ref]
+                la.out_bits, la.channel_weight_bits, la.bit_scales, la.macs)
+    for m, x in ((conv, torch.zeros(1, 1, 8, 8)), (res, torch.zeros(1, 3, 16, 16))):
+        ref = quant.export(m, x)
+        ours = from_torch(m, x)
+        assert [key(la) for la in ours.layers] == [key(la) for la in ref.layers]
+    kinds = [la.kind.value for la in from_torch(res, torch.zeros(1, 3, 16, 16)).layers]
+    assert kinds.count("eltwise") == 3 and kinds.count("pool") == 1
