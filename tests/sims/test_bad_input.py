@@ -280,3 +280,24 @@ def test_every_command_has_rows() -> None:
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     commands = set(sub.choices) - {"train", "rtl", "verify", "run"}  # type: ignore[union-attr]
     assert commands <= {a[0] for _, a, _ in ROWS}, commands - {a[0] for _, a, _ in ROWS}
+
+
+@pytest.mark.parametrize(("exc", "rc", "fragment"), [
+    (MemoryError(), 2, "out of memory; the input asks for more than this machine has"),
+    (KeyboardInterrupt(), 130, "hwsim: interrupted"),
+    (IsADirectoryError(21, "Is a directory", "out.json"), 2, "out.json: Is a directory"),
+    (sqlite3.OperationalError("unable to open database file"), 2, "unable to open database file"),
+    (ValueError("first line\nsecond line"), 2, "first line ..."),
+])
+def test_what_escapes_a_command_is_one_line(exc: BaseException, rc: int, fragment: str,
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import sims.commands.presets as presets
+
+    def boom(args: object) -> int:
+        raise exc
+
+    monkeypatch.setattr(presets, "run", boom)
+    assert main(["presets"]) == rc
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err and "Traceback" not in err
