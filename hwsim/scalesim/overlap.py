@@ -160,7 +160,9 @@ class FoldPattern:
     """One row fold's IFMAP demands in service order (``rel`` rows within the fold, ``base_addrs +
     offset`` the addresses relative to the input), its distinct addresses ``base_uniq + offset`` with
     the index of each one's first and last demand, and ``nxt``: the first pixel from the next fold on
-    that reads each one again (``npix``: none).
+    that reads each one again (``npix``: none), and ``again``: its row fold (``rf``: none). Distinct
+    addresses come in the order of their last demand, so what a fold demands after index ``i`` is
+    the suffix from ``searchsorted(last_at, i)``.
 
     Patterns repeat up to a shift: folds ``lcm(R, ew) / R`` apart start at the same output column,
     ``lcm(R, ew) / ew`` output rows lower, so away from windows cut by the bottom edge a fold's pattern
@@ -172,6 +174,7 @@ class FoldPattern:
     first_at: np.ndarray
     last_at: np.ndarray
     nxt: np.ndarray
+    again: np.ndarray
     offset: int = 0
 
     @property
@@ -184,15 +187,18 @@ class FoldPattern:
 
     @property
     def nbytes(self) -> int:
-        return self.nxt.nbytes if self.offset else sum(
-            x.nbytes for x in (self.rel, self.base_addrs, self.base_uniq, self.first_at, self.last_at, self.nxt))
+        own = self.nxt.nbytes + self.again.nbytes
+        return own if self.offset else own + sum(
+            x.nbytes for x in (self.rel, self.base_addrs, self.base_uniq, self.first_at, self.last_at))
 
-    def shifted(self, addr_step: int, pix_step: int, npix: int) -> FoldPattern:
-        """The same demands ``pix_step`` pixels (``addr_step`` addresses) later; readers past the last
-        pixel do not exist."""
+    def shifted(self, addr_step: int, pix_step: int, npix: int, rows: int) -> FoldPattern:
+        """The same demands ``pix_step`` pixels (``addr_step`` addresses) later, on an array of ``rows``
+        rows; readers past the last pixel do not exist."""
         nxt = self.nxt + pix_step
-        return FoldPattern(self.rel, self.base_addrs, self.base_uniq, self.first_at, self.last_at,
-                           np.where((self.nxt < npix) & (nxt < npix), nxt, npix), self.offset + addr_step)
+        nxt = np.where((self.nxt < npix) & (nxt < npix), nxt, npix)
+        again = np.where(nxt < npix, nxt // rows, -(-npix // rows))
+        return FoldPattern(self.rel, self.base_addrs, self.base_uniq, self.first_at, self.last_at, nxt, again,
+                           self.offset + addr_step)
 
 
 _PATTERN_CACHE_BYTES = 32 * 2**20   # fold patterns kept at once (a layer has rf of them)
@@ -240,7 +246,7 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         if base != fr and fr < first_cut_fold and fr + 1 < rf and pa_next == pix(fr + 1):
             shift = (fr - base) // period_folds
             got = pattern(base, pix(base + 1)).shifted(shift * (period_pix // sp.ew) * sp.sh * sp.w * sp.c,
-                                                       shift * period_pix, P)
+                                                       shift * period_pix, P, R)
         else:
             got = build(fr, pa_next)
         while pats and held_bytes + got.nbytes > _PATTERN_CACHE_BYTES:
@@ -275,7 +281,7 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         mark[loc[::-1]] = idx[::-1]                      # and now the first
         first_at = mark[uniq - lo]
         nxt = cov.first_cover(uniq, pa_next) if pa_next < P else np.full(uniq.size, P, dtype=np.int64)
-        return FoldPattern(rel, addr, uniq, first_at, last_at, nxt)
+        return FoldPattern(rel, addr, uniq, first_at, last_at, nxt, np.where(nxt < P, nxt // R, rf))
 
     def pat(f: int) -> FoldPattern:
         """Fold ``f``'s pattern, ``again`` counted in the fold's own sweep (from the next fold on)."""
@@ -326,7 +332,7 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         last_close_row = base + int(pt.rel[hit])
         seen[:] = False
         start = opened = hit + 1
-        count = int(np.count_nonzero(pt.last_at >= start))   # the rest of the fold opens the next window
+        count = pt.last_at.size - int(np.searchsorted(pt.last_at, start))   # the rest opens the next window
         if count < cap:
             return opened
         count = 0
@@ -406,9 +412,8 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         if f >= folds:
             break
         pt = pat(f)
-        keep = pt.last_at >= opened
-        tail, nxt = pt.base_uniq[keep] + pt.offset, pt.nxt[keep]
-        again = np.where(nxt < P, nxt // R, rf)
+        rest = int(np.searchsorted(pt.last_at, opened))
+        tail, again = pt.base_uniq[rest:] + pt.offset, pt.again[rest:]
         key = (f % rf, opened)
         if key in states:   # the same window as a sweep ago: whole periods repeat
             f_prev, closes_prev = states.pop(key)
