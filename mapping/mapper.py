@@ -8,7 +8,7 @@ Search (docs/mapping.md gives the details):
    columns, and ``W`` itself. Tiles that do not fit the buffers (double-buffered, at the layer's actual
    bitwidths) are dropped with a vectorised :func:`hwsim.schedule.tile_fits`. With ``prune`` (the
    default) only the *maximal* fitting tiles are kept (no loop can grow to its next candidate and still
-   fit), plus a seeded sample of 5 % of ``max_mapspace`` of the others; without it, the lists are thinned
+   fit), plus a seeded sample of 2 % of ``max_mapspace`` of the others; without it, the lists are thinned
    (the array multiples and the 2-4-tile splits kept longest) until at most ``max_mapspace`` tiles fit.
 2. **Evaluation.** Every (dataflow, loop order, tile) is costed by :mod:`hwsim.fast` in one numpy batch.
 3. **Refinement.** Coordinate descent: each loop's extent is swept (over ``1..W`` for loops up to
@@ -119,7 +119,7 @@ def _product(lists: Sequence[Sequence[int]]) -> np.ndarray:
 
 REFINE_STARTS = 4
 """Distinct best tiles the coordinate-descent refinement starts from."""
-PRUNED_SAMPLE_FRACTION = 0.05
+PRUNED_SAMPLE_FRACTION = 0.02
 """With pruning, the share of ``max_mapspace`` spent on an even spread of the non-maximal fitting tiles."""
 MAXIMAL_PRODUCT_CAP = 50_000
 """Largest candidate-list product enumerated before maximal pruning (lists are thinned above it)."""

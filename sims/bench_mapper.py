@@ -182,7 +182,7 @@ def _large_section(rows: list[dict[str, object]], machine: str) -> str:
              "Measured by `python -m sims.bench_mapper --write-docs` on one core (`taskset -c N`; "
              f"{machine}). Networks built layer by layer from the papers (`sims.bench_mapper.resnet50`, "
              "`densenet121`: the MACs equal torchvision's, see the table above), 8-bit, objective EDP. "
-             "*Pruned* is the default mapspace (maximal fitting tiles plus a seeded 5 % sample, sweeps over "
+             "*Pruned* is the default mapspace (maximal fitting tiles plus a seeded 2 % sample, sweeps over "
              "balanced and array-aligned extents); *unpruned* is `map_network(..., prune=False)`.", "",
              "| network | accelerator | layers (distinct MAC) | map time, pruned | EDP gain over the default fold, "
              "pruned | map time, unpruned | EDP gain, unpruned |", "|---|---|---|---|---|---|---|"]

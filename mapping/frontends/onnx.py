@@ -110,6 +110,42 @@ def _static_inputs(model: Any) -> None:
                 d.dim_value = 1
 
 
+SMALL_CONST = 4096
+"""Initializers up to this many elements are read as values (bit widths, clip bounds, shapes, axes);
+larger ones (weights) only by their dims."""
+
+
+def _plain(model: Any, *, keep_data: bool) -> Any:
+    """A copy for shape work: QONNX quantizers as identities (they keep shapes), symbolic input dimensions
+    as 1, and, without ``keep_data``, the large initializers as dims alone (copying a VGG's half gigabyte
+    of weights into shape inference buys nothing)."""
+    import onnx
+
+    src = model.graph
+    m = onnx.ModelProto()
+    m.ir_version = model.ir_version
+    m.opset_import.extend(model.opset_import)
+    m.functions.extend(model.functions)
+    g = m.graph
+    g.name = src.name
+    g.input.extend(src.input)
+    g.output.extend(src.output)
+    g.value_info.extend(src.value_info)
+    g.sparse_initializer.extend(src.sparse_initializer)
+    for t in src.initializer:
+        if keep_data or math.prod(t.dims) <= SMALL_CONST:
+            g.initializer.append(t)
+        else:
+            g.initializer.append(onnx.TensorProto(name=t.name, data_type=t.data_type, dims=t.dims))
+    for n in src.node:
+        if n.op_type in ("Quant", "BipolarQuant"):
+            g.node.append(onnx.helper.make_node("Identity", [n.input[0]], [n.output[0]], name=n.name))
+        else:
+            g.node.append(n)
+    _static_inputs(m)
+    return m
+
+
 def _shapes_of(model: Any) -> dict[str, tuple[int, ...]]:
     out: dict[str, tuple[int, ...]] = {}
     g = model.graph
@@ -180,24 +216,15 @@ def from_onnx(model: Any, *, name: str | None = None, bits: Mapping[str, Any] | 
     if not isinstance(model, onnx.ModelProto):
         raise TypeError(f"from_onnx.model must be a path or an onnx.ModelProto, not {model!r}")
     owner = f"from_onnx[{name or model.graph.name or 'model'}]"
-    # quantizers pass shapes through: infer shapes on a copy where QONNX ones are identities
-    plain = onnx.ModelProto()
-    plain.CopyFrom(model)
-    _static_inputs(plain)
-    for n in plain.graph.node:
-        if n.op_type in ("Quant", "BipolarQuant") or n.domain.endswith("channels_last"):
-            if n.op_type in ("Quant", "BipolarQuant"):
-                x, y = n.input[0], n.output[0]
-                n.Clear()
-                n.CopyFrom(onnx.helper.make_node("Identity", [x], [y]))
     try:
-        inferred = shape_inference.infer_shapes(plain, data_prop=True)
+        inferred = shape_inference.infer_shapes(_plain(model, keep_data=False), data_prop=True)
     except Exception as exc:
         raise ValueError(f"{owner}: shape inference failed: {exc}") from None
     g = model.graph
     shapes = _shapes_of(inferred)
     inits = {t.name: t for t in g.initializer}
-    consts: dict[str, Any] = {k: numpy_helper.to_array(t) for k, t in inits.items() if _has_data(t)}
+    consts: dict[str, Any] = {k: numpy_helper.to_array(t) for k, t in inits.items()
+                              if _has_data(t) and math.prod(t.dims) <= SMALL_CONST}
     for n in g.node:
         if n.op_type == "Constant":
             v = _attrs(n).get("value")
@@ -218,9 +245,10 @@ def from_onnx(model: Any, *, name: str | None = None, bits: Mapping[str, Any] | 
         if n.op_type in ("Conv", "Gemm", "MatMul", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
                          "ReduceMean", "Add", "Sub", "Mul", "Div", "Sum", "Softmax", "LayerNormalization", "Gelu"):
             need.update(t for t in list(n.input[:2]) + list(n.output[:1]) if t and t in act and t not in shapes)
-    if need and all(_has_data(t) for t in g.initializer) and not any(n.domain not in ("", "ai.onnx")
-                                                                      for n in g.node):
-        shapes.update(_run_for_shapes(plain, need))
+    if need and all(_has_data(t) for t in g.initializer):
+        plain = _plain(model, keep_data=True)
+        if not any(n.domain not in ("", "ai.onnx") for n in plain.graph.node):
+            shapes.update(_run_for_shapes(plain, need))
 
     # width sources: QONNX Quant / BipolarQuant / QCDQ; a Clip after QuantizeLinear narrows
     qwidth: dict[str, int] = {}
