@@ -97,7 +97,7 @@ class Outputs:
     """Files a command produces, written together at :meth:`commit` (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._items: list[tuple[Path, Callable[[Path], None]]] = []
+        self._items: list[tuple[Path, Callable[[Path], object]]] = []
 
     def text(self, path: str | Path, text: str) -> None:
         data = text.encode("utf-8")
@@ -106,7 +106,7 @@ class Outputs:
     def data(self, path: str | Path, data: bytes) -> None:
         self._items.append((Path(path), lambda tmp: tmp.write_bytes(data)))
 
-    def produced_by(self, path: str | Path, writer: Callable[[Path], None]) -> None:
+    def produced_by(self, path: str | Path, writer: Callable[[Path], object]) -> None:
         """``writer(tmp)`` writes the file at ``tmp`` (same directory and suffix as ``path``)."""
         self._items.append((Path(path), writer))
 
@@ -120,10 +120,11 @@ class Outputs:
         temps: list[tuple[Path, Path]] = []
         try:
             for path, writer in self._items:
-                fd, tmp = _temp_beside(path)
+                fd, name = _temp_beside(path)
                 os.close(fd)
-                temps.append((Path(tmp), path))
-                writer(Path(tmp))
+                tmp = Path(name)
+                temps.append((tmp, path))
+                writer(tmp)
                 os.chmod(tmp, mode)
             for tmp, path in temps:
                 os.replace(tmp, path)

@@ -110,8 +110,11 @@ class Evaluator:
                 def totals() -> Any:
                     return self.cache.totals(plan, acc)
             else:
+                map_fn = self._mapper
+                assert map_fn is not None  # the spec checked that objectives other than default have one
+
                 def totals() -> Any:
-                    return self.cache.totals(plan, acc, self._mapper(net, acc, objective))
+                    return self.cache.totals(plan, acc, map_fn(net, acc, objective))
             view = PointView(acc, net, self.spec.networks[n].label, self.spec.schedules[s].label, totals,
                              self._accuracy)
             metrics = {m.name: m.fn(view) for m in self._metrics}

@@ -162,10 +162,10 @@ def write_report(store: ResultStore, out: Path, point: str | None = None, fmt: s
     if fmt not in ("html", "md"):
         raise ValueError(f"report format must be 'html' or 'md', not {fmt!r}")
     if parquet:
-        try:
-            import pyarrow  # type: ignore[import-not-found]  # noqa: F401
-        except ModuleNotFoundError:
-            raise ModuleNotFoundError("Parquet export needs pyarrow (pip install pyarrow)") from None
+        import importlib.util
+
+        if importlib.util.find_spec("pyarrow") is None:
+            raise ModuleNotFoundError("Parquet export needs pyarrow (pip install pyarrow)")
     rows = store.rows()
     if not rows:
         raise StoreError(f"{store.path}: no points stored yet")

@@ -149,9 +149,9 @@ class BitSchedule:
         w, act, _ = per_mac[mac_idx[0]]
         for i, la in enumerate(net.layers):
             if i in per_mac:
-                w, act, cwb = per_mac[i]
+                w, act, channel_bits = per_mac[i]
                 layers.append(dataclasses.replace(la, weight_bits=w, act_bits=act, out_bits=act,
-                                                  channel_weight_bits=cwb))
+                                                  channel_weight_bits=channel_bits))
             else:
                 layers.append(dataclasses.replace(la, weight_bits=w, act_bits=act, out_bits=act,
                                                   channel_weight_bits=None))

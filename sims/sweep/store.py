@@ -273,8 +273,8 @@ class ResultStore:
     def export_parquet(self, path: str | Path) -> int:
         """Write Parquet through pyarrow; ``ModuleNotFoundError`` names the missing dependency."""
         try:
-            import pyarrow as pa  # type: ignore[import-not-found]
-            import pyarrow.parquet as pq  # type: ignore[import-not-found]
+            import pyarrow as pa  # type: ignore[import-not-found, unused-ignore]
+            import pyarrow.parquet as pq  # type: ignore[import-not-found, unused-ignore]
         except ModuleNotFoundError:
             raise ModuleNotFoundError("Parquet export needs pyarrow (pip install pyarrow)") from None
         cols, flat = self.flat_rows()
