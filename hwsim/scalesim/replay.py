@@ -22,7 +22,7 @@ from .report import ReadBuffer
 from .topology import Shape
 from .windows import window_capacity, window_trace
 
-__all__ = ["Stream", "Streams", "demand_streams", "ifmap_addr", "grid", "Block", "skew_slots", "fold_blocks",
+__all__ = ["Stream", "Streams", "demand_streams", "ifmap_addr", "grid", "Block", "skew_slots", "FoldBlocks", "fold_blocks",
            "stream_read_buffer"]
 
 
@@ -146,10 +146,18 @@ def skew_slots(w: int, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rel, rel - c, c
 
 
-def fold_blocks(sp: Shape, cfg: ScaleSimConfig,
-                 operand: str) -> tuple[int, list[tuple[int, int]], Callable[[tuple[int, int]], Block]]:
-    """One read operand's demands, fold by fold: ``(rows per fold, pattern of each fold, block)``,
-    where ``block(pattern)`` gives the fold's ``(rows within the fold, addresses)`` in service order.
+@dataclass(frozen=True, slots=True)
+class FoldBlocks:
+    """One read operand's demands, fold by fold: ``fold_rows`` rows per fold, the pattern ``keys[f]`` of
+    each fold, and ``block(pattern)``, the fold's ``(rows within the fold, addresses)`` in service order."""
+
+    fold_rows: int
+    keys: list[tuple[int, int]]
+    block: Callable[[tuple[int, int]], Block]
+
+
+def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
+    """One read operand's demands, fold by fold (:class:`FoldBlocks`).
 
     Folds repeat (all OS IFMAP folds of one row fold demand the same addresses at the same rows, and
     so on), so a pattern is built once; within a fold, demands are ordered by row, then array column,
@@ -240,7 +248,7 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig,
             return rel, addr
         return rel[keep], addr[keep]
 
-    return fold_rows, keys, block
+    return FoldBlocks(fold_rows, keys, block)
 
 
 def stream_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int, shift_at: Callable[[int], int],
@@ -256,7 +264,8 @@ def stream_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int, sh
     skipped, adding their windows, and the last cycle is fed again.
     """
     cap = window_capacity(kb)
-    fold_rows, keys, block = fold_blocks(sp, cfg, operand)
+    fb = fold_blocks(sp, cfg, operand)
+    fold_rows, keys, block = fb.fold_rows, fb.keys, fb.block
     cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     firsts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}   # pattern -> distinct addresses, first demands
     seen: np.ndarray | None = None

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..accelerator import Dataflow
 from .config import READ_LATENCY_CYCLES, SETS_PER_BUFFER, ScaleSimConfig
+from .folds import fold_grid
 from .replay import Stream, grid, ifmap_addr
 from .topology import Shape
 
@@ -43,7 +44,8 @@ def fetch_orders(sp: Shape, cfg: ScaleSimConfig) -> tuple[FetchOrder, FetchOrder
     matrices")."""
     R, C = cfg.array_rows, cfg.array_cols
     K, M, P = sp.window, sp.m, sp.npix
-    rf_os, rf, cf_os = -(-P // R), -(-K // R), -(-M // C)
+    g = fold_grid(sp, cfg)
+    rf, cf = g.row_folds, g.col_folds   # the matrices are laid out by the dataflow's own folds
 
     def filt(k: np.ndarray, m: np.ndarray, ok: np.ndarray) -> np.ndarray:
         return np.where(ok, m * K + k + cfg.filter_offset, -1)
@@ -53,17 +55,16 @@ def fetch_orders(sp: Shape, cfg: ScaleSimConfig) -> tuple[FetchOrder, FetchOrder
 
     flow = cfg.dataflow
     if flow is Dataflow.OS:
-        fr, t, c = grid(rf_os, K, R)
-        i_mat = rollout(ifm(fr * R + c, t, fr * R + c < P).reshape(rf_os * K, R))
-        fc, t, c = grid(cf_os, K, C)
-        f_mat = rollout(filt(t, fc * C + c, fc * C + c < M).reshape(cf_os * K, C))
+        fr, t, c = grid(rf, K, R)
+        i_mat = rollout(ifm(fr * R + c, t, fr * R + c < P).reshape(rf * K, R))
+        fc, t, c = grid(cf, K, C)
+        f_mat = rollout(filt(t, fc * C + c, fc * C + c < M).reshape(cf * K, C))
     elif flow is Dataflow.WS:
         fr, t, c = grid(rf, P, R)
         i_mat = rollout(ifm(t, fr * R + c, fr * R + c < K).reshape(rf * P, R))
-        fc, t, c = grid(cf_os, K, C)
+        fc, t, c = grid(cf, K, C)
         f_mat = filt(t, fc * C + c, fc * C + c < M)
     else:
-        cf = -(-P // C)
         fc, k, c = grid(cf, K, C)
         i_mat = ifm(fc * C + c, k, fc * C + c < P)
         fr, t, c = grid(rf, M, R)
