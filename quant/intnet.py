@@ -15,8 +15,10 @@ LSQ ``W = round(clip(w / s_w))`` with ``coef = s_w s_a``. Pruned weights are the
 
 :func:`verify` runs the model with every quantized layer replaced by its integer form computed with
 :mod:`hwsim.golden` (the oracle of the RTL), everything between those layers (batch norm, clip,
-pooling, residual adds) by the model's own modules, and compares the predictions with the unmodified
-model on every sample. A layer's accumulators are *exact* when the integers fit their declared widths,
+pooling, residual adds) by the model's own modules, and compares the predictions on every sample with
+the model's own (its quantizers on its weights and inputs, dot products accumulated in float64, so that
+float32 summation order cannot move an activation across a rounding boundary; the agreement with the
+plain float32 forward is reported beside it). A layer's accumulators are *exact* when the integers fit their declared widths,
 no accumulator leaves the accelerator's ``acc_bits`` (wrapping changes nothing), a few outputs per
 layer recomputed bit by bit with :func:`hwsim.golden.bit_serial_dot` agree, and the dequantized
 accumulators equal the float layer output to float32 rounding.
@@ -154,9 +156,14 @@ REL_TOL = 1e-4
 
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
+    """``agree``: predictions equal to the model's with its quantized layers accumulated in float64 (the
+    reference); ``agree_float32``: equal to the plain float32 forward, whose rounding can put an activation
+    on the other side of a rounding boundary than the exact integer accumulator does."""
+
     samples: int
     agree: int
     layers: tuple[LayerCheck, ...] = field(default_factory=tuple)
+    agree_float32: int = 0
 
     @property
     def agreement(self) -> float:
@@ -169,6 +176,15 @@ class VerifyResult:
     @property
     def ok(self) -> bool:
         return self.agree == self.samples and self.exact
+
+
+def _float64_layer(mod: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> torch.Tensor:
+    """The layer's own quantizers and weights, its dot products accumulated in float64 (the reference)."""
+    assert isinstance(mod, QConv2d | QLinear)
+    xq, wq = mod.q_input(inputs[0]).double(), mod.q_weight().double()
+    b = None if mod.bias is None else mod.bias.double()
+    y = mod._conv_forward(xq, wq, b) if isinstance(mod, QConv2d) else torch.nn.functional.linear(xq, wq, b)
+    return y.to(out.dtype)
 
 
 def _codes(x: torch.Tensor, act: dict[str, Any]) -> torch.Tensor:
@@ -273,21 +289,27 @@ def verify(model: nn.Module, integers: list[list[dict[str, Any]]], x: torch.Tens
             if not isinstance(mod, QConv2d | QLinear):
                 raise ValueError(f"verify.integers layer {rec['name']!r} must name a quantized layer of the model")
             plan.append((mod, rec, LayerCheck((f"s{i + 1}." if len(stages) > 1 else "") + rec["name"])))
-    agree = 0
-    for lo in range(0, x.shape[0], batch_size):
-        xb = x[lo:lo + batch_size].cpu()
-        ref = model(xb).argmax(1)
-        handles = [mod.register_forward_hook(_IntegerLayer(rec, chk, acc_bits, seed=lo + k))
-                   for k, (mod, rec, chk) in enumerate(plan)]
+    def predict(logits: list[torch.Tensor]) -> torch.Tensor:
+        if isinstance(model, CascadeNet):
+            ex = exit_scores(logits[0], model.rule) >= model.threshold
+            return torch.where(ex, logits[0].argmax(1), logits[1].argmax(1))
+        return logits[0].argmax(1)
+
+    def run(hooks: list[tuple[nn.Module, Any]], xb: torch.Tensor) -> torch.Tensor:
+        handles = [mod.register_forward_hook(h) for mod, h in hooks]
         try:
-            logits = [st(xb) for st in stages]
+            return predict([st(xb) for st in stages])
         finally:
             for h in handles:
                 h.remove()
-        if isinstance(model, CascadeNet):
-            ex = exit_scores(logits[0], model.rule) >= model.threshold
-            pred = torch.where(ex, logits[0].argmax(1), logits[1].argmax(1))
-        else:
-            pred = logits[0].argmax(1)
+
+    agree = agree32 = 0
+    for lo in range(0, x.shape[0], batch_size):
+        xb = x[lo:lo + batch_size].cpu()
+        ref32 = run([], xb)
+        ref = run([(mod, _float64_layer) for mod, _, _ in plan], xb)
+        pred = run([(mod, _IntegerLayer(rec, chk, acc_bits, seed=lo + k)) for k, (mod, rec, chk) in enumerate(plan)],
+                   xb)
         agree += int((pred == ref).sum())
-    return VerifyResult(int(x.shape[0]), agree, tuple(chk for _, _, chk in plan))
+        agree32 += int((pred == ref32).sum())
+    return VerifyResult(int(x.shape[0]), agree, tuple(chk for _, _, chk in plan), agree32)

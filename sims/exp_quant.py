@@ -222,15 +222,20 @@ def paired(rows: list[dict[str, Any]], a: str, b: str, field: str = "acc") -> tu
 
 def pstr(p: tuple[float, float, list[float]]) -> str:
     m, s, d = p
-    return f"{m:+.2f} ± {s:.2f} pt (per seed {', '.join(f'{v:+.2f}' for v in d)})"
+    return f"{m:+.2f} ± {s:.2f} pt (per seed {', '.join(f'{round(v, 2) + 0.0:+.2f}' for v in d)})"
 
 
 def verdict(p: tuple[float, float, list[float]], what: str) -> str:
     m, s, d = p
+    d = [round(v, 6) for v in d]
     if all(v > 0 for v in d):
         return f"{what} better on every seed"
     if all(v < 0 for v in d):
         return f"{what} worse on every seed"
+    if all(v >= 0 for v in d) and any(d):
+        return f"{what} better or equal on every seed"
+    if all(v <= 0 for v in d) and any(d):
+        return f"{what} worse or equal on every seed"
     return "mixed signs over the seeds: no evidence either way" if abs(m) <= s else (
         f"{what} better on average, not on every seed" if m > 0 else f"{what} worse on average, not on every seed")
 

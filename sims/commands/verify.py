@@ -3,7 +3,8 @@
 Every quantized conv / linear layer is recomputed from the integer weights, activation codes and
 scales stored in MODEL.pt (``quant.intnet``) with ``hwsim.golden``; batch norm, clips, pooling and
 residual adds run as in the model; a cascade exits by its stored rule and threshold. The predictions
-are compared with the PyTorch model's on every test sample. Prints the agreement and, per layer,
+are compared with the PyTorch model's on every test sample (its quantized layers accumulated in float64;
+the agreement with the float32 forward is printed beside it). Prints the agreement and, per layer,
 whether every accumulator was exact (integers within their exported widths, no overflow of the
 accelerator's accumulator, bit-serial spot checks equal, dequantized result equal to the float
 layer). Exit 0 only at 100 % agreement with every accumulator exact, else 1; a file that is not a
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     res = verify(model, ints, data.test.x, acc_bits=acc.pe.acc_bits)
     out = {"model": args.model, "dataset": data.name, "samples": res.samples, "agree": res.agree,
-           "agreement": res.agreement, "accumulators_exact": res.exact, "acc_bits": acc.pe.acc_bits,
+           "agreement": res.agreement, "agree_float32": res.agree_float32, "accumulators_exact": res.exact,
+           "acc_bits": acc.pe.acc_bits,
            "layers": [{"name": c.name, "integer": c.integer, "widths_ok": c.widths_ok, "no_overflow": c.no_overflow,
                        "bit_serial_ok": c.bit_serial_ok, "max_rel_error": c.max_rel_error, "exact": c.exact}
                       for c in res.layers]}
@@ -56,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"{args.model}: {res.agree}/{res.samples} test predictions agree ({100 * res.agreement:.2f} %); "
               f"every accumulator exact ({acc.pe.acc_bits}-bit): {'yes' if res.exact else 'no'}")
+        print(f"  (with the plain float32 forward as reference: {res.agree_float32}/{res.samples})")
         for c in res.layers:
             flags = "exact" if c.exact else ", ".join(
                 w for w, ok in (("full precision (no integers)", c.integer), ("integer out of its width", c.widths_ok),
