@@ -449,12 +449,24 @@ class AccelCore(wiring.Component):
         o_data: list[Value] = []
         rr, cc = r0, c0
         rmw = now["ws"] & ~now["first"]        # WS: add the partial sum of the earlier row folds
+        # WS reads those partial sums one cycle early, in the step's last bit cycle (still inside the compute
+        # phase), so the drain itself only writes; the compiler requires cols <= ofmap banks for WS.
+        ws_pre = Signal()
+        m.d.comb += ws_pre.eq((wsa.busy & wsa.load) | wsa.last if wsa is not None else 0)
+        pre_rmw = ws_pre & run["ws"] & ~run["first"]
+        pre_addr = Signal(CNT + 1)   # the next step's partial sums (with s = 1 the current step_out moves ws_ptr on)
+        m.d.comb += pre_addr.eq(ws_ptr + Mux(a_step_out, run["sc"], 0))
+        pre_old = [Signal(signed(p.acc_bits), name=f"o_pre{b}") for b in range(bo)]
+        pre_reads: list[Value] = []
+        for b in range(bo):
+            with m.If(pre_rmw):
+                m.d.sync += pre_old[b].eq(Mux(run["half"], rports["ofmap"][1][b].data,
+                                              rports["ofmap"][0][b].data)[:p.acc_bits].as_signed())
+            pre_reads.append(pre_rmw & (b < run["sc"]))
         for b in range(bo):
             ok = Signal(name=f"o_ok{b}")
             m.d.comb += ok.eq(draining & (rr < now["sr"]))
-            old = Signal(signed(p.acc_bits), name=f"o_old{b}")
-            m.d.comb += old.eq(Mux(now["half"], rports["ofmap"][1][b].data,
-                                   rports["ofmap"][0][b].data)[:p.acc_bits].as_signed())
+            old = pre_old[b]
             total = Signal(signed(p.acc_bits), name=f"o_sum{b}")
             m.d.comb += total.eq(Mux(rmw, old + _pick(src_vals, rr * Cc + cc), _pick(src_vals, rr * Cc + cc)))
             v = Signal(signed(p.acc_bits), name=f"o_acc{b}")
@@ -466,7 +478,7 @@ class AccelCore(wiring.Component):
                 m.d.comb += [wp.addr.eq((addr0 + b)[:abits["ofmap"]]), wp.data.eq(q),
                              wp.en.eq(ok & (now["half"] == h))]
             o_lanes.append(ok)
-            o_reads.append(ok & rmw)
+            o_reads.append(pre_reads[b])
             o_final.append(ok & now["final"])
             o_addr.append(addr0 + b)
             o_data.append(q)
@@ -491,7 +503,7 @@ class AccelCore(wiring.Component):
         o_half = Mux(sl["half"], written[1], written[0])
         same_half = draining & (now["half"] == sl["half"])
         # final results drained this cycle count; a WS read-modify-write holds the half's read ports
-        wb_ok = (x_ptr + x_n <= o_half + Mux(same_half, o_finals, 0)) & ~(same_half & rmw)
+        wb_ok = x_ptr + x_n <= o_half + Mux(same_half, o_finals, 0)
         beat = Signal()
         m.d.comb += beat.eq(x_active & ((sl["dir"] == 0) | wb_ok))
         x_last = x_ptr + x_n >= sl["count"]
@@ -513,8 +525,8 @@ class AccelCore(wiring.Component):
         wdata: Value = C(0, p.link_bits)
         for lane in range(p.ofmap.banks):
             for h in range(2):
-                mine = draining & rmw & (now["half"] == h) if lane < bo else C(0, 1)
-                d_ad = (o_addr[lane] if lane < bo else C(0, 1))
+                mine = pre_rmw & (run["half"] == h) if lane < bo else C(0, 1)
+                d_ad = (pre_addr + lane if lane < bo else C(0, 1))
                 m.d.comb += rports["ofmap"][h][lane].addr.eq(Mux(mine, d_ad, x_ptr + lane)[:abits["ofmap"]])
             raw = Mux(sl["half"], rports["ofmap"][1][lane].data, rports["ofmap"][0][lane].data)
             for b in range(bo):   # forward a result the drain writes in this very cycle

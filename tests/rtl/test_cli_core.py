@@ -22,7 +22,7 @@ dataflows: [os, ws, is]
 interconnect: broadcast
 ifmap_sram: {size_bytes: 2048, word_bits: 8, banks: 2}
 filter_sram: {size_bytes: 2048, word_bits: 8, banks: 3}
-ofmap_sram: {size_bytes: 8192, word_bits: 32, banks: 2}
+ofmap_sram: {size_bytes: 8192, word_bits: 32, banks: 3}
 dram: {bandwidth_bytes_per_cycle: 1}
 """
 NET = """name: tiny_net
@@ -123,4 +123,14 @@ def test_run_ws_schedule(tmp_path: Path, files: tuple[Path, Path]) -> None:
     assert all(r["outputs_match_golden"] for r in rows.values())
     ws = rows["conv2"]
     assert ws["rtl"]["compute_cycles"] == ws["model"]["compute_cycles"]
-    assert 0 <= ws["rtl"]["cycles"] - ws["model"]["cycles"] <= 2
+    want = expected_rtl(layer_named(files, "conv2"), LayerMapping("conv2", "ws", Tile(1, 4, 4, 3, 3)),
+                        hwsim.resolve_accelerator(str(files[0])), ws["model"])
+    # the filter buffer's 3 banks fetch a WS fold's 2x3 weights in two cycles: the tile's first fold starts
+    # one cycle late (later folds fetch theirs during the fold before)
+    assert {k: v for k, v in ws["rtl"].items() if k not in ("cycles", "stall_cycles")} == \
+        {k: v for k, v in want.items() if k not in ("cycles", "stall_cycles")}
+    assert ws["rtl"]["cycles"] - want["cycles"] == ws["rtl"]["stall_cycles"] - want["stall_cycles"] == 1
+
+
+def layer_named(files: tuple[Path, Path], name: str) -> object:
+    return next(la for la in hwsim.resolve_network(str(files[1])).layers if la.name == name)

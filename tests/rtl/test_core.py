@@ -169,11 +169,11 @@ def _split(problems: list[str]) -> tuple[list[str], dict[str, tuple[float, float
 
 @pytest.mark.parametrize("kind", ["serial_act", "serial_both"])
 def test_ws_layers(kind: str) -> None:
-    """WS (rows <- reduction, columns <- filters, time <- pixels; partial sums of the row folds
-    read-modify-written in the ofmap buffer) on a core with both dataflows: outputs == golden, compute,
-    fill, DRAM bytes and every SRAM count as derived; total cycles equal or at most 2 above the engine
-    (the write-back of a layer's last tile waits while the drain read-modify-writes the last step: one
-    read port per ofmap bank serves both)."""
+    """WS (rows <- reduction, columns <- filters, time <- pixels; partial sums of the row folds read one
+    cycle early and written back by the drain) on a core with both dataflows: outputs == golden, compute,
+    fill, DRAM bytes and every SRAM count as derived. 8 bit on a 1-byte link: every cycle count equal too.
+    4 bit on a 1-byte link moves two elements per beat; a transfer of an odd element count ends in a half
+    beat that the core spends whole and the engine as a fraction: at most one cycle per layer here."""
     import dataclasses
     bits = 4 if kind == "serial_both" else 8
     acc = dataclasses.replace(_acc(kind, 2, 3, bits, 1.0, banks=(2, 6, 3), acc_bits=32 if bits == 8 else 20),
@@ -186,8 +186,10 @@ def test_ws_layers(kind: str) -> None:
     ]
     other, cycles = _split(_run(acc, cases, seed=5))
     assert other == []
-    assert all(0 < r - m <= 2 for r, m in cycles.values()), cycles
-    assert "o3" not in cycles   # the OS layer on the same core stays exact
+    if kind == "serial_act":
+        assert cycles == {}
+    else:
+        assert cycles and all(0 < r - m <= 1 for r, m in cycles.values()), cycles
 
 
 def test_ws_parallel_ofmap_ports() -> None:
