@@ -188,3 +188,16 @@ def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path: Path, when: str
         with ResultStore(tmp_path / "s.sqlite", readonly=True) as st:
             rows = st.rows()
         assert all(json.loads(r["metrics_json"]) for r in rows if r["status"] == "ok")
+
+
+def test_a_reachable_scheduler_address_runs_the_sweep(tmp_path: Path,
+                                                     reference: dict[str, tuple[Any, ...]]) -> None:
+    """``--scheduler tcp://HOST:PORT`` passes the fast reachability check and gives the inline rows."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
+                      dashboard_address=None) as cluster:
+        backend = make_backend(scheduler=cluster.scheduler_address)
+        with ResultStore(tmp_path / "d.sqlite") as st:
+            run_sweep(SPEC, st, backend)
+    assert _rows(tmp_path / "d.sqlite") == reference
