@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("hwsim: interrupted", file=sys.stderr)
         return 130
     except (UsageError, ValueError, TypeError, KeyError, OSError, sqlite3.Error, MemoryError,
-            RecursionError) as exc:
+            RecursionError, ImportError) as exc:  # ImportError: an optional dependency (torch, pyarrow) missing
         if os.environ.get("HWSIM_DEBUG"):
             raise
         print(f"hwsim: error: {_one_line(exc)}", file=sys.stderr)

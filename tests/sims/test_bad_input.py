@@ -288,6 +288,7 @@ def test_every_command_has_rows() -> None:
     (IsADirectoryError(21, "Is a directory", "out.json"), 2, "out.json: Is a directory"),
     (sqlite3.OperationalError("unable to open database file"), 2, "unable to open database file"),
     (ValueError("first line\nsecond line"), 2, "first line ..."),
+    (ModuleNotFoundError("Parquet export needs pyarrow (pip install pyarrow)"), 2, "needs pyarrow"),
 ])
 def test_what_escapes_a_command_is_one_line(exc: BaseException, rc: int, fragment: str,
                                             monkeypatch: pytest.MonkeyPatch,
