@@ -55,7 +55,9 @@ TORCH_MODULE_OPS: dict[str, str] = {
     **dict.fromkeys(("Softmax", "Softmax2d"), "softmax"),
     **dict.fromkeys(("LayerNorm", "LayerNorm2d", "GroupNorm", "RMSNorm"), "layernorm"),
     "GELU": "gelu", "SiLU": "silu",
-    **dict.fromkeys(("ZeroPad2d", "ConstantPad2d"), "pad"),
+    **dict.fromkeys(("ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d"), "pad"),
+    **dict.fromkeys(("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"), "expand"),
+    **dict.fromkeys(("PixelShuffle", "PixelUnshuffle", "ChannelShuffle"), "transpose"),
 }
 """Module classes (by name, so that subclasses such as torchvision's ``LayerNorm2d`` count) with a fixed
 canonical operator; ``Conv2d``, ``Linear``, pooling and ``MultiheadAttention`` have their own readers."""
@@ -75,6 +77,8 @@ TORCH_FUNCTION_OPS: dict[str, str] = {
     **dict.fromkeys(("getitem", "__getitem__", "select", "narrow", "index_select"), "slice"),
     **dict.fromkeys(("expand", "expand_as", "repeat"), "expand"),
     "pad": "pad",
+    **dict.fromkeys(("interpolate", "upsample"), "expand"),
+    **dict.fromkeys(("pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "roll", "flip"), "transpose"),
     **dict.fromkeys(("to", "float", "half", "type_as", "type", "double"), "cast"),
     "batch_norm": "batchnorm",
     **dict.fromkeys(("softmax", "_softmax"), "softmax"),
