@@ -210,10 +210,22 @@ class AccelCore(wiring.Component):
                     "gy": Mux(q_wrap, Mux(p_wrap, src.gy0, c["gy"] + src.sh), c["gy"]),
                     "n": Mux(q_wrap & p_wrap, c["n"] + 1, c["n"]), "i": c["i"] + 1}
 
+        n_sig = [0]
+
+        def held(values: dict[str, Value], like: dict[str, Signal]) -> dict[str, Value]:
+            """Each value in a signal of its own, so a chain of incrementers stays linear in size."""
+            out: dict[str, Value] = {}
+            for key, v in values.items():
+                n_sig[0] += 1
+                sig = Signal.like(like[key], name=f"ch{n_sig[0]}_{key}")
+                m.d.comb += sig.eq(v)
+                out[key] = sig
+            return out
+
         def chain(first: dict[str, Value]) -> list[dict[str, Value]]:
-            out = [first]
+            out = [held(first, rows[0])]
             for _ in range(R - 1):
-                out.append(inc(out[-1]))
+                out.append(held(inc(out[-1]), rows[0]))
             return out
 
         start_coords = {"n": C(0, 1), "p": C(0, 1), "q": C(0, 1), "gy": src.gy0, "gx": src.gx0, "i": C(0, 1)}
@@ -228,9 +240,9 @@ class AccelCore(wiring.Component):
                     "c": Mux(w_wrap & h_wrap, c["c"] + 1, c["c"]), "i": c["i"] + 1}
 
         def chain_k(first: dict[str, Value]) -> list[dict[str, Value]]:
-            out = [first]
+            out = [held(first, rk[0])]
             for _ in range(R - 1):
-                out.append(inc_k(out[-1]))
+                out.append(held(inc_k(out[-1]), rk[0]))
             return out
 
         init_rk = chain_k({"c": C(0, 1), "h": C(0, 1), "w": C(0, 1), "i": C(0, 1)})
@@ -483,7 +495,9 @@ class AccelCore(wiring.Component):
             o_addr.append(addr0 + b)
             o_data.append(q)
             wrap = cc + 1 >= now["sc"]
-            rr, cc = Mux(wrap, rr + 1, rr), Mux(wrap, 0, cc + 1)
+            rr_n, cc_n = Signal(range(R + 2), name=f"o_r{b + 1}"), Signal(range(Cc + 1), name=f"o_c{b + 1}")
+            m.d.comb += [rr_n.eq(Mux(wrap, rr + 1, rr)), cc_n.eq(Mux(wrap, 0, cc + 1))]
+            rr, cc = rr_n, cc_n
         o_written = _popcount(o_lanes)
         o_finals = _popcount(o_final)
         with m.If(draining):
