@@ -201,7 +201,7 @@ def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[Events
     n = math.prod(shape)
     if n > MAX_WALK_TILES:
         raise ValueError(f"LayerMapping[{layer.name!r}].tile must give at most {MAX_WALK_TILES} DRAM tiles for the "
-                         f"engine's walk, not {n} (use larger tiles)")
+                         f"engine's walk, not {n} (larger tiles, or buffers large enough for them)")
     bw = acc.dram.bandwidth_bytes_per_cycle
     iw, fw, ow = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits, acc.ofmap_sram.word_bits
     sums: dict[str, float] = {}

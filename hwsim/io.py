@@ -37,7 +37,7 @@ MAX_YAML_NODES = 1_000_000
 
 LAYER_LIMITS: dict[str, int] = {"in_channels": 65_536, "out_channels": 65_536, "in_h": 16_384, "in_w": 16_384,
                                 "kernel_h": 1_024, "kernel_w": 1_024, "stride_h": 1_024, "stride_w": 1_024,
-                                "pad_h": 1_024, "pad_w": 1_024, "batch": 1_024}
+                                "pad_h": 1_024, "pad_w": 1_024, "batch": 16_384}
 """Largest layer dimensions a user file may give (docs/limits.md): beyond them the mapper's search grows
 to minutes; no published CNN layer comes near (VGG's widest has 25,088 input channels)."""
 MAX_NETWORK_LAYERS = 16_384
