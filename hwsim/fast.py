@@ -19,7 +19,11 @@ tilings per layer cannot afford that, so this module computes the same numbers w
   ``count · max(0, mean transfer/BW − mean compute)`` with the compute of full or remainder tiles along
   the innermost loop. The answer is at least the fully smoothed
   ``load_0/BW + max(0, rest/BW − total compute) + wb_last/BW`` (a lower bound of the engine's stall).
-  This is the only approximation: the test bounds it.
+  This is the only approximation: the test bounds it. SRAM port time is exact per tile shape for the
+  array's accesses; the DMA's share of the ports is left out (the engine counts it).
+
+The three parts are :func:`_exact_sums`, :func:`_dram_traffic` and :func:`_smoothed_stall`, each on a
+:class:`_Grid` of tilings.
 
 :func:`layer_cost` is the one cost protocol: ``model="fast"`` answers with this module,
 ``model="engine"`` with the engine's walk, both as a :class:`LayerCost`.
@@ -173,78 +177,128 @@ def _in_rows_table(out: int, stride: int, kernel: int, pad: int, size: int,
     return pairs[inv, 0].reshape(ts.shape), pairs[inv, 1].reshape(ts.shape)
 
 
-def _segment_parts(seg: Layer, acc: Accelerator, flow: Dataflow, pos: np.ndarray,
-                   tiles: np.ndarray) -> dict[str, np.ndarray]:
-    """Summed tile costs, DRAM bytes and (float) stall of one precision segment: arrays of shape (O, B)."""
-    whole = _whole(seg)
-    t = np.minimum(tiles, whole[None, :])
-    k = -(-whole[None, :] // t)
-    rem = whole[None, :] - (k - 1) * t
-    ext3 = np.where(_SHAPE_BITS[None], rem[:, None, :], t[:, None, :])  # (B, 32, 5)
-    mult = np.where(_SHAPE_BITS[None], 1, k[:, None, :] - 1).prod(axis=2)  # (B, 32)
+@dataclass(frozen=True, slots=True)
+class _Grid:
+    """A batch of B tilings of one layer, per loop of ``LOOPS`` (arrays ``(B, 5)``): the tile ``extent``
+    (clipped to the layer), the loop's ``trips`` and the ``remainder`` extent of its last tile."""
+
+    whole: np.ndarray
+    extent: np.ndarray
+    trips: np.ndarray
+    remainder: np.ndarray
+
+    @classmethod
+    def of(cls, layer: Layer, tiles: np.ndarray) -> _Grid:
+        whole = _whole(layer)
+        extent = np.minimum(tiles, whole[None, :])
+        trips = -(-whole[None, :] // extent)
+        return cls(whole, extent, trips, whole[None, :] - (trips - 1) * extent)
+
+    def at(self, arr: np.ndarray, loop: str) -> np.ndarray:
+        return arr[:, _IDX[loop]]
+
+
+@dataclass(frozen=True, slots=True)
+class _ExactSums:
+    """Per-tile costs summed over the 32 tile shapes (exact): ``sums[key]`` is ``(B,)``; ``busy`` is the
+    layer's compute + fill + port stall, and ``busy_remainder[:, i]`` that of the tiles that take their
+    remainder extent along loop i."""
+
+    sums: dict[str, np.ndarray]
+    busy: np.ndarray
+    busy_remainder: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class _DramTraffic:
+    """DRAM bytes of each operand for every (loop order, tiling), ``(O, B)`` (exact), with each operand's
+    innermost relevant loop position, and the exposed first load and last write-back ``(B,)``."""
+
+    ifmap: np.ndarray
+    filter: np.ndarray
+    psum: np.ndarray
+    read: np.ndarray
+    write: np.ndarray
+    innermost_ifmap: np.ndarray
+    innermost_filter: np.ndarray
+    innermost_ofmap: np.ndarray
+    first_load: np.ndarray
+    last_writeback: np.ndarray
+
+
+def _exact_sums(seg: Layer, acc: Accelerator, flow: Dataflow, grid: _Grid) -> _ExactSums:
+    """``tile_costs`` once per distinct tile shape, times its multiplicity (docstring: "exact")."""
+    ext3 = np.where(_SHAPE_BITS[None], grid.remainder[:, None, :], grid.extent[:, None, :])  # (B, 32, 5)
+    mult = np.where(_SHAPE_BITS[None], 1, grid.trips[:, None, :] - 1).prod(axis=2)  # (B, 32)
     costs = tile_costs(seg, flow, acc, {d: ext3[..., i] for i, d in enumerate(LOOPS)})
     # along c the full tiles come first (one of them opens the reduction), the remainder closes it
-    kc = k[:, _IDX["c"], None]
+    kc = grid.trips[:, _IDX["c"], None]
     c_rem = _SHAPE_BITS[None, :, _IDX["c"]]
     first_c = np.where(c_rem, (kc == 1) * 1.0, 1.0 / np.maximum(kc - 1, 1))
     last_c = np.where(c_rem, 1.0, 0.0)
     words = array_words(seg, acc, costs, first_c, last_c)
     costs.update({"w_" + key: v for key, v in words.items()})
     g = seg.groups
-    s = {key: g * (mult * v).sum(axis=1).astype(np.float64) for key, v in costs.items()}
+    sums = {key: g * (mult * v).sum(axis=1).astype(np.float64) for key, v in costs.items()}
     run = costs["compute"] + costs["fill"]
     port = port_cycles(acc, words["ifmap_rd"], words["filter_rd"], words["ofmap_rd"] + words["ofmap_wr"])
-    s["port_stall"] = g * (mult * np.maximum(port - run, 0.0)).sum(axis=1)
+    sums["port_stall"] = g * (mult * np.maximum(port - run, 0.0)).sum(axis=1)
     busy_shape = mult * np.maximum(run, port)  # (B, 32): a tile lasts its compute or its port time
-    busy_rem = g * np.stack([busy_shape[:, _SHAPE_BITS[:, i]].sum(axis=1) for i in range(5)], axis=1)  # (B, 5)
+    busy_rem = g * np.stack([busy_shape[:, _SHAPE_BITS[:, i]].sum(axis=1) for i in range(5)], axis=1)
+    return _ExactSums(sums, sums["compute"] + sums["fill"] + sums["port_stall"], busy_rem)
 
-    W = {d: int(whole[i]) for i, d in enumerate(LOOPS)}
-    tt = {d: t[:, i] for i, d in enumerate(LOOPS)}
-    kk = {d: k[:, i] for i, d in enumerate(LOOPS)}
-    rr = {d: rem[:, i] for i, d in enumerate(LOOPS)}
-    rows_h = _in_rows_table(W["p"], seg.stride_h, seg.kernel_h, seg.pad_h, seg.in_h, tt["p"])
-    rows_w = _in_rows_table(W["q"], seg.stride_w, seg.kernel_w, seg.pad_w, seg.in_w, tt["q"])
-    a_b, w_b, acc_b, o_b = seg.act_bits, seg.stored_weight_bits, acc.pe.acc_bits, seg.out_bits
-    khw = seg.kernel_h * seg.kernel_w
-    sum_ih, sum_iw = rows_h[0], rows_w[0]
-    if_sum = W["n"] * W["c"] * sum_ih * sum_iw * a_b / 8
-    f_sum = W["m"] * W["c"] * khw * w_b / 8
-    outs = W["n"] * W["m"] * W["p"] * W["q"]
-    psum_sum, out_sum = outs * acc_b / 8, outs * o_b / 8
 
-    nontriv = k > 1  # (B, 5)
+def _innermost(pos: np.ndarray, grid: _Grid, rel: frozenset[str]) -> np.ndarray:
+    """Position of an operand's innermost relevant loop with more than one trip (-1: none), ``(O, B)``."""
+    r = np.full((pos.shape[0], grid.extent.shape[0]), -1, dtype=np.int64)
+    for d in rel:
+        i = _IDX[d]
+        r = np.maximum(r, np.where(grid.trips[None, :, i] > 1, pos[:, i, None], -1))
+    return r
 
-    def innermost(rel: frozenset[str]) -> np.ndarray:
-        r = np.full((pos.shape[0], t.shape[0]), -1, dtype=np.int64)
-        for d in rel:
+
+def _refetches(pos: np.ndarray, grid: _Grid, rel: frozenset[str], innermost: np.ndarray) -> np.ndarray:
+    """How often an operand is fetched again: trips of the irrelevant loops outside its innermost one."""
+    f = np.ones_like(innermost)
+    for d in LOOPS:
+        if d not in rel:
             i = _IDX[d]
-            r = np.maximum(r, np.where(nontriv[None, :, i], pos[:, i, None], -1))
-        return r
+            f = f * np.where(pos[:, i, None] < innermost, grid.trips[None, :, i], 1)
+    return f
 
-    def reuse(rel: frozenset[str], r: np.ndarray) -> np.ndarray:
-        f = np.ones_like(r)
-        for d in LOOPS:
-            if d not in rel:
-                i = _IDX[d]
-                f = f * np.where(pos[:, i, None] < r, k[None, :, i], 1)
-        return f
 
-    r_if, r_f, r_o = innermost(RELEVANT["ifmap"]), innermost(RELEVANT["filter"]), innermost(RELEVANT["ofmap"])
-    dram_if = g * reuse(RELEVANT["ifmap"], r_if) * if_sum[None, :]
-    dram_f = g * reuse(RELEVANT["filter"], r_f) * f_sum
-    c_outer = pos[:, _IDX["c"], None] < r_o
-    psum = g * np.where(c_outer, (kk["c"][None, :] - 1) * psum_sum, 0.0)
-    rd = dram_if + dram_f + psum
-    wr = psum + g * out_sum
+def _dram_traffic(seg: Layer, acc: Accelerator, pos: np.ndarray, grid: _Grid) -> _DramTraffic:
+    """Each operand's footprints summed over its own loops, times its refetches (docstring: "exact")."""
+    whole = {d: int(grid.whole[i]) for i, d in enumerate(LOOPS)}
+    ext = {d: grid.at(grid.extent, d) for d in LOOPS}
+    rows_h = _in_rows_table(whole["p"], seg.stride_h, seg.kernel_h, seg.pad_h, seg.in_h, ext["p"])
+    rows_w = _in_rows_table(whole["q"], seg.stride_w, seg.kernel_w, seg.pad_w, seg.in_w, ext["q"])
+    a_b, w_b, acc_b, o_b = seg.act_bits, seg.stored_weight_bits, acc.pe.acc_bits, seg.out_bits
+    khw, g = seg.kernel_h * seg.kernel_w, seg.groups
+    ifmap_once = whole["n"] * whole["c"] * rows_h[0] * rows_w[0] * a_b / 8
+    filter_once = whole["m"] * whole["c"] * khw * w_b / 8
+    outs = whole["n"] * whole["m"] * whole["p"] * whole["q"]
+    r_if = _innermost(pos, grid, RELEVANT["ifmap"])
+    r_f = _innermost(pos, grid, RELEVANT["filter"])
+    r_o = _innermost(pos, grid, RELEVANT["ofmap"])
+    ifmap = g * _refetches(pos, grid, RELEVANT["ifmap"], r_if) * ifmap_once[None, :]
+    filt = g * _refetches(pos, grid, RELEVANT["filter"], r_f) * filter_once
+    c_outer = pos[:, _IDX["c"], None] < r_o  # partial sums leave the buffer between c-tiles
+    psum = g * np.where(c_outer, (grid.at(grid.trips, "c")[None, :] - 1) * outs * acc_b / 8, 0.0)
+    first = (ext["n"] * ext["c"] * rows_h[1] * rows_w[1] * a_b + ext["m"] * ext["c"] * khw * w_b) / 8
+    last = np.prod(grid.remainder[:, [_IDX[d] for d in "nmpq"]], axis=1) * o_b / 8
+    return _DramTraffic(ifmap, filt, psum, ifmap + filt + psum, psum + g * outs * o_b / 8, r_if, r_f, r_o,
+                        first, last)
 
-    load0 = (tt["n"] * tt["c"] * rows_h[1] * rows_w[1] * a_b + tt["m"] * tt["c"] * khw * w_b) / 8
-    wb_last = rr["n"] * rr["m"] * rr["p"] * rr["q"] * o_b / 8
+
+def _smoothed_stall(acc: Accelerator, g: int, pos: np.ndarray, grid: _Grid, sums: _ExactSums,
+                    dram: _DramTraffic) -> np.ndarray:
+    """The DRAM stall, smoothed per class of tiles (docstring: "the only approximation"), ``(O, B)``."""
     bw = acc.dram.bandwidth_bytes_per_cycle
-    busy = s["compute"] + s["fill"] + s["port_stall"]
-    # DRAM bytes per fetch of each operand, per ofmap visit (psum re-read, write-back)
+    busy = sums.busy
     order_loop = np.argsort(pos, axis=1)  # (O, 5): loop index at each position
-    kpos = np.moveaxis(k[:, order_loop], 0, 1)  # (O, B, 5): trip count at each position
-    prefix = g * np.cumprod(kpos, axis=2)  # tiles visited up to and including each position
+    trips_at = np.moveaxis(grid.trips[:, order_loop], 0, 1)  # (O, B, 5): trip count at each position
+    prefix = g * np.cumprod(trips_at, axis=2)  # tiles visited up to and including each position
     levels = np.concatenate([np.full(prefix.shape[:2] + (1,), g), prefix], axis=2)  # level -1 = groups
     runs = np.diff(np.concatenate([np.ones(prefix.shape[:2] + (1,)), levels], axis=2), axis=2)  # N_L
     n_tiles = levels[..., -1]
@@ -252,45 +306,57 @@ def _segment_parts(seg: Layer, acc: Accelerator, flow: Dataflow, pos: np.ndarray
     def fetches(r: np.ndarray) -> np.ndarray:
         return np.take_along_axis(levels, (r + 1)[..., None], axis=2)[..., 0]
 
-    avg = [(dram_if / fetches(r_if), r_if), (dram_f / fetches(r_f), r_f),
-           ((psum) / fetches(r_o), r_o)]
-    wb_avg = wr / fetches(r_o)
+    # DRAM bytes per fetch of each operand, per ofmap visit (psum re-read, write-back)
+    per_fetch = [(dram.ifmap / fetches(dram.innermost_ifmap), dram.innermost_ifmap),
+                 (dram.filter / fetches(dram.innermost_filter), dram.innermost_filter),
+                 (dram.psum / fetches(dram.innermost_ofmap), dram.innermost_ofmap)]
+    wb_per_visit = dram.write / fetches(dram.innermost_ofmap)
     lv = np.arange(-1, 5)[None, None, :]
-    ld = sum(np.where(lv <= r[..., None], a[..., None], 0.0) for a, r in avg)  # (O, B, 6) load at a step of level L
-    wbl = np.where(lv <= r_o[..., None], wb_avg[..., None], 0.0)  # write-back entering a tile by a step of level L
-    z = np.where(kpos > 1, np.arange(5)[None, None, :], -1).max(axis=2)  # innermost loop with >1 trip
+    load_at = sum(np.where(lv <= r[..., None], a[..., None], 0.0) for a, r in per_fetch)  # (O, B, 6) by level
+    wb_at = np.where(lv <= dram.innermost_ofmap[..., None], wb_per_visit[..., None], 0.0)
+    z = np.where(trips_at > 1, np.arange(5)[None, None, :], -1).max(axis=2)  # innermost loop with >1 trip
     z = np.where((z < 0) & (g == 1), -2, z)  # -2: a single tile
     zi = np.clip(z + 1, 0, 5)[..., None]
-    ld_z = np.take_along_axis(ld, zi, axis=2)[..., 0]
-    wb_z = np.take_along_axis(wbl, zi, axis=2)[..., 0]
+    load_z = np.take_along_axis(load_at, zi, axis=2)[..., 0]
+    wb_z = np.take_along_axis(wb_at, zi, axis=2)[..., 0]
     # compute of a tile: the last tile of a run of the innermost loop has its remainder extent there
-    z_loop = np.take_along_axis(order_loop[:, None, :].repeat(t.shape[0], axis=1), np.clip(z, 0, 4)[..., None],
-                                axis=2)[..., 0]  # (O, B) loop index of the innermost loop
-    k_z = np.take_along_axis(k[None, :, :].repeat(pos.shape[0], axis=0), z_loop[..., None], axis=2)[..., 0]
-    rem_sum = np.take_along_axis(busy_rem[None, :, :].repeat(pos.shape[0], axis=0), z_loop[..., None],
+    z_loop = np.take_along_axis(order_loop[:, None, :].repeat(grid.extent.shape[0], axis=1),
+                                np.clip(z, 0, 4)[..., None], axis=2)[..., 0]  # (O, B) innermost loop's index
+    trips_z = np.take_along_axis(grid.trips[None, :, :].repeat(pos.shape[0], axis=0), z_loop[..., None],
                                  axis=2)[..., 0]
-    c_rem = rem_sum / (n_tiles / k_z)
-    c_full = (busy[None, :] - rem_sum) / np.maximum(n_tiles - n_tiles / k_z, 1)
-    c_rem = np.where(z >= 0, c_rem, busy[None, :] / n_tiles)
-    c_full = np.where(z >= 0, c_full, busy[None, :] / n_tiles)
+    rem_busy = np.take_along_axis(sums.busy_remainder[None, :, :].repeat(pos.shape[0], axis=0),
+                                  z_loop[..., None], axis=2)[..., 0]
+    busy_rem_tile = np.where(z >= 0, rem_busy / (n_tiles / trips_z), busy[None, :] / n_tiles)
+    busy_full_tile = np.where(z >= 0, (busy[None, :] - rem_busy) / np.maximum(n_tiles - n_tiles / trips_z, 1),
+                              busy[None, :] / n_tiles)
 
     def hidden(x: np.ndarray, c: np.ndarray) -> np.ndarray:
         return np.maximum(0.0, x / bw - c)
 
     outer = (lv < z[..., None]) & (z[..., None] > -2)
-    stall_cls = np.where(outer, runs * (hidden(wb_z[..., None] + ld, c_rem[..., None])
-                                        + hidden(wbl + ld_z[..., None], c_full[..., None])), 0.0).sum(axis=2)
-    n_zz = np.maximum(n_tiles - 2 - 2 * np.where(outer, runs, 0).sum(axis=2), 0)
-    multi = z > -2
-    stall = (load0 + wb_last)[None, :] / bw + np.where(
-        multi, stall_cls + hidden(ld_z, c_full) + n_zz * hidden(wb_z + ld_z, c_full) + hidden(wb_z, c_rem), 0.0)
-    simple = (load0 + wb_last)[None, :] / bw + np.maximum(0.0, (rd + wr - (load0 + wb_last)[None, :]) / bw
-                                                          - busy[None, :])
-    stall = np.maximum(stall, simple)
-    shape = rd.shape
-    out = {key: np.broadcast_to(v[None, :], shape) for key, v in s.items()}
-    out.update(dram_ifmap=np.broadcast_to(dram_if, shape), dram_filter=np.broadcast_to(dram_f, shape),
-               dram_psum=np.broadcast_to(psum, shape), rd=rd, wr=wr, stall=stall + s["port_stall"][None, :])
+    by_class = np.where(outer, runs * (hidden(wb_z[..., None] + load_at, busy_rem_tile[..., None])
+                                       + hidden(wb_at + load_z[..., None], busy_full_tile[..., None])),
+                        0.0).sum(axis=2)
+    n_inner = np.maximum(n_tiles - 2 - 2 * np.where(outer, runs, 0).sum(axis=2), 0)
+    exposed = (dram.first_load + dram.last_writeback)[None, :] / bw
+    stall = exposed + np.where(z > -2, by_class + hidden(load_z, busy_full_tile)
+                               + n_inner * hidden(wb_z + load_z, busy_full_tile) + hidden(wb_z, busy_rem_tile), 0.0)
+    fully_smoothed = exposed + np.maximum(0.0, (dram.read + dram.write) / bw - exposed - busy[None, :])
+    return np.maximum(stall, fully_smoothed)
+
+
+def _segment_parts(seg: Layer, acc: Accelerator, flow: Dataflow, pos: np.ndarray,
+                   tiles: np.ndarray) -> dict[str, np.ndarray]:
+    """Summed tile costs, DRAM bytes and (float) stall of one precision segment: arrays of shape (O, B)."""
+    grid = _Grid.of(seg, tiles)
+    sums = _exact_sums(seg, acc, flow, grid)
+    dram = _dram_traffic(seg, acc, pos, grid)
+    stall = _smoothed_stall(acc, seg.groups, pos, grid, sums, dram)
+    shape = dram.read.shape
+    out = {key: np.broadcast_to(v[None, :], shape) for key, v in sums.sums.items()}
+    out.update(dram_ifmap=np.broadcast_to(dram.ifmap, shape), dram_filter=np.broadcast_to(dram.filter, shape),
+               dram_psum=np.broadcast_to(dram.psum, shape), rd=dram.read, wr=dram.write,
+               stall=stall + sums.sums["port_stall"][None, :])
     return out
 
 
