@@ -113,11 +113,12 @@ def plot_layers(res: SimResult, path: str | Path) -> None:
     names = [la.layer for la in layers]
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(max(8, 0.35 * len(layers) + 3), 8), sharex=True)
     bottom = [0.0] * len(layers)
-    for label, vals in (("compute", [la.compute_cycles for la in layers]),
-                        ("fill/drain", [la.fill_cycles for la in layers]),
-                        ("memory stall", [la.stall_cycles for la in layers])):
-        ax1.bar(x, vals, bottom=bottom, label=label)
-        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+    for label, cycles in (("compute", [la.compute_cycles for la in layers]),
+                          ("fill/drain", [la.fill_cycles for la in layers]),
+                          ("DRAM stall", [la.stall_cycles - la.port_stall_cycles for la in layers]),
+                          ("SRAM port stall", [la.port_stall_cycles for la in layers])):
+        ax1.bar(x, cycles, bottom=bottom, label=label)
+        bottom = [b + v for b, v in zip(bottom, cycles, strict=True)]
     ax1.set_ylabel("cycles")
     ax1.set_title(f"{res.network} on {res.accelerator}: {res.cycles:,} cycles, {res.energy.total_pj / 1e6:.2f} uJ")
     ax1.legend()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..io import MAX_NETWORK_LAYERS
 from ..network import Layer, LayerKind
 
 __all__ = ["Shape", "load_topology", "scalesim_shape"]
@@ -51,6 +52,11 @@ def load_topology(path: str | Path, gemm: bool = False) -> tuple[Layer, ...]:
             h, w, r, s, c, mm, st = nums
             if r > h or s > w:
                 raise ValueError(f"Layer[{name!r}].kernel_h/kernel_w must fit the input {h}x{w}, not {r}x{s}")
+            expands = c if "DP" in name else 1
+            if len(layers) + expands > MAX_NETWORK_LAYERS:  # checked before a depthwise line is expanded
+                raise ValueError(f"network must have at most {MAX_NETWORK_LAYERS} layers, not "
+                                 f"{len(layers) + expands} or more (a depthwise line expands to one layer per "
+                                 f"channel; docs/limits.md)")
             chans = [(f"{name}Channel_{i}", 1) for i in range(c)] if "DP" in name else [(name, c)]
             for nm, cin in chans:
                 layers.append(Layer(nm, LayerKind.CONV2D, in_channels=cin, out_channels=mm, in_h=h, in_w=w,

@@ -10,6 +10,7 @@ In ``parallel`` mode (fixed-width MAC PEs, the only mode so far) the counts equa
 from __future__ import annotations
 
 import argparse
+import sys
 
 from hwsim.io import check_network_limits, read_text
 from hwsim.scalesim import load_config, load_topology, report_csvs, simulate_topology
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gemm", action="store_true", help="the topology holds GEMM rows (name, M, N, K)")
     p.add_argument("--mode", choices=("parallel",), default="parallel",
                    help="PE model: 'parallel' reproduces SCALE-Sim 3.0.0's counts exactly")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (drawn only when stderr is a terminal)")
     p.set_defaults(func=run)
 
 
@@ -35,7 +37,11 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     layers = load_topology(args.topology, gemm=args.gemm)
     check_network_limits(layers, args.topology)
-    reports = simulate_topology(layers, cfg)
+    from tqdm import tqdm
+
+    with tqdm(total=len(layers), unit="layer", disable=args.no_progress or not sys.stderr.isatty(),
+              desc="scalesim") as bar:
+        reports = simulate_topology(layers, cfg, progress=lambda done: bar.update(done - bar.n))
     outputs = Outputs()
     for name, text in report_csvs(reports).items():
         outputs.text(out / name, text)
