@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="precision groups for per-channel weight bits (default: grouped)")
     p.add_argument("--max-mapspace", type=int, default=DEFAULT_MAX_MAPSPACE,
                    help=f"fitting tiles evaluated per layer and dataflow (default: {DEFAULT_MAX_MAPSPACE})")
+    p.add_argument("--thorough", action="store_true",
+                   help="search every fitting tile, not only the maximal ones and a sample (slower; docs/mapping.md)")
     add_model_options(p)
     p.set_defaults(func=run)
 
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     choices: list[LayerChoice] = []
     sched = map_network(net, acc, args.objective, max_mapspace=args.max_mapspace, grouping=args.grouping,
-                        choices=choices)
+                        choices=choices, prune=not args.thorough)
     took = time.perf_counter() - t0
     res = hwsim.simulate(sched, acc)
     base = hwsim.simulate(net, acc)

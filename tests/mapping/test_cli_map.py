@@ -80,3 +80,18 @@ def test_quant_checkpoint_is_read_by_quant(tmp_path: Path) -> None:
     sched = json.loads((tmp_path / "s.json").read_text())
     assert [m["layer"] for m in sched["mappings"]] == [la.name for la in net.layers]
     assert sched["network"]["layers"][0]["weight_bits"] == quant.qlayers(m)[0].hw_bits().weight_bits
+
+
+def test_thorough_searches_more_and_is_never_worse() -> None:
+    import re
+
+    def run(*extra: str) -> tuple[int, float]:
+        r = hwsim("map", "--arch", "edge16_serial", "--network", "small_cnn", "--objective", "edp", *extra)
+        assert r.returncode == 0, r.stderr
+        evaluated = int(re.search(r"search: (\d+) mappings evaluated", r.stdout).group(1))  # type: ignore[union-attr]
+        edp = float(re.search(r"mapped .* EDP ([0-9.e+]+)", r.stdout).group(1))  # type: ignore[union-attr]
+        return evaluated, edp
+
+    pruned, thorough = run(), run("--thorough")
+    assert thorough[0] > pruned[0]
+    assert thorough[1] <= pruned[1] * 1.0001
