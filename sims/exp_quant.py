@@ -262,8 +262,8 @@ def report(res: dict[str, list[dict[str, Any]]], seeds: list[int], epochs: int, 
         ver = [(k, r[k]["verify"]) for r in rows for k in r if isinstance(r[k], dict) and "verify" in r[k]]
         n_ok = sum(1 for _, v in ver if v["agree"] == v["samples"] and v["exact"])
         L += [f"Integer check (`quant.intnet.verify`, what `hwsim verify` runs): {n_ok}/{len(ver)} final models "
-              f"({', '.join(sorted({k for k, _ in ver}))}; every seed) agree with their PyTorch model on every test "
-              "sample with every accumulator exact.", ""]
+              f"({', '.join(sorted({k for k, _ in ver}))}; every seed) agree with their PyTorch model (its quantized "
+              "layers accumulated in float64) on every test sample with every accumulator exact.", ""]
         checks.append(f"{ds}: integer network = PyTorch model on every test sample, all accumulators exact: "
                       f"{n_ok}/{len(ver)} models")
         # ---- PDB
