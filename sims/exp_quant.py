@@ -404,7 +404,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         ax.axvline(100 * c["cycles_worst_rel"], color="red", lw=0.8, ls="--")
     ax.axvline(100, color="gray", lw=0.8)
     ax.axvline(35, color="green", lw=0.8, ls=":")
-    ax.set_xlabel("expected cycles, % of the 8-bit stage (green: budget 35 %, red dashed: worst case)")
+    ax.set_xlabel("expected cycles, % of the 8-bit stage\n(green dotted: budget 35 %; red dashed: worst case)")
     ax.set_ylabel("test accuracy %")
     ax.set_title("CMN on MNIST-1D: thresholds swept (star: tau chosen on val)")
     ax.legend(fontsize=6)
