@@ -201,6 +201,25 @@ class FoldPattern:
                            self.offset + addr_step)
 
 
+def _os_slots(w: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An OS fold's slots in service order: ``(row in fold, window index, pixel in fold)``, skewed."""
+    return skew_slots(w, k)
+
+
+def _is_slots(rf: int, rows: int, fold_rows: int) -> Callable[[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """An IS column fold's slots in service order: ``(row from the column fold's start, window index,
+    pixel in fold)``; row fold ``fr`` preloads window indices ``fr * rows ..`` (bottom row first) over
+    ``w`` pixels."""
+
+    def slots(w: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        fr, r, c = (a.ravel() for a in np.meshgrid(np.arange(rf, dtype=np.int64), np.arange(rows, dtype=np.int64),
+                                                   np.arange(w, dtype=np.int64), indexing="ij"))
+        idx = fr * rows + rows - 1 - r
+        keep = idx < k
+        return (fr * fold_rows + r)[keep], idx[keep], c[keep]
+    return slots
+
+
 _PATTERN_CACHE_BYTES = 32 * 2**20   # fold patterns kept at once (a layer has rf of them)
 
 
@@ -208,11 +227,16 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
                         shift_at: Callable[[int], int]) -> ReadBuffer | None:
     """The IFMAP read buffer's DRAM trace in OS by the closed forms of the module docstring; None for
     the other operands and dataflows."""
-    if operand != "ifmap" or cfg.dataflow is not Dataflow.OS:
+    if operand != "ifmap" or cfg.dataflow is Dataflow.WS:
         return None
     g = fold_grid(sp, cfg)
-    R, rf, folds, fold_rows, K = cfg.array_rows, g.row_folds, g.folds, g.fold_rows, g.steps
-    P = sp.npix
+    K, P = sp.window, sp.npix
+    if cfg.dataflow is Dataflow.OS:   # fold (fr, fc): R pixels x all K window indices; rf folds a sweep
+        R, rf, folds, fold_rows = cfg.array_rows, g.row_folds, g.folds, g.fold_rows
+    else:   # IS: column fold fc (C pixels) reads all K window indices in its rf row folds: one "fold" here,
+        # and the whole layer one sweep (the IS IFMAP is read once)
+        R, rf, folds, fold_rows = cfg.array_cols, g.col_folds, g.col_folds, g.row_folds * g.fold_rows
+    slots_of = _os_slots if cfg.dataflow is Dataflow.OS else _is_slots(g.row_folds, cfg.array_rows, g.fold_rows)
     cap = window_capacity(kb)
     cov = Coverage(sp)
     # a demand (pixel p, window index k) reads corner[p] + offset[k] where the window holds it
@@ -260,7 +284,7 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         p0 = fr * R
         w = min(R, P - p0)
         if w not in slots:
-            d, a, c = skew_slots(w, K)
+            d, a, c = slots_of(w, K)
             slots[w] = (d, c, offset[a], kr[a], kc[a])
         d, c, off, krs, kcs = slots[w]
         p = c + p0
@@ -288,18 +312,13 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         fr = f % rf
         return pattern(fr, pix(fr + 1) if fr + 1 < rf else 0)
 
-    # pixel 0 reads its window's first element at row 0; the last row is the last reading fold's latest
-    # valid slot: pixel c of a fold reads its last window index at diagonal k_last + c
+    # the first demand is fold 0's first (pixel 0 reads all its window); the last, the last reading fold's
     f_last = folds - 1
-    while True:
-        p0 = (f_last % rf) * R
-        live = np.flatnonzero((room_r[p0:p0 + R] > 0) & (room_c[p0:p0 + R] > 0))
-        if live.size or f_last == 0:
-            break
+    while f_last > 0 and not ((room_r[pix(f_last % rf):pix(f_last % rf + 1)] > 0)
+                              & (room_c[pix(f_last % rf):pix(f_last % rf + 1)] > 0)).any():
         f_last -= 1
-    rows_in, cols_in = np.minimum(room_r[p0 + live], sp.r), np.minimum(room_c[p0 + live], sp.s)
-    k_last = ((rows_in - 1) * sp.s + cols_in - 1) * sp.c + sp.c - 1
-    first_row, last_row = 0, f_last * fold_rows + int((k_last + live).max())
+    first_row = int(pat(0).rel[0])
+    last_row = f_last * fold_rows + int(pat(f_last).rel[-1])
     total = cov.count(0, P)
     if total < cap:
         return window_trace(kb, 0, total, -1, first_row, last_row, shift_at)

@@ -54,8 +54,8 @@ def test_coverage_counts_fills_and_first_readers_equal_enumeration(sp: Shape, da
 
 
 @st.composite
-def os_cases(draw: st.DrawFn) -> tuple[Shape, ScaleSimConfig]:
-    """OS layers whose windows overlap (strides below the kernel in one or both directions, last
+def overlap_cases(draw: st.DrawFn) -> tuple[Shape, ScaleSimConfig]:
+    """OS and IS layers whose windows overlap (strides below the kernel in one or both directions, last
     windows running past the input), 1-16 x 1-16 arrays, 1-4 kB IFMAP buffers."""
     r, s = draw(st.integers(2, 5)), draw(st.integers(1, 5))
     stride = draw(st.integers(1, r - 1))
@@ -65,12 +65,13 @@ def os_cases(draw: st.DrawFn) -> tuple[Shape, ScaleSimConfig]:
     sp = scalesim_shape(layer)
     assume(sp.eh > 1)
     cfg = ScaleSimConfig("r", draw(st.integers(1, 16)), draw(st.integers(1, 16)), draw(st.sampled_from([1, 2, 4])),
-                         1, 1, Dataflow.OS, ifmap_offset=draw(st.sampled_from([0, 7])))
+                         1, 1, draw(st.sampled_from([Dataflow.OS, Dataflow.IS])),
+                         ifmap_offset=draw(st.sampled_from([0, 7])))
     return sp, cfg
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(os_cases(), st.integers(1, 9))
+@given(overlap_cases(), st.integers(1, 9))
 def test_overlapping_windows_equal_the_buffer_fed_demand_by_demand(case: tuple[Shape, ScaleSimConfig],
                                                                   every: int) -> None:
     sp, cfg = case
@@ -80,9 +81,11 @@ def test_overlapping_windows_equal_the_buffer_fed_demand_by_demand(case: tuple[S
     assert got == stream_read_buffer(sp, cfg, "ifmap", cfg.ifmap_sram_kb, shift, fast=False)
 
 
-def test_overlap_serves_only_the_os_ifmap() -> None:
+def test_overlap_serves_only_the_os_and_is_ifmap() -> None:
     sp = scalesim_shape(Layer("c", LayerKind.CONV2D, in_channels=4, out_channels=4, in_h=8, in_w=8, kernel_h=3,
                               kernel_w=3))
-    for flow in (Dataflow.WS, Dataflow.IS):
-        assert overlap_read_buffer(sp, ScaleSimConfig("r", 4, 4, 1, 1, 1, flow), "ifmap", 1, lambda r: 0) is None
-    assert overlap_read_buffer(sp, ScaleSimConfig("r", 4, 4, 1, 1, 1, Dataflow.OS), "filter", 1, lambda r: 0) is None
+    assert overlap_read_buffer(sp, ScaleSimConfig("r", 4, 4, 1, 1, 1, Dataflow.WS), "ifmap", 1, lambda r: 0) is None
+    for flow in (Dataflow.OS, Dataflow.IS):
+        cfg = ScaleSimConfig("r", 4, 4, 1, 1, 1, flow)
+        assert overlap_read_buffer(sp, cfg, "filter", 1, lambda r: 0) is None
+        assert overlap_read_buffer(sp, cfg, "ifmap", 1, lambda r: 0) is not None
