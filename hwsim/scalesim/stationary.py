@@ -1,0 +1,191 @@
+"""CALC mode's WS IFMAP read buffer where windows overlap: row folds fed through their distinct addresses,
+windows inside a fold counted.
+
+In WS, row fold ``fr`` demands window indices ``[fr * R, fr * R + w)`` of every output pixel (pixels along
+the stream, window indices along the array's rows, skewed), and each column fold repeats the sweep of
+``rf`` row folds. Each row fold's pattern is built once (:class:`FoldWindows`): its distinct addresses
+and where each is first demanded, sorted, and whether every demand is a new address (a fold whose
+``w`` window indices are ``w`` different channels, ``w <= C``: every layer but a stem of few channels).
+
+A window open at a fold's start holds addresses of earlier folds: the fold fills it at the
+``(cap - held)``-th address it lacks, a partial selection over the fold's distinct addresses. A window
+that opens inside a fold holds only that fold's demands from its start ``s`` on: where every demand is
+new it closes after ``cap`` demands (arithmetic); otherwise at the ``cap``-th demand whose address is
+not demanded in ``[s, i)``, found over a stretch of about a window's demands. Folds wholly inside the
+open window are skipped, and once the window's state at a sweep's start recurs, whole periods of
+sweeps are skipped.
+
+Exactness is by construction and tested: :func:`ws_read_buffer` equals
+:func:`~hwsim.scalesim.replay.stream_read_buffer` fed demand by demand on random layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..accelerator import Dataflow
+from .config import ScaleSimConfig
+from .folds import fold_grid
+from .replay import fold_blocks
+from .report import ReadBuffer
+from .topology import Shape
+from .windows import window_capacity, window_trace
+
+__all__ = ["FoldWindows", "fold_windows", "ws_read_buffer"]
+
+
+@dataclass(frozen=True, slots=True)
+class FoldWindows:
+    """One row fold's IFMAP demands in service order (``rel`` rows within the fold, ``addrs`` relative to
+    the input), its distinct addresses ``uniq``, the index of each one's first demand ``first_at``, those
+    indices sorted (``first_sorted``), and ``distinct``: every demand is a new address."""
+
+    rel: np.ndarray
+    addrs: np.ndarray
+    uniq: np.ndarray
+    first_at: np.ndarray
+    first_sorted: np.ndarray
+    distinct: bool
+
+
+def fold_windows(rel: np.ndarray, addrs: np.ndarray, mark: np.ndarray, scratch: np.ndarray) -> FoldWindows:
+    """The pattern of one fold from its demands; ``mark`` (ints) and ``scratch`` (all False, left so)
+    are tables as large as the input."""
+    idx = np.arange(addrs.size, dtype=np.int64)
+    scratch[addrs] = True
+    uniq = np.flatnonzero(scratch)
+    scratch[uniq] = False
+    if uniq.size == addrs.size:   # every demand new: the first demands are the demands
+        return FoldWindows(rel, addrs, addrs, idx, idx, True)
+    mark[addrs[::-1]] = idx[::-1]   # the first demand of each address wins
+    first_at = mark[uniq]
+    return FoldWindows(rel, addrs, uniq, first_at, np.sort(first_at), False)
+
+
+def nth_new(addrs: np.ndarray, start: int, need: int, mark: np.ndarray) -> tuple[int, np.ndarray]:
+    """In demands ``start ..`` of a fold, the index of the one that brings the ``need``-th address not
+    demanded since ``start`` (``-1`` if the fold ends first) and, if it ends first, the new addresses.
+
+    A stretch ``[start, end)`` decides the demands inside it (a first demand since ``start`` is one
+    within the stretch), so stretches of about ``2 * need`` demands are tried, doubled until enough."""
+    span = 2 * need
+    while True:
+        end = min(addrs.size, start + span)
+        sub = addrs[start:end]
+        sidx = np.arange(sub.size, dtype=np.int64)
+        mark[sub[::-1]] = sidx[::-1]
+        new = np.flatnonzero(mark[sub] == sidx)
+        if new.size >= need:
+            return start + int(new[need - 1]), new
+        if end == addrs.size:
+            return -1, sub[new]
+        span *= 2
+
+
+def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
+                   shift_at: Callable[[int], int]) -> ReadBuffer | None:
+    """The WS IFMAP read buffer's DRAM trace (module docstring); None for other operands and dataflows."""
+    if operand != "ifmap" or cfg.dataflow is not Dataflow.WS:
+        return None
+    cap = window_capacity(kb)
+    fb = fold_blocks(sp, cfg, operand)
+    fold_rows, keys, block = fb.fold_rows, fb.keys, fb.block
+    g = fold_grid(sp, cfg)
+    rf, cf = g.row_folds, g.col_folds
+    size = sp.h * sp.w * sp.c
+    seen = np.zeros(size, dtype=bool)      # the open window's addresses
+    scratch = np.zeros(size, dtype=bool)
+    mark = np.zeros(size, dtype=np.int64)
+    pats: dict[tuple[int, int], FoldWindows] = {}
+
+    def pattern(key: tuple[int, int]) -> FoldWindows:
+        got = pats.get(key)
+        if got is None:
+            rel, addr = block(key)
+            got = pats[key] = fold_windows(rel, addr - cfg.ifmap_offset, mark, scratch)
+        return got
+
+    count = 0            # distinct addresses in the open window
+    opened = (0, 0)      # (fold, index in fold) where the open window started
+    last_whole: dict[tuple[int, int], int] = {}   # pattern -> last fold wholly in a window
+    closes, last_close_row = 0, -1
+    first_row = last_row = -1
+    period = rf if cf > 1 else 0
+    states: dict[tuple[int, int, int], tuple[int, int]] = {}   # state at a sweep's start -> (fold, closes)
+    folds = len(keys)
+    f = -1
+    while f + 1 < folds:
+        f += 1
+        if period and f % period == 0:
+            state = (opened[0] - f, opened[1], count)
+            if state not in states:
+                states[state] = (f, closes)
+            else:   # the same window at the same place of a sweep: the sweeps between repeat
+                f0, closes0 = states[state]
+                q = (folds - f - period) // (f - f0)   # whole periods to skip, one sweep left
+                if q > 0:
+                    jump = q * (f - f0)
+                    if closes > closes0:
+                        last_close_row += jump * fold_rows
+                    closes += q * (closes - closes0)
+                    opened = (opened[0] + jump, opened[1])
+                    last_whole = {k: v + jump for k, v in last_whole.items()}
+                    f += jump
+                period = 0
+        key = keys[f]
+        pt = pattern(key)
+        n = pt.addrs.size
+        if n == 0:
+            continue
+        base = f * fold_rows
+        if first_row < 0:
+            first_row = base + int(pt.rel[0])
+        last_row = base + int(pt.rel[-1])
+        w = last_whole.get(key)
+        if w is not None and (w > opened[0] or (w == opened[0] and opened[1] == 0)):
+            last_whole[key] = f   # every address of the fold is in the open window already
+            continue
+        if count == 0:   # an empty window: the fold's first demands, in order
+            fresh_first = pt.first_sorted
+        else:
+            fresh = ~seen[pt.uniq]
+            fresh_first = pt.first_at[fresh]
+        if count + fresh_first.size < cap:
+            seen[pt.uniq] = True
+            count += fresh_first.size
+            if opened[0] != f:
+                last_whole[key] = f
+            continue
+        need = cap - count
+        if count == 0:
+            hit = int(fresh_first[need - 1])
+        else:
+            hit = int(np.partition(fresh_first, need - 1)[need - 1])
+        closes += 1
+        last_close_row = base + int(pt.rel[hit])
+        seen[:] = False
+        count = 0
+        start = hit + 1
+        if pt.distinct:   # windows inside the fold: every cap demands
+            k = (n - start) // cap
+            if k:
+                closes += k
+                start += k * cap
+                last_close_row = base + int(pt.rel[start - 1])
+            seen[pt.addrs[start:]] = True
+            count = n - start
+        else:
+            while start < n:
+                hit, new = nth_new(pt.addrs, start, cap, mark)
+                if hit < 0:
+                    seen[new] = True
+                    count = new.size
+                    break
+                closes += 1
+                last_close_row = base + int(pt.rel[hit])
+                start = hit + 1
+        opened = (f, start)
+    return window_trace(kb, closes, count, last_close_row, first_row, last_row, shift_at)
