@@ -41,7 +41,8 @@ __all__ = ["FoldWindows", "fold_windows", "ws_read_buffer"]
 class FoldWindows:
     """One row fold's IFMAP demands in service order (``rel`` rows within the fold, ``addrs`` relative to
     the input), its distinct addresses ``uniq``, the index of each one's first demand ``first_at``, those
-    indices sorted (``first_sorted``), and ``distinct``: every demand is a new address."""
+    indices sorted (``first_sorted``), ``distinct``: every demand is a new address, and ``chans``: the
+    channels it reads, as a bit mask (folds reading no common channel share no address)."""
 
     rel: np.ndarray
     addrs: np.ndarray
@@ -49,20 +50,26 @@ class FoldWindows:
     first_at: np.ndarray
     first_sorted: np.ndarray
     distinct: bool
+    chans: int
 
 
-def fold_windows(rel: np.ndarray, addrs: np.ndarray, mark: np.ndarray, scratch: np.ndarray) -> FoldWindows:
-    """The pattern of one fold from its demands; ``mark`` (ints) and ``scratch`` (all False, left so)
-    are tables as large as the input."""
+def fold_windows(rel: np.ndarray, addrs: np.ndarray, chans: range, channels: int, mark: np.ndarray,
+                 scratch: np.ndarray) -> FoldWindows:
+    """The pattern of one fold from its demands, which read window indices ``chans`` of a layer of
+    ``channels`` channels; ``mark`` (ints) and ``scratch`` (all False, left so) are tables as large as
+    the input."""
     idx = np.arange(addrs.size, dtype=np.int64)
+    bits = 0
+    for k in chans[: channels]:
+        bits |= 1 << (k % channels)
+    if len(chans) <= channels:   # w different channels: one pixel's demands differ, and so do two pixels'
+        return FoldWindows(rel, addrs, addrs, idx, idx, True, bits)
     scratch[addrs] = True
     uniq = np.flatnonzero(scratch)
     scratch[uniq] = False
-    if uniq.size == addrs.size:   # every demand new: the first demands are the demands
-        return FoldWindows(rel, addrs, addrs, idx, idx, True)
     mark[addrs[::-1]] = idx[::-1]   # the first demand of each address wins
     first_at = mark[uniq]
-    return FoldWindows(rel, addrs, uniq, first_at, np.sort(first_at), False)
+    return FoldWindows(rel, addrs, uniq, first_at, np.sort(first_at), False, bits)
 
 
 def nth_new(addrs: np.ndarray, start: int, need: int, mark: np.ndarray) -> tuple[int, np.ndarray]:
@@ -105,10 +112,15 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         got = pats.get(key)
         if got is None:
             rel, addr = block(key)
-            got = pats[key] = fold_windows(rel, addr - cfg.ifmap_offset, mark, scratch)
+            k0 = key[0] * cfg.array_rows
+            ks = range(k0, min(k0 + cfg.array_rows, sp.window))
+            got = pats[key] = fold_windows(rel, addr - cfg.ifmap_offset, ks, sp.c, mark, scratch)
         return got
 
     count = 0            # distinct addresses in the open window
+    pending: list[tuple[FoldWindows, int]] = []   # its folds (from an index on) not yet marked in ``seen``
+    chans = 0            # the channels it holds
+    dirty = False        # whether ``seen`` holds anything
     opened = (0, 0)      # (fold, index in fold) where the open window started
     last_whole: dict[tuple[int, int], int] = {}   # pattern -> last fold wholly in a window
     closes, last_close_row = 0, -1
@@ -148,25 +160,34 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         if w is not None and (w > opened[0] or (w == opened[0] and opened[1] == 0)):
             last_whole[key] = f   # every address of the fold is in the open window already
             continue
-        if count == 0:   # an empty window: the fold's first demands, in order
+        shared = bool(pt.chans & chans)
+        if not shared:   # the window holds none of the fold's addresses: its first demands, in order
             fresh_first = pt.first_sorted
         else:
+            for q_pt, q_start in pending:
+                seen[q_pt.addrs[q_start:]] = True
+            pending.clear()
+            dirty = True
             fresh = ~seen[pt.uniq]
-            fresh_first = pt.first_at[fresh]
+            fresh_first = np.flatnonzero(fresh) if pt.distinct else pt.first_at[fresh]
         if count + fresh_first.size < cap:
-            seen[pt.uniq] = True
+            pending.append((pt, 0))
+            chans |= pt.chans
             count += fresh_first.size
             if opened[0] != f:
                 last_whole[key] = f
             continue
         need = cap - count
-        if count == 0:
+        if not shared or pt.distinct:
             hit = int(fresh_first[need - 1])
         else:
             hit = int(np.partition(fresh_first, need - 1)[need - 1])
         closes += 1
         last_close_row = base + int(pt.rel[hit])
-        seen[:] = False
+        if dirty:
+            seen[:] = False
+            dirty = False
+        pending.clear()
         count = 0
         start = hit + 1
         if pt.distinct:   # windows inside the fold: every cap demands
@@ -175,17 +196,18 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
                 closes += k
                 start += k * cap
                 last_close_row = base + int(pt.rel[start - 1])
-            seen[pt.addrs[start:]] = True
             count = n - start
         else:
             while start < n:
                 hit, new = nth_new(pt.addrs, start, cap, mark)
                 if hit < 0:
-                    seen[new] = True
                     count = new.size
                     break
                 closes += 1
                 last_close_row = base + int(pt.rel[hit])
                 start = hit + 1
+        if count:
+            pending.append((pt, start))
+        chans = pt.chans if count else 0
         opened = (f, start)
     return window_trace(kb, closes, count, last_close_row, first_row, last_row, shift_at)
