@@ -8,6 +8,7 @@ exactly as the uninterrupted run would have.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from dataclasses import asdict, dataclass, field
@@ -55,8 +56,9 @@ class TrainConfig:
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, int | float):
                 raise TypeError(f"TrainConfig.{f} must be a number, not {v!r}")
-            if v < 0 or (f != "weight_decay" and v == 0):
-                raise ValueError(f"TrainConfig.{f} must be a number > 0, not {v!r}")
+            if not math.isfinite(v) or v < 0 or (f != "weight_decay" and v == 0):
+                rule = "a finite number >= 0" if f == "weight_decay" else "a finite number > 0"
+                raise ValueError(f"TrainConfig.{f} must be {rule}, not {v!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"TrainConfig.optimizer must be one of {list(OPTIMIZERS)}, not {self.optimizer!r}")
         if self.device not in ("auto", "cpu", "cuda"):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +128,9 @@ def run(args: argparse.Namespace) -> int:
                       budget=args.budget, distill=not args.no_distill, stage1_epochs=args.stage1_epochs,
                       alpha_frac_bits=args.alpha_frac_bits, arch=args.arch,
                       seed=args.seed, **parse_bits(args.method, args.bits))
-    ft = TrainConfig(epochs=args.epochs, lr=args.lr, seed=args.seed, progress=not args.no_progress)
-    pre = TrainConfig(epochs=args.pretrain_epochs, lr=args.lr, seed=args.seed, progress=not args.no_progress)
+    progress = not args.no_progress and sys.stderr.isatty()
+    ft = TrainConfig(epochs=args.epochs, lr=args.lr, seed=args.seed, progress=progress)
+    pre = TrainConfig(epochs=args.pretrain_epochs, lr=args.lr, seed=args.seed, progress=progress)
     out = Path(args.output)
     if out.suffix != ".pt":
         raise ValueError(f"train.output must end in .pt, not {str(out)!r}")
