@@ -50,7 +50,9 @@ def test_bwa_alphas_move_with_their_own_lr(digits) -> None:  # type: ignore[no-u
 
 @pytest.mark.parametrize(("kwargs", "exc", "msg"), [
     ({"epochs": -1}, ValueError, r"TrainConfig.epochs must be an integer >= 0, not -1"),
-    ({"lr": 0}, ValueError, r"TrainConfig.lr must be a number > 0, not 0"),
+    ({"lr": 0}, ValueError, r"^TrainConfig\.lr must be a finite number > 0, not 0$"),
+    ({"lr": float("nan")}, ValueError, r"^TrainConfig\.lr must be a finite number > 0, not nan$"),
+    ({"weight_decay": float("inf")}, ValueError, r"^TrainConfig\.weight_decay must be a finite number >= 0, not inf$"),
     ({"batch_size": 1.5}, TypeError, r"TrainConfig.batch_size must be an integer, not 1.5"),
     ({"optimizer": "lbfgs"}, ValueError, r"TrainConfig.optimizer must be one of \['adam', 'sgd'\], not 'lbfgs'"),
 ])
