@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from ..accelerator import Dataflow
 from ..network import Layer
 from .calc import closed_read_buffer
 from .config import READ_LATENCY_CYCLES, ScaleSimConfig
@@ -80,7 +81,8 @@ def build_report(layer: Layer, cfg: ScaleSimConfig, sp: Shape, n_rows: int, tl: 
 def simulate_calc(layer: Layer, cfg: ScaleSimConfig,
                   progress: Callable[[float], None] | None = None) -> ScaleSimLayerReport:
     """CALC mode from layouts: the OFMAP buffer's drains and stalls found by lookups, the read buffers
-    in closed form (disjoint blocks, one window, or overlapping windows)."""
+    in closed form (disjoint blocks, one window, or overlapping windows: :mod:`.overlap` in OS and IS,
+    :mod:`.stationary` in WS); never a demand stream."""
     sp = scalesim_shape(layer)
     n_rows = fold_grid(sp, cfg).demand_rows
     out = ofmap_layout(sp, cfg)
@@ -90,12 +92,11 @@ def simulate_calc(layer: Layer, cfg: ScaleSimConfig,
     for operand, kb in (("ifmap", cfg.ifmap_sram_kb), ("filter", cfg.filter_sram_kb)):
         lay = read_layout(sp, cfg, operand, px)
         got = None if lay is None else closed_read_buffer(sp, cfg, operand, kb, lay, tl.shift_at)
+        if got is None:   # only an IFMAP whose windows overlap (or run past the input) comes here
+            fast = ws_read_buffer if cfg.dataflow is Dataflow.WS else overlap_read_buffer
+            got = fast(sp, cfg, operand, kb, tl.shift_at)
         if got is None:
-            got = overlap_read_buffer(sp, cfg, operand, kb, tl.shift_at)
-        if got is None:
-            got = ws_read_buffer(sp, cfg, operand, kb, tl.shift_at)
-        if got is None:   # no operand of any dataflow comes here; kept so that a new case stays exact
-            got = stream_read_buffer(sp, cfg, operand, kb, tl.shift_at)
+            raise AssertionError(f"no closed form for the {operand} of {layer.name!r} in {cfg.dataflow.value}")
         reads.append(got)
     return build_report(layer, cfg, sp, n_rows, tl, tl.cum[-1], reads[0], reads[1],
                         (out.row_of(0), out.row_of(out.n - 1)))

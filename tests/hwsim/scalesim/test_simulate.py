@@ -23,10 +23,12 @@ def as_scalesim(la: Layer) -> Layer:
                  stride_w=la.stride_w)
 
 
-def test_every_resnet18_layer_takes_a_closed_form_in_os(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The 7x7 stem, the 3x3 layers (overlapping windows), the strided 1x1 layers and the classifier."""
+@pytest.mark.parametrize("flow", list(Dataflow))
+def test_every_resnet18_layer_takes_a_fast_path(monkeypatch: pytest.MonkeyPatch, flow: Dataflow) -> None:
+    """The 7x7 stem, the 3x3 layers (overlapping windows), the strided 1x1 layers and the classifier, in
+    every dataflow: no read buffer is fed by the streamed reference."""
     monkeypatch.setattr(sim, "stream_read_buffer", refuse)
-    cfg = ScaleSimConfig("r", 16, 16, 64, 64, 64, Dataflow.OS)
+    cfg = ScaleSimConfig("r", 16, 16, 64, 64, 64, flow)
     layers = [la for la in hwsim.resolve_network("resnet18").layers
               if la.kind in (LayerKind.CONV2D, LayerKind.LINEAR)]
     assert any(la.kernel_h == 7 for la in layers) and any(la.kernel_h == 3 for la in layers)

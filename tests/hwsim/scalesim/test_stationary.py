@@ -1,0 +1,58 @@
+"""``hwsim.scalesim.stationary``: the WS IFMAP read buffer's fast path against the buffer fed demand by
+demand (``replay.stream_read_buffer``, the reference)."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hwsim import Dataflow, Layer, LayerKind
+from hwsim.scalesim import ScaleSimConfig, scalesim_shape
+from hwsim.scalesim.replay import stream_read_buffer
+from hwsim.scalesim.stationary import ws_read_buffer
+from hwsim.scalesim.topology import Shape
+
+
+@st.composite
+def ws_cases(draw: st.DrawFn) -> tuple[Shape, ScaleSimConfig]:
+    """WS layers whose windows overlap (strides below the kernel, last windows running past the input),
+    channels below and above the array's rows (folds with and without repeated addresses), many column
+    folds (sweeps that repeat), 1-16 x 1-16 arrays, 1-4 kB IFMAP buffers."""
+    r, s = draw(st.integers(2, 5)), draw(st.integers(1, 5))
+    stride = draw(st.integers(1, r - 1))
+    layer = Layer("c", LayerKind.CONV2D, in_channels=draw(st.integers(1, 48)), out_channels=draw(st.integers(1, 70)),
+                  in_h=draw(st.integers(r, r + 16)), in_w=draw(st.integers(s, s + 16)), kernel_h=r, kernel_w=s,
+                  stride_h=stride, stride_w=stride)
+    cfg = ScaleSimConfig("r", draw(st.integers(1, 16)), draw(st.integers(1, 16)), draw(st.sampled_from([1, 2, 4])),
+                         1, 1, Dataflow.WS, ifmap_offset=draw(st.sampled_from([0, 7])))
+    return scalesim_shape(layer), cfg
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ws_cases(), st.integers(1, 9))
+def test_ws_ifmap_equals_the_buffer_fed_demand_by_demand(case: tuple[Shape, ScaleSimConfig], every: int) -> None:
+    sp, cfg = case
+    shift = lambda row: row // every   # noqa: E731  (write stalls that grow along the layer)
+    got = ws_read_buffer(sp, cfg, "ifmap", cfg.ifmap_sram_kb, shift)
+    assert got is not None
+    assert got == stream_read_buffer(sp, cfg, "ifmap", cfg.ifmap_sram_kb, shift, fast=False)
+
+
+def test_windows_inside_one_fold_are_counted() -> None:
+    """A 1 kB buffer (windows of 500 addresses) on folds of 16 channels x 400 pixels: several windows
+    close inside each fold, with (3 channels) and without (64 channels) repeated addresses in a fold."""
+    for chans in (3, 64):
+        sp = scalesim_shape(Layer("c", LayerKind.CONV2D, in_channels=chans, out_channels=40, in_h=22, in_w=22,
+                                  kernel_h=3, kernel_w=3))
+        cfg = ScaleSimConfig("r", 16, 8, 1, 1, 1, Dataflow.WS)
+        got = ws_read_buffer(sp, cfg, "ifmap", 1, lambda row: 0)
+        assert got is not None and got.dram_reads > 2 * 16 * 400
+        assert got == stream_read_buffer(sp, cfg, "ifmap", 1, lambda row: 0, fast=False)
+
+
+def test_stationary_serves_only_the_ws_ifmap() -> None:
+    sp = scalesim_shape(Layer("c", LayerKind.CONV2D, in_channels=4, out_channels=4, in_h=8, in_w=8, kernel_h=3,
+                              kernel_w=3))
+    for flow in (Dataflow.OS, Dataflow.IS):
+        assert ws_read_buffer(sp, ScaleSimConfig("r", 4, 4, 1, 1, 1, flow), "ifmap", 1, lambda r: 0) is None
+    assert ws_read_buffer(sp, ScaleSimConfig("r", 4, 4, 1, 1, 1, Dataflow.WS), "filter", 1, lambda r: 0) is None
