@@ -52,13 +52,20 @@ class FoldWindows:
     distinct: bool
     chans: int
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held (arrays shared with another field counted once)."""
+        own = self.rel.nbytes + self.addrs.nbytes
+        return own if self.distinct else own + self.uniq.nbytes + self.first_at.nbytes + self.first_sorted.nbytes
+
 
 def fold_windows(rel: np.ndarray, addrs: np.ndarray, chans: range, channels: int, mark: np.ndarray,
-                 scratch: np.ndarray) -> FoldWindows:
+                 scratch: np.ndarray, ramp: np.ndarray | None = None) -> FoldWindows:
     """The pattern of one fold from its demands, which read window indices ``chans`` of a layer of
     ``channels`` channels; ``mark`` (ints) and ``scratch`` (all False, left so) are tables as large as
-    the input."""
-    idx = np.arange(addrs.size, dtype=np.int64)
+    the input; ``ramp``, if given, ``0, 1, 2, ...`` at least as long as the demands (shared by folds)."""
+    idx = ramp[: addrs.size] if ramp is not None and ramp.size >= addrs.size else np.arange(addrs.size,
+                                                                                            dtype=np.int64)
     bits = 0
     for k in chans[: channels]:
         bits |= 1 << (k % channels)
@@ -70,6 +77,9 @@ def fold_windows(rel: np.ndarray, addrs: np.ndarray, chans: range, channels: int
     mark[addrs[::-1]] = idx[::-1]   # the first demand of each address wins
     first_at = mark[uniq]
     return FoldWindows(rel, addrs, uniq, first_at, np.sort(first_at), False, bits)
+
+
+_PATTERN_CACHE_BYTES = 64 * 2**20   # fold patterns kept at once (a layer has rf of them)
 
 
 def nth_new(addrs: np.ndarray, start: int, need: int, mark: np.ndarray) -> tuple[int, np.ndarray]:
@@ -107,14 +117,26 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     scratch = np.zeros(size, dtype=bool)
     mark = np.zeros(size, dtype=np.int64)
     pats: dict[tuple[int, int], FoldWindows] = {}
+    ramp = np.arange(min(cfg.array_rows, sp.window) * sp.npix, dtype=np.int64)   # the most demands of a fold
+
+    held_bytes = 0
 
     def pattern(key: tuple[int, int]) -> FoldWindows:
+        nonlocal held_bytes
         got = pats.get(key)
         if got is None:
             rel, addr = block(key)
+            if cfg.ifmap_offset:
+                addr -= cfg.ifmap_offset
             k0 = key[0] * cfg.array_rows
             ks = range(k0, min(k0 + cfg.array_rows, sp.window))
-            got = pats[key] = fold_windows(rel, addr - cfg.ifmap_offset, ks, sp.c, mark, scratch)
+            got = fold_windows(rel, addr, ks, sp.c, mark, scratch, ramp)
+            nbytes = got.nbytes
+            while pats and held_bytes + nbytes > _PATTERN_CACHE_BYTES:   # the oldest go (sweeps run in order)
+                old = pats.pop(next(iter(pats)))
+                held_bytes -= old.nbytes
+            pats[key] = got
+            held_bytes += nbytes
         return got
 
     count = 0            # distinct addresses in the open window
