@@ -251,26 +251,22 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
     return FoldBlocks(fold_rows, keys, block)
 
 
-def stream_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int, shift_at: Callable[[int], int],
-                      fast: bool = True) -> ReadBuffer:
-    """An estimate-mode read buffer's DRAM trace and demand rows, from its demands fed fold by fold.
+def stream_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
+                       shift_at: Callable[[int], int]) -> ReadBuffer:
+    """An estimate-mode read buffer's DRAM trace and demand rows, from its demands fed fold by fold and
+    demand by demand (the reference CALC mode's closed forms are tested against).
 
     The buffer fetches each address once per window of ``cap`` distinct addresses taken in demand
     order; a window closes when full and the next starts empty. Folds are fed one by one (memory of
     one fold), and a fold whose pattern was wholly demanded inside the open window is skipped: it
-    adds no new address. Where the folds' patterns come back every ``rf`` folds (OS and WS IFMAP, IS
-    filter), the state at the start of each such cycle (where the open window started, relative to
-    it, and how full it is) decides all that follows; once a state comes back, whole periods are
-    skipped, adding their windows, and the last cycle is fed again.
+    adds no new address.
     """
     cap = window_capacity(kb)
     fb = fold_blocks(sp, cfg, operand)
     fold_rows, keys, block = fb.fold_rows, fb.keys, fb.block
     cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    firsts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}   # pattern -> distinct addresses, first demands
     seen: np.ndarray | None = None
     mark: np.ndarray | None = None
-    scratch: np.ndarray | None = None
     lo = 0 if operand == "ifmap" else cfg.filter_offset   # addresses are kept relative to lo
     ramp = np.zeros(0, dtype=np.int64)   # 0, 1, 2, ...: each pattern's demand indices
     count = 0           # distinct addresses in the open window
@@ -279,30 +275,9 @@ def stream_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int, sh
     closes = 0
     last_close_row = -1
     first_row = last_row = -1
-    grid_ = fold_grid(sp, cfg)
-    rf, cf = grid_.row_folds, grid_.col_folds
-    cyclic = (cfg.dataflow, operand) in ((Dataflow.OS, "ifmap"), (Dataflow.WS, "ifmap"), (Dataflow.IS, "filter"))
-    period = rf if fast and cyclic and cf > 1 else 0
-    states: dict[tuple[int, int, int], tuple[int, int]] = {}   # state -> (fold, windows closed before)
     f = -1
     while f + 1 < len(keys):
         f += 1
-        if period and f % period == 0:
-            state = (opened[0] - f, opened[1], count)
-            if state not in states:
-                states[state] = (f, closes)
-            else:
-                f0, closes0 = states[state]
-                q = (len(keys) - f - period) // (f - f0)   # whole periods to skip, one cycle left
-                if q > 0:
-                    jump = q * (f - f0)
-                    if closes > closes0:
-                        last_close_row += jump * fold_rows
-                    closes += q * (closes - closes0)
-                    opened = (opened[0] + jump, opened[1])
-                    last_whole = {k: v + jump for k, v in last_whole.items()}
-                    f += jump
-                period = 0
         key = keys[f]
         if key not in cache:
             rel, addr = block(key)
@@ -323,39 +298,9 @@ def stream_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int, sh
         if seen is None:
             hi = (sp.h * sp.w * sp.c + cfg.ifmap_offset) if operand == "ifmap" else cfg.filter_offset + sp.window * sp.m
             seen = np.zeros(hi - lo, dtype=bool)
-            scratch = np.zeros(hi - lo, dtype=bool)
             mark = np.zeros(hi - lo, dtype=np.int64)
-        assert mark is not None and scratch is not None
+        assert mark is not None
         start = 0
-        if fast:   # fold fed from its start: only its distinct addresses matter
-            if key not in firsts:   # the pattern's distinct addresses, and where each is first demanded
-                scratch[a] = True
-                u = np.flatnonzero(scratch)
-                scratch[u] = False
-                mark[a[::-1]] = idx[::-1]
-                firsts[key] = (u, mark[u])
-            u, first_at = firsts[key]
-            fresh = u.size - int(np.count_nonzero(seen[u]))   # what the window lacks
-            if count + fresh < cap:
-                seen[u] = True
-                count += fresh
-                start = a.size
-            else:   # the window fills at the (cap - count)-th new address's first demand
-                need = cap - count
-                hit = int(np.partition(first_at[~seen[u]], need - 1)[need - 1])
-                closes += 1
-                last_close_row = base + int(rel[hit])
-                seen[:] = False
-                count = 0
-                start = hit + 1
-                opened = (f, start)
-                if start < a.size:   # the rest of the fold opens the next window; it is done if it cannot fill it
-                    seen[a[start:]] = True
-                    rest_new = int(np.count_nonzero(seen))
-                    if rest_new < cap:
-                        count, start = rest_new, a.size
-                    else:
-                        seen[:] = False
         while start < a.size:
             sub, sidx = a[start:], idx[: a.size - start]
             mark[sub[::-1]] = sidx[::-1]

@@ -118,8 +118,8 @@ def simulate_streams(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
         own = (i_own, f_own)
     else:
         tl = run_stream(out, cfg.ofmap_sram_kb, cfg.array_cols, st.n_rows)
-        ifmap = stream_read_buffer(sp, cfg, "ifmap", cfg.ifmap_sram_kb, tl.shift_at, fast=False)
-        filt = stream_read_buffer(sp, cfg, "filter", cfg.filter_sram_kb, tl.shift_at, fast=False)
+        ifmap = stream_read_buffer(sp, cfg, "ifmap", cfg.ifmap_sram_kb, tl.shift_at)
+        filt = stream_read_buffer(sp, cfg, "filter", cfg.filter_sram_kb, tl.shift_at)
         own = ({}, {})
     return build_report(layer, cfg, sp, st.n_rows, tl, int(tl.shift[-1]), ifmap, filt,
                         (int(out.rows[0]), int(out.rows[-1])), own)

@@ -78,7 +78,7 @@ def test_overlapping_windows_equal_the_buffer_fed_demand_by_demand(case: tuple[S
     shift = lambda row: row // every   # noqa: E731  (write stalls that grow along the layer)
     got = overlap_read_buffer(sp, cfg, "ifmap", cfg.ifmap_sram_kb, shift)
     assert got is not None
-    assert got == stream_read_buffer(sp, cfg, "ifmap", cfg.ifmap_sram_kb, shift, fast=False)
+    assert got == stream_read_buffer(sp, cfg, "ifmap", cfg.ifmap_sram_kb, shift)
 
 
 def test_overlap_serves_only_the_os_and_is_ifmap() -> None:

@@ -35,7 +35,7 @@ def test_ws_ifmap_equals_the_buffer_fed_demand_by_demand(case: tuple[Shape, Scal
     shift = lambda row: row // every   # noqa: E731  (write stalls that grow along the layer)
     got = ws_read_buffer(sp, cfg, "ifmap", cfg.ifmap_sram_kb, shift)
     assert got is not None
-    assert got == stream_read_buffer(sp, cfg, "ifmap", cfg.ifmap_sram_kb, shift, fast=False)
+    assert got == stream_read_buffer(sp, cfg, "ifmap", cfg.ifmap_sram_kb, shift)
 
 
 def test_windows_inside_one_fold_are_counted() -> None:
@@ -47,7 +47,7 @@ def test_windows_inside_one_fold_are_counted() -> None:
         cfg = ScaleSimConfig("r", 16, 8, 1, 1, 1, Dataflow.WS)
         got = ws_read_buffer(sp, cfg, "ifmap", 1, lambda row: 0)
         assert got is not None and got.dram_reads > 2 * 16 * 400
-        assert got == stream_read_buffer(sp, cfg, "ifmap", 1, lambda row: 0, fast=False)
+        assert got == stream_read_buffer(sp, cfg, "ifmap", 1, lambda row: 0)
 
 
 def test_stationary_serves_only_the_ws_ifmap() -> None:
