@@ -29,12 +29,12 @@ import numpy as np
 from ..accelerator import Dataflow
 from .config import ScaleSimConfig
 from .folds import fold_grid
-from .replay import fold_blocks
+from .replay import skew_slots
 from .report import ReadBuffer
 from .topology import Shape
 from .windows import window_capacity, window_trace
 
-__all__ = ["FoldWindows", "fold_windows", "ws_read_buffer"]
+__all__ = ["FoldWindows", "fold_windows", "nth_new", "ws_blocks", "ws_read_buffer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,33 +102,63 @@ def nth_new(addrs: np.ndarray, start: int, need: int, mark: np.ndarray) -> tuple
         span *= 2
 
 
+def ws_blocks(sp: Shape, rows: int) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
+    """Row fold ``fr``'s IFMAP demands ``(rows within the fold, addresses relative to the input)`` in
+    service order: window index ``fr * rows + c`` of pixel ``p`` at row ``rows + p + c``, by row, then
+    ``c``; a demand whose element lies past the input (a window cut by the edge) is left out.
+
+    The ``w x P`` table of addresses (and of validity) is a broadcast sum; the service order is one
+    permutation of it per fold width, found once."""
+    P, K = sp.npix, sp.window
+    orow, ocol = np.divmod(np.arange(P, dtype=np.int64), sp.ew)
+    room_r, room_c = sp.h - orow * sp.sh, sp.w - ocol * sp.sw     # input rows / columns from the corner
+    pbase = (orow * sp.sh * sp.w + ocol * sp.sw) * sp.c
+    kr, rem = np.divmod(np.arange(K, dtype=np.int64), sp.s * sp.c)
+    kc = rem // sp.c
+    koff = (kr * sp.w + kc) * sp.c + rem % sp.c
+    partial = bool(room_r[-1] < sp.r or room_c[-1] < sp.s)
+    orders: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def block(fr: int) -> tuple[np.ndarray, np.ndarray]:
+        ks = np.arange(fr * rows, min(fr * rows + rows, K), dtype=np.int64)
+        w = ks.size
+        if w not in orders:
+            d, a, c = skew_slots(w, P)
+            orders[w] = (d + rows, c * P + a)
+        rel, flat = orders[w]
+        addr = (koff[ks][:, None] + pbase[None, :]).ravel()
+        if not partial:
+            return rel, addr[flat]
+        ok = ((kr[ks][:, None] < room_r[None, :]) & (kc[ks][:, None] < room_c[None, :])).ravel()[flat]
+        return rel[ok], addr[flat[ok]]
+    return block
+
+
 def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
                    shift_at: Callable[[int], int]) -> ReadBuffer | None:
     """The WS IFMAP read buffer's DRAM trace (module docstring); None for other operands and dataflows."""
     if operand != "ifmap" or cfg.dataflow is not Dataflow.WS:
         return None
     cap = window_capacity(kb)
-    fb = fold_blocks(sp, cfg, operand)
-    fold_rows, keys, block = fb.fold_rows, fb.keys, fb.block
     g = fold_grid(sp, cfg)
+    fold_rows, block = g.fold_rows, ws_blocks(sp, cfg.array_rows)
+    keys = [fr for _ in range(g.col_folds) for fr in range(g.row_folds)]
     rf, cf = g.row_folds, g.col_folds
     size = sp.h * sp.w * sp.c
     seen = np.zeros(size, dtype=bool)      # the open window's addresses
     scratch = np.zeros(size, dtype=bool)
     mark = np.zeros(size, dtype=np.int64)
-    pats: dict[tuple[int, int], FoldWindows] = {}
+    pats: dict[int, FoldWindows] = {}
     ramp = np.arange(min(cfg.array_rows, sp.window) * sp.npix, dtype=np.int64)   # the most demands of a fold
 
     held_bytes = 0
 
-    def pattern(key: tuple[int, int]) -> FoldWindows:
+    def pattern(key: int) -> FoldWindows:
         nonlocal held_bytes
         got = pats.get(key)
         if got is None:
             rel, addr = block(key)
-            if cfg.ifmap_offset:
-                addr -= cfg.ifmap_offset
-            k0 = key[0] * cfg.array_rows
+            k0 = key * cfg.array_rows
             ks = range(k0, min(k0 + cfg.array_rows, sp.window))
             got = fold_windows(rel, addr, ks, sp.c, mark, scratch, ramp)
             nbytes = got.nbytes
@@ -144,7 +174,7 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     chans = 0            # the channels it holds
     dirty = False        # whether ``seen`` holds anything
     opened = (0, 0)      # (fold, index in fold) where the open window started
-    last_whole: dict[tuple[int, int], int] = {}   # pattern -> last fold wholly in a window
+    last_whole: dict[int, int] = {}   # row fold -> last fold wholly in a window
     closes, last_close_row = 0, -1
     first_row = last_row = -1
     period = rf if cf > 1 else 0
