@@ -1,12 +1,15 @@
 """One layer, or a topology, through SCALE-Sim 3.0.0's model: the three reports' numbers.
 
 CALC mode (:func:`simulate_calc`) works on layouts of folds and closed forms and never builds a demand
-stream; USER mode, and CALC mode's reference (:func:`simulate_streams`), replay the streams.
+stream; USER mode (:func:`simulate_user`) replays the read operands' demands fold by fold and builds
+only the OFMAP stream; :func:`simulate_streams`, the reference of both, replays the full streams.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+
+import numpy as np
 
 from ..accelerator import Dataflow
 from ..network import Layer
@@ -15,14 +18,14 @@ from .config import READ_LATENCY_CYCLES, ScaleSimConfig
 from .folds import fold_grid, fold_stats, sram_counts
 from .layout import ofmap_layout, read_layout, reading_pixels
 from .overlap import overlap_read_buffer
-from .replay import demand_streams, stream_read_buffer
+from .replay import Block, FoldBlocks, demand_streams, fold_blocks, stream_read_buffer
 from .report import ReadBuffer, ScaleSimLayerReport
 from .stationary import ws_read_buffer
 from .timeline import Stalls, Timeline, run_layout, run_stream
 from .topology import Shape, scalesim_shape
-from .user import fetch_orders, user_prefetches
+from .user import fetch_orders, replay_prefetches, user_prefetches
 
-__all__ = ["simulate_layer", "simulate_topology", "simulate_calc", "simulate_streams", "build_report"]
+__all__ = ["simulate_layer", "simulate_topology", "simulate_calc", "simulate_user", "simulate_streams", "build_report"]
 
 
 def simulate_layer(layer: Layer, cfg: ScaleSimConfig,
@@ -30,7 +33,7 @@ def simulate_layer(layer: Layer, cfg: ScaleSimConfig,
     """What SCALE-Sim 3.0.0 reports for ``layer`` on ``cfg`` (``InterfaceBandwidth`` CALC or USER);
     ``progress(fraction)`` hears how far a long CALC-mode layer has come (a progress bar's hook)."""
     if cfg.user_bandwidth:
-        return simulate_streams(layer, cfg)
+        return simulate_user(layer, cfg)
     return simulate_calc(layer, cfg, progress)
 
 
@@ -100,6 +103,63 @@ def simulate_calc(layer: Layer, cfg: ScaleSimConfig,
         reads.append(got)
     return build_report(layer, cfg, sp, n_rows, tl, tl.cum[-1], reads[0], reads[1],
                         (out.row_of(0), out.row_of(out.n - 1)))
+
+
+_FOLD_CACHE_BYTES = 64 * 2**20   # fold blocks kept at once while a USER-mode read buffer is replayed
+
+
+class _FoldFeed:
+    """A read operand's demands fold by fold, in service order (each fold pattern built once, within a
+    memory bound), and the rows of its first and last demand once fed."""
+
+    def __init__(self, fb: FoldBlocks) -> None:
+        self.fb = fb
+        self.first_row = self.last_row = -1
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        cache: dict[tuple[int, int], Block] = {}
+        held = 0
+        fold_rows = self.fb.fold_rows
+        for f, key in enumerate(self.fb.keys):
+            got = cache.get(key)
+            if got is None:
+                got = self.fb.block(key)
+                size = got[0].nbytes + got[1].nbytes
+                if held + size > _FOLD_CACHE_BYTES:
+                    cache.clear()
+                    held = 0
+                cache[key] = got
+                held += size
+            rel, addrs = got
+            if addrs.size == 0:
+                continue
+            rows = rel + f * fold_rows
+            if self.first_row < 0:
+                self.first_row = int(rows[0])
+            self.last_row = int(rows[-1])
+            yield rows, addrs
+
+
+def simulate_user(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
+    """USER mode without the read operands' demand streams: each read buffer is replayed on its demands
+    fold by fold (:func:`~hwsim.scalesim.user.replay_prefetches`); only the OFMAP stream is built. Equal
+    to :func:`simulate_streams` (tested)."""
+    sp = scalesim_shape(layer)
+    st = demand_streams(sp, cfg, reads=False)
+    i_order, f_order = fetch_orders(sp, cfg)
+    i_feed, f_feed = _FoldFeed(fold_blocks(sp, cfg, "ifmap")), _FoldFeed(fold_blocks(sp, cfg, "filter"))
+    i_pf = replay_prefetches(i_feed, i_order, cfg.ifmap_sram_kb, cfg.ifmap_read_words_per_cycle)
+    f_pf = replay_prefetches(f_feed, f_order, cfg.filter_sram_kb, cfg.filter_read_words_per_cycle)
+    for feed in (i_feed, f_feed):
+        if feed.first_row < 0:   # a buffer that holds its whole operand reads no demand: rows only
+            for _ in feed:
+                pass
+    tl = run_stream(st.ofmap, cfg.ofmap_sram_kb, cfg.bandwidths[0], st.n_rows, (i_pf, f_pf))
+    i_own, f_own = tl.read_stalls
+    ifmap = ReadBuffer(i_pf.dram_start, i_pf.dram_stop, i_pf.dram_reads, i_feed.first_row, i_feed.last_row)
+    filt = ReadBuffer(f_pf.dram_start, f_pf.dram_stop, f_pf.dram_reads, f_feed.first_row, f_feed.last_row)
+    return build_report(layer, cfg, sp, st.n_rows, tl, int(tl.shift[-1]), ifmap, filt,
+                        (int(st.ofmap.rows[0]), int(st.ofmap.rows[-1])), (i_own, f_own))
 
 
 def simulate_streams(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:

@@ -10,6 +10,7 @@ a late prefetch's lateness counts twice and an early one moves the row's service
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,7 @@ from .folds import fold_grid
 from .replay import Stream, grid, ifmap_addr
 from .topology import Shape
 
-__all__ = ["FetchOrder", "fetch_orders", "Prefetches", "user_prefetches", "read_stall", "rollout"]
+__all__ = ["FetchOrder", "fetch_orders", "Prefetches", "user_prefetches", "replay_prefetches", "read_stall", "rollout"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,15 @@ class Prefetches:
 
 
 def user_prefetches(stream: Stream, order: FetchOrder, kb: int, bw: int) -> Prefetches:
-    """Replay SCALE-Sim's USER-mode read buffer on the demand ``stream``.
+    """Replay SCALE-Sim's USER-mode read buffer on the demand ``stream`` (:func:`replay_prefetches` on
+    one chunk)."""
+    return replay_prefetches([(stream.rows, stream.addrs)], order, kb, bw)
+
+
+def replay_prefetches(chunks: Iterable[tuple[np.ndarray, np.ndarray]], order: FetchOrder, kb: int,
+                      bw: int) -> Prefetches:
+    """Replay SCALE-Sim's USER-mode read buffer on its demands, given as consecutive chunks ``(rows,
+    addresses)`` in service order (fold by fold: the whole stream is never held).
 
     The buffer cuts its fetch order into ``N`` sets of ``ceil(words / 100)`` addresses (duplicates
     included); the active half is a cyclic window of ``A`` sets that advances by ``P`` sets at each new
@@ -108,10 +117,9 @@ def user_prefetches(stream: Stream, order: FetchOrder, kb: int, bw: int) -> Pref
     rows: list[int] = []
     counts: list[int] = []
     k = 0
-    if p_sets > 0 and stream.addrs.size:
-        base = int(min(fetch.min(), stream.addrs.min()))
-        span = int(max(fetch.max(), stream.addrs.max())) - base + 1
-        dem = stream.addrs - base
+    if p_sets > 0:
+        base = int(fetch.min()) if cnt else 0
+        span = int(fetch.max()) - base + 1 if cnt else 1
         elems = fetch - base
         inwin = np.zeros(span, dtype=bool)
         by_addr = np.argsort(elems, kind="stable")
@@ -129,33 +137,40 @@ def user_prefetches(stream: Stream, order: FetchOrder, kb: int, bw: int) -> Pref
                 inwin[elems[sl]] = on
 
         fill(0, True)
-        n = dem.size
-        pos, chunk = 0, 4096
-        while pos < n:
-            end = min(n, pos + chunk)
-            bad = np.flatnonzero(~inwin[dem[pos:end]])
-            if bad.size == 0:
-                pos, chunk = end, chunk * 2
+        for dem_rows, addrs in chunks:
+            if addrs.size == 0:
                 continue
-            q = pos + int(bad[0])
-            a = int(dem[q])
-            lo, hi = np.searchsorted(sorted_elems, [a, a + 1])
-            if lo == hi:
-                raise ValueError(f"address {a + base} is demanded but never fetched")
-            sets = by_addr[lo:hi] // eps
-            k1 = k + 1
-            while not np.any((sets - k1 * p_sets) % n_sets < a_sets):
-                k1 += 1
-            fill(k, False)
-            fill(k1, True)
-            row = int(stream.rows[q])
-            if rows and rows[-1] == row:
-                counts[-1] += k1 - k
-            else:
-                rows.append(row)
-                counts.append(k1 - k)
-            k = k1
-            pos, chunk = q + 1, 4096
+            dem = addrs - base
+            if int(dem.min()) < 0 or int(dem.max()) >= span:
+                bad_at = int(np.flatnonzero((dem < 0) | (dem >= span))[0])
+                raise ValueError(f"address {int(addrs[bad_at])} is demanded but never fetched")
+            n = dem.size
+            pos, chunk = 0, 4096
+            while pos < n:
+                end = min(n, pos + chunk)
+                bad = np.flatnonzero(~inwin[dem[pos:end]])
+                if bad.size == 0:
+                    pos, chunk = end, chunk * 2
+                    continue
+                q = pos + int(bad[0])
+                a = int(dem[q])
+                lo, hi = np.searchsorted(sorted_elems, [a, a + 1])
+                if lo == hi:
+                    raise ValueError(f"address {a + base} is demanded but never fetched")
+                sets = by_addr[lo:hi] // eps
+                k1 = k + 1
+                while not np.any((sets - k1 * p_sets) % n_sets < a_sets):
+                    k1 += 1
+                fill(k, False)
+                fill(k1, True)
+                row = int(dem_rows[q])
+                if rows and rows[-1] == row:
+                    counts[-1] += k1 - k
+                else:
+                    rows.append(row)
+                    counts.append(k1 - k)
+                k = k1
+                pos, chunk = q + 1, 4096
     gap = lines + READ_LATENCY_CYCLES
     return Prefetches(np.asarray(rows, dtype=np.int64), np.asarray(counts, dtype=np.int64), gap,
                        -first_lines, -1 + k * gap, (first_lines + k * lines) * bw)
