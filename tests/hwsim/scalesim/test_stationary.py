@@ -3,11 +3,12 @@ demand (``replay.stream_read_buffer``, the reference)."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hwsim import Dataflow, Layer, LayerKind
-from hwsim.scalesim import ScaleSimConfig, scalesim_shape
+from hwsim.scalesim import ScaleSimConfig, scalesim_shape, stationary
 from hwsim.scalesim.replay import stream_read_buffer
 from hwsim.scalesim.stationary import ws_read_buffer
 from hwsim.scalesim.topology import Shape
@@ -56,3 +57,14 @@ def test_stationary_serves_only_the_ws_ifmap() -> None:
     for flow in (Dataflow.OS, Dataflow.IS):
         assert ws_read_buffer(sp, ScaleSimConfig("r", 4, 4, 1, 1, 1, flow), "ifmap", 1, lambda r: 0) is None
     assert ws_read_buffer(sp, ScaleSimConfig("r", 4, 4, 1, 1, 1, Dataflow.WS), "filter", 1, lambda r: 0) is None
+
+
+def test_patterns_dropped_past_the_memory_bound_give_the_same_trace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With room for one fold pattern only, every fold's pattern is rebuilt each sweep: same result."""
+    sp = scalesim_shape(Layer("c", LayerKind.CONV2D, in_channels=5, out_channels=30, in_h=14, in_w=13, kernel_h=3,
+                              kernel_w=3))
+    cfg = ScaleSimConfig("r", 8, 4, 1, 1, 1, Dataflow.WS)
+    want = stream_read_buffer(sp, cfg, "ifmap", 1, lambda row: row // 3)
+    assert ws_read_buffer(sp, cfg, "ifmap", 1, lambda row: row // 3) == want
+    monkeypatch.setattr(stationary, "_PATTERN_CACHE_BYTES", 1)
+    assert ws_read_buffer(sp, cfg, "ifmap", 1, lambda row: row // 3) == want
