@@ -8,9 +8,10 @@ Model (docs/models.md gives the equations and their sources):
    GEMM dimension goes on rows, columns and time). A fold streams T steps of ``pe_step`` cycles plus the
    interconnect's fill/drain (:mod:`hwsim.timing`); fused bricks shorten the reduction.
 3. Buffers are double-buffered: while tile i computes, tile i+1's new operands are loaded and tile
-   i-1's outputs written back. A tile lasts the longest of its compute, its SRAM port time (each buffer
-   serves one word per bank per cycle, to the array and the DMA together) and its DRAM transfers; the
-   excess is stall. The first load and the last write-back are never hidden.
+   i-1's outputs written back. A tile lasts the longest of its compute, its SRAM port time (each bank of
+   the array's buffer half serves one read and one write per cycle) and its DMA transfers (one after
+   another, each at the slower of the DRAM link and the other half's ports); the excess is stall. The
+   first load and the last write-back are never hidden.
 4. Per-output-channel weight widths are run as precision segments: channels of equal width together
    (``grouping="grouped"``) or, naively, each tile of ``tile.m`` channels at its widest channel.
 
@@ -36,6 +37,7 @@ from .schedule import LOOPS, LayerMapping, Schedule, Tile, default_schedule
 from .timing import fold_overhead_cycles
 
 __all__ = ["simulate", "simulate_layer", "precision_segments", "tile_costs", "array_words", "port_cycles",
+           "dma_cycles", "valid_taps",
            "data_layer_events", "finish_layer", "scale_cycles", "RELEVANT", "MAX_WALK_TILES"]
 
 # Loops each operand depends on (the convolution-group loop ``g`` is relevant to all).
@@ -119,8 +121,25 @@ def tile_costs(layer: Layer, flow: Dataflow, acc: Accelerator, ext: dict[str, np
     kf = along["K"]
     return {"compute": folds * T * step_cycles, "fill": folds * fold_overhead_cycles(acc.interconnect, R, C),
             "folds": folds, "slots": folds * R * C * T * red, "macs": P * K * N, "outs": P * N,
-            "ifmap_rd": P * K * along["N"], "filter_rd": K * N * along["P"], "ofmap_wr": P * N * kf,
+            "ifmap_rd": _valid_pairs(layer, ext) * along["N"], "filter_rd": K * N * along["P"],
+            "ofmap_wr": P * N * kf,
             "ofmap_rd": P * N * (kf - 1)}
+
+
+def valid_taps(out: int, stride: int, kernel: int, pad: int, size: int) -> np.ndarray:
+    """Prefix sums over output rows of the kernel taps that land inside the input (zero padding is never
+    read): ``S[j]`` = taps of output rows ``0..j-1``, so a tile of rows ``[a, b)`` reads ``S[b] - S[a]``."""
+    lo = np.arange(out) * stride - pad
+    taps = np.minimum(lo + kernel, size) - np.maximum(lo, 0)
+    return np.concatenate(([0], np.cumsum(np.maximum(taps, 0))))
+
+
+def _valid_pairs(layer: Layer, ext: dict[str, np.ndarray]) -> np.ndarray:
+    """(output pixel, input element) pairs of a tile that are not zero padding: ``ext`` carries ``vh``/``vw``
+    (valid taps summed over the tile's output rows / columns) where the tile's position is known."""
+    vh = ext["vh"] if "vh" in ext else ext["p"] * layer.kernel_h
+    vw = ext["vw"] if "vw" in ext else ext["q"] * layer.kernel_w
+    return ext["n"] * ext["c"] * vh * vw
 
 
 def scale_cycles(layer: Layer, acc: Accelerator) -> int:
@@ -167,12 +186,27 @@ def array_words(seg: Layer, acc: Accelerator, c: dict[str, np.ndarray], first_c:
             "ofmap_rd": rd_bits / ow, "ofmap_wr": wr_bits / ow}
 
 
-def port_cycles(acc: Accelerator, ifmap_words: np.ndarray | float, filter_words: np.ndarray | float,
-                ofmap_words: np.ndarray | float) -> np.ndarray:
-    """Cycles the SRAM ports need for these accesses: one word per bank per cycle, per buffer."""
-    return np.maximum(np.maximum(np.asarray(ifmap_words) / acc.ifmap_sram.banks,
-                                 np.asarray(filter_words) / acc.filter_sram.banks),
-                      np.asarray(ofmap_words) / acc.ofmap_sram.banks)
+def port_cycles(acc: Accelerator, reads: tuple[np.ndarray | float, np.ndarray | float, np.ndarray | float],
+                writes: tuple[np.ndarray | float, np.ndarray | float, np.ndarray | float]) -> np.ndarray:
+    """Cycles the array's side of the SRAM ports needs for these word accesses (ifmap, filter, ofmap):
+    each bank has one read and one write port (simple dual-port, as FPGA block RAMs), and each half of a
+    double buffer has the buffer's ``banks``, so the DMA on the other half never contends."""
+    t = np.asarray(0.0)
+    for buf, rd, wr in zip((acc.ifmap_sram, acc.filter_sram, acc.ofmap_sram), reads, writes, strict=True):
+        t = np.maximum(t, np.maximum(np.asarray(rd), np.asarray(wr)) / buf.banks)
+    return t
+
+
+def dma_cycles(acc: Accelerator, ifmap_bytes: np.ndarray | float, filter_bytes: np.ndarray | float,
+               ofmap_bytes: np.ndarray | float) -> np.ndarray:
+    """Cycles of the DMA's transfers into / out of each buffer, one after another on the one DRAM link:
+    each moves at the slower of the link (``bandwidth_bytes_per_cycle``) and the buffer half's ports
+    (``banks`` words of ``word_bits`` per cycle)."""
+    t = np.asarray(0.0)
+    for buf, nbytes in zip((acc.ifmap_sram, acc.filter_sram, acc.ofmap_sram), (ifmap_bytes, filter_bytes,
+                                                                             ofmap_bytes), strict=True):
+        t = t + np.asarray(nbytes) * max(1.0 / acc.dram.bandwidth_bytes_per_cycle, 8.0 / (buf.word_bits * buf.banks))
+    return t
 
 
 _ZERO = np.zeros(1)
@@ -204,6 +238,8 @@ def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[Events
                          f"engine's walk, not {n} (larger tiles, or buffers large enough for them)")
     bw = acc.dram.bandwidth_bytes_per_cycle
     iw, fw, ow = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits, acc.ofmap_sram.word_bits
+    taps_h = valid_taps(layer.out_h, layer.stride_h, layer.kernel_h, layer.pad_h, layer.in_h)
+    taps_w = valid_taps(layer.out_w, layer.stride_w, layer.kernel_w, layer.pad_w, layer.in_w)
     sums: dict[str, float] = {}
     stall = port_stall = 0.0
 
@@ -214,6 +250,9 @@ def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[Events
         pos = {d: idx[i] for i, d in enumerate(order)}
         ext = {d: np.minimum(getattr(tile, d), getattr(whole, d) - pos[d] * getattr(tile, d)) for d in LOOPS}
         fp = _transfer_bytes(layer, ext, acc.pe.acc_bits, {d: pos[d] * getattr(tile, d) for d in "pq"})
+        for d, taps in (("p", taps_h), ("q", taps_w)):
+            start = pos[d] * getattr(tile, d)
+            ext["v" + ("h" if d == "p" else "w")] = taps[start + ext[d]] - taps[start]
 
         def changed(rel: frozenset[str], pos: dict[str, np.ndarray] = pos, width: int = b - a) -> np.ndarray:
             ch = np.ones(width, dtype=bool)
@@ -237,21 +276,21 @@ def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[Events
         busy = c["compute"] + c["fill"]
         nxt = functools.partial(_next_of, lo=lo - a, hi=hi - a, last=hi == n)
         prv = functools.partial(_prev_of, lo=lo - a, hi=hi - a)
-        dma_if, dma_f = nxt(fill_if) * (8 / iw), nxt(fill_f) * (8 / fw)
-        dma_o = (nxt(fill_o) + prv(wb)) * (8 / ow)
-        port = port_cycles(acc, words["ifmap_rd"] + dma_if, words["filter_rd"] + dma_f,
-                           words["ofmap_rd"] + words["ofmap_wr"] + dma_o)
+        port = port_cycles(acc, (words["ifmap_rd"], words["filter_rd"], words["ofmap_rd"]),
+                           (0.0, 0.0, words["ofmap_wr"]))
         dram = (nxt(load) + prv(wb)) / bw
-        stall += float((np.maximum(np.maximum(port, dram), busy) - busy).sum())
-        port_stall += float(np.maximum(port - busy, 0.0).sum())
+        dma = dma_cycles(acc, nxt(fill_if), nxt(fill_f), nxt(fill_o) + prv(wb))
+        length = np.maximum(np.maximum(port, dma), busy)
+        stall += float((length - busy).sum())
+        port_stall += float((length - np.maximum(dram, busy)).sum())  # what the ports add over DRAM alone
         if lo == 0:  # the first load is exposed (at DRAM or port speed)
-            ports = float(port_cycles(acc, fill_if[0] * 8 / iw, fill_f[0] * 8 / fw, 0.0))
-            stall += max(load[0] / bw, ports)
-            port_stall += max(0.0, ports - load[0] / bw)
+            first = float(dma_cycles(acc, fill_if[0], fill_f[0], 0.0))
+            stall += first
+            port_stall += first - load[0] / bw
         if hi == n:  # and so is the last write-back
-            ports = wb[-1] * 8 / ow / acc.ofmap_sram.banks
-            stall += max(wb[-1] / bw, ports)
-            port_stall += max(0.0, ports - wb[-1] / bw)
+            last = float(dma_cycles(acc, 0.0, 0.0, wb[-1]))
+            stall += last
+            port_stall += last - wb[-1] / bw
         parts = {**{key: c[key] for key in _SUMMED}, **{"w_" + key: v for key, v in words.items()},
                  "dram_ifmap": fill_if[s], "dram_filter": fill_f[s], "dram_psum": fill_o[s], "rd": load[s],
                  "wr": wb[s]}
@@ -300,11 +339,13 @@ def data_layer_events(layer: Layer, acc: Accelerator) -> Events:
     iw, ow = acc.ifmap_sram.word_bits, acc.ofmap_sram.word_bits
     t = Traffic(ifmap_sram_reads=rd * 8 / iw, ifmap_sram_writes=rd * 8 / iw, ofmap_sram_reads=wr * 8 / ow,
                 ofmap_sram_writes=wr * 8 / ow, dram_read_bytes=rd, dram_write_bytes=wr)
-    port = float(port_cycles(acc, t.ifmap_sram_reads + t.ifmap_sram_writes, 0.0,
-                             t.ofmap_sram_reads + t.ofmap_sram_writes))
-    busy = max(compute, port, (rd + wr) / acc.dram.bandwidth_bytes_per_cycle)
-    return Events(compute_cycles=compute, stall_cycles=busy - compute, port_stall_cycles=max(0.0, port - compute),
-                  traffic=t, vector_op_bits=layer.ofmap_count * ops_per_out * layer.act_bits)
+    port = float(port_cycles(acc, (t.ifmap_sram_reads, 0.0, t.ofmap_sram_reads),
+                             (t.ifmap_sram_writes, 0.0, t.ofmap_sram_writes)))
+    dram = (rd + wr) / acc.dram.bandwidth_bytes_per_cycle
+    busy = max(compute, port, dram)
+    return Events(compute_cycles=compute, stall_cycles=busy - compute,
+                  port_stall_cycles=busy - max(compute, dram), traffic=t,
+                  vector_op_bits=layer.ofmap_count * ops_per_out * layer.act_bits)
 
 
 def simulate_layer(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> LayerResult:

@@ -19,8 +19,9 @@ tilings per layer cannot afford that, so this module computes the same numbers w
   ``count · max(0, mean transfer/BW − mean compute)`` with the compute of full or remainder tiles along
   the innermost loop. The answer is at least the fully smoothed
   ``load_0/BW + max(0, rest/BW − total compute) + wb_last/BW`` (a lower bound of the engine's stall).
-  This is the only approximation: the test bounds it. SRAM port time is exact per tile shape for the
-  array's accesses; the DMA's share of the ports is left out (the engine counts it).
+  This is the only approximation: the test bounds it. The array's SRAM port time is exact per tile shape;
+  each operand's DMA transfers move at its own rate (the slower of the link and its buffer half's ports),
+  applied to the smoothed transfers; ``port_stall_cycles`` counts the array's port excess only.
 
 The three parts are :func:`_exact_sums`, :func:`_dram_traffic` and :func:`_smoothed_stall`, each on a
 :class:`_Grid` of tilings.
@@ -31,6 +32,7 @@ The three parts are :func:`_exact_sums`, :func:`_dram_traffic` and :func:`_smoot
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 from collections.abc import Sequence
@@ -51,6 +53,7 @@ from .engine import (
     scale_cycles,
     simulate_layer,
     tile_costs,
+    valid_taps,
 )
 from .errors import check_choice
 from .network import Layer
@@ -224,13 +227,24 @@ class _DramTraffic:
     innermost_ofmap: np.ndarray
     first_load: np.ndarray
     last_writeback: np.ndarray
+    first_ifmap: np.ndarray
+    first_filter: np.ndarray
 
 
 def _exact_sums(seg: Layer, acc: Accelerator, flow: Dataflow, grid: _Grid) -> _ExactSums:
     """``tile_costs`` once per distinct tile shape, times its multiplicity (docstring: "exact")."""
     ext3 = np.where(_SHAPE_BITS[None], grid.remainder[:, None, :], grid.extent[:, None, :])  # (B, 32, 5)
     mult = np.where(_SHAPE_BITS[None], 1, grid.trips[:, None, :] - 1).prod(axis=2)  # (B, 32)
-    costs = tile_costs(seg, flow, acc, {d: ext3[..., i] for i, d in enumerate(LOOPS)})
+    ext = {d: ext3[..., i] for i, d in enumerate(LOOPS)}
+    # valid (non-padding) kernel taps: the full tiles' mean and the remainder tile's, along p and q
+    for d, name, geo in (("p", "vh", (seg.out_h, seg.stride_h, seg.kernel_h, seg.pad_h, seg.in_h)),
+                         ("q", "vw", (seg.out_w, seg.stride_w, seg.kernel_w, seg.pad_w, seg.in_w))):
+        taps = valid_taps(*geo)
+        k, t = grid.at(grid.trips, d), grid.at(grid.extent, d)
+        split = taps[(k - 1) * t]
+        full = (split - taps[0]) / np.maximum(k - 1, 1)
+        ext[name] = np.where(_SHAPE_BITS[None, :, _IDX[d]], (taps[-1] - split)[:, None], full[:, None])
+    costs = tile_costs(seg, flow, acc, ext)
     # along c the full tiles come first (one of them opens the reduction), the remainder closes it
     kc = grid.trips[:, _IDX["c"], None]
     c_rem = _SHAPE_BITS[None, :, _IDX["c"]]
@@ -241,7 +255,7 @@ def _exact_sums(seg: Layer, acc: Accelerator, flow: Dataflow, grid: _Grid) -> _E
     g = seg.groups
     sums = {key: g * (mult * v).sum(axis=1).astype(np.float64) for key, v in costs.items()}
     run = costs["compute"] + costs["fill"]
-    port = port_cycles(acc, words["ifmap_rd"], words["filter_rd"], words["ofmap_rd"] + words["ofmap_wr"])
+    port = port_cycles(acc, (words["ifmap_rd"], words["filter_rd"], words["ofmap_rd"]), (0.0, 0.0, words["ofmap_wr"]))
     sums["port_stall"] = g * (mult * np.maximum(port - run, 0.0)).sum(axis=1)
     busy_shape = mult * np.maximum(run, port)  # (B, 32): a tile lasts its compute or its port time
     busy_rem = g * np.stack([busy_shape[:, _SHAPE_BITS[:, i]].sum(axis=1) for i in range(5)], axis=1)
@@ -285,10 +299,24 @@ def _dram_traffic(seg: Layer, acc: Accelerator, pos: np.ndarray, grid: _Grid) ->
     filt = g * _refetches(pos, grid, RELEVANT["filter"], r_f) * filter_once
     c_outer = pos[:, _IDX["c"], None] < r_o  # partial sums leave the buffer between c-tiles
     psum = g * np.where(c_outer, (grid.at(grid.trips, "c")[None, :] - 1) * outs * acc_b / 8, 0.0)
-    first = (ext["n"] * ext["c"] * rows_h[1] * rows_w[1] * a_b + ext["m"] * ext["c"] * khw * w_b) / 8
+    first_if = ext["n"] * ext["c"] * rows_h[1] * rows_w[1] * a_b / 8
+    first_f = ext["m"] * ext["c"] * khw * w_b / 8
     last = np.prod(grid.remainder[:, [_IDX[d] for d in "nmpq"]], axis=1) * o_b / 8
     return _DramTraffic(ifmap, filt, psum, ifmap + filt + psum, psum + g * outs * o_b / 8, r_if, r_f, r_o,
-                        first, last)
+                        first_if + first_f, last, first_if, first_f)
+
+
+def _dma_time_bytes(acc: Accelerator, dram: _DramTraffic) -> _DramTraffic:
+    """The traffic in link-equivalent bytes: each transfer moves at the slower of the link and its buffer
+    half's ports (``hwsim.engine.dma_cycles``), so a port-bound operand's bytes count more."""
+    bw = acc.dram.bandwidth_bytes_per_cycle
+    f_if, f_f, f_o = (max(1.0, bw * 8.0 / (b.word_bits * b.banks)) for b in (acc.ifmap_sram, acc.filter_sram,
+                                                                           acc.ofmap_sram))
+    ifmap, filt, psum, write = dram.ifmap * f_if, dram.filter * f_f, dram.psum * f_o, dram.write * f_o
+    first_if, first_f = dram.first_ifmap * f_if, dram.first_filter * f_f
+    return dataclasses.replace(dram, ifmap=ifmap, filter=filt, psum=psum, read=ifmap + filt + psum, write=write,
+                               first_load=first_if + first_f, last_writeback=dram.last_writeback * f_o,
+                               first_ifmap=first_if, first_filter=first_f)
 
 
 def _smoothed_stall(acc: Accelerator, g: int, pos: np.ndarray, grid: _Grid, sums: _ExactSums,
@@ -351,7 +379,7 @@ def _segment_parts(seg: Layer, acc: Accelerator, flow: Dataflow, pos: np.ndarray
     grid = _Grid.of(seg, tiles)
     sums = _exact_sums(seg, acc, flow, grid)
     dram = _dram_traffic(seg, acc, pos, grid)
-    stall = _smoothed_stall(acc, seg.groups, pos, grid, sums, dram)
+    stall = _smoothed_stall(acc, seg.groups, pos, grid, sums, _dma_time_bytes(acc, dram))
     shape = dram.read.shape
     out = {key: np.broadcast_to(v[None, :], shape) for key, v in sums.sums.items()}
     out.update(dram_ifmap=np.broadcast_to(dram.ifmap, shape), dram_filter=np.broadcast_to(dram.filter, shape),

@@ -24,7 +24,7 @@ from rtl.program import CoreParams, LayerProgram
 
 from .runner import REPO, build_hdl
 
-__all__ = ["LayerRun", "CoreRun", "run_layers", "rtl_counts", "model_counts", "COUNT_KEYS", "build_core", "padded_reads",
+__all__ = ["LayerRun", "CoreRun", "run_layers", "rtl_counts", "model_counts", "COUNT_KEYS", "build_core",
            "expected_rtl"]
 
 COUNT_KEYS = ("cycles", "compute_cycles", "fill_cycles", "stall_cycles", "ifmap_sram_reads", "ifmap_sram_writes",
@@ -127,42 +127,16 @@ def run_layers(sim: str, acc: Accelerator, programs: list[tuple[LayerProgram, np
     return CoreRun(tuple(out), bdir)
 
 
-def padded_reads(layer: Layer, mapping: LayerMapping, core: CoreParams) -> int:
-    """Reads the engine counts for zero padding, which the core does not read: per DRAM tile, the
-    (output pixel, kernel tap) pairs whose input lies outside the image, times the tile's input channels
-    and its column folds."""
-    from hwsim.schedule import LOOPS, Tile
-
-    whole = Tile.whole(layer)
-    t = Tile(*(min(getattr(mapping.tile, d), getattr(whole, d)) for d in LOOPS))
-
-    def outside(n_out: int, stride: int, pad: int, kernel: int, size: int, start: int) -> np.ndarray:
-        o = np.arange(start, start + n_out)[:, None] * stride - pad + np.arange(kernel)[None, :]
-        return (o < 0) | (o >= size)
-
-    total = 0
-    for p0 in range(0, whole.p, t.p):
-        for q0 in range(0, whole.q, t.q):
-            ep, eq = min(t.p, whole.p - p0), min(t.q, whole.q - q0)
-            oy = outside(ep, layer.stride_h, layer.pad_h, layer.kernel_h, layer.in_h, p0)   # ep x KH
-            ox = outside(eq, layer.stride_w, layer.pad_w, layer.kernel_w, layer.in_w, q0)   # eq x KW
-            bad = int((oy[:, None, :, None] | ox[None, :, None, :]).sum())   # pixels x taps outside
-            for m0 in range(0, whole.m, t.m):
-                fc = -(-min(t.m, whole.m - m0) // core.cols)
-                total += bad * whole.n * whole.c * fc
-    return total * layer.groups
-
-
 def expected_rtl(layer: Layer, mapping: LayerMapping, acc: Accelerator, model: dict[str, float]) -> dict[str, float]:
     """What the core should count, derived from the engine's numbers under the core's conventions: one
-    element per ifmap/filter word (the engine counts ``elements * bits / word_bits``), no reads of zero
-    padding (:func:`padded_reads`), one result or partial sum per ofmap word (the engine packs ``out_bits``
-    results into its words). Cycles and DRAM bytes are the engine's own."""
+    element per ifmap/filter word (the engine counts ``elements * bits / word_bits``) and one result or
+    partial sum per ofmap word (the engine packs ``out_bits`` results into its words). Neither reads zero
+    padding. Cycles and DRAM bytes are the engine's own."""
     core = CoreParams.from_accelerator(acc)
     ab, wb = layer.act_bits, layer.weight_bits
     iw, fw = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits
     out = dict(model)
-    out["ifmap_sram_reads"] = model["ifmap_sram_reads"] * iw / ab - padded_reads(layer, mapping, core)
+    out["ifmap_sram_reads"] = model["ifmap_sram_reads"] * iw / ab  # neither reads zero padding
     out["ifmap_sram_writes"] = model["ifmap_sram_writes"] * iw / ab
     out["filter_sram_reads"] = model["filter_sram_reads"] * fw / wb
     out["filter_sram_writes"] = model["filter_sram_writes"] * fw / wb

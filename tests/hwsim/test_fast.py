@@ -1,9 +1,9 @@
 """The fast path against the engine: the same question, answered in closed form.
 
-Measured on 5,997 random layers / tiles / loop orders / densities / BWA planes (docs/models.md, "Fast
+Measured on 5,986 random layers / tiles / loop orders / densities / BWA planes (docs/models.md, "Fast
 path"): compute, fill, SRAM and DRAM traffic and every energy term but leakage agree exactly; only the
-stall (DRAM and SRAM ports) is approximate: (engine - fast) / engine cycles fell in [-2.5 %, +32.4 %] (95 %
-of cases within 4.8 %), energy in [-0.0 %, +0.6 %]. The bounds below leave a margin over those extremes.
+stall (DRAM and SRAM ports) is approximate: (engine - fast) / engine cycles fell in [-5.6 %, +30.5 %] (95 %
+of cases within 2.9 %), energy in [-0.1 %, +0.5 %]. The bounds below leave a margin over those extremes.
 """
 
 import dataclasses
