@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SCALESIM_STAMP := .venv-scalesim/.installed
 
-.PHONY: setup demo test bench bench-rtl lint clean
+.PHONY: setup demo test bench bench-scalesim bench-rtl lint clean
 
 $(STAMP): pyproject.toml scripts/setup_system.sh
 	bash scripts/setup_system.sh
@@ -28,14 +28,18 @@ test: setup $(SCALESIM_STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: setup $(SCALESIM_STAMP)
-	$(BIN)/python sims/bench_engine.py
-	$(BIN)/python -m sims.bench_mapper --write-docs
-	$(BIN)/python -m sims.bench_sweep --write docs/performance.md
-	$(BIN)/python sims/bench_scaling.py
+	$(BIN)/python -m sims.bench.engine
+	$(BIN)/python -m sims.bench.mapper --write-docs
+	$(BIN)/python -m sims.bench.sweep --write docs/performance.md
+	$(BIN)/python -m sims.bench.scaling
+
+# SCALE-Sim mode against SCALE-Sim 3.0.0 on every ResNet-18 layer (SCALE-Sim itself takes about 25 minutes).
+bench-scalesim: setup $(SCALESIM_STAMP)
+	$(BIN)/python -m sims.bench.scalesim
 
 # The FPGA area sweep behind hwsim/area.py (about 15 minutes of Yosys and nextpnr runs).
 bench-rtl: setup
-	$(BIN)/python sims/bench_rtl_area.py
+	$(BIN)/python -m sims.experiments.rtl_area
 
 lint: setup
 	$(BIN)/ruff check hwsim mapping rtl quant sims tests scripts

@@ -1,6 +1,6 @@
 """FPGA area of the PE array (``rtl/``) for each PE kind, from least-squares models; no synthesis needed.
 
-The models were fitted by ``sims/bench_rtl_area.py`` on Yosys ``synth_ice40`` results of the array's
+The models were fitted by ``sims/experiments/rtl_area.py`` on Yosys ``synth_ice40`` results of the array's
 exported Verilog (single carry-chain adder; Debian Yosys 0.23; data in ``docs/rtl_area.csv``, fit in
 ``docs/rtl_area_fit.json``). Units are iCE40 cells: 4-input LUTs (``SB_LUT4``), flip-flops
 (``SB_DFF*``) and carry cells (``SB_CARRY``). Each kind has its own terms and coefficients
@@ -106,7 +106,7 @@ class FPGAArea:
 
 
 def area_terms(kind: str, rows: int, cols: int, weight_bits: int, act_bits: int, acc_bits: int) -> tuple[int, ...]:
-    """The model's terms (``TERMS[kind]``) for one array; the fit in ``sims/bench_rtl_area.py`` uses them too."""
+    """The model's terms (``TERMS[kind]``) for one array; the fit in ``sims/experiments/rtl_area.py`` uses them too."""
     check_choice("area_terms", "kind", kind, KINDS)
     return tuple(_TERM_FNS[t](rows, cols, weight_bits, act_bits, acc_bits) for t in TERMS[kind])
 

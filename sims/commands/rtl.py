@@ -207,8 +207,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     if not args.no_fmax:
         require_tool("nextpnr-ice40")
     _amaranth()
-    from sims.bench_rtl_area import designs, fit_area
-    from sims.bench_rtl_area import run_sweep as sweep
+    from sims.experiments.rtl_area import designs, fit_area
+    from sims.experiments.rtl_area import run_sweep as sweep
 
     selected = designs(args.quick, kinds, sizes, bits, fmax=not args.no_fmax)
     rows = sweep(Path(args.out_csv), Path(args.out_png), build=Path(args.build) if args.build else None,

@@ -58,7 +58,7 @@ def test_model_within_documented_error_on_the_sweep(kind: str, what: str) -> Non
 
 def test_model_is_the_fit_the_sweep_wrote() -> None:
     """hwsim.area's constants are docs/rtl_area_fit.json's, and that file is the fit of docs/rtl_area.csv."""
-    from sims.bench_rtl_area import fit_area
+    from sims.experiments.rtl_area import fit_area
 
     fit = json.loads((DOCS / "rtl_area_fit.json").read_text())
     with (DOCS / "rtl_area.csv").open() as fh:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sims.benchdoc import replace_section
+from sims.bench.doc import replace_section
 
 
 def test_replace_append_and_keep_others(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ Needs torchvision beside torch (it is not a dependency of the project): run it f
 that has both, e.g. ``torch==2.14.1 torchvision==0.29.1 onnx onnxscript`` with this checkout on
 ``PYTHONPATH``. ``--brevitas`` instead checks the widths of Brevitas QONNX and QCDQ exports against the
 Brevitas modules (needs ``brevitas``, its ``dependencies`` and ``onnxoptimizer``).
-``python -m sims.bench_frontends [--models a,b] [--brevitas] [--json OUT] [--write-docs]``
+``python -m sims.bench.frontends [--models a,b] [--brevitas] [--json OUT] [--write-docs]``
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import hwsim
-from sims.benchdoc import replace_section
+from sims.bench.doc import replace_section
 
 __all__ = ["MODELS", "hook_macs", "run_model", "main"]
 
 MODELS = ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "vgg11", "squeezenet1_0",
           "shufflenet_v2_x1_0", "googlenet", "densenet121", "regnet_x_400mf", "convnext_tiny", "vit_b_16")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SECTION = "## Front ends on torchvision models"
 ACC = "edge16_serial"
 
@@ -180,7 +180,7 @@ def run_brevitas() -> list[dict[str, Any]]:
 
 def _brevitas_section(rows: list[dict[str, Any]]) -> str:
     lines = [BREVITAS_SECTION, "",
-             f"Measured by `python -m sims.bench_frontends --brevitas --write-docs` (Brevitas "
+             f"Measured by `python -m sims.bench.frontends --brevitas --write-docs` (Brevitas "
              f"{rows[0]['brevitas_version']}, `dynamo=False` exports): a CNN whose quantizers are separated "
              "from the next MAC layer by `MaxPool` and a reshape, as Brevitas CNNs and classifier heads are. "
              "Widths as (weight bits, activation bits).", "",
@@ -218,7 +218,7 @@ def _cell(r: dict[str, Any], ref: int) -> str:
 
 def _section(rows: list[dict[str, Any]], meta: dict[str, str]) -> str:
     lines = [SECTION, "",
-             "Measured by `python -m sims.bench_frontends --write-docs` (randomly initialised torchvision "
+             "Measured by `python -m sims.bench.frontends --write-docs` (randomly initialised torchvision "
              f"{meta['torchvision']} models, torch {meta['torch']}, onnx {meta['onnx']}; {meta['machine']}). Input "
              "1x3x224x224, no `--skip-unsupported`. Reference: MACs by forward hooks on Conv2d/Linear, "
              "`nn.MultiheadAttention` counted analytically. Each route cell: MAC layers / all layers, MACs "

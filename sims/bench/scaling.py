@@ -1,6 +1,6 @@
 """Bit-serial scaling: cycles of ResNet-18 (ImageNet shapes) as the operand widths fall.
 
-``python sims/bench_scaling.py`` simulates the network at activation widths 1..8 (and weight widths
+``python -m sims.bench.scaling`` simulates the network at activation widths 1..8 (and weight widths
 1..8 for ``serial_both``) on 16x16 arrays of each PE kind, writes the section "## Bit-serial scaling" of
 docs/performance.md and the plot docs/bitserial_scaling.png. Compute cycles must follow 1/a
 (``serial_act``) and 1/(a*w) (``serial_both``); fill/drain and memory stalls do not, and are shown apart.
@@ -15,9 +15,9 @@ from pathlib import Path
 import hwsim
 from hwsim.kinds import pe_step
 from hwsim.network import Network
-from sims.benchdoc import replace_section
+from sims.bench.doc import replace_section
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 BITS = (1, 2, 4, 8)
 
@@ -46,7 +46,7 @@ def measure() -> list[dict[str, object]]:
 
 def markdown(rows: list[dict[str, object]]) -> str:
     out = ["## Bit-serial scaling", "",
-           "`python sims/bench_scaling.py`: ResNet-18 (ImageNet shapes, 1.81 GMACs) on 16x16 arrays, default "
+           "`python -m sims.bench.scaling`: ResNet-18 (ImageNet shapes, 1.81 GMACs) on 16x16 arrays, default "
            "schedule. *ideal* is the compute cycles at 8 bits scaled by the PE kind's law, cycles per reduction "
            "element from `hwsim.kinds.pe_step` (a for `serial_act`, a*w for `serial_both`, "
            "1/(floor(8/max(a,2))*floor(8/max(w,2))) for `fusion`, whose 2-bit BitBricks are its floor).", "",

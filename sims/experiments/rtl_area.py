@@ -1,6 +1,6 @@
 """Area and fmax sweep of the PE array (every PE kind), and the least-squares area model for hwsim.area.
 
-    python sims/bench_rtl_area.py [--quick] [--fit-only] [--out-csv docs/rtl_area.csv] [--out-png docs/rtl_area.png]
+    python -m sims.experiments.rtl_area [--quick] [--fit-only] [--out-csv docs/rtl_area.csv] [--out-png docs/rtl_area.png]
 
 For each PE kind (``serial_act``, ``serial_both``, ``parallel``), bits (W = A) in 1, 2, 4, 8, 16 and arrays
 1x1, 2x2, 4x4, 8x8 it exports the array, synthesizes it with Debian's Yosys for iCE40 (``synth_ice40``),
@@ -25,7 +25,7 @@ from hwsim.area import FIT_YOSYS, TERMS, area_terms
 
 __all__ = ["Design", "designs", "run_sweep", "fit_area", "main"]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 KINDS = ("serial_act", "serial_both", "parallel")
 BITS = (1, 2, 4, 8, 16)
 SIZES = ((1, 1), (2, 2), (4, 4), (8, 8))

@@ -6,13 +6,13 @@ the mapper's fast-model objective against exhaustive search (every tile, order a
 that finishes within ``--exhaustive-points``; mappings evaluated per second next to MAESTRO's published
 rate; the time to export the 64-pair precision lookup table. ``--write-docs`` replaces the section
 "## Fast path and mapper" of docs/performance.md (other sections are kept), with the fast-path
-figures of :mod:`sims.bench_fast`.
+figures of :mod:`sims.bench.fast`.
 
 Also, ``run_large``: the time to map ResNet-50 and DenseNet-121 (built layer by layer, :func:`resnet50`,
 :func:`densenet121`) with and without mapspace pruning, into the section "## Mapping time on large
 networks" of docs/mapping.md.
 
-``python -m sims.bench_mapper [--json OUT] [--write-docs] [--large-only]``
+``python -m sims.bench.mapper [--json OUT] [--write-docs] [--large-only]``
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import hwsim
 from hwsim.network import Network, Stage
 from mapping.lut import precision_lut
 from mapping.mapper import LayerChoice, exhaustive_layer, map_layer, map_network
-from sims.benchdoc import replace_section
+from sims.bench.doc import replace_section
 
-from . import bench_fast
+from . import fast as bench_fast
 
 __all__ = ["PDB_BITS", "mixed_resnet18", "resnet50", "densenet121", "run", "run_large", "main"]
 
@@ -42,7 +42,7 @@ stages narrower (the shape of the per-layer allocations PDB-style training produ
 MAESTRO_DESIGNS_PER_S = 1.7e5
 """MAESTRO's reported analysis rate (Kwon et al., MICRO 2019 / IEEE Micro 2020): ~1.7 x 10^5 designs/s."""
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SECTION = "## Fast path and mapper"
 
 
@@ -179,8 +179,8 @@ def run_large(accelerators: tuple[str, ...] = ("edge16_serial", "systolic32")) -
 
 def _large_section(rows: list[dict[str, object]], machine: str) -> str:
     lines = [LARGE_SECTION, "",
-             "Measured by `python -m sims.bench_mapper --write-docs` on one core (`taskset -c N`; "
-             f"{machine}). Networks built layer by layer from the papers (`sims.bench_mapper.resnet50`, "
+             "Measured by `python -m sims.bench.mapper --write-docs` on one core (`taskset -c N`; "
+             f"{machine}). Networks built layer by layer from the papers (`sims.bench.mapper.resnet50`, "
              "`densenet121`: the MACs equal torchvision's, see the table above), 8-bit, objective EDP. "
              "*Pruned* is the default mapspace (maximal fitting tiles plus a seeded 2 % sample, sweeps over "
              "balanced and array-aligned extents); *unpruned* is `map_network(..., prune=False)`.", "",
@@ -200,8 +200,8 @@ def _large_section(rows: list[dict[str, object]], machine: str) -> str:
 def _section(r: dict) -> str:
     m, d, f = r["mapped"], r["default_fold"], r["fast"]
     lines = [SECTION, "",
-             "Measured by `python -m sims.bench_mapper --write-docs` pinned to one core (`taskset -c N`), which also runs",
-             "`sims/bench_fast.py`. Network: ResNet-18 (preset `resnet18`) with PDB-like bits per stage",
+             "Measured by `python -m sims.bench.mapper --write-docs` pinned to one core (`taskset -c N`), which also runs",
+             "`sims/bench/fast.py`. Network: ResNet-18 (preset `resnet18`) with PDB-like bits per stage",
              f"{', '.join(f'{k} w{w}a{a}' for k, (w, a) in PDB_BITS.items())}; accelerator `edge16_serial`",
              "(16x16 Stripes-style bit-serial array); objective EDP.", "",
              "| quantity | value |", "|---|---|",

@@ -14,7 +14,7 @@ Measures, in one run and side by side:
 The table replaces the section "## SCALE-Sim mode vs SCALE-Sim" of docs/performance.md (other
 sections are kept)::
 
-    python -m sims.bench_scalesim [--layers NAME ...] [--no-doc]
+    python -m sims.bench.scalesim [--layers NAME ...] [--no-doc]
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ from hwsim.scalesim import (
     simulate_layer,
     simulate_topology,
 )
-from sims.benchdoc import replace_section
+from sims.bench.doc import replace_section
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCALESIM_PY = REPO / ".venv-scalesim" / "bin" / "python"
 DOC = REPO / "docs" / "performance.md"
 SECTION = "SCALE-Sim mode vs SCALE-Sim"
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     low = min(ss / t for _, _, ss, t, _ in rows)
     lines = [
         f"## {SECTION}", "",
-        f"`python -m sims.bench_scalesim` (sims/bench_scalesim.py), one run ({platform.machine()}, Python "
+        f"`python -m sims.bench.scalesim` (sims/bench/scalesim.py), one run ({platform.machine()}, Python "
         f"{platform.python_version()}, {os.cpu_count()} cores shared with other jobs; load average at the end "
         f"{os.getloadavg()[0]:.1f}). SCALE-Sim 3.0.0 and hwsim's SCALE-Sim mode side by side on every distinct "
         f"conv / linear layer shape of ResNet-18 at ImageNet shapes ({len(rows)} shapes covering all "

@@ -1,5 +1,5 @@
 """Benchmark of the fast path (hwsim.fast): single-layer evaluations per second, and how far it is from
-the engine on the tilings a mapper actually visits. ``python -m sims.bench_fast [--json OUT]``.
+the engine on the tilings a mapper actually visits. ``python -m sims.bench.fast [--json OUT]``.
 
 One evaluation = one (layer, dataflow, loop order, tile) point costed (cycles and energy). Runs on one
 core; results go into docs/performance.md, "Fast path and mapper".

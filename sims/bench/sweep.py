@@ -1,6 +1,6 @@
 """Sweep throughput: design points per second on ResNet-18, per core and with 1 vs 2 workers.
 
-``python -m sims.bench_sweep`` prints a Markdown section; ``--write docs/performance.md`` puts it
+``python -m sims.bench.sweep`` prints a Markdown section; ``--write docs/performance.md`` puts it
 there as the section "## Sweeps" (replacing only that section, or appending it). Measures:
 
 1. evaluation only, one core, cold cache (``Evaluator.evaluate_many`` over every point);
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sims.benchdoc import replace_section
+from sims.bench.doc import replace_section
 from sims.sweep.evaluate import Evaluator
 from sims.sweep.execute import Backend, DaskBackend, InlineBackend, LocalBackend, run_sweep
 from sims.sweep.metrics import area_model
@@ -88,7 +88,7 @@ def markdown(r: dict[str, Any]) -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return f"""## Sweeps
 
-`python -m sims.bench_sweep` (sims/bench_sweep.py), one run on {os.cpu_count()} cores ({platform.machine()},
+`python -m sims.bench.sweep` (sims/bench/sweep.py), one run on {os.cpu_count()} cores ({platform.machine()},
 Python {platform.python_version()}; load average {load:.1f} at the end, the machine is shared). Grid of
 {r['points']:,} ResNet-18 points (rows x cols x PE kind x three buffer sizes x three bit schedules, hwsim's
 default schedule), metrics {', '.join(r['metrics'])}. Every point is exact (`hwsim.simulate`'s numbers;

@@ -29,9 +29,9 @@ import hwsim
 from hwsim.network import Layer
 from hwsim.scalesim import ScaleSimConfig, simulate_layer, stall_free_cycles
 from hwsim.schedule import default_mapping
-from sims.benchdoc import replace_section
+from sims.bench.doc import replace_section
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCALESIM_PY = REPO / ".venv-scalesim" / "bin" / "python"
 DOC = REPO / "docs" / "performance.md"
 SECTION = "## Engine vs SCALE-Sim"
@@ -122,7 +122,7 @@ def main() -> int:
         rows.append((la.name, ss_c, ss_s, t_cyc, t_full, peak_mb, t_nat, native_c))
     lines = [
         SECTION, "",
-        f"`make bench` (sims/bench_engine.py), one run, one core ({platform.machine()}, Python "
+        f"`make bench` (sims/bench/engine.py), one run, one core ({platform.machine()}, Python "
         f"{platform.python_version()}); ResNet-18 at ImageNet shapes on a 16x16 array, OS, 64 kB buffers, "
         "SCALE-Sim's CALC mode. Times are best-of-n wall times.", "",
         f"Native engine, whole network (`hwsim.simulate(hwsim.resolve_network('resnet18'), acc)`, "
