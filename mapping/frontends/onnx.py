@@ -199,7 +199,7 @@ def _width_of_clip(consts: Mapping[str, Any], node: Any) -> int | None:
     return max(1, math.ceil(math.log2(hi - lo + 1)))
 
 
-def from_onnx(model: Any, *, name: str | None = None, bits: Mapping[str, Any] | None = None,
+def from_onnx(model: Any, *, name: str | None = None, bits: Mapping[str, Any] | None = None,  # noqa: C901 (67 branches: one per ONNX operator; to split into a dispatch table)
               default_bits: tuple[int, int] = (8, 8), skip_unsupported: bool = False) -> Network:
     """Read an ONNX / QONNX model (a path or a ``ModelProto``) into a :class:`hwsim.Network`."""
     import onnx
