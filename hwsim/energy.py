@@ -18,6 +18,7 @@ partial-product cells): 0.2 pJ / 64 = 3.1e-3 pJ per bit-product at 8 bits and 3.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ __all__ = ["EnergyTable", "HOROWITZ_45NM", "sram_access_pj"]
 _SRAM_POINTS_64BIT: tuple[tuple[float, float], ...] = ((8 * 1024, 10.0), (32 * 1024, 20.0), (1024 * 1024, 100.0))
 
 
+@functools.lru_cache(maxsize=4096)
 def sram_access_pj(size_bytes: int, word_bits: int) -> float:
     """Energy of one access of ``word_bits`` to an SRAM of ``size_bytes``.
 

@@ -126,12 +126,15 @@ def tile_costs(layer: Layer, flow: Dataflow, acc: Accelerator, ext: dict[str, np
             "ofmap_rd": P * N * (kf - 1)}
 
 
+@functools.lru_cache(maxsize=1024)
 def valid_taps(out: int, stride: int, kernel: int, pad: int, size: int) -> np.ndarray:
     """Prefix sums over output rows of the kernel taps that land inside the input (zero padding is never
     read): ``S[j]`` = taps of output rows ``0..j-1``, so a tile of rows ``[a, b)`` reads ``S[b] - S[a]``."""
     lo = np.arange(out) * stride - pad
     taps = np.minimum(lo + kernel, size) - np.maximum(lo, 0)
-    return np.concatenate(([0], np.cumsum(np.maximum(taps, 0))))
+    prefix = np.concatenate(([0], np.cumsum(np.maximum(taps, 0))))
+    prefix.setflags(write=False)
+    return prefix
 
 
 def _valid_pairs(layer: Layer, ext: dict[str, np.ndarray]) -> np.ndarray:
@@ -294,9 +297,9 @@ def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[Events
         parts = {**{key: c[key] for key in _SUMMED}, **{"w_" + key: v for key, v in words.items()},
                  "dram_ifmap": fill_if[s], "dram_filter": fill_f[s], "dram_psum": fill_o[s], "rd": load[s],
                  "wr": wb[s]}
-        totals = np.stack([np.broadcast_to(v, (hi - lo,)) for v in parts.values()]).sum(axis=1)
-        for key, v in zip(parts, totals, strict=True):
-            sums[key] = sums.get(key, 0.0) + float(v)
+        for key, v in parts.items():
+            total = float(v.sum()) if np.ndim(v) else float(v) * (hi - lo)
+            sums[key] = sums.get(key, 0.0) + total
     ev = Events(
         compute_cycles=sums["compute"] + scale_cycles(layer, acc), fill_cycles=sums["fill"], stall_cycles=stall,
         port_stall_cycles=port_stall,

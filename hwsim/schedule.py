@@ -7,6 +7,7 @@ loop held in the SRAM buffers at once; ``loop_order`` orders the tile loops oute
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Sequence
@@ -41,13 +42,19 @@ class Tile:
 
     @staticmethod
     def whole(layer: Layer) -> Tile:
-        g = layer.groups
-        return Tile(layer.batch, layer.out_channels // g, layer.in_channels // g, layer.out_h, layer.out_w)
+        """The whole loop nest of one convolution group as a tile (memoised: layers are frozen values)."""
+        return _whole_tile(layer)
 
     def counts(self, layer: Layer) -> dict[str, int]:
         """Trip count of every tile loop."""
         whole = Tile.whole(layer)
         return {d: math.ceil(getattr(whole, d) / getattr(self, d)) for d in LOOPS}
+
+
+@functools.lru_cache(maxsize=4096)
+def _whole_tile(layer: Layer) -> Tile:
+    g = layer.groups
+    return Tile(layer.batch, layer.out_channels // g, layer.in_channels // g, layer.out_h, layer.out_w)
 
 
 @dataclass(frozen=True, slots=True)
