@@ -20,10 +20,12 @@ class _Additive:
     def __add__(self, other: Self) -> Self:
         if type(other) is not type(self):
             return NotImplemented
-        return type(self)(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))  # type: ignore[arg-type]
+        names: tuple[str, ...] = type(self).__slots__  # the dataclass's fields, in order (slots=True)
+        return type(self)(*(getattr(self, f) + getattr(other, f) for f in names))
 
     def __mul__(self, k: float) -> Self:
-        return type(self)(*(getattr(self, f.name) * k for f in fields(self)))  # type: ignore[arg-type]
+        names: tuple[str, ...] = type(self).__slots__
+        return type(self)(*(getattr(self, f) * k for f in names))
 
     __rmul__ = __mul__
 

@@ -100,21 +100,25 @@ def footprints_bytes(layer: Layer, tile: Tile | Sequence[Any], acc_bits: int) ->
     (one per bit plane for BWA), and final values at ``out_bits`` otherwise.
     """
     n, m, c, p, q = (getattr(tile, d) for d in LOOPS) if isinstance(tile, Tile) else tile
-    ih = np.minimum((p - 1) * layer.stride_h + layer.kernel_h, layer.in_h + 2 * layer.pad_h)
-    iw = np.minimum((q - 1) * layer.stride_w + layer.kernel_w, layer.in_w + 2 * layer.pad_w)
+    scalar = all(isinstance(v, int) for v in (n, m, c, p, q))  # the tiler's inner loop: plain integers
+    minimum, where = (min, _pick) if scalar else (np.minimum, np.where)
+    ih = minimum((p - 1) * layer.stride_h + layer.kernel_h, layer.in_h + 2 * layer.pad_h)
+    iw = minimum((q - 1) * layer.stride_w + layer.kernel_w, layer.in_w + 2 * layer.pad_w)
     n_in = 2 if layer.kind.value == "eltwise" else 1
     cin = c if layer.has_macs else m
     ifmap_bits = n_in * n * cin * ih * iw * layer.act_bits
     # a matmul's second operand is held in the filter buffer at its own width
-    filt_bits = np.ceil(m * c * layer.kernel_h * layer.kernel_w * layer.compressed_bits(layer.weight_bits)
-                        * int(layer.has_macs))
-    split_k = np.asarray(c < layer.in_channels // layer.groups) & layer.has_macs
-    out_b = np.where(split_k, acc_bits, layer.out_bits) if layer.bit_scales == 0 else acc_bits * layer.bit_scales
+    filt_bits = -(-(m * c * layer.kernel_h * layer.kernel_w * layer.compressed_bits(layer.weight_bits)
+                    * int(layer.has_macs)) // 1)
+    split_k = (c < layer.in_channels // layer.groups) & layer.has_macs
+    out_b = where(split_k, acc_bits, layer.out_bits) if layer.bit_scales == 0 else acc_bits * layer.bit_scales
     ofmap_bits = n * m * p * q * out_b
     fp = {"ifmap_sram": -(-ifmap_bits // 8), "filter_sram": -(-filt_bits // 8), "ofmap_sram": -(-ofmap_bits // 8)}
-    if isinstance(tile, Tile):
-        return {k: int(v) for k, v in fp.items()}
-    return fp
+    return {k: int(v) for k, v in fp.items()} if scalar else fp
+
+
+def _pick(cond: bool, yes: int, no: int) -> int:
+    return yes if cond else no
 
 
 def tile_fits(layer: Layer, tile: Tile, acc: Accelerator) -> str | None:
@@ -138,7 +142,7 @@ def default_mapping(layer: Layer, acc: Accelerator, dataflow: Dataflow | None = 
     sizes = {d: getattr(t, d) for d in LOOPS}
     depends = {"ifmap_sram": "pqnc" if layer.has_macs else "pqnm", "filter_sram": "mc", "ofmap_sram": "pmqn"}
     while True:
-        fp = footprints_bytes(layer, Tile(**sizes), acc.pe.acc_bits)
+        fp = footprints_bytes(layer, [sizes[d] for d in LOOPS], acc.pe.acc_bits)
         over = [b for b in depends if fp[b] > getattr(acc, b).size_bytes // 2]
         if not over:
             break
