@@ -25,6 +25,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -37,8 +39,7 @@ from .schedule import LOOPS, LayerMapping, Schedule, Tile, default_schedule
 from .timing import fold_overhead_cycles
 
 __all__ = ["simulate", "simulate_layer", "precision_segments", "tile_costs", "array_words", "port_cycles",
-           "dma_cycles", "valid_taps",
-           "data_layer_events", "finish_layer", "scale_cycles", "RELEVANT", "MAX_WALK_TILES"]
+           "dma_cycles", "valid_taps", "segment_events", "round_stalls", "data_layer_events", "finish_layer", "scale_cycles", "RELEVANT", "MAX_WALK_TILES"]
 
 # Loops each operand depends on (the convolution-group loop ``g`` is relevant to all).
 RELEVANT = {"ifmap": frozenset("ncpq"), "filter": frozenset("mc"), "ofmap": frozenset("nmpq")}
@@ -240,7 +241,6 @@ def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[Events
         raise ValueError(f"LayerMapping[{layer.name!r}].tile must give at most {MAX_WALK_TILES} DRAM tiles for the "
                          f"engine's walk, not {n} (larger tiles, or buffers large enough for them)")
     bw = acc.dram.bandwidth_bytes_per_cycle
-    iw, fw, ow = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits, acc.ofmap_sram.word_bits
     taps_h = valid_taps(layer.out_h, layer.stride_h, layer.kernel_h, layer.pad_h, layer.in_h)
     taps_w = valid_taps(layer.out_w, layer.stride_w, layer.kernel_w, layer.pad_w, layer.in_w)
     sums: dict[str, float] = {}
@@ -300,28 +300,46 @@ def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[Events
         for key, v in parts.items():
             total = float(v.sum()) if np.ndim(v) else float(v) * (hi - lo)
             sums[key] = sums.get(key, 0.0) + total
-    ev = Events(
-        compute_cycles=sums["compute"] + scale_cycles(layer, acc), fill_cycles=sums["fill"], stall_cycles=stall,
-        port_stall_cycles=port_stall,
+    sums.update(stall=stall, port_stall=port_stall)
+    return segment_events(layer, acc, sums), {"folds": sums["folds"], "slots": sums["slots"], "macs": sums["macs"]}
+
+
+def segment_events(seg: Layer, acc: Accelerator, s: Mapping[str, Any]) -> Events:
+    """The event record of one precision segment from its summed counts ``s`` (floats from the engine's
+    walk, or arrays from the fast path): ``tile_costs`` and :func:`array_words` sums (``w_*``), the DMA's
+    bytes per buffer (``dram_ifmap``, ``dram_filter``, ``dram_psum``), DRAM bytes read and written
+    (``rd``, ``wr``) and the unrounded ``stall`` and ``port_stall``. The DMA writes what it loads into the
+    buffers and reads what it writes back out of the ofmap buffer."""
+    iw, fw, ow = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits, acc.ofmap_sram.word_bits
+    return Events(
+        compute_cycles=s["compute"] + scale_cycles(seg, acc), fill_cycles=s["fill"], stall_cycles=s["stall"],
+        port_stall_cycles=s["port_stall"],
         traffic=Traffic(
-            ifmap_sram_reads=sums["w_ifmap_rd"], ifmap_sram_writes=sums["dram_ifmap"] * 8 / iw,
-            filter_sram_reads=sums["w_filter_rd"], filter_sram_writes=sums["dram_filter"] * 8 / fw,
-            ofmap_sram_reads=sums["w_ofmap_rd"] + sums["wr"] * 8 / ow,
-            ofmap_sram_writes=sums["w_ofmap_wr"] + sums["dram_psum"] * 8 / ow,
-            dram_read_bytes=sums["rd"], dram_write_bytes=sums["wr"]),
-        macs=((layer.weight_bits, layer.act_bits, sums["macs"] * layer.weight_density),),
-        scale_ops=layer.ofmap_count * layer.bit_scales,
-        noc_bytes=(sums["ifmap_rd"] * layer.act_bits + sums["filter_rd"] * layer.stored_weight_bits) / 8)
-    return ev, {"folds": sums["folds"], "slots": sums["slots"], "macs": sums["macs"]}
+            ifmap_sram_reads=s["w_ifmap_rd"], ifmap_sram_writes=s["dram_ifmap"] * 8 / iw,
+            filter_sram_reads=s["w_filter_rd"], filter_sram_writes=s["dram_filter"] * 8 / fw,
+            ofmap_sram_reads=s["w_ofmap_rd"] + s["wr"] * 8 / ow,
+            ofmap_sram_writes=s["w_ofmap_wr"] + s["dram_psum"] * 8 / ow,
+            dram_read_bytes=s["rd"], dram_write_bytes=s["wr"]),
+        macs=((seg.weight_bits, seg.act_bits, s["macs"] * seg.weight_density),),
+        scale_ops=seg.ofmap_count * seg.bit_scales,
+        noc_bytes=(s["ifmap_rd"] * seg.act_bits + s["filter_rd"] * seg.stored_weight_bits) / 8)
+
+
+def round_stalls(ev: Events) -> Events:
+    """Stalls rounded up to whole cycles (a hair of float error forgiven); the port share never exceeds
+    the stall. Works on numbers and on the fast path's arrays."""
+    stall = np.maximum(np.ceil(np.asarray(ev.stall_cycles) - 1e-9), 0.0)
+    port = np.minimum(np.ceil(np.asarray(ev.port_stall_cycles) - 1e-9), stall)
+    rounded: dict[str, Any] = {"stall_cycles": stall, "port_stall_cycles": port}  # numbers or arrays
+    return dataclasses.replace(ev, **rounded)
 
 
 def finish_layer(layer: Layer, mapping: LayerMapping, acc: Accelerator, events: Events,
                  aux: dict[str, float], mac_steps: float) -> LayerResult:
     """A layer's :class:`LayerResult` from its summed events: stall rounded up, then priced."""
-    stall = max(int(math.ceil(events.stall_cycles - 1e-9)), 0)
-    ev = Events(int(events.compute_cycles), int(events.fill_cycles), stall,
-                min(int(math.ceil(events.port_stall_cycles - 1e-9)), stall), events.traffic, events.macs,
-                events.vector_op_bits, events.scale_ops, events.noc_bytes)
+    r = round_stalls(events)
+    ev = dataclasses.replace(r, compute_cycles=int(r.compute_cycles), fill_cycles=int(r.fill_cycles),
+                             stall_cycles=int(r.stall_cycles), port_stall_cycles=int(r.port_stall_cycles))
     total = int(ev.cycles)
     slots = aux.get("slots", 0.0)
     return LayerResult(

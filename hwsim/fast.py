@@ -50,7 +50,8 @@ from .engine import (
     array_words,
     port_cycles,
     precision_segments,
-    scale_cycles,
+    round_stalls,
+    segment_events,
     simulate_layer,
     tile_costs,
     valid_taps,
@@ -388,21 +389,14 @@ def _segment_parts(seg: Layer, acc: Accelerator, flow: Dataflow, pos: np.ndarray
     return out
 
 
-def _segment_counts(seg: Layer, acc: Accelerator, c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The engine's event counts of one segment (``hwsim.engine._walk``), on arrays."""
-    iw, fw, ow = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits, acc.ofmap_sram.word_bits
-    return {
-        "compute_cycles": c["compute"] + scale_cycles(seg, acc), "fill_cycles": c["fill"], "stall_f": c["stall"],
-        "port_f": c["port_stall"],
-        "ifmap_sram_reads": c["w_ifmap_rd"], "ifmap_sram_writes": c["dram_ifmap"] * 8 / iw,
-        "filter_sram_reads": c["w_filter_rd"], "filter_sram_writes": c["dram_filter"] * 8 / fw,
-        "ofmap_sram_reads": c["w_ofmap_rd"] + c["wr"] * 8 / ow,
-        "ofmap_sram_writes": c["w_ofmap_wr"] + c["dram_psum"] * 8 / ow,
-        "dram_read_bytes": c["rd"], "dram_write_bytes": c["wr"],
-        "macs": c["macs"] * seg.weight_density,
-        "scale_ops": np.full(c["rd"].shape, float(seg.ofmap_count * seg.bit_scales)),
-        "noc_bytes": (c["ifmap_rd"] * seg.act_bits + c["filter_rd"] * seg.stored_weight_bits) / 8,
-    }
+def _masked(ev: Events, sel: np.ndarray) -> Events:
+    """``ev`` where ``sel`` holds (the tilings of one naive-grouping width), zero elsewhere."""
+    def w(v: Any) -> Any:
+        return np.where(sel[None, :], v, 0.0)
+    t = Traffic(*(w(getattr(ev.traffic, k)) for k in _TRAFFIC_KEYS))
+    return Events(w(ev.compute_cycles), w(ev.fill_cycles), w(ev.stall_cycles), w(ev.port_stall_cycles), t,
+                  tuple((a, b, w(n)) for a, b, n in ev.macs), w(ev.vector_op_bits), w(ev.scale_ops),
+                  w(ev.noc_bytes))
 
 
 def evaluate_mapspace(layer: Layer, acc: Accelerator, dataflow: Dataflow | str, loop_orders: Sequence[str],
@@ -421,18 +415,14 @@ def evaluate_mapspace(layer: Layer, acc: Accelerator, dataflow: Dataflow | str, 
     acc.pe.check_bits(f"Layer[{layer.name!r}]", layer.weight_bits, layer.act_bits)
     arr = np.minimum(_as_tiles(tiles), _whole(layer)[None, :])
     pos = _order_positions(loop_orders)
-    total: dict[str, np.ndarray] = {}
-    macs: list[tuple[int, int, np.ndarray]] = []
+    total = Events()
 
     def run(segments: list[Segment], sel: np.ndarray | None) -> None:
+        nonlocal total
         for bits, channels, channel_bits in segments:
             seg = _segment_layer(layer, bits, channels, channel_bits)
-            part = _segment_counts(seg, acc, _segment_parts(seg, acc, flow, pos, arr))
-            if sel is not None:
-                part = {k: np.where(sel[None, :], v, 0.0) for k, v in part.items()}
-            macs.append((seg.weight_bits, seg.act_bits, part.pop("macs")))
-            for k, v in part.items():
-                total[k] = total[k] + v if k in total else np.array(v, dtype=np.float64)
+            ev = segment_events(seg, acc, _segment_parts(seg, acc, flow, pos, arr))
+            total = total + (ev if sel is None else _masked(ev, sel))
 
     if layer.channel_weight_bits is None or grouping == "grouped" or layer.groups > 1:
         run(precision_segments(layer, LayerMapping(layer.name, flow, Tile(1, 1, 1, 1, 1), grouping=grouping)), None)
@@ -441,18 +431,14 @@ def evaluate_mapspace(layer: Layer, acc: Accelerator, dataflow: Dataflow | str, 
             segs = precision_segments(layer, LayerMapping(layer.name, flow, Tile(1, int(m), 1, 1, 1),
                                                           grouping="naive"))
             run(segs, arr[:, 1] == m)
-    stall = np.maximum(np.ceil(total.pop("stall_f") - 1e-9), 0.0)
-    port = np.minimum(np.ceil(total.pop("port_f") - 1e-9), stall)
-    traffic = Traffic(**{k: total[k] for k in _TRAFFIC_KEYS})  # type: ignore[arg-type]  # arrays of counts
-    counts: dict[str, Any] = dict(compute_cycles=total["compute_cycles"], fill_cycles=total["fill_cycles"],
-                                  stall_cycles=stall, port_stall_cycles=port, traffic=traffic, macs=tuple(macs),
-                                  scale_ops=total["scale_ops"], noc_bytes=total["noc_bytes"])
-    ev = Events(**counts)  # a record of arrays: one entry per (loop order, tile)
+    ev = round_stalls(total)  # a record of arrays: one entry per (loop order, tile)
     energy = price(ev, acc)
-    out: dict[str, Any] = {k: total[k] for k in ("compute_cycles", "fill_cycles") + _TRAFFIC_KEYS}
+    shape = (len(loop_orders), arr.shape[0])
+    out = {k: getattr(ev, k) for k in ("compute_cycles", "fill_cycles", "stall_cycles", "port_stall_cycles")}
+    out.update({k: getattr(ev.traffic, k) for k in _TRAFFIC_KEYS})
     out.update({k: getattr(energy, k) for k in _ENERGY_KEYS})
-    out.update(stall_cycles=stall, port_stall_cycles=port, cycles=ev.cycles, energy_pj=energy.total_pj)
-    return out
+    out.update(cycles=ev.cycles, energy_pj=energy.total_pj)
+    return {k: np.broadcast_to(np.asarray(v, dtype=np.float64), shape).copy() for k, v in out.items()}
 
 
 def evaluate_tiles(layer: Layer, acc: Accelerator, dataflow: Dataflow | str, loop_order: str,
