@@ -96,11 +96,6 @@ class BufferSpec:
                 check_float("BufferSpec", f, v, lo=0.0)
 
     @property
-    def bits_per_cycle(self) -> int:
-        """Port bandwidth: one access of ``word_bits`` per bank per cycle."""
-        return self.banks * self.word_bits
-
-    @property
     def read_energy_pj(self) -> float:
         return self.read_pj if self.read_pj is not None else sram_access_pj(self.size_bytes // self.banks, self.word_bits)
 

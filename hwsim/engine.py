@@ -325,21 +325,19 @@ def segment_events(seg: Layer, acc: Accelerator, s: Mapping[str, Any]) -> Events
         noc_bytes=(s["ifmap_rd"] * seg.act_bits + s["filter_rd"] * seg.stored_weight_bits) / 8)
 
 
-def round_stalls(ev: Events) -> Events:
-    """Stalls rounded up to whole cycles (a hair of float error forgiven); the port share never exceeds
-    the stall. Works on numbers and on the fast path's arrays."""
-    stall = np.maximum(np.ceil(np.asarray(ev.stall_cycles) - 1e-9), 0.0)
-    port = np.minimum(np.ceil(np.asarray(ev.port_stall_cycles) - 1e-9), stall)
-    rounded: dict[str, Any] = {"stall_cycles": stall, "port_stall_cycles": port}  # numbers or arrays
-    return dataclasses.replace(ev, **rounded)
+def round_stalls(stall: Any, port_stall: Any) -> tuple[Any, Any]:
+    """Stall and its port share rounded up to whole cycles (a hair of float error forgiven), the port share
+    never above the stall. Works on numbers and on the fast path's arrays."""
+    s = np.maximum(np.ceil(np.asarray(stall) - 1e-9), 0.0)
+    return s, np.minimum(np.ceil(np.asarray(port_stall) - 1e-9), s)
 
 
 def finish_layer(layer: Layer, mapping: LayerMapping, acc: Accelerator, events: Events,
                  aux: dict[str, float], mac_steps: float) -> LayerResult:
     """A layer's :class:`LayerResult` from its summed events: stall rounded up, then priced."""
-    r = round_stalls(events)
-    ev = dataclasses.replace(r, compute_cycles=int(r.compute_cycles), fill_cycles=int(r.fill_cycles),
-                             stall_cycles=int(r.stall_cycles), port_stall_cycles=int(r.port_stall_cycles))
+    stall, port = round_stalls(events.stall_cycles, events.port_stall_cycles)
+    ev = Events(int(events.compute_cycles), int(events.fill_cycles), int(stall), int(port), events.traffic,
+                events.macs, events.vector_op_bits, events.scale_ops, events.noc_bytes)
     total = int(ev.cycles)
     slots = aux.get("slots", 0.0)
     return LayerResult(

@@ -431,7 +431,9 @@ def evaluate_mapspace(layer: Layer, acc: Accelerator, dataflow: Dataflow | str, 
             segs = precision_segments(layer, LayerMapping(layer.name, flow, Tile(1, int(m), 1, 1, 1),
                                                           grouping="naive"))
             run(segs, arr[:, 1] == m)
-    ev = round_stalls(total)  # a record of arrays: one entry per (loop order, tile)
+    stall, port = round_stalls(total.stall_cycles, total.port_stall_cycles)
+    rounded: dict[str, Any] = {"stall_cycles": stall, "port_stall_cycles": port}
+    ev = dataclasses.replace(total, **rounded)  # a record of arrays: one entry per (loop order, tile)
     energy = price(ev, acc)
     shape = (len(loop_orders), arr.shape[0])
     out = {k: getattr(ev, k) for k in ("compute_cycles", "fill_cycles", "stall_cycles", "port_stall_cycles")}
