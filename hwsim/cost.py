@@ -7,7 +7,7 @@ call :func:`price`; nothing else multiplies a count by an energy coefficient.
 from __future__ import annotations
 
 from .accelerator import Accelerator
-from .kinds import mac_pj
+from .kinds import mac_pj, multiply_add_pj
 from .result import Energy, Events
 
 __all__ = ["price", "SCALE_BITS"]
@@ -30,6 +30,6 @@ def price(ev: Events, acc: Accelerator) -> Energy:
         ofmap_sram_pj=t.ofmap_sram_reads * ob.read_energy_pj + t.ofmap_sram_writes * ob.write_energy_pj,
         dram_pj=(t.dram_read_bytes + t.dram_write_bytes) * acc.dram_pj_per_byte,
         noc_pj=ev.noc_bytes * e.noc_pj_per_byte,
-        scale_pj=ev.scale_ops * (e.mult_pj_per_bit2 * SCALE_BITS * pe.acc_bits + e.add_pj_per_bit * pe.acc_bits),
+        scale_pj=ev.scale_ops * multiply_add_pj(e, SCALE_BITS, pe.acc_bits, pe.acc_bits),
         leakage_pj=ev.cycles * acc.leakage_pj_per_cycle,
     )

@@ -51,8 +51,8 @@ class Dataflow(StrEnum):
     WS = "ws"  # weight stationary
     IS = "is"  # input stationary
 
-__all__ = ["PEKind", "Dataflow", "kind_options", "KindModel", "PE_KINDS", "DATAFLOW_AXES", "GEMM_DIMS", "pe_step", "mac_pj", "fusion_factor", "tree_bits",
-           "kind_model"]
+__all__ = ["PEKind", "Dataflow", "KindModel", "PE_KINDS", "DATAFLOW_AXES", "GEMM_DIMS", "kind_model",
+           "kind_options", "pe_step", "mac_pj", "multiply_add_pj", "fusion_factor", "tree_bits"]
 
 GEMM_DIMS = ("P", "K", "N")
 """A layer tile is the GEMM ``(P x K) @ (K x N)``: P output pixels, K reduction, N filters."""
@@ -77,6 +77,11 @@ def tree_bits(n: int, product_bits: int) -> int:
     has ``n/2^l`` adders of ``p + l - 1`` bits, which sums to ``(n-1)·p + n - L - 1``."""
     levels = n.bit_length() - 1
     return (n - 1) * product_bits + n - levels - 1
+
+
+def multiply_add_pj(e: EnergyTable, w: int, a: int, acc_bits: int) -> float:
+    """One ``w x a`` multiply into an ``acc_bits`` accumulator: ``k_m·w·a + k_a·acc``."""
+    return e.mult_pj_per_bit2 * w * a + e.add_pj_per_bit * acc_bits
 
 
 def _tree_pj(e: EnergyTable, n: int, product_bits: int, acc_bits: int) -> float:
@@ -104,7 +109,7 @@ class KindModel:
 PE_KINDS: dict[PEKind, KindModel] = {
     PEKind.PARALLEL: KindModel(
         step=lambda pe, w, a: (1, 1),
-        mac=lambda e, pe, w, a: e.mult_pj_per_bit2 * w * a + e.add_pj_per_bit * pe.acc_bits,
+        mac=lambda e, pe, w, a: multiply_add_pj(e, w, a, pe.acc_bits),
         weight_bits_set_cycles=False, rtl=True, like="TPU-style fixed-width MAC"),
     PEKind.SERIAL_ACT: KindModel(
         step=lambda pe, w, a: (a, 1),

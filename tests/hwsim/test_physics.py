@@ -26,7 +26,7 @@ from hwsim import (
 from hwsim.accelerator import Dataflow
 from hwsim.cost import price
 from hwsim.fast import layer_cost
-from hwsim.kinds import DATAFLOW_AXES, PE_KINDS, mac_pj, pe_step, tree_bits
+from hwsim.kinds import DATAFLOW_AXES, GEMM_DIMS, PE_KINDS, mac_pj, pe_step, tree_bits
 
 
 def acc(kind: str = "parallel", **kw: object) -> Accelerator:
@@ -64,7 +64,7 @@ def test_every_pe_kind_has_a_model() -> None:
 def test_every_dataflow_places_each_gemm_dimension_once() -> None:
     assert set(DATAFLOW_AXES) == set(Dataflow)
     for axes in DATAFLOW_AXES.values():
-        assert sorted(axes) == ["K", "N", "P"]
+        assert sorted(axes) == sorted(GEMM_DIMS) == ["K", "N", "P"]
 
 
 @pytest.mark.parametrize("flow", ["os", "ws", "is"])
