@@ -74,6 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("hwsim: interrupted", file=sys.stderr)
+        if argv is None:
+            # The command line itself: end here with 130. A Ctrl-C that lands inside a string exec()
+            # (dataclasses build their methods that way while a module imports) leaves CPython marked
+            # "interrupted", and it would then die by SIGINT at shutdown although we handled it.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130
     except (UsageError, ValueError, TypeError, KeyError, OSError, sqlite3.Error, MemoryError,
             RecursionError, ImportError) as exc:  # ImportError: an optional dependency (torch, pyarrow) missing
