@@ -91,16 +91,21 @@ def test_identical_layers_share_one_search_and_cascade_stages_are_all_mapped() -
 
 
 def test_bad_layers_get_one_clear_message() -> None:
-    with pytest.raises(ValueError, match=r"Layer\['w9'\]\.weight_bits must be an integer in \[1, 8\], not 9"):
+    with pytest.raises(ValueError,
+                       match=r"^Layer\['w9'\]\.weight_bits must be an integer in \[1, 8\], not 9$"):
         map_layer(Layer("w9", "conv2d", 4, 4, 4, 4, weight_bits=9), EDGE)
     crumbs = dataclasses.replace(EDGE, filter_sram=hwsim.BufferSpec(2))
-    with pytest.raises(ValueError, match=r"Layer\['k7'\]: buffers too small for any tile.*filter_sram"):
+    with pytest.raises(ValueError, match=r"^Layer\['k7'\]: buffers too small for any tile: a 1x1x1x1x1 tile "
+                       r"needs 49 bytes of filter_sram per buffer half, but filter_sram\.size_bytes=2 holds "
+                       r"1 per half \(double buffering\)$"):
         map_layer(Layer("k7", "conv2d", 4, 4, 9, 9, 7, 7), crumbs)
-    with pytest.raises(ValueError, match="objective must be one of"):
+    with pytest.raises(ValueError, match=r"^map_layer\.objective must be one of "
+                       r"\['latency', 'energy', 'edp'\], not 'speed'$"):
         map_layer(SMALL_LAYERS[0], EDGE, "speed")
-    with pytest.raises(ValueError, match="max_mapspace must be an integer >= 1"):
+    with pytest.raises(ValueError, match=r"^map_layer\.max_mapspace must be an integer >= 1, not 0$"):
         map_layer(SMALL_LAYERS[0], EDGE, max_mapspace=0)
-    with pytest.raises(TypeError, match="must be a hwsim.Network"):
+    with pytest.raises(TypeError,
+                       match=r"^map_network network must be a hwsim\.Network, not 'resnet18'$"):
         map_network("resnet18", EDGE)  # type: ignore[arg-type]
 
 
