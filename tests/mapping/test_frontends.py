@@ -1,5 +1,6 @@
 """Front ends: PyTorch (fx and the hooks fallback, hw_bits, cascades), ONNX, QONNX, YAML bits, SCALE-Sim CSV."""
 
+import re
 import warnings
 from pathlib import Path
 
@@ -132,14 +133,19 @@ def test_torch_errors_name_the_problem() -> None:
             y = self.conv(x).flatten(2).permute(2, 0, 1)
             return self.rnn(y)[0]
 
-    with pytest.raises(ValueError, match=r"unsupported operators: rnn \(GRU; MACs unknown\)"):
+    with pytest.raises(ValueError, match=r"^from_torch\[Weird\]: unsupported operators: rnn \(GRU; MACs "
+                       r"unknown\); pass skip_unsupported \(--skip-unsupported\) to skip them$"):
         from_torch(Weird(), torch.zeros(1, 1, 6, 6))
-    with pytest.warns(UnsupportedOperatorWarning, match=r"skipped 1 unsupported operators: 0 MACs lost \(0.00 % of 576\) \(\+ 1 operators with unknown MACs\)\n  GRU: 1 skipped, 0 MACs \(1 with MACs unknown\)$"):
+    with pytest.warns(UnsupportedOperatorWarning, match=r"^from_torch\[Weird\]: skipped 1 unsupported "
+                      r"operators: 0 MACs lost \(0\.00 % of 576\) \(\+ 1 operators with unknown MACs\)\n"
+                      r"  GRU: 1 skipped, 0 MACs \(1 with MACs unknown\)$"):
         net = from_torch(Weird(), torch.zeros(1, 1, 6, 6), skip_unsupported=True)
     assert [la.name for la in net.layers] == ["conv"]
-    with pytest.raises(ValueError, match=r"cannot run the model on the example input of shape \(1, 3, 8, 8\)"):
+    # the tail is torch's own message, which changes between versions; the line up to it is ours
+    with pytest.raises(ValueError, match=r"^from_torch\[Net\]: cannot run the model on the example input of "
+                       r"shape \(1, 3, 8, 8\): RuntimeError: "):
         from_torch(Net(), torch.zeros(1, 3, 8, 8))
-    with pytest.raises(TypeError, match="must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"^from_torch\.module must be a torch\.nn\.Module, not 'net'$"):
         from_torch("net", torch.zeros(1))  # type: ignore[arg-type]
 
 
@@ -197,7 +203,8 @@ def test_qonnx_quant_nodes_give_bits() -> None:
 
 
 def test_onnx_unknown_ops_are_named() -> None:
-    with pytest.raises(ValueError, match=r"unsupported operators: lstm \(LSTM; MACs unknown\)"):
+    with pytest.raises(ValueError, match=r"^from_onnx\[g\]: unsupported operators: lstm \(LSTM; MACs "
+                       r"unknown\); pass skip_unsupported \(--skip-unsupported\) to skip them$"):
         from_onnx(_onnx_model(unknown=True))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnsupportedOperatorWarning)
@@ -210,9 +217,11 @@ def test_yaml_bits_and_csv_topology(tmp_path: Path) -> None:
     net = apply_bits(hwsim.resolve_network("resnet18"), load_bits(tmp_path / "bits.yaml"))
     assert all((la.weight_bits, la.act_bits) == (4, 3) for la in net.layers if la.name.startswith("layer1"))
     (tmp_path / "bad.yaml").write_text("conv1: {weight_bit: 8}\n")
-    with pytest.raises(ValueError, match=r"unknown key bits\['conv1'\]\.weight_bit"):
+    with pytest.raises(ValueError, match="^" + re.escape(f"{tmp_path / 'bad.yaml'}: unknown key "
+                       "bits['conv1'].weight_bit; allowed keys: weight_bits, act_bits, out_bits, "
+                       "channel_weight_bits, bit_scales") + "$"):
         load_bits(tmp_path / "bad.yaml")
-    with pytest.raises(ValueError, match="'nosuch' matches no layer"):
+    with pytest.raises(ValueError, match=r"^<bits>: bits name 'nosuch' matches no layer of 'resnet18'$"):
         apply_bits(net, {"nosuch": {"weight_bits": 2}})
     (tmp_path / "topo.csv").write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, "
                                        "Channels, Num Filter, Strides,\nconv1, 8, 8, 3, 3, 2, 4, 1,\n"
@@ -220,7 +229,8 @@ def test_yaml_bits_and_csv_topology(tmp_path: Path) -> None:
     csv_net = load_model(tmp_path / "topo.csv", bits={"conv2": {"weight_bits": 2}})
     assert [(la.name, la.out_h, la.weight_bits) for la in csv_net.layers] == [("conv1", 6, 8), ("conv2", 4, 2)]
     assert parse_input_shape("1,3,32,32") == (1, 3, 32, 32)
-    with pytest.raises(ValueError, match="input shape must be"):
+    with pytest.raises(ValueError,
+                       match=r"^input shape must be comma-separated integers like 1,3,32,32, not '1,a'$"):
         parse_input_shape("1,a")
 
 
