@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .accelerator import Accelerator, Dataflow
+from .accelerator import Accelerator, BufferSpec, Dataflow, Interconnect
 from .cost import price
 from .kinds import DATAFLOW_AXES, pe_step
 from .network import Layer, LayerKind, Network
@@ -39,7 +39,7 @@ from .schedule import LOOPS, LayerMapping, Schedule, Tile, default_schedule
 from .timing import fold_overhead_cycles
 
 __all__ = ["simulate", "simulate_layer", "precision_segments", "tile_costs", "array_words", "port_cycles",
-           "dma_cycles", "valid_taps", "segment_events", "round_stalls", "data_layer_events", "finish_layer", "scale_cycles", "RELEVANT", "MAX_WALK_TILES"]
+           "element_cycles", "transfer_cycles", "ws_weight_load_cycles", "valid_taps", "segment_events", "round_stalls", "data_layer_events", "finish_layer", "scale_cycles", "RELEVANT", "MAX_WALK_TILES"]
 
 # Loops each operand depends on (the convolution-group loop ``g`` is relevant to all).
 RELEVANT = {"ifmap": frozenset("ncpq"), "filter": frozenset("mc"), "ofmap": frozenset("nmpq")}
@@ -124,7 +124,8 @@ def tile_costs(layer: Layer, flow: Dataflow, acc: Accelerator, ext: dict[str, np
             "folds": folds, "slots": folds * R * C * T * red, "macs": P * K * N, "outs": P * N,
             "ifmap_rd": _valid_pairs(layer, ext) * along["N"], "filter_rd": K * N * along["P"],
             "ofmap_wr": P * N * kf,
-            "ofmap_rd": P * N * (kf - 1)}
+            "ofmap_rd": P * N * (kf - 1),
+            "wload": ws_weight_load_cycles(layer, flow, acc, dims["K"], N)}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -201,16 +202,35 @@ def port_cycles(acc: Accelerator, reads: tuple[np.ndarray | float, np.ndarray | 
     return t
 
 
-def dma_cycles(acc: Accelerator, ifmap_bytes: np.ndarray | float, filter_bytes: np.ndarray | float,
-               ofmap_bytes: np.ndarray | float) -> np.ndarray:
-    """Cycles of the DMA's transfers into / out of each buffer, one after another on the one DRAM link:
-    each moves at the slower of the link (``bandwidth_bytes_per_cycle``) and the buffer half's ports
-    (``banks`` words of ``word_bits`` per cycle)."""
-    t = np.asarray(0.0)
-    for buf, nbytes in zip((acc.ifmap_sram, acc.filter_sram, acc.ofmap_sram), (ifmap_bytes, filter_bytes,
-                                                                             ofmap_bytes), strict=True):
-        t = t + np.asarray(nbytes) * max(1.0 / acc.dram.bandwidth_bytes_per_cycle, 8.0 / (buf.word_bits * buf.banks))
-    return t
+def element_cycles(buf: BufferSpec, bits: float, bandwidth_bytes_per_cycle: float) -> float:
+    """DMA cycles per element of ``bits`` moved into or out of one half of ``buf``: the slower of the link
+    and the half's ports (``banks`` words of ``word_bits`` per cycle). A link beat carries whole elements
+    (``⌊8·bandwidth/bits⌋`` of integer width, when one fits), as the RTL core's DMA does, so e.g. a 64-bit
+    beat takes 21 three-bit elements."""
+    link = 8.0 * bandwidth_bytes_per_cycle / bits
+    if link >= 1 and float(bits).is_integer():
+        link = math.floor(link + 1e-9)
+    return max(1.0 / link, bits / (buf.word_bits * buf.banks))
+
+
+def transfer_cycles(buf: BufferSpec, bits: float, nbytes: np.ndarray | float, bandwidth_bytes_per_cycle: float,
+                    whole: bool = True) -> np.ndarray:
+    """Cycles of DMA transfers of ``nbytes`` each (elements of ``bits``) into or out of a half of ``buf``,
+    in whole cycles per transfer (``whole``; the last beat of a transfer is spent whole) or as a rate."""
+    t = np.asarray(nbytes) * (8.0 / bits) * element_cycles(buf, bits, bandwidth_bytes_per_cycle)
+    return np.ceil(t - 1e-6) if whole else t
+
+
+def ws_weight_load_cycles(layer: Layer, flow: Dataflow, acc: Accelerator, k_slots: np.ndarray,
+                          n: np.ndarray) -> np.ndarray:
+    """Broadcast WS: a tile's first fold waits for its ``rows x cols`` stationary weights, ``banks`` words
+    of the filter buffer per cycle, the first of them bypassed into the array in the fold's start cycle
+    (later folds load theirs during the fold before). 0 for other dataflows and interconnects."""
+    if flow is not Dataflow.WS or acc.interconnect is not Interconnect.BROADCAST:
+        return np.zeros(np.shape(n))
+    f = acc.filter_sram
+    weights = np.minimum(acc.rows, k_slots) * np.minimum(acc.cols, n)
+    return np.maximum(np.ceil(weights * layer.stored_weight_bits / (f.word_bits * f.banks) - 1e-9) - 1, 0)
 
 
 _ZERO = np.zeros(1)
@@ -241,6 +261,7 @@ def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[Events
         raise ValueError(f"LayerMapping[{layer.name!r}].tile must give at most {MAX_WALK_TILES} DRAM tiles for the "
                          f"engine's walk, not {n} (larger tiles, or buffers large enough for them)")
     bw = acc.dram.bandwidth_bytes_per_cycle
+    tc = functools.partial(transfer_cycles, bandwidth_bytes_per_cycle=bw)
     taps_h = valid_taps(layer.out_h, layer.stride_h, layer.kernel_h, layer.pad_h, layer.in_h)
     taps_w = valid_taps(layer.out_w, layer.stride_w, layer.kernel_w, layer.pad_w, layer.in_w)
     sums: dict[str, float] = {}
@@ -271,7 +292,10 @@ def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[Events
         load = fill_if + fill_f + fill_o
         # an ofmap tile is written back when the next tile moves to another ofmap tile (or at the end)
         leaves = np.concatenate((ch_o[1:], [True])) if b == n else ch_o[1:]
-        wb = leaves * np.where(last_c[:len(leaves)], fp["out"][:len(leaves)], fp["psum"][:len(leaves)])
+        lc = last_c[:len(leaves)]
+        wb = leaves * np.where(lc, fp["out"][:len(leaves)], fp["psum"][:len(leaves)])
+        wb_t = leaves * np.where(lc, tc(acc.ofmap_sram, layer.out_bits, fp["out"][:len(leaves)]),
+                                 tc(acc.ofmap_sram, acc.pe.acc_bits, fp["psum"][:len(leaves)]))
         s = slice(lo - a, hi - a)  # this chunk's own tiles inside the window
         own = {d: v[s] for d, v in ext.items()}
         c = tile_costs(layer, mapping.dataflow, acc, own)
@@ -279,19 +303,21 @@ def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[Events
         busy = c["compute"] + c["fill"]
         nxt = functools.partial(_next_of, lo=lo - a, hi=hi - a, last=hi == n)
         prv = functools.partial(_prev_of, lo=lo - a, hi=hi - a)
-        port = port_cycles(acc, (words["ifmap_rd"], words["filter_rd"], words["ofmap_rd"]),
-                           (0.0, 0.0, words["ofmap_wr"]))
+        port = np.maximum(port_cycles(acc, (words["ifmap_rd"], words["filter_rd"], words["ofmap_rd"]),
+                                      (0.0, 0.0, words["ofmap_wr"])), busy + c["wload"])
         dram = (nxt(load) + prv(wb)) / bw
-        dma = dma_cycles(acc, nxt(fill_if), nxt(fill_f), nxt(fill_o) + prv(wb))
+        load_t = (tc(acc.ifmap_sram, layer.act_bits, fill_if) + tc(acc.filter_sram, layer.stored_weight_bits, fill_f)
+                  + tc(acc.ofmap_sram, acc.pe.acc_bits, fill_o))
+        dma = nxt(load_t) + prv(wb_t)
         length = np.maximum(np.maximum(port, dma), busy)
         stall += float((length - busy).sum())
         port_stall += float((length - np.maximum(dram, busy)).sum())  # what the ports add over DRAM alone
         if lo == 0:  # the first load is exposed (at DRAM or port speed)
-            first = float(dma_cycles(acc, fill_if[0], fill_f[0], 0.0))
+            first = float(load_t[0])
             stall += first
             port_stall += first - load[0] / bw
         if hi == n:  # and so is the last write-back
-            last = float(dma_cycles(acc, 0.0, 0.0, wb[-1]))
+            last = float(wb_t[-1])
             stall += last
             port_stall += last - wb[-1] / bw
         parts = {**{key: c[key] for key in _SUMMED}, **{"w_" + key: v for key, v in words.items()},

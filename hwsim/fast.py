@@ -41,13 +41,14 @@ from typing import Any, Self
 
 import numpy as np
 
-from .accelerator import Accelerator, Dataflow
+from .accelerator import Accelerator, BufferSpec, Dataflow
 from .cost import price
 from .engine import (
     RELEVANT,
     Segment,
     _segment_layer,
     array_words,
+    element_cycles,
     port_cycles,
     precision_segments,
     round_stalls,
@@ -256,7 +257,8 @@ def _exact_sums(seg: Layer, acc: Accelerator, flow: Dataflow, grid: _Grid) -> _E
     g = seg.groups
     sums = {key: g * (mult * v).sum(axis=1).astype(np.float64) for key, v in costs.items()}
     run = costs["compute"] + costs["fill"]
-    port = port_cycles(acc, (words["ifmap_rd"], words["filter_rd"], words["ofmap_rd"]), (0.0, 0.0, words["ofmap_wr"]))
+    port = np.maximum(port_cycles(acc, (words["ifmap_rd"], words["filter_rd"], words["ofmap_rd"]),
+                                  (0.0, 0.0, words["ofmap_wr"])), run + costs["wload"])
     sums["port_stall"] = g * (mult * np.maximum(port - run, 0.0)).sum(axis=1)
     busy_shape = mult * np.maximum(run, port)  # (B, 32): a tile lasts its compute or its port time
     busy_rem = g * np.stack([busy_shape[:, _SHAPE_BITS[:, i]].sum(axis=1) for i in range(5)], axis=1)
@@ -307,16 +309,26 @@ def _dram_traffic(seg: Layer, acc: Accelerator, pos: np.ndarray, grid: _Grid) ->
                         first_if + first_f, last, first_if, first_f)
 
 
-def _dma_time_bytes(acc: Accelerator, dram: _DramTraffic) -> _DramTraffic:
-    """The traffic in link-equivalent bytes: each transfer moves at the slower of the link and its buffer
-    half's ports (``hwsim.engine.dma_cycles``), so a port-bound operand's bytes count more."""
+def _dma_time_bytes(seg: Layer, acc: Accelerator, dram: _DramTraffic) -> _DramTraffic:
+    """The traffic in link-equivalent bytes: each transfer moves at the slower of the link (whole elements
+    per beat) and its buffer half's ports (``hwsim.engine.element_cycles``), so a port-bound operand's
+    bytes count more. The engine spends whole cycles per transfer: so do the exposed first loads and the
+    last write-back here; the hidden transfers in between are a rate."""
     bw = acc.dram.bandwidth_bytes_per_cycle
-    f_if, f_f, f_o = (max(1.0, bw * 8.0 / (b.word_bits * b.banks)) for b in (acc.ifmap_sram, acc.filter_sram,
-                                                                           acc.ofmap_sram))
-    ifmap, filt, psum, write = dram.ifmap * f_if, dram.filter * f_f, dram.psum * f_o, dram.write * f_o
-    first_if, first_f = dram.first_ifmap * f_if, dram.first_filter * f_f
+
+    def f(buf: BufferSpec, bits: float) -> float:
+        return element_cycles(buf, bits, bw) * 8.0 * bw / bits
+
+    def whole(link_bytes: np.ndarray) -> np.ndarray:
+        return np.ceil(link_bytes / bw - 1e-6) * bw
+
+    f_if, f_f = f(acc.ifmap_sram, seg.act_bits), f(acc.filter_sram, seg.stored_weight_bits)
+    f_ps, f_out = f(acc.ofmap_sram, acc.pe.acc_bits), f(acc.ofmap_sram, seg.out_bits)
+    ifmap, filt, psum = dram.ifmap * f_if, dram.filter * f_f, dram.psum * f_ps
+    write = psum + (dram.write - dram.psum) * f_out
+    first_if, first_f = whole(dram.first_ifmap * f_if), whole(dram.first_filter * f_f)
     return dataclasses.replace(dram, ifmap=ifmap, filter=filt, psum=psum, read=ifmap + filt + psum, write=write,
-                               first_load=first_if + first_f, last_writeback=dram.last_writeback * f_o,
+                               first_load=first_if + first_f, last_writeback=whole(dram.last_writeback * f_out),
                                first_ifmap=first_if, first_filter=first_f)
 
 
@@ -380,7 +392,7 @@ def _segment_parts(seg: Layer, acc: Accelerator, flow: Dataflow, pos: np.ndarray
     grid = _Grid.of(seg, tiles)
     sums = _exact_sums(seg, acc, flow, grid)
     dram = _dram_traffic(seg, acc, pos, grid)
-    stall = _smoothed_stall(acc, seg.groups, pos, grid, sums, _dma_time_bytes(acc, dram))
+    stall = _smoothed_stall(acc, seg.groups, pos, grid, sums, _dma_time_bytes(seg, acc, dram))
     shape = dram.read.shape
     out = {key: np.broadcast_to(v[None, :], shape) for key, v in sums.sums.items()}
     out.update(dram_ifmap=np.broadcast_to(dram.ifmap, shape), dram_filter=np.broadcast_to(dram.filter, shape),

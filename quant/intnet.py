@@ -26,6 +26,7 @@ accumulators equal the float layer output to float32 rounding.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +39,7 @@ from hwsim import golden
 from .layers import QConv2d, QLinear, qlayers
 from .quantizers import ActQuantizer, BWAQuantizer, LSQQuantizer, WeightQuantizer
 
-__all__ = ["layer_integers", "model_integers", "verify", "VerifyResult", "LayerCheck"]
+__all__ = ["layer_integers", "model_integers", "verify", "VerifyResult", "LayerCheck", "MacBackend"]
 
 
 def _unit(w: torch.Tensor) -> torch.Tensor:
@@ -143,11 +144,12 @@ class LayerCheck:
     no_overflow: bool = True
     bit_serial_ok: bool = True
     max_rel_error: float = 0.0
+    backend_ok: bool = True   # the MAC backend's accumulators equal hwsim.golden's (True without one)
 
     @property
     def exact(self) -> bool:
         return self.integer and self.widths_ok and self.no_overflow and self.bit_serial_ok and \
-            self.max_rel_error <= REL_TOL
+            self.backend_ok and self.max_rel_error <= REL_TOL
 
 
 REL_TOL = 1e-4
@@ -228,11 +230,17 @@ def _spot_check(rec: dict[str, Any], a: np.ndarray, w: np.ndarray, acc: np.ndarr
     return True
 
 
+MacBackend = Callable[[dict[str, Any], np.ndarray, np.ndarray], np.ndarray]
+"""Computes one term's integer accumulators ``(record, activation codes, integer weights) -> acc`` on
+other hardware (e.g. the generated RTL core); :func:`verify` checks them against :mod:`hwsim.golden`."""
+
+
 class _IntegerLayer:
     """A forward hook that replaces a layer's output by its integer computation and records checks."""
 
-    def __init__(self, rec: dict[str, Any], check: LayerCheck, acc_bits: int, seed: int) -> None:
-        self.rec, self.check, self.acc_bits = rec, check, acc_bits
+    def __init__(self, rec: dict[str, Any], check: LayerCheck, acc_bits: int, seed: int,
+                 mac: MacBackend | None = None) -> None:
+        self.rec, self.check, self.acc_bits, self.mac = rec, check, acc_bits, mac
         self.gen = np.random.default_rng(seed)
 
     def __call__(self, mod: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> torch.Tensor:
@@ -258,6 +266,10 @@ class _IntegerLayer:
                 chk.no_overflow = False
             if chk.bit_serial_ok and not _spot_check(rec, a_np, w_np, wrapped, self.acc_bits, self.gen):
                 chk.bit_serial_ok = False
+            if self.mac is not None:
+                got = np.asarray(self.mac(rec, a_np, w_np), dtype=np.int64)
+                chk.backend_ok = chk.backend_ok and got.shape == wrapped.shape and bool(np.array_equal(got, wrapped))
+                wrapped = got.reshape(wrapped.shape) if got.size == wrapped.size else wrapped
             y += torch.from_numpy(wrapped).double() * t["coef"].view(shape)
         if rec["bias"] is not None:
             y += rec["bias"].view(shape)
@@ -269,8 +281,11 @@ class _IntegerLayer:
 
 @torch.no_grad()
 def verify(model: nn.Module, integers: list[list[dict[str, Any]]], x: torch.Tensor, acc_bits: int = 32,
-           batch_size: int = 256) -> VerifyResult:
+           batch_size: int = 256, mac: MacBackend | None = None) -> VerifyResult:
     """Predictions of the integer network vs ``model`` on every row of ``x`` (module docstring).
+
+    With ``mac``, every integer term's accumulators come from that backend (e.g. the RTL core), are
+    compared with :mod:`hwsim.golden`'s (``LayerCheck.backend_ok``) and are what the predictions use.
 
     ``integers`` holds one list of layer records per stage (one stage for a plain network). A cascade
     exits by its rule and threshold applied to the integer stage-1 logits.
@@ -308,8 +323,8 @@ def verify(model: nn.Module, integers: list[list[dict[str, Any]]], x: torch.Tens
         xb = x[lo:lo + batch_size].cpu()
         ref32 = run([], xb)
         ref = run([(mod, _float64_layer) for mod, _, _ in plan], xb)
-        pred = run([(mod, _IntegerLayer(rec, chk, acc_bits, seed=lo + k)) for k, (mod, rec, chk) in enumerate(plan)],
-                   xb)
+        pred = run([(mod, _IntegerLayer(rec, chk, acc_bits, seed=lo + k, mac=mac))
+                    for k, (mod, rec, chk) in enumerate(plan)], xb)
         agree += int((pred == ref).sum())
         agree32 += int((pred == ref32).sum())
     return VerifyResult(int(x.shape[0]), agree, tuple(chk for _, _, chk in plan), agree32)

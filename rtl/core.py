@@ -407,7 +407,7 @@ class AccelCore(wiring.Component):
         out_ptr = Signal(CNT)
         written = [Signal(CNT + 1, name=f"written{h}") for h in range(2)]
         run = {"sr": Signal(range(R + 1)), "sc": Signal(range(Cc + 1)), "base": Signal(CNT), "half": Signal(),
-               "shift": Signal(7), "ob": Signal(6), "sgn": Signal(), "ws": Signal(), "first": Signal(),
+               "shift": Signal(7), "ob": Signal(6), "osg": Signal(), "ws": Signal(), "first": Signal(),
                "final": Signal()}
         sr_now = Mux(cur.P - pix_base >= R, R, cur.P - pix_base)
         sc_now = Mux(cur.tm - col_base >= Cc, Cc, cur.tm - col_base)
@@ -418,7 +418,7 @@ class AccelCore(wiring.Component):
         with m.Elif(accept):
             m.d.sync += [run["sr"].eq(Mux(ws, 1, sr_now)), run["sc"].eq(sc_now), run["base"].eq(out_ptr),
                          run["half"].eq(cur.ho), run["shift"].eq(cur.shift), run["ob"].eq(cur.ob),
-                         run["sgn"].eq(cur.sgn), out_ptr.eq(out_ptr + sr_now * sc_now), run["ws"].eq(ws),
+                         run["osg"].eq(cur.osg), out_ptr.eq(out_ptr + sr_now * sc_now), run["ws"].eq(ws),
                          run["first"].eq(~ws | (k0 == 0)), run["final"].eq(~ws | (k0 + R >= cur.K))]
         with m.If(accept):
             m.d.sync += ws_ptr.eq(col_base * cur.P)
@@ -453,7 +453,7 @@ class AccelCore(wiring.Component):
         m.d.comb += [obm1.eq(now["ob"] - 1), top.eq(C(1, 1) << obm1)]
         ob_lo = Signal(signed(67))
         ob_hi = Signal(signed(67))
-        m.d.comb += [ob_lo.eq(Mux(now["sgn"], -top, 0)), ob_hi.eq(Mux(now["sgn"], top - 1, (top << 1) - 1))]
+        m.d.comb += [ob_lo.eq(Mux(now["osg"], -top, 0)), ob_hi.eq(Mux(now["osg"], top - 1, (top << 1) - 1))]
         o_lanes: list[Value] = []
         o_reads: list[Value] = []
         o_final: list[Value] = []

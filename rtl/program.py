@@ -44,7 +44,7 @@ DESC_FIELDS: tuple[tuple[str, int, bool], ...] = (
     ("kw", 8, False), ("sh", 8, False), ("sw", 8, False), ("gy0", DIM + 1, True), ("gx0", DIM + 1, True),
     ("ylo", DIM, False), ("xlo", DIM, False), ("ih", DIM, False), ("iw", DIM, False), ("in_h", DIM, False),
     ("in_w", DIM, False), ("hi", 1, False), ("hf", 1, False), ("ho", 1, False), ("pa", 6, False),
-    ("pw", 6, False), ("sgn", 1, False), ("shift", 7, False), ("ob", 6, False), ("n_slots", 2, False),
+    ("pw", 6, False), ("sgn", 1, False), ("osg", 1, False), ("shift", 7, False), ("ob", 6, False), ("n_slots", 2, False),
     ("ws", 1, False),
 )
 SLOT_FIELDS: tuple[tuple[str, int, bool], ...] = (
@@ -203,6 +203,12 @@ def _check(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Accelerat
                          f"and pe.acc_bits), not {layer.out_bits}")
     if layer.channel_weight_bits is not None:
         raise ValueError(f"{o}.channel_weight_bits: per-channel weight widths are not built into the RTL core")
+    if layer.weight_density != 1.0:
+        raise ValueError(f"{o}.weight_density must be 1 on the RTL core (compressed weights are not built), "
+                         f"not {layer.weight_density!r}")
+    if layer.bit_scales:
+        raise ValueError(f"{o}.bit_scales must be 0 on the RTL core (BWA's scale unit is not built), "
+                         f"not {layer.bit_scales!r}")
     for what, bits in (("act_bits", layer.act_bits), ("weight_bits", layer.weight_bits),
                        ("out_bits", layer.out_bits)):
         if bits > core.link_bits:
@@ -253,15 +259,20 @@ def _lanes(core: CoreParams, buf: str, bits: int) -> int:
 
 
 def compile_layer(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Accelerator, shift: int = 0,
-                  out_signed: bool | None = None) -> LayerProgram:
+                  out_signed: bool | None = None, act_signed: bool | None = None) -> LayerProgram:
     """The descriptor stream and transfer table that run ``layer`` under ``mapping`` on ``core``.
+
+    ``act_signed`` (default ``pe.signed_act``) is the activations' mode in the array, set per layer: a
+    trained model streams unsigned codes (``[0, 2**act_bits - 1]``) on a core built signed. ``out_signed``
+    (default the same) is the clip range of the requantised results.
 
     Tensors (PyTorch layouts, flat row-major indices): ``x`` (N, C, H, W), ``w`` (M, C/g, KH, KW),
     ``y`` (N, M, OH, OW). Raises ``ValueError`` (one line naming the layer and the limit) if the core
     cannot execute the mapping.
     """
     _check(core, layer, mapping, acc)
-    sgn = core.signed_act if out_signed is None else out_signed
+    a_sgn = core.signed_act if act_signed is None else act_signed
+    sgn = a_sgn if out_signed is None else out_signed
     whole = Tile.whole(layer)
     tile = Tile(*(min(getattr(mapping.tile, d), getattr(whole, d)) for d in LOOPS))
     counts = tile.counts(layer)
@@ -355,7 +366,7 @@ def compile_layer(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Ac
         computes.append({"compute": 1, "P": P, "K": K, "tm": ext["m"], "tn": ext["n"], "tp": ext["p"],
                          "tq": ext["q"], "tc": ext["c"], "kh": KH, "kw": KW, "sh": sh, "sw": sw, "in_h": H,
                          "in_w": Wd, "hi": half["ifmap"], "hf": half["filter"], "ho": ti % 2,
-                         "pa": layer.act_bits, "pw": layer.weight_bits, "sgn": int(core.signed_act),
+                         "pa": layer.act_bits, "pw": layer.weight_bits, "sgn": int(a_sgn), "osg": int(sgn),
                          "shift": shift, "ob": layer.out_bits, "ws": int(mapping.dataflow is Dataflow.WS), **geo})
         ob = ofmap_order(gi, st, ext)
         tag = add("y", "write", layer.out_bits, ob)

@@ -285,7 +285,7 @@ def run_core(args: argparse.Namespace) -> int:
           f"{'model stall':>11s} {'dram rd B':>10s} {'dram wr B':>10s}  counts equal")
     for (layer, mapping), gold, got in zip(runs, golds, result.layers, strict=True):
         ok = bool(np.array_equal(got.y, gold) and (got.written == 1).all() and not got.incomplete_transfers)
-        rtl = rtl_counts(got.counters)
+        rtl = rtl_counts(got.counters, layer, acc)
         model = model_counts(simulate_layer(layer, mapping, acc))
         same = sum(rtl[k] == model[k] for k in rtl)
         print(f"{layer.name:14s} {'yes' if ok else 'NO':5s} {rtl['cycles']:11.0f} {model['cycles']:12.0f} "

@@ -19,13 +19,12 @@ import numpy as np
 from hwsim.accelerator import Accelerator
 from hwsim.network import Layer
 from hwsim.result import LayerResult
-from hwsim.schedule import LayerMapping
 from rtl.program import CoreParams, LayerProgram
 
 from .runner import REPO, build_hdl
 
-__all__ = ["LayerRun", "CoreRun", "run_layers", "rtl_counts", "model_counts", "COUNT_KEYS", "build_core",
-           "expected_rtl"]
+__all__ = ["LayerRun", "CoreRun", "run_layers", "rtl_counts", "rtl_accesses", "model_counts", "COUNT_KEYS",
+           "build_core"]
 
 COUNT_KEYS = ("cycles", "compute_cycles", "fill_cycles", "stall_cycles", "ifmap_sram_reads", "ifmap_sram_writes",
               "filter_sram_reads", "filter_sram_writes", "ofmap_sram_reads", "ofmap_sram_writes", "dram_read_bytes",
@@ -47,12 +46,34 @@ class CoreRun:
     build_dir: Path
 
 
-def rtl_counts(counters: dict[str, int]) -> dict[str, float]:
-    """The core's counters under :data:`COUNT_KEYS` (DRAM bits as bytes, exact)."""
-    out: dict[str, float] = {k: counters[k] for k in COUNT_KEYS if k in counters}
-    out["dram_read_bytes"] = counters["dram_read_bits"] / 8
-    out["dram_write_bytes"] = counters["dram_write_bits"] / 8
-    return {k: out[k] for k in COUNT_KEYS}
+def rtl_counts(counters: dict[str, int], layer: Layer, acc: Accelerator) -> dict[str, float]:
+    """The core's counters under :data:`COUNT_KEYS`, in the units the engine counts.
+
+    DRAM bits become bytes (exact, also for sub-byte elements). The core keeps one element per SRAM word
+    and counts accesses; the engine counts the data moved in words of the accelerator's buffers,
+    ``elements * bits / word_bits``. So each access is weighed by its element's width: activations at
+    ``act_bits``, weights at ``weight_bits``, in the ofmap final results at ``out_bits`` and partial sums at
+    ``pe.acc_bits``. Every output is written final once and read once by the write-back (the bench checks
+    that each output arrives exactly once), so the ofmap's other accesses are partial sums. Equal to the
+    physical access counts (:func:`rtl_accesses`) where a buffer's ``word_bits`` equals its elements' width.
+    """
+    ab, wb, ob, accb = layer.act_bits, layer.weight_bits, layer.out_bits, acc.pe.acc_bits
+    iw, fw, ow = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits, acc.ofmap_sram.word_bits
+    outs = layer.ofmap_count
+    c = counters
+    return {"cycles": c["cycles"], "compute_cycles": c["compute_cycles"], "fill_cycles": c["fill_cycles"],
+            "stall_cycles": c["stall_cycles"],
+            "ifmap_sram_reads": c["ifmap_sram_reads"] * ab / iw, "ifmap_sram_writes": c["ifmap_sram_writes"] * ab / iw,
+            "filter_sram_reads": c["filter_sram_reads"] * wb / fw,
+            "filter_sram_writes": c["filter_sram_writes"] * wb / fw,
+            "ofmap_sram_reads": (outs * ob + (c["ofmap_sram_reads"] - outs) * accb) / ow,
+            "ofmap_sram_writes": (outs * ob + (c["ofmap_sram_writes"] - outs) * accb) / ow,
+            "dram_read_bytes": c["dram_read_bits"] / 8, "dram_write_bytes": c["dram_write_bits"] / 8}
+
+
+def rtl_accesses(counters: dict[str, int]) -> dict[str, int]:
+    """The core's physical SRAM accesses per buffer (one element per word), as counted."""
+    return {k: counters[k] for k in COUNT_KEYS if k.endswith(("_reads", "_writes")) and "sram" in k}
 
 
 def model_counts(res: LayerResult) -> dict[str, float]:
@@ -125,24 +146,3 @@ def run_layers(sim: str, acc: Accelerator, programs: list[tuple[LayerProgram, np
                             np.asarray(r["written"], dtype=np.int64).reshape(shape),
                             tuple(r["incomplete_transfers"])))
     return CoreRun(tuple(out), bdir)
-
-
-def expected_rtl(layer: Layer, mapping: LayerMapping, acc: Accelerator, model: dict[str, float]) -> dict[str, float]:
-    """What the core should count, derived from the engine's numbers under the core's conventions: one
-    element per ifmap/filter word (the engine counts ``elements * bits / word_bits``) and one result or
-    partial sum per ofmap word (the engine packs ``out_bits`` results into its words). Neither reads zero
-    padding. Cycles and DRAM bytes are the engine's own."""
-    core = CoreParams.from_accelerator(acc)
-    ab, wb = layer.act_bits, layer.weight_bits
-    iw, fw = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits
-    out = dict(model)
-    out["ifmap_sram_reads"] = model["ifmap_sram_reads"] * iw / ab  # neither reads zero padding
-    out["ifmap_sram_writes"] = model["ifmap_sram_writes"] * iw / ab
-    out["filter_sram_reads"] = model["filter_sram_reads"] * fw / wb
-    out["filter_sram_writes"] = model["filter_sram_writes"] * fw / wb
-    # the core keeps one result or partial sum per ofmap word: every output is written once per reduction
-    # fold (WS: ceil(K/rows) row folds, OS: one) and read once per later fold and once by the write-back
-    kf = -(-(layer.in_channels // layer.groups) * layer.kernel_h * layer.kernel_w // core.rows) \
-        if mapping.dataflow.value == "ws" else 1
-    out["ofmap_sram_writes"] = out["ofmap_sram_reads"] = layer.ofmap_count * kf
-    return out

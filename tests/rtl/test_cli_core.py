@@ -12,7 +12,7 @@ import pytest
 import hwsim
 from hwsim.schedule import LayerMapping, Schedule, Tile, default_schedule
 from sims.cli import main
-from sims.tb.core_runner import COUNT_KEYS, expected_rtl
+from sims.tb.core_runner import COUNT_KEYS
 
 ARCH = """name: tiny_core
 rows: 2
@@ -54,16 +54,11 @@ def test_run_network_equal_counts(tmp_path: Path, files: tuple[Path, Path], caps
     assert main(["rtl", "run", "--arch", str(files[0]), "--network", str(files[1]), "--json", str(out)]) == 0
     rep = json.loads(out.read_text())
     assert list(rep) == ["layers"] and [r["name"] for r in rep["layers"]] == ["conv1", "conv2", "fc"]
-    acc = hwsim.resolve_accelerator(str(files[0]))
-    sched = default_schedule(hwsim.resolve_network(str(files[1])), acc)
     for row in rep["layers"]:
         assert set(row) == {"name", "rtl", "model", "outputs_match_golden"}
         assert list(row["rtl"]) == list(COUNT_KEYS) and list(row["model"]) == list(COUNT_KEYS)
         assert row["outputs_match_golden"] is True
-        layer = next(la for la in sched.network.layers if la.name == row["name"])
-        assert row["rtl"] == expected_rtl(layer, sched.mapping_for(layer.name), acc, row["model"])
-        for key in ("cycles", "compute_cycles", "fill_cycles", "stall_cycles", "dram_read_bytes", "dram_write_bytes"):
-            assert row["rtl"][key] == row["model"][key]
+        assert row["rtl"] == row["model"]
     assert "conv2" in capsys.readouterr().out
 
 
@@ -123,14 +118,6 @@ def test_run_ws_schedule(tmp_path: Path, files: tuple[Path, Path]) -> None:
     assert all(r["outputs_match_golden"] for r in rows.values())
     ws = rows["conv2"]
     assert ws["rtl"]["compute_cycles"] == ws["model"]["compute_cycles"]
-    want = expected_rtl(layer_named(files, "conv2"), LayerMapping("conv2", "ws", Tile(1, 4, 4, 3, 3)),
-                        hwsim.resolve_accelerator(str(files[0])), ws["model"])
     # the filter buffer's 3 banks fetch a WS fold's 2x3 weights in two cycles: the tile's first fold starts
-    # one cycle late (later folds fetch theirs during the fold before)
-    assert {k: v for k, v in ws["rtl"].items() if k not in ("cycles", "stall_cycles")} == \
-        {k: v for k, v in want.items() if k not in ("cycles", "stall_cycles")}
-    assert ws["rtl"]["cycles"] - want["cycles"] == ws["rtl"]["stall_cycles"] - want["stall_cycles"] == 1
-
-
-def layer_named(files: tuple[Path, Path], name: str) -> object:
-    return next(la for la in hwsim.resolve_network(str(files[1])).layers if la.name == name)
+    # one cycle late, in the core and in the engine (hwsim.engine.ws_weight_load_cycles)
+    assert ws["rtl"] == ws["model"]
