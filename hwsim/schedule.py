@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -132,25 +132,35 @@ def tile_fits(layer: Layer, tile: Tile, acc: Accelerator) -> str | None:
     return None
 
 
-def default_mapping(layer: Layer, acc: Accelerator, dataflow: Dataflow | None = None) -> LayerMapping:
+def default_mapping(layer: Layer, acc: Accelerator, dataflow: Dataflow | None = None,
+                    footprint: Callable[[Layer, list[int]], Mapping[str, int]] | None = None,
+                    split: str = "pmqnc") -> LayerMapping:
     """A simple fold that needs no search: the whole layer if it fits; else, while a buffer overflows,
     halve the largest loop that buffer's tile depends on (ties: output rows, filters, columns, batch, then
     the reduction). Per-channel widths are grouped on PEs whose cycles depend on weight bits, kept in
-    order elsewhere. The mapper (``mapping.map_network``) searches properly; this is its baseline."""
+    order elsewhere. The mapper (``mapping.map_network``) searches properly; this is its baseline.
+    ``footprint(layer, [n, m, c, p, q])`` (default :func:`footprints_bytes`) gives a tile's bytes per buffer
+    for hardware that stores it otherwise (the RTL core keeps one element per word); ``split`` names the loops
+    that may be split (the core cannot split the reduction ``c``)."""
     flow = dataflow or acc.dataflows[0]
     t = Tile.whole(layer)
     sizes = {d: getattr(t, d) for d in LOOPS}
     depends = {"ifmap_sram": "pqnc" if layer.has_macs else "pqnm", "filter_sram": "mc", "ofmap_sram": "pmqn"}
     while True:
-        fp = footprints_bytes(layer, [sizes[d] for d in LOOPS], acc.pe.acc_bits)
+        ext = [sizes[d] for d in LOOPS]
+        fp = footprints_bytes(layer, ext, acc.pe.acc_bits) if footprint is None else footprint(layer, ext)
         over = [b for b in depends if fp[b] > getattr(acc, b).size_bytes // 2]
         if not over:
             break
         dims = "".join(depends[b] for b in over)
-        cands = [d for d in "pmqnc" if d in dims and sizes[d] > 1]
-        if not cands:
+        cands = [d for d in "pmqnc" if d in dims and d in split and sizes[d] > 1]
+        if not cands and footprint is None and split == "pmqnc":
             raise ValueError(f"Layer[{layer.name!r}]: buffers too small to hold even a 1x1x1x1x1 tile: "
                              f"{tile_fits(layer, Tile(**sizes), acc)}")
+        if not cands:
+            b = over[0]
+            raise ValueError(f"Layer[{layer.name!r}]: no tile splitting only {list(split)} fits {b}: it needs "
+                             f"{fp[b]} bytes per buffer half, which holds {getattr(acc, b).size_bytes // 2}")
         d = max(cands, key=lambda x: (sizes[x], -"pmqnc".index(x)))
         sizes[d] = -(-sizes[d] // 2)
     # Grouping channels by width only pays where weight bits set the cycles; elsewhere it just fragments folds.

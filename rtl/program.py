@@ -24,12 +24,12 @@ import numpy as np
 
 from hwsim.accelerator import Accelerator, Dataflow, Interconnect
 from hwsim.network import Layer
-from hwsim.schedule import LOOPS, LayerMapping, Tile
+from hwsim.schedule import LOOPS, LayerMapping, Tile, default_mapping
 
 from .params import PE_KINDS, array_acc_bits_needed
 
 __all__ = ["CoreParams", "DESC_FIELDS", "SLOT_FIELDS", "N_SLOTS", "Transfer", "Phase", "LayerProgram",
-           "compile_layer", "pack_descriptor", "requantize", "choose_shift", "BUFFERS", "COUNTERS"]
+           "compile_layer", "core_mapping", "tile_words", "pack_descriptor", "requantize", "choose_shift", "BUFFERS", "COUNTERS"]
 
 BUFFERS = ("ifmap", "filter", "ofmap")
 N_SLOTS = 3            # DMA transfers per phase: ifmap load, filter load, ofmap write-back
@@ -226,10 +226,7 @@ def _check(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Accelerat
     if steps > core.max_steps:
         raise ValueError(f"{o}: a fold of {steps} steps exceeds the core's max_steps={core.max_steps} "
                          f"(pe.acc_bits={core.acc_bits})")
-    ih = min((t.p - 1) * layer.stride_h + layer.kernel_h, layer.in_h + 2 * layer.pad_h)
-    iw = min((t.q - 1) * layer.stride_w + layer.kernel_w, layer.in_w + 2 * layer.pad_w)
-    need = {"ifmap": t.n * t.c * ih * iw, "filter": t.m * k, "ofmap": t.n * t.p * t.q * t.m}
-    for buf, words in need.items():
+    for buf, words in tile_words(layer, [t.n, t.m, t.c, t.p, t.q]).items():
         g = core.geometry(buf)
         if words > g.words_per_half:
             raise ValueError(f"{o}.tile needs {words} words of {buf}_sram per half, but the core holds "
@@ -244,6 +241,24 @@ def _check(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Accelerat
     if not ws and drain > fold:
         raise ValueError(f"{o}: ofmap_sram.banks={core.ofmap.banks} drains a fold's results in {drain} cycles, "
                          f"but the next fold is done after {fold}")
+
+
+def tile_words(layer: Layer, tile: list[int]) -> dict[str, int]:
+    """SRAM words a tile ``[n, m, c, p, q]`` takes in each buffer half of the core (one element per word;
+    the ifmap tile includes the kernel's halo)."""
+    n, m, c, p, q = tile
+    ih = min((p - 1) * layer.stride_h + layer.kernel_h, layer.in_h + 2 * layer.pad_h)
+    iw = min((q - 1) * layer.stride_w + layer.kernel_w, layer.in_w + 2 * layer.pad_w)
+    return {"ifmap": n * c * ih * iw, "filter": m * c * layer.kernel_h * layer.kernel_w, "ofmap": n * p * q * m}
+
+
+def core_mapping(core: CoreParams, layer: Layer, acc: Accelerator) -> LayerMapping:
+    """``hwsim.schedule.default_mapping`` with the core's capacity: tiles halved until they fit its buffers
+    in its own words (one element per word), a whole reduction per tile."""
+    def footprint(la: Layer, tile: list[int]) -> dict[str, int]:
+        return {f"{b}_sram": w * core.geometry(b).word_bits // 8 for b, w in tile_words(la, tile).items()}
+
+    return default_mapping(layer, acc, footprint=footprint, split="pmqn")
 
 
 def _step_cycles(core: CoreParams, layer: Layer) -> int:
