@@ -36,7 +36,7 @@ from .errors import check_choice, check_int
 from .kinds import PEKind, tree_bits
 
 __all__ = ["MODEL_VERSION", "KINDS", "TERMS", "FPGAArea", "ICE40_COEFFS", "FIT_ERROR", "FIT_POINTS", "FIT_YOSYS",
-           "area_terms", "array_area", "fpga_area"]
+           "area_terms", "array_area", "fpga_area", "BRAM_SHAPES", "BufferMemory", "buffer_memories", "bram_count"]
 
 # Bump whenever TERMS or the coefficients below change (sweep stores record it with every area result).
 MODEL_VERSION = "2-ice40-yosys0.23-3kinds"
@@ -153,3 +153,63 @@ def fpga_area(acc: Accelerator) -> FPGAArea:
         return max(0, round(getattr(base, what) - saved + add))
 
     return FPGAArea(adjust("luts", tree), adjust("ffs", 0.0), adjust("carries", tree))
+
+
+# ---- block RAM of the accelerator core's buffers (exact from the geometry; rtl/core.py, rtl/program.py) ----
+
+# (depth, width) configurations of one block RAM: iCE40 SB_RAM40_4K (4 kbit), ECP5 DP16KD (18 kbit; 512 x 36
+# only as the simple-dual-port PDPW16KD). Lattice iCE40 / ECP5 memory usage guides (TN1250, TN1264).
+BRAM_SHAPES: dict[str, tuple[tuple[int, int], ...]] = {
+    "ice40": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
+    "ecp5": ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BufferMemory:
+    """One buffer half of the core as Yosys infers it: ``depth`` words of the ``width`` bits the core
+    actually stores and reads, ``read_ports`` / ``write_ports`` (one each per bank that is used)."""
+
+    buffer: str
+    depth: int
+    width: int
+    read_ports: int
+    write_ports: int
+
+    def brams(self, target: str) -> int:
+        """Block RAMs for this half on ``target``: one copy per read port (Yosys replicates a memory for
+        each extra read port); 0 if it has more than one write port (then no block RAM can hold it and
+        it becomes flip-flops)."""
+        check_choice("BufferMemory.brams", "target", target, tuple(BRAM_SHAPES))
+        if self.write_ports > 1:
+            return 0
+        one = min(-(-self.depth // d) * -(-self.width // w) for d, w in BRAM_SHAPES[target])
+        return self.read_ports * one
+
+
+def buffer_memories(acc: Accelerator) -> list[BufferMemory]:
+    """The six buffer halves (ifmap, filter, ofmap x 2) of ``acc``'s core; ports as ``rtl/core.py`` declares
+    them. One element per word, and Yosys keeps only the bits of a word that are ever read: ifmap ``A``,
+    filter ``W``; ofmap the bits the write-back reads (its element is at most 63 bits and one DRAM link
+    wide) or, with WS, the ``acc_bits`` of a partial sum, at most the ``acc_bits + 1`` bits of a drained
+    result; all at most ``word_bits``."""
+    if not isinstance(acc, Accelerator):
+        raise TypeError(f"buffer_memories.acc must be an Accelerator, not {acc!r}")
+    W, A, R, C = acc.pe.max_weight_bits, acc.pe.max_act_bits, acc.rows, acc.cols
+    ws = any(d.value == "ws" for d in acc.dataflows)
+    link = round(acc.dram.bandwidth_bytes_per_cycle * 8)
+    ofmap_bits = min(acc.pe.acc_bits + 1, max(min(link, 63), acc.pe.acc_bits if ws else 0))
+    out = []
+    for buf, elem, readers in (("ifmap", A, R), ("filter", W, R * C if ws else C), ("ofmap", ofmap_bits, 0)):
+        spec = getattr(acc, f"{buf}_sram")
+        depth = spec.size_bytes * 8 // 2 // spec.word_bits
+        reads = spec.banks if buf == "ofmap" else min(spec.banks, readers)
+        for _ in range(2):
+            out.append(BufferMemory(buf, depth, min(spec.word_bits, elem), reads, spec.banks))
+    return out
+
+
+def bram_count(acc: Accelerator, target: str = "ice40") -> int:
+    """Block RAMs of ``acc``'s core buffers on ``target`` (``ice40`` or ``ecp5``), exact from the geometry."""
+    check_choice("bram_count", "target", target, tuple(BRAM_SHAPES))
+    return sum(m.brams(target) for m in buffer_memories(acc))

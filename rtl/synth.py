@@ -18,12 +18,15 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hwsim.errors import check_choice
 
+from .program import CoreParams
 from .tools import require_tool, tool_version
 
-__all__ = ["TARGETS", "SynthResult", "synth_script", "parse_stat", "run_yosys", "ice40_fmax_mhz"]
+__all__ = ["TARGETS", "SynthResult", "synth_script", "parse_stat", "run_yosys", "ice40_fmax_mhz", "CORE_TARGETS", "DEVICES",
+           "DEFAULT_DEVICE", "Device", "CoreBuild", "check_device", "core_cell_counts", "core_verilog", "build_core"]
 
 TARGETS = ("ice40", "xc7", "generic")
 
@@ -121,3 +124,253 @@ def ice40_fmax_mhz(verilog: Path, top: str, workdir: Path, device: str = "hx8k",
         raise RuntimeError(f"nextpnr-ice40 reported no fmax for {verilog.name}")
     lcs = re.findall(r"ICESTORM_LC:\s+(\d+)/", log)
     return float(found[-1][1]), int(lcs[-1]) if lcs else 0
+
+
+# ---- FPGA builds of the accelerator core (rtl.core.AccelCore) ----------------------------------------------
+
+CORE_TARGETS = ("ice40", "ecp5")
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """One FPGA part nextpnr places on: its target family, nextpnr device flag and package."""
+
+    target: str
+    name: str
+    flag: str
+    package: str
+
+
+DEVICES: dict[str, Device] = {d.name: d for d in (
+    Device("ice40", "hx1k", "--hx1k", "tq144"),
+    Device("ice40", "hx8k", "--hx8k", "ct256"),
+    Device("ice40", "up5k", "--up5k", "sg48"),
+    Device("ecp5", "lfe5u-25f", "--25k", "CABGA381"),
+    Device("ecp5", "lfe5u-45f", "--45k", "CABGA381"),
+    Device("ecp5", "lfe5u-85f", "--85k", "CABGA381"),
+)}
+DEFAULT_DEVICE = {"ice40": "hx8k", "ecp5": "lfe5u-85f"}
+# nextpnr's utilisation names -> the report's resource names (LUT, FF, BRAM, DSP, IO).
+_UTIL = {
+    "ice40": {"ICESTORM_LC": "logic_cells", "ICESTORM_RAM": "bram", "ICESTORM_DSP": "dsp", "SB_IO": "io"},
+    "ecp5": {"TRELLIS_COMB": "luts", "TRELLIS_FF": "ffs", "DP16KD": "bram", "MULT18X18D": "dsp",
+             "TRELLIS_IO": "io"},
+}
+CORE_MODULE = "accel_core"
+
+
+def check_device(target: str, device: str | None) -> Device:
+    """The :class:`Device` for ``--device`` (default: :data:`DEFAULT_DEVICE`), checked against ``target``."""
+    check_choice("rtl synth", "target", target, CORE_TARGETS)
+    name = DEFAULT_DEVICE[target] if device is None else device
+    names = [d.name for d in DEVICES.values() if d.target == target]
+    if name not in names:
+        raise ValueError(f"rtl synth.device must be one of {names} for target {target!r}, not {name!r}")
+    return DEVICES[name]
+
+
+def core_cell_counts(types: dict[str, int], target: str) -> dict[str, int]:
+    """LUT / FF / BRAM / DSP / carry / LUT-RAM counts of a mapped netlist's ``num_cells_by_type``."""
+    check_choice("core_cell_counts", "target", target, CORE_TARGETS)
+    if target == "ice40":
+        return {"luts": _count(types, "SB_LUT4"), "ffs": _count(types, r"SB_DFF\w*"),
+                "bram": _count(types, r"SB_RAM40_4K\w*"), "dsp": _count(types, "SB_MAC16"),
+                "carries": _count(types, "SB_CARRY"), "lutram": 0}
+    return {"luts": _count(types, "LUT4"), "ffs": _count(types, "TRELLIS_FF"),
+            "bram": _count(types, r"(DP16KD|PDPW16KD)"), "dsp": _count(types, r"(MULT18X18D|ALU54B)"),
+            "carries": _count(types, "CCU2C"), "lutram": _count(types, "TRELLIS_DPR16X4")}
+
+
+@dataclass(frozen=True, slots=True)
+class CoreBuild:
+    """One synthesis (and place and route) of the accelerator core on one FPGA part."""
+
+    core: str
+    target: str
+    device: str
+    package: str
+    counts: dict[str, int]            # the core alone (kept as its own module): luts, ffs, bram, dsp, carries
+    wrapper_counts: dict[str, int]    # the serial I/O wrapper around it (not part of the core)
+    memories: list[dict[str, str]]    # each inferred buffer memory and the cell Yosys mapped it to
+    yosys_version: str
+    synth_s: float
+    fits: bool | None = None          # None: not placed
+    utilisation: dict[str, dict[str, int]] = field(default_factory=dict)
+    fmax_mhz: float | None = None
+    nextpnr_version: str = ""
+    pnr_s: float = 0.0
+    seed: int = 1
+    pnr_error: str = ""
+    critical_path: str = ""           # the clock edges of nextpnr's critical path, e.g. "posedge -> negedge"
+    synth_flags: str = ""             # extra synth_<target> options used
+
+    def to_dict(self) -> dict[str, object]:
+        return {"core": self.core, "target": self.target, "device": self.device, "package": self.package,
+                **self.counts, "wrapper": dict(self.wrapper_counts), "memories": [dict(m) for m in self.memories],
+                "fits": self.fits, "utilisation": {k: dict(v) for k, v in self.utilisation.items()},
+                "fmax_mhz": self.fmax_mhz, "seed": self.seed, "yosys_version": self.yosys_version,
+                "nextpnr_version": self.nextpnr_version, "synth_s": round(self.synth_s, 1),
+                "pnr_s": round(self.pnr_s, 1), "pnr_error": self.pnr_error,
+                "critical_path": self.critical_path, "synth_flags": self.synth_flags.strip()}
+
+
+BRAM_READ_DOMAIN = "bram_rd"
+
+
+def core_verilog(params: CoreParams, top: str = "core_io") -> str:
+    """Verilog of the core inside a serial I/O wrapper, with its buffers declared as block RAM can hold them.
+
+    The core's buffers read combinationally (an address in, its word out in the same cycle), which no
+    FPGA block RAM does; every other block would see the same words if the read were a synchronous one
+    clocked on the falling edge of the same clock, since the addresses come from registers of the rising
+    edge. So for the FPGA build each read port is declared in a falling-edge domain (cycle behaviour
+    unchanged; nextpnr times those paths to half a period). The wrapper shifts every core input in from
+    one pin and every output out to one pin, so a core with hundreds of ports fits a package and no
+    logic is optimised away."""
+    from contextlib import ExitStack
+    from unittest import mock
+
+    from amaranth.hdl import Cat, ClockDomain, ClockSignal, Module, Mux, Signal
+    from amaranth.lib import wiring
+    from amaranth.lib.memory import Memory
+    from amaranth.lib.wiring import In, Out
+
+    from . import core as core_mod
+    from .export import component_verilog
+
+    if not isinstance(params, CoreParams):
+        raise TypeError(f"core_verilog.params must be a CoreParams, not {params!r}")
+
+    class FallingEdgeReadMemory(Memory):
+        def read_port(self, *, domain: str = "sync", transparent_for: object = (),
+                      src_loc_at: int = 0) -> object:
+            return super().read_port(domain=BRAM_READ_DOMAIN if domain == "comb" else domain,
+                                     transparent_for=transparent_for, src_loc_at=src_loc_at + 1)
+
+    class BramCore(core_mod.AccelCore):
+        def elaborate(self, platform: object) -> Module:
+            with ExitStack() as stack:
+                stack.enter_context(mock.patch.object(core_mod, "Memory", FallingEdgeReadMemory))
+                m = super().elaborate(platform)
+            m.domains += ClockDomain(BRAM_READ_DOMAIN, clk_edge="neg", reset_less=True, local=True)
+            m.d.comb += ClockSignal(BRAM_READ_DOMAIN).eq(ClockSignal("sync"))
+            return m
+
+    class CoreIO(wiring.Component):
+        def __init__(self) -> None:
+            super().__init__({"sin": In(1), "load": In(1), "sout": Out(1)})
+
+        def elaborate(self, platform: object) -> Module:
+            m = Module()
+            m.submodules.core = dut = BramCore(params)
+            ins = [getattr(dut, n) for n, mb in dut.signature.members.items() if mb.flow is In]
+            outs = [getattr(dut, n) for n, mb in dut.signature.members.items() if mb.flow is Out]
+            n_in, n_out = sum(len(s) for s in ins), sum(len(s) for s in outs)
+            shift_in, shift_out = Signal(n_in), Signal(n_out)
+            m.d.sync += shift_in.eq(Cat(self.sin, shift_in[:-1]))
+            m.d.comb += Cat(*ins).eq(shift_in)
+            m.d.sync += shift_out.eq(Mux(self.load, Cat(*outs), shift_out >> 1))
+            m.d.comb += self.sout.eq(shift_out[0])
+            return m
+
+    return component_verilog(CoreIO(), top)
+
+
+def _run(cmd: list[str], cwd: Path, timeout: float | None) -> tuple[int, str, float]:
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return 124, f"timed out after {timeout:.0f} s", time.perf_counter() - t0
+    return proc.returncode, proc.stdout + proc.stderr, time.perf_counter() - t0
+
+
+def _module(mods: dict[str, Any], name: str) -> dict[str, Any]:
+    """The ``stat -json`` entry of the module called ``name`` or ending in ``.name`` (Amaranth's naming)."""
+    for key, val in mods.items():
+        bare = key.lstrip("\\")
+        if bare == name or bare.endswith(f".{name}"):
+            assert isinstance(val, dict)
+            return val
+    raise RuntimeError(f"yosys statistics have no module {name!r} (modules: {list(mods)})")
+
+
+def build_core(params: CoreParams, target: str, workdir: Path, device: str | None = None, seed: int = 1,
+               place: bool = True, freq_mhz: float = 12.0, timeout_s: float | None = None) -> CoreBuild:
+    """Synthesise the core of ``params`` (``rtl.program.CoreParams``) with Yosys ``synth_ice40`` /
+    ``synth_ecp5`` (the preferred Yosys of :func:`rtl.tools.find_tool`) and, with ``place``, place and route
+    it with nextpnr on ``device``: the core's LUT / FF / BRAM / DSP / carry counts, the utilisation of the
+    part and fmax. A design that does not fit is reported (``fits`` false, the utilisation nextpnr printed),
+    not raised."""
+    from .tools import find_tool, is_yowasp, tool_version
+
+    if not isinstance(params, CoreParams):
+        raise TypeError(f"build_core.params must be a CoreParams, not {params!r}")
+    dev = check_device(target, device)
+    yosys = find_tool("yosys")
+    nextpnr = find_tool(f"nextpnr-{target}") if place else ""
+    workdir.mkdir(parents=True, exist_ok=True)
+    wd = workdir.resolve()
+    (wd / "core_io.v").write_text(core_verilog(params, "core_io"))
+    flags = " -dsp" if dev.name == "up5k" else ""
+    synth_s = 0.0
+    for attempt in (flags, flags + " -noabc9"):
+        script = (f"read_verilog core_io.v; hierarchy -top core_io; setattr -mod -set keep_hierarchy 1 *.core; "
+                  f"flatten; synth_{target} -top core_io{attempt} -json net.json; tee -q -o stat.json stat -json")
+        rc, log, secs = _run([yosys, "-l", "yosys.log", "-q", "-p", script], wd, timeout_s)
+        synth_s += secs
+        flags = attempt
+        # the WebAssembly Yosys runs out of call stack in ABC9's XAIGER writer on the largest cores: map
+        # with ABC instead (the result records the flags)
+        if not (rc != 0 and "call stack exhausted" in log and "-noabc9" not in attempt):
+            break
+    if rc != 0:
+        tail = [ln for ln in log.strip().splitlines() if ln.strip()][-3:]
+        raise RuntimeError(f"yosys failed on core {params.name} ({target}): {' | '.join(tail)}")
+    mods = json.loads((wd / "stat.json").read_text())["modules"]
+    counts = core_cell_counts({str(k): int(v) for k, v in _module(mods, "core").get("num_cells_by_type", {}).items()},
+                              target)
+    wrap = core_cell_counts({str(k): int(v) for k, v in _module(mods, "core_io").get("num_cells_by_type", {}).items()},
+                            target)
+    memories = _memories((wd / "yosys.log").read_text(errors="replace"))
+    yv = tool_version(yosys)
+    if not place:
+        return CoreBuild(params.name, target, dev.name, dev.package, counts, wrap, memories, yv, synth_s, seed=seed,
+                         synth_flags=flags)
+    pnr = [nextpnr, dev.flag, "--package", dev.package, "--json", "net.json", "--freq", f"{freq_mhz:g}",
+           "--timing-allow-fail", "--seed", str(seed), "--report", "report.json", "-l", "nextpnr.log", "-q"]
+    pnr.append("--pcf-allow-unconstrained" if target == "ice40" else "--lpf-allow-unconstrained")
+    assert is_yowasp(nextpnr) or target == "ice40"
+    (wd / "report.json").unlink(missing_ok=True)
+    rc, log, pnr_s = _run(pnr, wd, timeout_s)
+    full = (wd / "nextpnr.log").read_text(errors="replace") if (wd / "nextpnr.log").exists() else log
+    util = _utilisation(full, target)
+    fmax, err = None, ""
+    if rc == 0 and (wd / "report.json").exists():
+        rep = json.loads((wd / "report.json").read_text())
+        util = {_UTIL[target][k]: {"used": int(v["used"]), "available": int(v["available"])}
+                for k, v in rep.get("utilization", {}).items() if k in _UTIL[target]} or util
+        achieved = [float(v["achieved"]) for v in rep.get("fmax", {}).values()]
+        fmax = min(achieved) if achieved else None
+    else:
+        errs = [ln.strip() for ln in full.splitlines() if "ERROR" in ln] or log.strip().splitlines()[-1:] or ["?"]
+        err = errs[-1]
+    fits = rc == 0 and all(u["used"] <= u["available"] for u in util.values())
+    edges = re.findall(r"Critical path report for clock '[^']*' \((\w+ -> \w+)\)", full)
+    return CoreBuild(params.name, target, dev.name, dev.package, counts, wrap, memories, yv, synth_s, fits, util,
+                     fmax, tool_version(nextpnr), pnr_s, seed, err, edges[-1] if edges else "", flags)
+
+
+def _utilisation(log: str, target: str) -> dict[str, dict[str, int]]:
+    """The ``Device utilisation`` block nextpnr prints after packing (present even when placement fails)."""
+    out: dict[str, dict[str, int]] = {}
+    for name, used, avail in re.findall(r"^\s*Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", log, re.M):
+        if name in _UTIL[target]:
+            out[_UTIL[target][name]] = {"used": int(used), "available": int(avail)}
+    return out
+
+
+def _memories(log: str) -> list[dict[str, str]]:
+    """Where ``memory_libmap`` put each inferred memory (a block-RAM cell, LUT RAM, or flip-flops)."""
+    return [{"memory": name.split(".")[-1], "mapped_to": via.strip("$_")}
+            for name, via in re.findall(r"^mapping memory (\S+) via (\S+)", log, re.M)]
