@@ -76,10 +76,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--top", help="top module name (default: encodes the parameters)")
     e.set_defaults(func=run_export)
 
-    s = rsub.add_parser("synth", help="Yosys synthesis (LUT/FF/carry counts) and, for ice40, nextpnr fmax")
+    s = rsub.add_parser("synth", help="Yosys synthesis (LUT/FF/carry counts) and, for ice40, nextpnr fmax; with "
+                                      "--arch, the accelerator core on iCE40 / ECP5 (LUT/FF/BRAM/DSP, fmax)")
+    s.add_argument("--arch", help="accelerator YAML or preset: synthesise, place and route its accelerator core")
     _design_args(s)
-    s.add_argument("--target", required=True, help="ice40, xc7 or generic")
-    s.add_argument("--no-fmax", action="store_true", help="ice40: skip nextpnr place and route")
+    s.add_argument("--target", required=True, help="ice40, xc7 or generic (the array); ice40 or ecp5 (--arch)")
+    s.add_argument("--device", help="--arch: the part, hx1k, hx8k (default for ice40) or up5k; lfe5u-25f, "
+                                    "lfe5u-45f or lfe5u-85f (default for ecp5)")
+    s.add_argument("--seed", default="1", help="--arch: nextpnr placement seed (default 1)")
+    s.add_argument("--no-fmax", action="store_true", help="skip nextpnr place and route")
     s.add_argument("--build", default="build/rtl_synth", help="work directory (default build/rtl_synth)")
     s.add_argument("--json", metavar="OUT", help="also write the result as JSON")
     s.set_defaults(func=run_synth)
@@ -129,11 +134,51 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_core_synth(args: argparse.Namespace) -> int:
+    """``hwsim rtl synth --arch``: the accelerator core through Yosys and nextpnr (rtl.synth.build_core)."""
+    import hwsim
+    from rtl.program import CoreParams
+    from rtl.synth import build_core, check_device
+    from rtl.tools import find_tool
+    from sims.output import check_output_path
+
+    dev = check_device(args.target, args.device)
+    try:
+        seed = int(args.seed)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed < 2**31:
+        raise ValueError(f"rtl synth.seed must be an integer in [0, 2147483647], not {args.seed!r}")
+    out = check_output_path(args.json, "--json", (".json",)) if args.json else None
+    core = CoreParams.from_accelerator(hwsim.resolve_accelerator(args.arch))
+    find_tool("yosys")
+    if not args.no_fmax:
+        find_tool(f"nextpnr-{args.target}")
+    _amaranth()
+    res = build_core(core, args.target, Path(args.build) / f"{core.name}_{dev.name}", device=dev.name, seed=seed,
+                     place=not args.no_fmax)
+    c = res.counts
+    print(f"{core.name} [{args.target}, {res.yosys_version}]: {c['luts']} LUT, {c['ffs']} FF, {c['bram']} BRAM, "
+          f"{c['dsp']} DSP, {c['carries']} carry ({res.synth_s:.0f} s; the serial I/O wrapper adds "
+          f"{res.wrapper_counts['luts']} LUT, {res.wrapper_counts['ffs']} FF)")
+    if res.fits is not None:
+        util = ", ".join(f"{k} {u['used']}/{u['available']}" for k, u in res.utilisation.items())
+        fmax = f"fmax {res.fmax_mhz:.1f} MHz ({res.critical_path})" if res.fmax_mhz is not None else res.pnr_error
+        print(f"{dev.name} {dev.package} [{res.nextpnr_version}, seed {seed}]: "
+              f"{'fits' if res.fits else 'does NOT fit'}: {util}; {fmax} ({res.pnr_s:.0f} s)")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(res.to_dict(), indent=2) + "\n")
+    return 0 if res.fits is not False else 1
+
+
 def run_synth(args: argparse.Namespace) -> int:
     from hwsim.errors import check_choice
     from rtl.synth import TARGETS
     from rtl.tools import require_tool
 
+    if args.arch is not None:
+        return _run_core_synth(args)
     params = _params(args)
     check_choice("rtl synth", "target", args.target, TARGETS)
     require_tool("yosys")
