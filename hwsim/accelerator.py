@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from .energy import EnergyTable, sram_access_pj
 from .errors import check_bool, check_float, check_int, check_name
@@ -78,13 +79,18 @@ class PESpec:
 @dataclass(frozen=True, slots=True)
 class BufferSpec:
     """One on-chip SRAM buffer. ``read_pj``/``write_pj`` are per word; ``None`` derives them from the
-    size and word width with Horowitz's table (see :func:`hwsim.energy.sram_access_pj`)."""
+    size and word width with Horowitz's table (see :func:`hwsim.energy.sram_access_pj`).
+
+    ``packed``: elements are packed into words, ``word_bits / bits`` of them per word (default), or each
+    element takes whole words of its own (``false``: how the generated RTL core stores them), which sets
+    the buffer's capacity, its words read and written and its ports' element rate."""
 
     size_bytes: int
     word_bits: int = 64
     banks: int = 1
     read_pj: float | None = None
     write_pj: float | None = None
+    packed: bool = True
 
     def __post_init__(self) -> None:
         check_int("BufferSpec", "size_bytes", self.size_bytes, 1)
@@ -94,6 +100,11 @@ class BufferSpec:
             v = getattr(self, f)
             if v is not None:
                 check_float("BufferSpec", f, v, lo=0.0)
+        check_bool("BufferSpec", "packed", self.packed)
+
+    def stored_bits(self, bits: Any) -> Any:
+        """Bits an element of ``bits`` occupies in this buffer (numbers or numpy arrays)."""
+        return bits if self.packed else -(-bits // self.word_bits) * self.word_bits
 
     @property
     def read_energy_pj(self) -> float:

@@ -181,11 +181,13 @@ def array_words(seg: Layer, acc: Accelerator, c: dict[str, np.ndarray], first_c:
     closing it writes final values at ``out_bits`` and, for BWA, one partial sum per bit plane that the
     scale unit reads back.
     """
-    ab, wb, accb = seg.act_bits, seg.stored_weight_bits, acc.pe.acc_bits
+    ab = acc.ifmap_sram.stored_bits(seg.act_bits)
+    wb = acc.filter_sram.stored_bits(seg.stored_weight_bits)
+    accb, ob = acc.ofmap_sram.stored_bits(acc.pe.acc_bits), acc.ofmap_sram.stored_bits(seg.out_bits)
     iw, fw, ow = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits, acc.ofmap_sram.word_bits
     outs, planes = c["outs"], seg.bit_scales
     final = last_c * outs
-    wr_bits = final * seg.out_bits + (c["ofmap_wr"] - final) * accb + final * planes * accb
+    wr_bits = final * ob + (c["ofmap_wr"] - final) * accb + final * planes * accb
     rd_bits = (c["ofmap_rd"] + (1 - first_c) * outs) * accb + final * planes * accb
     return {"ifmap_rd": c["ifmap_rd"] * ab / iw, "filter_rd": c["filter_rd"] * wb / fw,
             "ofmap_rd": rd_bits / ow, "ofmap_wr": wr_bits / ow}
@@ -210,7 +212,7 @@ def element_cycles(buf: BufferSpec, bits: float, bandwidth_bytes_per_cycle: floa
     link = 8.0 * bandwidth_bytes_per_cycle / bits
     if link >= 1 and float(bits).is_integer():
         link = math.floor(link + 1e-9)
-    return max(1.0 / link, bits / (buf.word_bits * buf.banks))
+    return max(1.0 / link, buf.stored_bits(bits) / (buf.word_bits * buf.banks))
 
 
 def transfer_cycles(buf: BufferSpec, bits: float, nbytes: np.ndarray | float, bandwidth_bytes_per_cycle: float,
@@ -230,7 +232,7 @@ def ws_weight_load_cycles(layer: Layer, flow: Dataflow, acc: Accelerator, k_slot
         return np.zeros(np.shape(n))
     f = acc.filter_sram
     weights = np.minimum(acc.rows, k_slots) * np.minimum(acc.cols, n)
-    return np.maximum(np.ceil(weights * layer.stored_weight_bits / (f.word_bits * f.banks) - 1e-9) - 1, 0)
+    return np.maximum(np.ceil(weights * f.stored_bits(layer.stored_weight_bits) / (f.word_bits * f.banks) - 1e-9) - 1, 0)
 
 
 _ZERO = np.zeros(1)
@@ -294,6 +296,7 @@ def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[Events
         leaves = np.concatenate((ch_o[1:], [True])) if b == n else ch_o[1:]
         lc = last_c[:len(leaves)]
         wb = leaves * np.where(lc, fp["out"][:len(leaves)], fp["psum"][:len(leaves)])
+        wb_psum = leaves * np.where(lc, 0.0, fp["psum"][:len(leaves)])
         wb_t = leaves * np.where(lc, tc(acc.ofmap_sram, layer.out_bits, fp["out"][:len(leaves)]),
                                  tc(acc.ofmap_sram, acc.pe.acc_bits, fp["psum"][:len(leaves)]))
         s = slice(lo - a, hi - a)  # this chunk's own tiles inside the window
@@ -322,7 +325,7 @@ def _walk(layer: Layer, mapping: LayerMapping, acc: Accelerator) -> tuple[Events
             port_stall += last - wb[-1] / bw
         parts = {**{key: c[key] for key in _SUMMED}, **{"w_" + key: v for key, v in words.items()},
                  "dram_ifmap": fill_if[s], "dram_filter": fill_f[s], "dram_psum": fill_o[s], "rd": load[s],
-                 "wr": wb[s]}
+                 "wr": wb[s], "wr_psum": wb_psum[s]}
         for key, v in parts.items():
             total = float(v.sum()) if np.ndim(v) else float(v) * (hi - lo)
             sums[key] = sums.get(key, 0.0) + total
@@ -334,17 +337,22 @@ def segment_events(seg: Layer, acc: Accelerator, s: Mapping[str, Any]) -> Events
     """The event record of one precision segment from its summed counts ``s`` (floats from the engine's
     walk, or arrays from the fast path): ``tile_costs`` and :func:`array_words` sums (``w_*``), the DMA's
     bytes per buffer (``dram_ifmap``, ``dram_filter``, ``dram_psum``), DRAM bytes read and written
-    (``rd``, ``wr``) and the unrounded ``stall`` and ``port_stall``. The DMA writes what it loads into the
+    (``rd``, ``wr``, of which ``wr_psum`` partial sums) and the unrounded ``stall`` and ``port_stall``. The DMA writes what it loads into the
     buffers and reads what it writes back out of the ofmap buffer."""
-    iw, fw, ow = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits, acc.ofmap_sram.word_bits
+    def words(buf: BufferSpec, nbytes: Any, bits: float) -> Any:   # DRAM bytes of bits-wide elements
+        return nbytes * 8 / bits * buf.stored_bits(bits) / buf.word_bits
+
+    ifm, flt, ofm, accb = acc.ifmap_sram, acc.filter_sram, acc.ofmap_sram, acc.pe.acc_bits
     return Events(
         compute_cycles=s["compute"] + scale_cycles(seg, acc), fill_cycles=s["fill"], stall_cycles=s["stall"],
         port_stall_cycles=s["port_stall"],
         traffic=Traffic(
-            ifmap_sram_reads=s["w_ifmap_rd"], ifmap_sram_writes=s["dram_ifmap"] * 8 / iw,
-            filter_sram_reads=s["w_filter_rd"], filter_sram_writes=s["dram_filter"] * 8 / fw,
-            ofmap_sram_reads=s["w_ofmap_rd"] + s["wr"] * 8 / ow,
-            ofmap_sram_writes=s["w_ofmap_wr"] + s["dram_psum"] * 8 / ow,
+            ifmap_sram_reads=s["w_ifmap_rd"], ifmap_sram_writes=words(ifm, s["dram_ifmap"], seg.act_bits),
+            filter_sram_reads=s["w_filter_rd"],
+            filter_sram_writes=words(flt, s["dram_filter"], seg.stored_weight_bits),
+            ofmap_sram_reads=s["w_ofmap_rd"] + words(ofm, s["wr"] - s["wr_psum"], seg.out_bits)
+            + words(ofm, s["wr_psum"], accb),
+            ofmap_sram_writes=s["w_ofmap_wr"] + words(ofm, s["dram_psum"], accb),
             dram_read_bytes=s["rd"], dram_write_bytes=s["wr"]),
         macs=((seg.weight_bits, seg.act_bits, s["macs"] * seg.weight_density),),
         scale_ops=seg.ofmap_count * seg.bit_scales,
@@ -381,9 +389,10 @@ def data_layer_events(layer: Layer, acc: Accelerator) -> Events:
     compute = math.ceil(layer.ofmap_count * ops_per_out / acc.cols)
     rd = layer.ifmap_count * layer.act_bits / 8
     wr = layer.ofmap_count * layer.out_bits / 8
-    iw, ow = acc.ifmap_sram.word_bits, acc.ofmap_sram.word_bits
-    t = Traffic(ifmap_sram_reads=rd * 8 / iw, ifmap_sram_writes=rd * 8 / iw, ofmap_sram_reads=wr * 8 / ow,
-                ofmap_sram_writes=wr * 8 / ow, dram_read_bytes=rd, dram_write_bytes=wr)
+    i_words = layer.ifmap_count * acc.ifmap_sram.stored_bits(layer.act_bits) / acc.ifmap_sram.word_bits
+    o_words = layer.ofmap_count * acc.ofmap_sram.stored_bits(layer.out_bits) / acc.ofmap_sram.word_bits
+    t = Traffic(ifmap_sram_reads=i_words, ifmap_sram_writes=i_words, ofmap_sram_reads=o_words,
+                ofmap_sram_writes=o_words, dram_read_bytes=rd, dram_write_bytes=wr)
     port = float(port_cycles(acc, (t.ifmap_sram_reads, 0.0, t.ofmap_sram_reads),
                              (t.ifmap_sram_writes, 0.0, t.ofmap_sram_writes)))
     dram = (rd + wr) / acc.dram.bandwidth_bytes_per_cycle

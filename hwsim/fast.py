@@ -147,7 +147,7 @@ def _as_tiles(tiles: np.ndarray | Sequence[Tile] | Tile) -> np.ndarray:
 def tiles_fit(layer: Layer, acc: Accelerator, tiles: np.ndarray) -> np.ndarray:
     """Vectorised :func:`hwsim.schedule.tile_fits`: True where the tile fits every buffer half."""
     t = _as_tiles(tiles)
-    fp = footprints_bytes(layer, [t[:, i] for i in range(5)], acc.pe.acc_bits)
+    fp = footprints_bytes(layer, [t[:, i] for i in range(5)], acc)
     return ((fp["ifmap_sram"] <= acc.ifmap_sram.size_bytes // 2) & (fp["filter_sram"] <= acc.filter_sram.size_bytes // 2)
             & (fp["ofmap_sram"] <= acc.ofmap_sram.size_bytes // 2))
 
@@ -231,6 +231,7 @@ class _DramTraffic:
     last_writeback: np.ndarray
     first_ifmap: np.ndarray
     first_filter: np.ndarray
+    transfers: dict[str, np.ndarray]   # DMA transfers of ifmap, filter, psum (loads) and out (write-backs)
 
 
 def _exact_sums(seg: Layer, acc: Accelerator, flow: Dataflow, grid: _Grid) -> _ExactSums:
@@ -305,27 +306,38 @@ def _dram_traffic(seg: Layer, acc: Accelerator, pos: np.ndarray, grid: _Grid) ->
     first_if = ext["n"] * ext["c"] * rows_h[1] * rows_w[1] * a_b / 8
     first_f = ext["m"] * ext["c"] * khw * w_b / 8
     last = np.prod(grid.remainder[:, [_IDX[d] for d in "nmpq"]], axis=1) * o_b / 8
+
+    def tiles(rel: frozenset[str]) -> np.ndarray:
+        return g * np.prod(grid.trips[:, [_IDX[d] for d in LOOPS if d in rel]], axis=1)[None, :]
+
+    n_out = tiles(RELEVANT["ofmap"])
+    transfers = {"ifmap": _refetches(pos, grid, RELEVANT["ifmap"], r_if) * tiles(RELEVANT["ifmap"]),
+                 "filter": _refetches(pos, grid, RELEVANT["filter"], r_f) * tiles(RELEVANT["filter"]),
+                 "psum": np.where(c_outer, (grid.at(grid.trips, "c")[None, :] - 1) * n_out, 0), "out": n_out}
     return _DramTraffic(ifmap, filt, psum, ifmap + filt + psum, psum + g * outs * o_b / 8, r_if, r_f, r_o,
-                        first_if + first_f, last, first_if, first_f)
+                        first_if + first_f, last, first_if, first_f, transfers)
 
 
 def _dma_time_bytes(seg: Layer, acc: Accelerator, dram: _DramTraffic) -> _DramTraffic:
     """The traffic in link-equivalent bytes: each transfer moves at the slower of the link (whole elements
     per beat) and its buffer half's ports (``hwsim.engine.element_cycles``), so a port-bound operand's
-    bytes count more. The engine spends whole cycles per transfer: so do the exposed first loads and the
-    last write-back here; the hidden transfers in between are a rate."""
+    bytes count more. The engine spends whole cycles per transfer; so does this, on each operand's mean
+    transfer."""
     bw = acc.dram.bandwidth_bytes_per_cycle
 
     def f(buf: BufferSpec, bits: float) -> float:
         return element_cycles(buf, bits, bw) * 8.0 * bw / bits
 
-    def whole(link_bytes: np.ndarray) -> np.ndarray:
-        return np.ceil(link_bytes / bw - 1e-6) * bw
+    def whole(link_bytes: np.ndarray, n: np.ndarray | int = 1) -> np.ndarray:
+        per = np.asarray(link_bytes) / np.maximum(n, 1) / bw
+        return n * np.ceil(per - 1e-6) * bw
 
     f_if, f_f = f(acc.ifmap_sram, seg.act_bits), f(acc.filter_sram, seg.stored_weight_bits)
     f_ps, f_out = f(acc.ofmap_sram, acc.pe.acc_bits), f(acc.ofmap_sram, seg.out_bits)
-    ifmap, filt, psum = dram.ifmap * f_if, dram.filter * f_f, dram.psum * f_ps
-    write = psum + (dram.write - dram.psum) * f_out
+    n = dram.transfers
+    ifmap, filt = whole(dram.ifmap * f_if, n["ifmap"]), whole(dram.filter * f_f, n["filter"])
+    psum = whole(dram.psum * f_ps, n["psum"])
+    write = psum + whole((dram.write - dram.psum) * f_out, n["out"])
     first_if, first_f = whole(dram.first_ifmap * f_if), whole(dram.first_filter * f_f)
     return dataclasses.replace(dram, ifmap=ifmap, filter=filt, psum=psum, read=ifmap + filt + psum, write=write,
                                first_load=first_if + first_f, last_writeback=whole(dram.last_writeback * f_out),
@@ -397,6 +409,7 @@ def _segment_parts(seg: Layer, acc: Accelerator, flow: Dataflow, pos: np.ndarray
     out = {key: np.broadcast_to(v[None, :], shape) for key, v in sums.sums.items()}
     out.update(dram_ifmap=np.broadcast_to(dram.ifmap, shape), dram_filter=np.broadcast_to(dram.filter, shape),
                dram_psum=np.broadcast_to(dram.psum, shape), rd=dram.read, wr=dram.write,
+               wr_psum=np.broadcast_to(dram.psum, shape),
                stall=stall + sums.sums["port_stall"][None, :])
     return out
 

@@ -90,8 +90,9 @@ class LayerMapping:
             raise ValueError(f"{owner}.tile {fit}")
 
 
-def footprints_bytes(layer: Layer, tile: Tile | Sequence[Any], acc_bits: int) -> dict[str, Any]:
-    """Bytes one tile occupies in each buffer at the layer's bitwidths (packed bits, rounded up).
+def footprints_bytes(layer: Layer, tile: Tile | Sequence[Any], acc: Accelerator) -> dict[str, Any]:
+    """Bytes one tile occupies in each buffer at the layer's bitwidths (packed bits, rounded up; whole words
+    per element in a buffer that is not ``packed``).
 
     The one footprint rule (the tiler, the mapper's vectorised filter and the engine use it). ``tile`` is
     a :class:`Tile` or a sequence of five extents ``n m c p q`` (ints or numpy arrays). The ifmap tile
@@ -106,12 +107,15 @@ def footprints_bytes(layer: Layer, tile: Tile | Sequence[Any], acc_bits: int) ->
     iw = minimum((q - 1) * layer.stride_w + layer.kernel_w, layer.in_w + 2 * layer.pad_w)
     n_in = 2 if layer.kind.value == "eltwise" else 1
     cin = c if layer.has_macs else m
-    ifmap_bits = n_in * n * cin * ih * iw * layer.act_bits
+    acc_bits = acc.pe.acc_bits
+    ifmap_bits = n_in * n * cin * ih * iw * acc.ifmap_sram.stored_bits(layer.act_bits)
     # a matmul's second operand is held in the filter buffer at its own width
-    filt_bits = -(-(m * c * layer.kernel_h * layer.kernel_w * layer.compressed_bits(layer.weight_bits)
-                    * int(layer.has_macs)) // 1)
+    filt_bits = -(-(m * c * layer.kernel_h * layer.kernel_w
+                    * acc.filter_sram.stored_bits(layer.compressed_bits(layer.weight_bits)) * int(layer.has_macs)) // 1)
     split_k = (c < layer.in_channels // layer.groups) & layer.has_macs
-    out_b = where(split_k, acc_bits, layer.out_bits) if layer.bit_scales == 0 else acc_bits * layer.bit_scales
+    store = acc.ofmap_sram.stored_bits
+    out_b = where(split_k, store(acc_bits), store(layer.out_bits)) if layer.bit_scales == 0 else \
+        store(acc_bits) * layer.bit_scales
     ofmap_bits = n * m * p * q * out_b
     fp = {"ifmap_sram": -(-ifmap_bits // 8), "filter_sram": -(-filt_bits // 8), "ofmap_sram": -(-ofmap_bits // 8)}
     return {k: int(v) for k, v in fp.items()} if scalar else fp
@@ -123,7 +127,7 @@ def _pick(cond: bool, yes: int, no: int) -> int:
 
 def tile_fits(layer: Layer, tile: Tile, acc: Accelerator) -> str | None:
     """``None`` if the tile fits every buffer twice over (double buffering), else the reason."""
-    fp = footprints_bytes(layer, tile, acc.pe.acc_bits)
+    fp = footprints_bytes(layer, tile, acc)
     for buf, need in fp.items():
         cap = getattr(acc, buf).size_bytes // 2
         if need > cap:
@@ -148,7 +152,7 @@ def default_mapping(layer: Layer, acc: Accelerator, dataflow: Dataflow | None = 
     depends = {"ifmap_sram": "pqnc" if layer.has_macs else "pqnm", "filter_sram": "mc", "ofmap_sram": "pmqn"}
     while True:
         ext = [sizes[d] for d in LOOPS]
-        fp = footprints_bytes(layer, ext, acc.pe.acc_bits) if footprint is None else footprint(layer, ext)
+        fp = footprints_bytes(layer, ext, acc) if footprint is None else footprint(layer, ext)
         over = [b for b in depends if fp[b] > getattr(acc, b).size_bytes // 2]
         if not over:
             break

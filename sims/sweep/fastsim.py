@@ -95,11 +95,10 @@ class LayerCostCache:
         """Totals of ``plan`` on ``acc`` under ``schedule`` (``None``: hwsim's default schedule)."""
         core_id = self._id(("core", acc.rows, acc.cols, acc.pe, acc.interconnect,
                             acc.dram.bandwidth_bytes_per_cycle)
-                           + tuple((b.word_bits, b.banks) for b in (acc.ifmap_sram, acc.filter_sram, acc.ofmap_sram)))
+                           + tuple((b.word_bits, b.banks, b.packed) for b in (acc.ifmap_sram, acc.filter_sram, acc.ofmap_sram)))
         if schedule is None:
-            tile_key: tuple[object, ...] = (acc.ifmap_sram.size_bytes, acc.filter_sram.size_bytes,
-                                            acc.ofmap_sram.size_bytes, acc.pe.acc_bits, acc.dataflows[0],
-                                            acc.pe.kind)  # everything default_mapping reads
+            tile_key: tuple[object, ...] = (acc.ifmap_sram, acc.filter_sram, acc.ofmap_sram, acc.pe.acc_bits,
+                                            acc.dataflows[0], acc.pe.kind)  # everything default_mapping reads
             agg_key: tuple[object, ...] = (plan.plan_id, core_id, tile_key)
         else:
             maps = [(self._mapping_id(m), m) for m in schedule.mappings]

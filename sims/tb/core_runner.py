@@ -55,10 +55,13 @@ def rtl_counts(counters: dict[str, int], layer: Layer, acc: Accelerator) -> dict
     ``act_bits``, weights at ``weight_bits``, in the ofmap final results at ``out_bits`` and partial sums at
     ``pe.acc_bits``. Every output is written final once and read once by the write-back (the bench checks
     that each output arrives exactly once), so the ofmap's other accesses are partial sums. Equal to the
-    physical access counts (:func:`rtl_accesses`) where a buffer's ``word_bits`` equals its elements' width.
+    physical access counts (:func:`rtl_accesses`) in a buffer that is not ``packed`` (the core's own
+    storage, modelled exactly) or whose ``word_bits`` equals its elements' width.
     """
-    ab, wb, ob, accb = layer.act_bits, layer.weight_bits, layer.out_bits, acc.pe.acc_bits
-    iw, fw, ow = acc.ifmap_sram.word_bits, acc.filter_sram.word_bits, acc.ofmap_sram.word_bits
+    ifm, flt, ofm = acc.ifmap_sram, acc.filter_sram, acc.ofmap_sram
+    ab, wb = ifm.stored_bits(layer.act_bits), flt.stored_bits(layer.weight_bits)
+    ob, accb = ofm.stored_bits(layer.out_bits), ofm.stored_bits(acc.pe.acc_bits)
+    iw, fw, ow = ifm.word_bits, flt.word_bits, ofm.word_bits
     outs = layer.ofmap_count
     c = counters
     return {"cycles": c["cycles"], "compute_cycles": c["compute_cycles"], "fill_cycles": c["fill_cycles"],

@@ -203,8 +203,8 @@ def test_bwa_scales_cost_cycles_storage_and_energy() -> None:
     assert r1.compute_cycles == r0.compute_cycles + math.ceil(la.ofmap_count * 4 / a.cols)
     assert r1.traffic.ofmap_sram_writes > r0.traffic.ofmap_sram_writes
     assert r1.energy.scale_pj > 0 and r0.energy.scale_pj == 0
-    fp0 = hwsim.schedule.footprints_bytes(la, Tile.whole(la), 32)
-    fp1 = hwsim.schedule.footprints_bytes(bwa, Tile.whole(la), 32)
+    fp0 = hwsim.schedule.footprints_bytes(la, Tile.whole(la), a)
+    fp1 = hwsim.schedule.footprints_bytes(bwa, Tile.whole(la), a)
     assert fp1["ofmap_sram"] == la.ofmap_count * 32 * 4 // 8 > fp0["ofmap_sram"]
 
 
@@ -267,3 +267,46 @@ def test_adder_tree_reaches_the_area_model() -> None:
     added = 256 / 16 * tree_bits(16, 8)
     saved_luts = ICE40_COEFFS["serial_act"]["luts"][i] * 256 * 32 * 15 / 16
     assert tree.luts == pytest.approx(one.luts - saved_luts + added, abs=1)
+
+
+def test_unpacked_buffers_store_one_element_per_word() -> None:
+    """``packed: false`` (the RTL core's storage): 4-bit activations in 8-bit words take a word each, so
+    the tile's bytes, the words read and written and the DMA's port rate all double against packed words."""
+    la = conv(act_bits=4, weight_bits=8, out_bits=8)
+    packed = acc(ifmap_sram=BufferSpec(1 << 20, word_bits=8, banks=1), dram=DRAMSpec(64.0))
+    flat = acc(ifmap_sram=BufferSpec(1 << 20, word_bits=8, banks=1, packed=False), dram=DRAMSpec(64.0))
+    fp_p = hwsim.schedule.footprints_bytes(la, Tile.whole(la), packed)
+    fp_u = hwsim.schedule.footprints_bytes(la, Tile.whole(la), flat)
+    assert fp_u["ifmap_sram"] == 8 * 8 * 8 == 2 * fp_p["ifmap_sram"]   # the padded 8x8 tile of 8 channels
+    assert fp_u["filter_sram"] == fp_p["filter_sram"]
+    rp, ru = run(la, packed), run(la, flat)
+    assert ru.traffic.ifmap_sram_writes == la.ifmap_count == 2 * rp.traffic.ifmap_sram_writes
+    assert ru.traffic.ifmap_sram_reads == 2 * rp.traffic.ifmap_sram_reads
+    # the first load is exposed: one element per cycle through the one bank, against two when packed
+    assert hwsim.engine.element_cycles(flat.ifmap_sram, 4, 64.0) == 1.0
+    assert hwsim.engine.element_cycles(packed.ifmap_sram, 4, 64.0) == 0.5
+    assert ru.stall_cycles > rp.stall_cycles
+    with pytest.raises(TypeError, match=r"^BufferSpec\.packed must be"):
+        BufferSpec(1024, packed="no")  # type: ignore[arg-type]
+
+
+def test_dma_moves_whole_elements_per_beat_and_whole_cycles_per_transfer() -> None:
+    """A 3-bit element never straddles a 64-bit link beat (21 per beat, as the RTL core's DMA moves them),
+    and a transfer's last beat is spent whole."""
+    wide = BufferSpec(1 << 20, word_bits=64, banks=64)
+    assert hwsim.engine.element_cycles(wide, 3, 8.0) == 1 / 21
+    assert hwsim.engine.element_cycles(wide, 8, 8.0) == 1 / 8
+    assert hwsim.engine.transfer_cycles(wide, 3, np.array([0.0, 21 * 3 / 8, 22 * 3 / 8]), 8.0).tolist() == [0, 1, 2]
+
+
+def test_ws_waits_for_a_tiles_first_stationary_weights() -> None:
+    """Broadcast WS on a 4x4 serial_act array whose filter buffer delivers 2 weights per cycle: the 16
+    weights of a tile's first fold take 8 cycles, the first bypassed in the start cycle, so 7 cycles more
+    than with 16 weights per cycle (besides the slower first load); OS is unaffected."""
+    la = conv(weight_bits=8, act_bits=8)
+    slow = acc("serial_act", interconnect="broadcast", filter_sram=BufferSpec(1 << 20, word_bits=8, banks=2))
+    fast = acc("serial_act", interconnect="broadcast", filter_sram=BufferSpec(1 << 20, word_bits=8, banks=16))
+    # the exposed first load of the 576 weights through 2 against 16 banks, and the weight wait
+    assert run(la, slow, "ws").total_cycles - run(la, fast, "ws").total_cycles == (576 // 2 - 576 // 16) + 7
+    assert hwsim.engine.ws_weight_load_cycles(la, Dataflow.WS, slow, np.array(72), np.array(8)) == 7
+    assert hwsim.engine.ws_weight_load_cycles(la, Dataflow.OS, slow, np.array(72), np.array(8)) == 0

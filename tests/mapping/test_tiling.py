@@ -75,7 +75,7 @@ def test_mapped_layers_fit_and_compute_the_same_result(la: Layer, objective: str
     choice = map_layer(la, acc, objective, max_mapspace=300)
     m = choice.mapping
     assert tile_fits(la, m.tile, acc) is None
-    fp = footprints_bytes(la, m.tile, acc.pe.acc_bits)
+    fp = footprints_bytes(la, m.tile, acc)
     for buf, need in fp.items():
         assert need <= getattr(acc, buf).size_bytes // 2
     rng = np.random.default_rng(seed)
