@@ -26,7 +26,8 @@ from .program import CoreParams
 from .tools import require_tool, tool_version
 
 __all__ = ["TARGETS", "SynthResult", "synth_script", "parse_stat", "run_yosys", "ice40_fmax_mhz", "CORE_TARGETS", "DEVICES",
-           "DEFAULT_DEVICE", "Device", "CoreBuild", "check_device", "core_cell_counts", "core_verilog", "build_core"]
+           "DEFAULT_DEVICE", "Device", "CoreBuild", "check_device", "core_cell_counts", "bram_core", "bram_core_type", "core_verilog",
+           "build_core"]
 
 TARGETS = ("ice40", "xc7", "generic")
 
@@ -190,7 +191,7 @@ class CoreBuild:
     device: str
     package: str
     counts: dict[str, int]            # the core alone (kept as its own module): luts, ffs, bram, dsp, carries
-    wrapper_counts: dict[str, int]    # the serial I/O wrapper around it (not part of the core)
+    wrapper_counts: dict[str, int]    # the I/O wrapper around it (not part of the core)
     memories: list[dict[str, str]]    # each inferred buffer memory and the cell Yosys mapped it to
     yosys_version: str
     synth_s: float
@@ -215,31 +216,21 @@ class CoreBuild:
 
 
 BRAM_READ_DOMAIN = "bram_rd"
+OUT_PINS = 8     # output pins of the I/O wrapper
 
 
-def core_verilog(params: CoreParams, top: str = "core_io") -> str:
-    """Verilog of the core inside a serial I/O wrapper, with its buffers declared as block RAM can hold them.
-
-    The core's buffers read combinationally (an address in, its word out in the same cycle), which no
-    FPGA block RAM does; every other block would see the same words if the read were a synchronous one
-    clocked on the falling edge of the same clock, since the addresses come from registers of the rising
-    edge. So for the FPGA build each read port is declared in a falling-edge domain (cycle behaviour
-    unchanged; nextpnr times those paths to half a period). The wrapper shifts every core input in from
-    one pin and every output out to one pin, so a core with hundreds of ports fits a package and no
-    logic is optimised away."""
+def bram_core_type() -> type:
+    """The class of :func:`bram_core` (a subclass of ``rtl.core.AccelCore``)."""
+    global _BRAM_CORE
+    if _BRAM_CORE is not None:
+        return _BRAM_CORE
     from contextlib import ExitStack
     from unittest import mock
 
-    from amaranth.hdl import Cat, ClockDomain, ClockSignal, Module, Mux, Signal
-    from amaranth.lib import wiring
+    from amaranth.hdl import ClockDomain, ClockSignal, Module
     from amaranth.lib.memory import Memory
-    from amaranth.lib.wiring import In, Out
 
     from . import core as core_mod
-    from .export import component_verilog
-
-    if not isinstance(params, CoreParams):
-        raise TypeError(f"core_verilog.params must be a CoreParams, not {params!r}")
 
     class FallingEdgeReadMemory(Memory):
         def read_port(self, *, domain: str = "sync", transparent_for: object = (),
@@ -256,21 +247,57 @@ def core_verilog(params: CoreParams, top: str = "core_io") -> str:
             m.d.comb += ClockSignal(BRAM_READ_DOMAIN).eq(ClockSignal("sync"))
             return m
 
+    _BRAM_CORE = BramCore
+    return BramCore
+
+
+_BRAM_CORE: type | None = None
+
+
+def bram_core(params: CoreParams) -> Any:
+    """The core of ``params`` with its buffers declared as block RAM can hold them.
+
+    ``rtl.core.AccelCore``'s buffers read combinationally (an address in, its word out in the same cycle),
+    which no FPGA block RAM does. Every register of the core sees the same words if each read is instead
+    a synchronous read clocked on the falling edge of the same clock, because the read addresses come from
+    registers of the rising edge (no input port reaches them): the words of a cycle are read in its
+    middle. This component declares each read port in such a falling-edge domain and is otherwise
+    ``AccelCore`` itself; nextpnr times the address-to-read paths to half a period. (An output port fed
+    by a read, ``ext_wdata``, changes at the falling edge instead of after the rising edge; it is valid
+    at the rising edge, where the external side takes it.)"""
+    if not isinstance(params, CoreParams):
+        raise TypeError(f"bram_core.params must be a CoreParams, not {params!r}")
+    return bram_core_type()(params)
+
+
+def core_verilog(params: CoreParams, top: str = "core_io") -> str:
+    """Verilog of :func:`bram_core` inside an I/O wrapper: every core input is shifted in from one pin and
+    the core's outputs are folded by XOR onto ``OUT_PINS`` registered pins (every output bit reaches a
+    pin, so no logic is optimised away), so a core with hundreds of ports fits a package."""
+    from amaranth.hdl import Cat, Module, Signal
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from .export import component_verilog
+
+    dut = bram_core(params)
+
     class CoreIO(wiring.Component):
         def __init__(self) -> None:
-            super().__init__({"sin": In(1), "load": In(1), "sout": Out(1)})
+            super().__init__({"sin": In(1), "sout": Out(OUT_PINS)})
 
         def elaborate(self, platform: object) -> Module:
             m = Module()
-            m.submodules.core = dut = BramCore(params)
+            m.submodules.core = dut
             ins = [getattr(dut, n) for n, mb in dut.signature.members.items() if mb.flow is In]
             outs = [getattr(dut, n) for n, mb in dut.signature.members.items() if mb.flow is Out]
             n_in, n_out = sum(len(s) for s in ins), sum(len(s) for s in outs)
-            shift_in, shift_out = Signal(n_in), Signal(n_out)
+            shift_in = Signal(n_in)
             m.d.sync += shift_in.eq(Cat(self.sin, shift_in[:-1]))
             m.d.comb += Cat(*ins).eq(shift_in)
-            m.d.sync += shift_out.eq(Mux(self.load, Cat(*outs), shift_out >> 1))
-            m.d.comb += self.sout.eq(shift_out[0])
+            flat = Cat(*outs)
+            lanes = [flat[i::OUT_PINS].xor() for i in range(min(OUT_PINS, n_out))]
+            m.d.sync += self.sout.eq(Cat(*lanes))
             return m
 
     return component_verilog(CoreIO(), top)
