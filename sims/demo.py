@@ -1,6 +1,6 @@
-"""The end-to-end demo on built-in defaults: train -> map -> simulate -> verify RTL -> sweep -> report.
+"""The end-to-end demo on built-in defaults: train -> map -> simulate -> run on the RTL core -> sweep -> report.
 
-Every step is the real thing at a small size (the shipped 8x8 digits, a few epochs, a 4x4 array), so the
+Every step is the real thing at a small size (the shipped 8x8 digits, a few epochs, an 8x8 RTL core), so the
 whole chain runs in a few minutes on two CPU cores. Each step prints what it did and how long it took.
 """
 
@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import os
-import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,7 +36,9 @@ class DemoConfig:
     pretrain_epochs: int = 10
     epochs: int = 6
     seed: int = 0
-    rtl_bits: tuple[int, int] = (8, 8)
+    rtl_arch: str = "rtl8_serial"
+    rtl_simulator: str = "verilator"
+    rtl_samples: int = 64
     accelerators: tuple[str, ...] = ACCELERATORS
     methods: tuple[str, ...] = ("uniform", "pdb", "cmn")
     progress: bool = True
@@ -111,33 +112,42 @@ def _map_and_simulate(cfg: DemoConfig, models: dict[str, dict[str, Any]]) -> lis
     return rows
 
 
-def _verify_rtl(cfg: DemoConfig) -> dict[str, Any]:
-    """Export a 4x4 bit-serial array at the chosen precision, run it under Icarus with cocotb, check values
-    against the golden model and cycles against hwsim's timing model."""
-    from rtl.params import ArrayParams
-    from sims.tb.model import TilePlan
-    from sims.tb.runner import run_tile_bench
+def _run_on_core(cfg: DemoConfig, models: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The trained PDB model on the generated RTL core (``sims.tb.trained``): every conv / linear layer's
+    accumulators computed by the RTL, the test predictions against the model's, and the core's twelve
+    counts per layer against ``hwsim.simulate`` for the same layer and mapping."""
+    from quant.data import load_dataset
+    from sims.tb.trained import run_trained
 
-    w, a = cfg.rtl_bits
-    params = ArrayParams(4, 4, w, a, max_steps=32)
-    rng = random.Random(cfg.seed)
-    plans = [TilePlan(rng.randint(1, 32), rng.randint(1, a), signed=True, accumulate=i % 2 == 1) for i in range(6)]
+    name = "pdb" if "pdb" in models else next(iter(models))
+    acc = hwsim.resolve_accelerator(cfg.rtl_arch)
+    x = load_dataset("digits").test.x[:cfg.rtl_samples]
     quiet = {"COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING"}
     saved = {k: os.environ.get(k) for k in quiet}
     os.environ.update(quiet)
     try:
-        run = run_tile_bench("icarus", params, plans, seed=cfg.seed, build_root=cfg.out / "rtl_build")
+        res = run_trained(cfg.rtl_simulator, acc, models[name]["path"], x, build_root=cfg.out / "rtl_build",
+                          log=cfg.log)
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    # run_tile_bench raises unless every value matches hwsim.golden and every tile takes exactly
-    # hwsim.timing.fold_cycles cycles (the bench's checker)
-    cfg.log(f"   4x4 array, W={w} A={a}: {len(plans)} tiles, values match the golden model, "
-            f"cycles {list(run.cycles)} == hwsim's prediction")
-    return {"weight_bits": w, "act_bits": a, "tiles": len(plans), "cycles": list(run.cycles)}
+    cfg.log(f"   {name} model on the {acc.name} core ({cfg.rtl_simulator}): {res.agree}/{res.samples} test "
+            f"predictions equal to the model's; accumulators equal to hwsim.golden: "
+            f"{'yes' if res.accumulators_exact else 'NO'}")
+    cfg.log(f"   {'layer':12s} {'RTL cycles':>11s} {'hwsim cycles':>12s} {'RTL stall':>10s} {'hwsim stall':>11s} "
+            f"{'DRAM B (RTL)':>12s} {'equal counts':>12s}")
+    for r in res.layers:
+        same = sum(r.rtl[k] == r.model[k] for k in r.rtl)
+        cfg.log(f"   {r.name:12s} {r.rtl['cycles']:11,.0f} {r.model['cycles']:12,.0f} {r.rtl['stall_cycles']:10,.0f} "
+                f"{r.model['stall_cycles']:11,.0f} {r.rtl['dram_read_bytes'] + r.rtl['dram_write_bytes']:12,.0f} "
+                f"{same:9d}/{len(r.rtl)}")
+    return {"model": name, "accelerator": acc.name, "simulator": cfg.rtl_simulator, "samples": res.samples,
+            "agree": res.agree, "accumulators_exact": res.accumulators_exact,
+            "layers": [{"name": r.name, "rtl": r.rtl, "model": r.model,
+                        "outputs_match_golden": r.outputs_match_golden} for r in res.layers]}
 
 
 def _sweep(cfg: DemoConfig, models: dict[str, dict[str, Any]]) -> Path:
@@ -181,8 +191,9 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         models = _train(cfg)
     with _step(cfg, f"2. map (EDP) and simulate on {', '.join(cfg.accelerators)}"):
         sims_rows = _map_and_simulate(cfg, models)
-    with _step(cfg, "3. verify the bit-serial PE array RTL (Icarus + cocotb) against the golden and cycle models"):
-        rtl = _verify_rtl(cfg)
+    with _step(cfg, f"3. run the trained model on the generated RTL core ({cfg.rtl_arch}, {cfg.rtl_simulator} + "
+                    f"cocotb) against the model and hwsim"):
+        rtl = _run_on_core(cfg, models)
     with _step(cfg, "4. sweep array size x PE kind x buffer x model"):
         db = _sweep(cfg, models)
     with _step(cfg, "5. write the report"):

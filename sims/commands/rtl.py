@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from rtl.params import MAX_BITS, MAX_DIM, PE_KINDS, ArrayParams
 from rtl.tools import ToolNotFoundError
@@ -109,6 +110,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--simulator", default="icarus", help="icarus (default) or verilator")
     r.add_argument("--json", metavar="OUT.json", required=True, help="write the per-layer comparison here")
     r.add_argument("--seed", default="0", help="seed of the random integer operands (default 0)")
+    r.add_argument("--samples", help="a MODEL.pt from `hwsim train`: classify this many test samples on the core "
+                                     "(default: the whole test set)")
+    r.add_argument("--dataset", help="a MODEL.pt: the data set of its test samples (default: the one it was "
+                                     "trained on)")
     r.add_argument("--build", help="build directory (default build/cocotb)")
     r.set_defaults(func=run_core)
 
@@ -159,7 +164,7 @@ def _run_core_synth(args: argparse.Namespace) -> int:
                      place=not args.no_fmax)
     c = res.counts
     print(f"{core.name} [{args.target}, {res.yosys_version}]: {c['luts']} LUT, {c['ffs']} FF, {c['bram']} BRAM, "
-          f"{c['dsp']} DSP, {c['carries']} carry ({res.synth_s:.0f} s; the serial I/O wrapper adds "
+          f"{c['dsp']} DSP, {c['carries']} carry ({res.synth_s:.0f} s; the I/O wrapper adds "
           f"{res.wrapper_counts['luts']} LUT, {res.wrapper_counts['ffs']} FF)")
     if res.fits is not None:
         util = ", ".join(f"{k} {u['used']}/{u['available']}" for k, u in res.utilisation.items())
@@ -276,6 +281,76 @@ def _operands(layer: object, rng: object, signed: bool) -> tuple[object, object]
     return x, wt
 
 
+def _is_trained(spec: str) -> bool:
+    from .simulate import _is_quant_checkpoint
+
+    p = Path(spec)
+    return p.suffix.lower() in (".pt", ".pth") and p.is_file() and _is_quant_checkpoint(p)
+
+
+def _run_trained(args: argparse.Namespace, acc: object, out_path: Path) -> int:
+    """``hwsim rtl run --network MODEL.pt``: the trained model's integer layers on the core, its test
+    samples classified there (``sims.tb.trained``); exit 0 only if every accumulator and prediction agrees."""
+    import torch
+
+    from hwsim.accelerator import Accelerator
+    from quant.data import load_dataset
+    from quant.export import load_integers
+    from sims.tb.runner import ensure_simulator
+    from sims.tb.trained import core_layers, run_trained
+
+    from .simulate import load_schedule_arg
+
+    assert isinstance(acc, Accelerator)
+    _, _, meta = load_integers(args.network)
+    name = args.dataset or meta.get("dataset")
+    if not isinstance(name, str):
+        raise ValueError(f"rtl run.dataset is required: {args.network!r} does not name the data set it was trained on")
+    data = load_dataset(name)
+    total = int(data.test.x.shape[0])
+    n = total
+    if args.samples is not None:
+        try:
+            n = int(args.samples)
+        except ValueError:
+            n = 0
+        if not 1 <= n <= total:
+            raise ValueError(f"rtl run.samples must be an integer in [1, {total}] (the test set of {name!r}), "
+                             f"not {args.samples!r}")
+    schedule = load_schedule_arg(args.schedule) if args.schedule else None
+    from quant.export import load_network
+
+    core_layers(load_network(args.network), acc, n, schedule)   # refuse before anything is built
+    ensure_simulator(args.simulator)
+    _amaranth()
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    print(f"{args.network}: {n} test samples of {name!r}, every conv / linear layer on the {acc.name} core "
+          f"({args.simulator})")
+    res = run_trained(args.simulator, acc, args.network, data.test.x[:n], schedule,
+                      build_root=Path(args.build) if args.build else None)
+    rows = [{"name": r.name, "rtl": r.rtl, "model": r.model, "outputs_match_golden": r.outputs_match_golden,
+             "rtl_sram_accesses": r.accesses} for r in res.layers]
+    _print_rows(rows)
+    print(f"predictions on the core: {res.agree}/{res.samples} equal to the model's "
+          f"({100 * res.agree / res.samples:.2f} %); accumulators exact: {'yes' if res.accumulators_exact else 'no'}")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps({"layers": rows, "classification": {
+        "model": str(args.network), "dataset": name, "samples": res.samples, "agree": res.agree,
+        "agree_float32": res.agree_float32, "accumulators_exact": res.accumulators_exact}}, indent=1) + "\n")
+    return 0 if res.ok else 1
+
+
+def _print_rows(rows: list[dict[str, Any]]) -> None:
+    print(f"{'layer':14s} {'match':5s} {'rtl cycles':>11s} {'model cycles':>12s} {'rtl stall':>9s} "
+          f"{'model stall':>11s} {'dram rd B':>10s} {'dram wr B':>10s}  counts equal")
+    for r in rows:
+        rtl, model = r["rtl"], r["model"]
+        same = sum(rtl[k] == model[k] for k in rtl)
+        print(f"{r['name']:14s} {'yes' if r['outputs_match_golden'] else 'NO':5s} {rtl['cycles']:11.0f} "
+              f"{model['cycles']:12.0f} {rtl['stall_cycles']:9.0f} {model['stall_cycles']:11.0f} "
+              f"{rtl['dram_read_bytes']:10g} {rtl['dram_write_bytes']:10g}  {same}/{len(rtl)}")
+
+
 def run_core(args: argparse.Namespace) -> int:
     """``hwsim rtl run``: every MAC layer of the network on the core; exit 0 only if every output matches."""
     import numpy as np
@@ -298,6 +373,10 @@ def run_core(args: argparse.Namespace) -> int:
     out_path = check_output_path(args.json, "--json", (".json",))
     acc = hwsim.resolve_accelerator(args.arch)
     core = CoreParams.from_accelerator(acc)
+    if args.network and _is_trained(args.network):
+        return _run_trained(args, acc, out_path)
+    if args.samples is not None or args.dataset is not None:
+        raise ValueError("rtl run: --samples and --dataset need a --network MODEL.pt written by `hwsim train`")
     if args.schedule:
         schedule = load_schedule_arg(args.schedule)
     elif args.network:
@@ -326,17 +405,11 @@ def run_core(args: argparse.Namespace) -> int:
     _amaranth()
     result = run_layers(args.simulator, acc, programs, build_root=Path(args.build) if args.build else None)
     rows = []
-    print(f"{'layer':14s} {'match':5s} {'rtl cycles':>11s} {'model cycles':>12s} {'rtl stall':>9s} "
-          f"{'model stall':>11s} {'dram rd B':>10s} {'dram wr B':>10s}  counts equal")
     for (layer, mapping), gold, got in zip(runs, golds, result.layers, strict=True):
         ok = bool(np.array_equal(got.y, gold) and (got.written == 1).all() and not got.incomplete_transfers)
-        rtl = rtl_counts(got.counters, layer, acc)
-        model = model_counts(simulate_layer(layer, mapping, acc))
-        same = sum(rtl[k] == model[k] for k in rtl)
-        print(f"{layer.name:14s} {'yes' if ok else 'NO':5s} {rtl['cycles']:11.0f} {model['cycles']:12.0f} "
-              f"{rtl['stall_cycles']:9.0f} {model['stall_cycles']:11.0f} {rtl['dram_read_bytes']:10g} "
-              f"{rtl['dram_write_bytes']:10g}  {same}/{len(rtl)}")
-        rows.append({"name": layer.name, "rtl": rtl, "model": model, "outputs_match_golden": ok})
+        rows.append({"name": layer.name, "rtl": rtl_counts(got.counters, layer, acc),
+                     "model": model_counts(simulate_layer(layer, mapping, acc)), "outputs_match_golden": ok})
+    _print_rows(rows)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps({"layers": rows}, indent=1) + "\n")
     bad = [r["name"] for r in rows if not r["outputs_match_golden"]]
