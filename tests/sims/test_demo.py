@@ -20,7 +20,9 @@ def test_demo_runs_the_whole_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert len(sims) == 9
     cmn = [s for s in sims if s["model"] == "cmn"]
     assert all(s["expected_cycles"] <= s["worst_cycles"] for s in cmn)
-    assert summary["rtl"]["tiles"] == 6 and all(c > 0 for c in summary["rtl"]["cycles"])
+    rtl = summary["rtl"]   # the trained PDB model on the RTL core: predictions, accumulators, all twelve counts
+    assert rtl["model"] == "pdb" and rtl["agree"] == rtl["samples"] > 0 and rtl["accumulators_exact"]
+    assert len(rtl["layers"]) == 5 and all(r["outputs_match_golden"] and r["rtl"] == r["model"] for r in rtl["layers"])
     with sqlite3.connect(out / "sweep" / "results.sqlite") as db:
         assert db.execute("select count(*) from points where status = 'ok'").fetchone()[0] == 108
     html = Path(summary["report"]).read_text()
