@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SCALESIM_STAMP := .venv-scalesim/.installed
 
-.PHONY: setup demo test bench bench-scalesim bench-rtl lint clean
+.PHONY: setup demo test bench bench-scalesim bench-rtl bench-fpga lint clean
 
 $(STAMP): pyproject.toml scripts/setup_system.sh
 	bash scripts/setup_system.sh
@@ -40,6 +40,10 @@ bench-scalesim: setup $(SCALESIM_STAMP)
 # The FPGA area sweep behind hwsim/area.py (about 15 minutes of Yosys and nextpnr runs).
 bench-rtl: setup
 	$(BIN)/python -m sims.experiments.rtl_area
+
+# FPGA builds of the accelerator core behind docs/core_fpga.* (iCE40 and ECP5; the 16x16 ECP5 builds take the longest).
+bench-fpga: setup
+	$(BIN)/python -m sims.experiments.core_fpga
 
 lint: setup
 	$(BIN)/ruff check hwsim mapping rtl quant sims tests scripts
