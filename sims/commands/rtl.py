@@ -106,7 +106,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--arch", required=True, help="accelerator YAML file or bundled preset name")
     r.add_argument("--network", help="network preset, YAML or model file (optional with --schedule)")
     r.add_argument("--schedule", metavar="S.json", help="run this schedule (from `hwsim map --json`); default: the "
-                                                        "default schedule")
+                                                        "default schedule with tiles that fit the core's buffers "
+                                                        "(one element per word, whole reductions)")
     r.add_argument("--simulator", default="icarus", help="icarus (default) or verilator")
     r.add_argument("--json", metavar="OUT.json", required=True, help="write the per-layer comparison here")
     r.add_argument("--seed", default="0", help="seed of the random integer operands (default 0)")
@@ -302,11 +303,16 @@ def _run_trained(args: argparse.Namespace, acc: object, out_path: Path) -> int:
     from .simulate import load_schedule_arg
 
     assert isinstance(acc, Accelerator)
-    _, _, meta = load_integers(args.network)
+    model, _, meta = load_integers(args.network)
     name = args.dataset or meta.get("dataset")
     if not isinstance(name, str):
         raise ValueError(f"rtl run.dataset is required: {args.network!r} does not name the data set it was trained on")
     data = load_dataset(name)
+    shape = [int(v) for v in data.test.x.shape[1:]]
+    first = model.stages[0] if hasattr(model, "stages") else model
+    want = [int(v) for v in first.config()["kwargs"]["in_shape"]]
+    if shape != want:
+        raise ValueError(f"rtl run.dataset must have inputs of shape {want} (the model's), not {shape} ({name!r})")
     total = int(data.test.x.shape[0])
     n = total
     if args.samples is not None:
@@ -358,8 +364,8 @@ def run_core(args: argparse.Namespace) -> int:
     import hwsim
     from hwsim.engine import simulate_layer
     from hwsim.golden import conv2d
-    from hwsim.schedule import default_schedule
-    from rtl.program import CoreParams, choose_shift, compile_layer, requantize
+    from hwsim.schedule import Schedule, default_mapping
+    from rtl.program import CoreParams, choose_shift, compile_layer, core_mapping, requantize
     from sims.output import check_output_path
 
     from .simulate import load_network_arg, load_schedule_arg
@@ -380,7 +386,9 @@ def run_core(args: argparse.Namespace) -> int:
     if args.schedule:
         schedule = load_schedule_arg(args.schedule)
     elif args.network:
-        schedule = default_schedule(load_network_arg(args.network), acc)
+        net = load_network_arg(args.network)
+        schedule = Schedule(net, tuple(core_mapping(core, la, acc) if la.has_macs else default_mapping(la, acc)
+                                       for la in net.layers))
     else:
         raise ValueError("rtl run: --network or --schedule is required")
     rng = np.random.default_rng(seed)

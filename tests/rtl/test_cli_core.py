@@ -121,3 +121,70 @@ def test_run_ws_schedule(tmp_path: Path, files: tuple[Path, Path]) -> None:
     # the filter buffer's 3 banks fetch a WS fold's 2x3 weights in two cycles: the tile's first fold starts
     # one cycle late, in the core and in the engine (hwsim.engine.ws_weight_load_cycles)
     assert ws["rtl"] == ws["model"]
+
+
+UNPACKED = """name: tiny_unpacked
+rows: 2
+cols: 4
+pe: {kind: serial_act, max_weight_bits: 8, max_act_bits: 8, acc_bits: 32}
+dataflows: [os, ws]
+interconnect: broadcast
+ifmap_sram: {size_bytes: 8192, word_bits: 8, banks: 2, packed: false}
+filter_sram: {size_bytes: 32768, word_bits: 8, banks: 4, packed: false}
+ofmap_sram: {size_bytes: 32768, word_bits: 32, banks: 4, packed: false}
+dram: {bandwidth_bytes_per_cycle: 4}
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A PDB digits model from `hwsim train` (mixed widths: 8-bit edges, PDB's decreasing bits between)."""
+    d = tmp_path_factory.mktemp("trained")
+    model = d / "pdb.pt"
+    assert main(["train", "pdb", "--dataset", "digits", "-o", str(model), "--epochs", "1", "--pretrain-epochs", "1",
+                 "--no-progress"]) == 0
+    arch = d / "arch.yaml"
+    arch.write_text(UNPACKED)
+    return arch, model
+
+
+def test_run_trained_model_classifies_as_the_model(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    """The trained model's own integers on the core (Verilator): every layer's accumulators equal to
+    hwsim.golden, the test predictions equal to the model's, and all twelve counts equal to the engine's
+    on every layer (unpacked buffers: the engine models the core's storage exactly)."""
+    arch, model = trained
+    out = tmp_path / "r.json"
+    assert main(["rtl", "run", "--arch", str(arch), "--network", str(model), "--samples", "3", "--simulator",
+                 "verilator", "--json", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    cls = rep["classification"]
+    assert cls["samples"] == cls["agree"] == 3 and cls["accumulators_exact"] is True
+    assert [r["name"] for r in rep["layers"]] == ["blocks.0.0", "blocks.1.0", "blocks.2.0", "blocks.3.0", "fc"]
+    for row in rep["layers"]:
+        assert row["outputs_match_golden"] is True
+        assert list(row["rtl"]) == list(COUNT_KEYS) and row["rtl"] == row["model"], row["name"]
+        # one element per word: the physical accesses are the words
+        assert all(row["rtl_sram_accesses"][k] == row["rtl"][k] for k in row["rtl_sram_accesses"])
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--samples", "0"], "rtl run.samples must be an integer in [1, 359]"),
+    (["--dataset", "mnist1d"], "rtl run.dataset must have inputs of shape [1, 8, 8] (the model's)"),
+])
+def test_run_trained_bad_input(trained: tuple[Path, Path], tmp_path: Path, argv: list[str], message: str,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    arch, model = trained
+    out = tmp_path / "r.json"
+    assert main(["rtl", "run", "--arch", str(arch), "--network", str(model), "--json", str(out), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not out.exists()
+
+
+def test_samples_need_a_trained_model(files: tuple[Path, Path], tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.json"
+    assert main(["rtl", "run", "--arch", str(files[0]), "--network", str(files[1]), "--samples", "2",
+                 "--json", str(out)]) == 2
+    assert "rtl run: --samples and --dataset need a --network MODEL.pt" in capsys.readouterr().err
+    assert not out.exists()
