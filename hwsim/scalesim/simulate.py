@@ -18,6 +18,7 @@ from .config import READ_LATENCY_CYCLES, ScaleSimConfig
 from .folds import fold_grid, fold_stats, sram_counts
 from .layout import ofmap_layout, read_layout, reading_pixels
 from .overlap import overlap_read_buffer
+from .positions import position_read_buffer
 from .replay import Block, FoldBlocks, demand_streams, fold_blocks, stream_read_buffer
 from .report import ReadBuffer, ScaleSimLayerReport
 from .stationary import ws_read_buffer
@@ -96,6 +97,8 @@ def simulate_calc(layer: Layer, cfg: ScaleSimConfig,
         lay = read_layout(sp, cfg, operand, px)
         got = None if lay is None else closed_read_buffer(sp, cfg, operand, kb, lay, tl.shift_at)
         if got is None:   # only an IFMAP whose windows overlap (or run past the input) comes here
+            got = position_read_buffer(sp, cfg, operand, kb, tl.shift_at)
+        if got is None:
             fast = ws_read_buffer if cfg.dataflow is Dataflow.WS else overlap_read_buffer
             got = fast(sp, cfg, operand, kb, tl.shift_at)
         if got is None:

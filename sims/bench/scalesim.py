@@ -5,16 +5,20 @@ Measures, in one run and side by side:
 * SCALE-Sim 3.0.0 itself (in ``.venv-scalesim``, through ``sims/scalesim_ref.py``; its own per-layer
   wall time, report writing excluded) on every distinct conv / linear layer shape of ResNet-18 at
   ImageNet shapes (the 7x7 stem, the 3x3 layers, the strided 1x1 layers and the classifier), 16x16
-  OS array, 64 kB buffers, CALC mode;
+  array, 64 kB buffers, CALC mode, in each dataflow asked for (OS, WS and IS by default);
 * ``hwsim.scalesim.simulate_layer`` on the same layers: every number of the three reports (best of n);
   every column of the three CSV files is compared with SCALE-Sim's before any ratio is reported;
 * an 8192 x 4096 x 2048 GEMM topology (``--gemm``: M, N, K) through ``load_topology``,
   ``simulate_topology`` and ``report_csvs`` for each dataflow: wall time and peak traced memory.
 
-The table replaces the section "## SCALE-Sim mode vs SCALE-Sim" of docs/performance.md (other
-sections are kept)::
+Each dataflow's table replaces its section "## SCALE-Sim mode vs SCALE-Sim (OS)" (WS, IS) of
+docs/performance.md, and the GEMM (run for all three dataflows unless ``--no-gemm``) the section
+"## SCALE-Sim mode: a large GEMM"; other sections are kept::
 
-    python -m sims.bench.scalesim [--layers NAME ...] [--no-doc]
+    python -m sims.bench.scalesim [--dataflows os ws is] [--layers NAME ...] [--no-gemm] [--no-doc] [--log FILE]
+
+SCALE-Sim takes about 15-30 minutes per dataflow on these layers; ``--log`` appends each measured row
+as a JSON line as soon as it is known.
 """
 
 from __future__ import annotations
@@ -47,9 +51,17 @@ from sims.bench.scalesim_files import config_text, topology_row
 REPO = Path(__file__).resolve().parents[2]
 SCALESIM_PY = REPO / ".venv-scalesim" / "bin" / "python"
 DOC = REPO / "docs" / "performance.md"
-SECTION = "SCALE-Sim mode vs SCALE-Sim"
-CFG = ScaleSimConfig(run_name="resnet18_16x16_os", array_rows=16, array_cols=16, ifmap_sram_kb=64,
-                     filter_sram_kb=64, ofmap_sram_kb=64, dataflow=hwsim.Dataflow.OS)
+SECTION = "SCALE-Sim mode vs SCALE-Sim"   # one section per dataflow: "SCALE-Sim mode vs SCALE-Sim (OS)", ...
+GEMM_SECTION = "SCALE-Sim mode: a large GEMM"
+
+
+def bench_config(flow: hwsim.Dataflow) -> ScaleSimConfig:
+    """The benchmark's array: 16x16, 64 kB buffers, CALC mode."""
+    return ScaleSimConfig(run_name=f"resnet18_16x16_{flow.value}", array_rows=16, array_cols=16, ifmap_sram_kb=64,
+                          filter_sram_kb=64, ofmap_sram_kb=64, dataflow=flow)
+
+
+CFG = bench_config(hwsim.Dataflow.OS)
 GEMM_MNK = (8192, 4096, 2048)
 TARGET_SPEEDUP = 10_000
 
@@ -101,12 +113,13 @@ def mismatches(ours: dict[str, str], ref_dir: Path) -> list[str]:
     return bad
 
 
-def run_scalesim(topo_text: str, work: Path) -> tuple[list[float], Path]:
+def run_scalesim(topo_text: str, work: Path, config: ScaleSimConfig = CFG) -> tuple[list[float], Path]:
     """SCALE-Sim 3.0.0 on the topology, one process, one thread: per-layer seconds and its reports' folder."""
     if not SCALESIM_PY.exists():
         sys.exit("bench_scalesim: .venv-scalesim is missing; run `make .venv-scalesim/.installed`")
+    work.mkdir(parents=True, exist_ok=True)
     cfg, topo = work / "arch.cfg", work / "topo.csv"
-    cfg.write_text(config_text(CFG))
+    cfg.write_text(config_text(config))
     topo.write_text(topo_text)
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
     done = subprocess.run([str(SCALESIM_PY), str(REPO / "sims" / "scalesim_ref.py"), "-c", str(cfg), "-t", str(topo),
@@ -132,76 +145,124 @@ def gemm_run(flow: hwsim.Dataflow, work: Path) -> tuple[float, float, int]:
     return seconds, peak, reports[0].total_cycles
 
 
+Row = tuple[hwsim.Dataflow, list[str], int, float, float, float]   # flow, names, cycles, SCALE-Sim s, ours s, MB
+
+
+def measure(flow: hwsim.Dataflow, chosen: list[tuple[Layer, list[str]]], topo_text: str, work: Path,
+            log: Path | None) -> tuple[list[Row], float]:
+    """One dataflow side by side: SCALE-Sim's run, every column compared, then ours timed per layer."""
+    cfg = bench_config(flow)
+    t_ref = time.perf_counter()
+    ss_seconds, ref_dir = run_scalesim(topo_text, work / flow.value, cfg)
+    t_ref = time.perf_counter() - t_ref
+    (work / "ours.csv").write_text(topo_text)
+    layers = load_topology(work / "ours.csv")   # as SCALE-Sim reads them back (fc: a 1x1 conv)
+    bad = mismatches(report_csvs(simulate_topology(layers, cfg)), ref_dir)
+    if bad:
+        sys.exit(f"bench_scalesim: {flow.value} reports differ from SCALE-Sim's:\n" + "\n".join(bad[:20]))
+    rows: list[Row] = []
+    for la, (_, names), ss_s in zip(layers, chosen, ss_seconds, strict=True):
+        t_ours = best_of(lambda la=la: simulate_layer(la, cfg), repeat=7)
+        tracemalloc.start()
+        rep = simulate_layer(la, cfg)
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        rows.append((flow, names, rep.total_cycles, ss_s, t_ours, peak))
+        print(f"{flow.value} {la.name}: SCALE-Sim {ss_s:.1f} s, ours {t_ours * 1e3:.2f} ms, {ss_s / t_ours:,.0f}x",
+              flush=True)
+        if log is not None:
+            with log.open("a") as fh:
+                fh.write(json.dumps({"dataflow": flow.value, "layer": la.name, "cycles": rep.total_cycles,
+                                     "scalesim_s": ss_s, "ours_s": t_ours, "peak_mb": peak,
+                                     "load": os.getloadavg()[0]}) + "\n")
+    return rows, t_ref
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataflows", nargs="+", choices=[f.value for f in hwsim.Dataflow],
+                    default=[f.value for f in hwsim.Dataflow], help="dataflows to run side by side (default: all)")
     ap.add_argument("--layers", nargs="*", help="only these layers, no GEMM (a quick check; the doc is not written)")
     ap.add_argument("--no-doc", action="store_true", help="print the table, do not rewrite docs/performance.md")
+    ap.add_argument("--no-gemm", action="store_true", help="leave out the large GEMM (all three dataflows)")
+    ap.add_argument("--log", type=Path, help="append each measured row to this file (JSON lines)")
     args = ap.parse_args(argv)
+    flows = [hwsim.Dataflow(f) for f in args.dataflows]
     chosen = resnet18_layers()
     if args.layers:
         chosen = [(la, names) for la, names in chosen if la.name in args.layers]
     topo_text = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
                  "Strides,\n" + "\n".join(topology_row(la) for la, _ in chosen) + "\n")
+    rows: list[Row] = []
+    ref_times: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        t_ref = time.perf_counter()
-        ss_seconds, ref_dir = run_scalesim(topo_text, work)
-        t_ref = time.perf_counter() - t_ref
-        (work / "ours.csv").write_text(topo_text)
-        layers = load_topology(work / "ours.csv")   # as SCALE-Sim reads them back (fc: a 1x1 conv)
-        bad = mismatches(report_csvs(simulate_topology(layers, CFG)), ref_dir)
-        if bad:
-            sys.exit("bench_scalesim: reports differ from SCALE-Sim's:\n" + "\n".join(bad[:20]))
-        rows = []
-        for la, (_, names), ss_s in zip(layers, chosen, ss_seconds, strict=True):
-            t_ours = best_of(lambda la=la: simulate_layer(la, CFG), repeat=7)
-            tracemalloc.start()
-            rep = simulate_layer(la, CFG)
-            peak = tracemalloc.get_traced_memory()[1] / 2**20
-            tracemalloc.stop()
-            rows.append((names, rep.total_cycles, ss_s, t_ours, peak))
-            print(f"{la.name}: SCALE-Sim {ss_s:.1f} s, ours {t_ours * 1e3:.2f} ms, {ss_s / t_ours:,.0f}x", flush=True)
-        gemm = [] if args.layers else [(flow, *gemm_run(flow, work)) for flow in hwsim.Dataflow]
-    n_layers = sum(len(r[0]) for r in rows)
-    low = min(ss / t for _, _, ss, t, _ in rows)
+        for flow in flows:
+            got, ref_times[flow.value] = measure(flow, chosen, topo_text, work, args.log)
+            rows += got
+        gemm = [] if args.layers or args.no_gemm else [(flow, *gemm_run(flow, work)) for flow in hwsim.Dataflow]
+        if args.log is not None:
+            with args.log.open("a") as fh:
+                for flow, s, pk, cyc in gemm:
+                    fh.write(json.dumps({"gemm": flow.value, "seconds": s, "peak_mb": pk, "cycles": cyc}) + "\n")
+    n_layers = len({n for r in rows for n in r[1]})
+    for flow in flows:
+        mine = [r for r in rows if r[0] is flow]
+        section = flow_section(flow, mine, len(chosen), n_layers, ref_times[flow.value])
+        print(section)
+        if not args.no_doc and not args.layers:
+            replace_section(DOC, f"{SECTION} ({flow.value.upper()})", section)
+    if gemm:
+        section = gemm_section(gemm)
+        print(section)
+        if not args.no_doc:
+            replace_section(DOC, GEMM_SECTION, section)
+    return 0
+
+
+def flow_section(flow: hwsim.Dataflow, rows: list[Row], n_shapes: int, n_layers: int, t_ref: float) -> str:
+    """The section of one dataflow's side-by-side table."""
     lines = [
-        f"## {SECTION}", "",
-        f"`python -m sims.bench.scalesim` (sims/bench/scalesim.py), one run ({platform.machine()}, Python "
-        f"{platform.python_version()}, {os.cpu_count()} cores shared with other jobs; load average at the end "
-        f"{os.getloadavg()[0]:.1f}). SCALE-Sim 3.0.0 and hwsim's SCALE-Sim mode side by side on every distinct "
-        f"conv / linear layer shape of ResNet-18 at ImageNet shapes ({len(rows)} shapes covering all "
-        f"{n_layers} such layers), 16x16 OS array, 64 kB buffers, CALC mode. *SCALE-Sim*: its own wall time "
-        "for the layer (`sims/scalesim_ref.py`, reports excluded; the whole run took "
+        f"## {SECTION} ({flow.value.upper()})", "",
+        f"`python -m sims.bench.scalesim --dataflows {flow.value}` (sims/bench/scalesim.py), one run "
+        f"({platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} cores shared with other "
+        f"jobs; load average at the end {os.getloadavg()[0]:.1f}). SCALE-Sim 3.0.0 and hwsim's SCALE-Sim mode side "
+        f"by side on every distinct conv / linear layer shape of ResNet-18 at ImageNet shapes ({n_shapes} shapes "
+        f"covering all {n_layers} such layers), 16x16 {flow.value.upper()} array, 64 kB buffers, CALC mode. "
+        "*SCALE-Sim*: its own wall time for the layer (`sims/scalesim_ref.py`, reports excluded; its run took "
         f"{t_ref:.0f} s). *ours*: `hwsim.scalesim.simulate_layer`, every number of the three reports, best of 7 "
         "(*peak*: the most memory it holds at once, by `tracemalloc`). Every column of the three report files "
         "was checked equal to SCALE-Sim's before timing. SCALE-Sim's time per simulated cycle "
-        f"(*SCALE-Sim / cycle*) ranged over {min(r[2] / r[1] for r in rows) * 1e6:.0f}–"
-        f"{max(r[2] / r[1] for r in rows) * 1e6:.0f} us here; on a machine with other jobs it grows with "
+        f"(*SCALE-Sim / cycle*) ranged over {min(r[3] / r[2] for r in rows) * 1e6:.0f}–"
+        f"{max(r[3] / r[2] for r in rows) * 1e6:.0f} us here; on a machine with other jobs it grows with "
         "their load while ours, a best of 7 short calls, grows less, so the ratios hold for this run's "
-        "conditions (the quiet run of \"Engine vs SCALE-Sim\" measured 84 us per cycle on layer4.1.conv1).", "",
-        "| layer (and the layers of the same shape) | cycles | SCALE-Sim | SCALE-Sim / cycle | ours | speed-up "
-        "| peak |",
+        "conditions (the quiet run of \"Engine vs SCALE-Sim\" measured 84 us per cycle on layer4.1.conv1, OS).", "",
+        "| layer (and the layers of the same shape) | cycles | SCALE-Sim | SCALE-Sim / cycle | ours | speed-up | peak |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for names, cycles, ss, t, pk in rows:
+    for _, names, cycles, ss, t, pk in rows:
         label = names[0] + (f" (+{len(names) - 1}: {', '.join(names[1:])})" if len(names) > 1 else "")
         lines.append(f"| {label} | {cycles:,} | {ss:.1f} s | {ss / cycles * 1e6:.0f} us | {t * 1e3:.2f} ms | "
                      f"{ss / t:,.0f}x | {pk:.2f} MB |")
-    below = [r[0][0] for r in rows if r[2] / r[3] < TARGET_SPEEDUP]
+    low = min(r[3] / r[4] for r in rows)
+    below = [r[1][0] for r in rows if r[3] / r[4] < TARGET_SPEEDUP]
     lines += ["", f"Lowest speed-up: {low:,.0f}x. "
               + (f"Below the {TARGET_SPEEDUP:,}x target: {', '.join(below)}." if below
-                 else f"Every layer is at least {TARGET_SPEEDUP:,}x faster."), "",
-              f"GEMM topology {GEMM_MNK[0]} x {GEMM_MNK[1]} x {GEMM_MNK[2]} (M x N x K, `--gemm`), 16x16 array, "
-              "64 kB buffers, CALC mode: `load_topology`, `simulate_topology` and `report_csvs`, one call "
-              "(SCALE-Sim was not run on it).", "",
-              "| dataflow | wall time | peak traced memory | cycles |", "|---|---:|---:|---:|"]
+                 else f"Every layer is at least {TARGET_SPEEDUP:,}x faster.")]
+    return "\n".join(lines) + "\n"
+
+
+def gemm_section(gemm: list[tuple[hwsim.Dataflow, float, float, int]]) -> str:
+    """The section of the large GEMM's time and memory."""
+    lines = [f"## {GEMM_SECTION}", "",
+             f"`python -m sims.bench.scalesim` (sims/bench/scalesim.py; load average at the end "
+             f"{os.getloadavg()[0]:.1f}): a GEMM topology {GEMM_MNK[0]} x {GEMM_MNK[1]} x {GEMM_MNK[2]} (M x N x K, "
+             "`--gemm`), 16x16 array, 64 kB buffers, CALC mode: `load_topology`, `simulate_topology` and "
+             "`report_csvs`, one call (SCALE-Sim was not run on it). Target: 30 s and 500 MB.", "",
+             "| dataflow | wall time | peak traced memory | cycles |", "|---|---:|---:|---:|"]
     for flow, s, pk, cyc in gemm:
         lines.append(f"| {flow.value} | {s:.2f} s | {pk:.1f} MB | {cyc:,} |")
-    section = "\n".join(lines) + "\n"
-    print(section)
-    if not args.no_doc and not args.layers:
-        replace_section(DOC, SECTION, section)
-    return 0
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
