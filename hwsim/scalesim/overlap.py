@@ -128,9 +128,9 @@ class Coverage:
                 ci = np.arange(sp.w)[cols] if isinstance(cols, slice) else cols
                 grid3[np.ix_(ri, ci)] = True
 
-    def first_cover(self, elems: np.ndarray, pmin: int) -> np.ndarray:
-        """For each element (address relative to the input), the first pixel ``>= pmin`` whose window
-        reads it, or ``npix`` where none does."""
+    def first_cover(self, elems: np.ndarray, pmin: int | np.ndarray) -> np.ndarray:
+        """For each element (address relative to the input), the first pixel ``>= pmin`` (one for all, or
+        one per element) whose window reads it, or ``npix`` where none does."""
         sp = self.sp
         ew = sp.ew
         y, x = np.divmod(elems // sp.c, sp.w)
