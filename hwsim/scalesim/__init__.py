@@ -21,7 +21,9 @@ One module per concept:
 ``timeline``    the OFMAP write buffer's drains and stalls (and USER mode's read stalls)
 ``windows``     CALC-mode read-buffer windows and the DRAM trace they leave
 ``calc``        read buffers in closed form: disjoint blocks, or one window
-``overlap``     the IFMAP read buffer in closed form where windows overlap
+``overlap``     the IFMAP read buffer in closed form where windows overlap (OS, IS)
+``positions``   the same for OS counted per input position, where channels outnumber rows
+``stationary``  the WS IFMAP read buffer where windows overlap (fold patterns, periods)
 ``replay``      the reference: the demand streams, and read buffers fed fold by fold
 ``user``        USER mode's prefetching read buffers
 ``report``      the report row and SCALE-Sim's three CSV files
