@@ -36,7 +36,8 @@ from .errors import check_choice, check_int
 from .kinds import PEKind, tree_bits
 
 __all__ = ["MODEL_VERSION", "KINDS", "TERMS", "FPGAArea", "ICE40_COEFFS", "FIT_ERROR", "FIT_POINTS", "FIT_YOSYS",
-           "area_terms", "array_area", "fpga_area", "BRAM_SHAPES", "BufferMemory", "buffer_memories", "bram_count"]
+           "area_terms", "array_area", "fpga_area", "BRAM_SHAPES", "BufferMemory", "buffer_memories", "bram_count",
+           "CORE_TERMS", "CORE_COEFFS", "CORE_FIT_ERROR", "CORE_FIT_POINTS", "CoreArea", "core_terms", "core_area"]
 
 # Bump whenever TERMS or the coefficients below change (sweep stores record it with every area result).
 MODEL_VERSION = "2-ice40-yosys0.23-3kinds"
@@ -213,3 +214,56 @@ def bram_count(acc: Accelerator, target: str = "ice40") -> int:
     """Block RAMs of ``acc``'s core buffers on ``target`` (``ice40`` or ``ecp5``), exact from the geometry."""
     check_choice("bram_count", "target", target, tuple(BRAM_SHAPES))
     return sum(m.brams(target) for m in buffer_memories(acc))
+
+
+# ---- the whole core (rtl/core.py) on iCE40: the array model + the block RAMs + a fitted controller term ----
+
+# What the core adds to its PE array (controller, descriptor registers, fetcher address generators, drain,
+# DMA, twelve 48-bit counters): a constant, a per-row term (each row's im2col coordinate chain) and a
+# per-accumulator-bit term (the drain's copy of the accumulators and its multiplexer), in iCE40 cells.
+CORE_TERMS = ("const", "rows", "pe_acc")
+# Fitted by sims/experiments/core_fpga.py (fit_core) on the iCE40 builds in docs/core_fpga.csv (Yosys 0.70,
+# synth_ice40, OS-only serial_act cores, buffers in block RAM); FIT_ERROR-style (max, mean) relative error
+# on those builds, and the leave-one-out maximum, the figure to quote for so few designs.
+CORE_COEFFS: dict[str, tuple[float, ...]] = {
+    "luts": (0.0, 0.0, 0.0),
+    "ffs": (0.0, 0.0, 0.0),
+    "carries": (0.0, 0.0, 0.0),
+}
+CORE_FIT_ERROR: dict[str, tuple[float, float, float]] = {
+    "luts": (0.0, 0.0, 0.0), "ffs": (0.0, 0.0, 0.0), "carries": (0.0, 0.0, 0.0)}
+CORE_FIT_POINTS = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CoreArea:
+    """iCE40 cells of a whole core: LUT4s, flip-flops, carry cells and SB_RAM40_4K block RAMs."""
+
+    luts: int
+    ffs: int
+    carries: int
+    bram: int
+
+
+def core_terms(acc: Accelerator) -> tuple[int, ...]:
+    """The core model's terms (:data:`CORE_TERMS`) for ``acc``."""
+    if not isinstance(acc, Accelerator):
+        raise TypeError(f"core_terms.acc must be an Accelerator, not {acc!r}")
+    return (1, acc.rows, acc.rows * acc.cols * acc.pe.acc_bits)
+
+
+def core_area(acc: Accelerator) -> CoreArea:
+    """Area of the accelerator core generated for ``acc`` on iCE40: :func:`fpga_area` of its PE array, the
+    exact block-RAM count of its buffers (:func:`bram_count`) and the fitted controller term. Fitted on
+    OS-only cores; a core with WS also has the WS array, counted here as a second :func:`fpga_area`
+    array (extrapolated, not fitted)."""
+    array = fpga_area(acc)
+    if any(d.value == "ws" for d in acc.dataflows):
+        array = array + array
+    terms = core_terms(acc)
+
+    def extra(what: str) -> float:
+        return sum(c * t for c, t in zip(CORE_COEFFS[what], terms, strict=True))
+
+    return CoreArea(max(0, round(array.luts + extra("luts"))), max(0, round(array.ffs + extra("ffs"))),
+                    max(0, round(array.carries + extra("carries"))), bram_count(acc, "ice40"))

@@ -323,12 +323,13 @@ def _module(mods: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def build_core(params: CoreParams, target: str, workdir: Path, device: str | None = None, seed: int = 1,
-               place: bool = True, freq_mhz: float = 12.0, timeout_s: float | None = None) -> CoreBuild:
+               place: bool = True, freq_mhz: float = 12.0, timeout_s: float | None = None,
+               abc9: bool = True) -> CoreBuild:
     """Synthesise the core of ``params`` (``rtl.program.CoreParams``) with Yosys ``synth_ice40`` /
     ``synth_ecp5`` (the preferred Yosys of :func:`rtl.tools.find_tool`) and, with ``place``, place and route
     it with nextpnr on ``device``: the core's LUT / FF / BRAM / DSP / carry counts, the utilisation of the
     part and fmax. A design that does not fit is reported (``fits`` false, the utilisation nextpnr printed),
-    not raised."""
+    not raised. ``abc9=False`` maps the LUTs with ABC (see below) without trying ABC9 first."""
     from .tools import find_tool, is_yowasp, tool_version
 
     if not isinstance(params, CoreParams):
@@ -340,16 +341,25 @@ def build_core(params: CoreParams, target: str, workdir: Path, device: str | Non
     wd = workdir.resolve()
     (wd / "core_io.v").write_text(core_verilog(params, "core_io"))
     flags = " -dsp" if dev.name == "up5k" else ""
+    front = "read_verilog core_io.v; hierarchy -top core_io; setattr -mod -set keep_hierarchy 1 *.core; flatten"
+    stat = "tee -q -o stat.json stat -json"
+    # The WebAssembly Yosys runs out of call stack in ABC9's XAIGER writer on the largest cores; then the
+    # LUTs are mapped with ABC instead of ABC9 (synth_<target>'s own script around it; recorded in flags).
+    abc_step = {"ecp5": ("map_luts", "techmap -map +/lattice/latches_map.v; abc -lut 4; clean", "map_cells"),
+                "ice40": ("map_luts", "", "")}[target]
+    scripts = [(flags, f"{front}; synth_{target} -top core_io{flags} -json net.json; {stat}")]
+    if target == "ecp5":
+        scripts.append((flags + " (LUTs mapped by abc -lut 4, not abc9)",
+                        f"{front}; synth_{target} -top core_io{flags} -run begin:{abc_step[0]}; {abc_step[1]}; "
+                        f"synth_{target} -top core_io{flags} -run {abc_step[2]}: -json net.json; {stat}"))
+    if not abc9:   # straight to the ABC mapping (known to be needed for this design)
+        scripts = scripts[-1:]
     synth_s = 0.0
-    for attempt in (flags, flags + " -noabc9"):
-        script = (f"read_verilog core_io.v; hierarchy -top core_io; setattr -mod -set keep_hierarchy 1 *.core; "
-                  f"flatten; synth_{target} -top core_io{attempt} -json net.json; tee -q -o stat.json stat -json")
+    for i, (label, script) in enumerate(scripts):
         rc, log, secs = _run([yosys, "-l", "yosys.log", "-q", "-p", script], wd, timeout_s)
         synth_s += secs
-        flags = attempt
-        # the WebAssembly Yosys runs out of call stack in ABC9's XAIGER writer on the largest cores: map
-        # with ABC instead (the result records the flags)
-        if not (rc != 0 and "call stack exhausted" in log and "-noabc9" not in attempt):
+        flags = label
+        if not (rc != 0 and "call stack exhausted" in log and i + 1 < len(scripts)):
             break
     if rc != 0:
         tail = [ln for ln in log.strip().splitlines() if ln.strip()][-3:]

@@ -23,9 +23,9 @@ from typing import Any
 
 import hwsim
 from hwsim.accelerator import Accelerator
-from hwsim.area import bram_count
+from hwsim.area import CORE_TERMS, bram_count, core_terms, fpga_area
 
-__all__ = ["Point", "POINTS", "accelerator_of", "run_points", "write_csv", "table", "main"]
+__all__ = ["Point", "POINTS", "accelerator_of", "run_points", "write_csv", "table", "fit_core", "main"]
 
 REPO = Path(__file__).resolve().parents[2]
 JSON_OUT = REPO / "docs" / "core_fpga.json"
@@ -52,6 +52,7 @@ class Point:
     rows: int | None = None
     banks: int | None = None
     timeout_s: float = 2400.0
+    abc9: bool = True      # False: the 16x16 cores, whose ABC9 step exhausts the WebAssembly Yosys' stack
 
 
 POINTS = (
@@ -61,8 +62,8 @@ POINTS = (
     Point("small_4x4_up5k", SMALL, "ice40", "up5k"),
     Point("small_4x4_ecp5", SMALL, "ecp5", "lfe5u-25f"),
     Point("edge8_serial", "edge8_serial", "ice40", "hx8k", place=False),
-    Point("edge16_serial_1bank", "edge16_serial", "ecp5", "lfe5u-85f", banks=1),
-    Point("edge16_serial", "edge16_serial", "ecp5", "lfe5u-85f"),
+    Point("edge16_serial_1bank", "edge16_serial", "ecp5", "lfe5u-85f", banks=1, abc9=False),
+    Point("edge16_serial", "edge16_serial", "ecp5", "lfe5u-85f", abc9=False),
 )
 
 
@@ -97,10 +98,14 @@ def run_point(pt: Point, build: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
         res = build_core(core, pt.target, build / pt.name, device=pt.device, place=pt.place,
-                         timeout_s=pt.timeout_s)
+                         timeout_s=pt.timeout_s, abc9=pt.abc9)
     except RuntimeError as exc:
+        from rtl.synth import _memories
+
+        log = build / pt.name / "yosys.log"
         rec |= {"target": pt.target, "device": pt.device, "status": str(exc)[:400],
-                "wall_s": round(time.perf_counter() - t0, 1)}
+                "wall_s": round(time.perf_counter() - t0, 1),
+                "memories": _memories(log.read_text(errors="replace")) if log.exists() else []}
         return rec
     rec |= res.to_dict() | {"status": "ok" if res.fits is not False else "does not fit",
                             "wall_s": round(time.perf_counter() - t0, 1)}
@@ -176,15 +181,62 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _fit_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The builds the core model is fitted on: iCE40, synthesised, OS-only cores, no DSP mapping."""
+    return [r for r in rows if r.get("target") == "ice40" and "luts" in r and r["dataflows"] == ["os"]
+            and r.get("device") != "up5k"]
+
+
+def fit_core(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Least squares (weighted by 1/count, i.e. relative error) of what the core adds to its PE array:
+    ``measured - hwsim.area.fpga_area(acc)`` in LUTs, FFs and carries over :data:`hwsim.area.CORE_TERMS`.
+    Also the leave-one-out error (each build predicted by the fit of the others), the honest figure for
+    so few builds."""
+    import numpy as np
+
+    pts = _fit_rows(rows)
+    out: dict[str, Any] = {"terms": list(CORE_TERMS), "points": [r["point"] for r in pts],
+                           "yosys": sorted({r["yosys_version"] for r in pts})}
+    if len(pts) < len(CORE_TERMS) + 1:
+        out["fitted"] = False
+        return out
+    accs = {r["point"]: accelerator_of(next(p for p in POINTS if p.name == r["point"])) for r in pts}
+    X = np.array([core_terms(accs[r["point"]]) for r in pts], dtype=float)
+    for what in ("luts", "ffs", "carries"):
+        arr = np.array([getattr(fpga_area(accs[r["point"]]), what) for r in pts], dtype=float)
+        y = np.array([r[what] for r in pts], dtype=float)
+        wgt = 1.0 / y
+
+        def solve(idx: list[int], X: Any = X, y: Any = y, arr: Any = arr, wgt: Any = wgt) -> Any:
+            coef, *_ = np.linalg.lstsq(X[idx] * wgt[idx, None], (y[idx] - arr[idx]) * wgt[idx], rcond=None)
+            return coef
+
+        coef = solve(list(range(len(pts))))
+        pred = arr + X @ coef
+        loo = []
+        for i in range(len(pts)):
+            c = solve([j for j in range(len(pts)) if j != i])
+            loo.append(abs(arr[i] + X[i] @ c - y[i]) / y[i])
+        rel = np.abs(pred - y) / y
+        out[what] = {"coef": [round(float(c), 4) for c in coef], "max_rel_err": round(float(rel.max()), 4),
+                     "mean_rel_err": round(float(rel.mean()), 4), "loo_max_rel_err": round(float(max(loo)), 4)}
+    out["fitted"] = True
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--only", help=f"comma-separated points of {[p.name for p in POINTS]}")
     ap.add_argument("--build", default=str(REPO / "build" / "core_fpga"))
     ap.add_argument("--out-json", default=str(JSON_OUT))
     ap.add_argument("--table", action="store_true", help="print the markdown table of the JSON and stop")
+    ap.add_argument("--fit", action="store_true", help="print the core model's fit of the JSON and stop")
     args = ap.parse_args(argv)
     if args.table:
         print(table(json.loads(Path(args.out_json).read_text())["builds"]))
+        return 0
+    if args.fit:
+        print(json.dumps(fit_core(json.loads(Path(args.out_json).read_text())["builds"]), indent=1))
         return 0
     rows = run_points(args.only.split(",") if args.only else None, Path(args.build), Path(args.out_json))
     print(table(rows))

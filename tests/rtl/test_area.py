@@ -111,3 +111,43 @@ def test_fpga_area_of_a_preset_and_its_rules() -> None:
         array_area(2, 2, 8, 8, 12)
     with pytest.raises(ValueError, match=r"array_area.kind must be one of .*, not 'fusion'"):
         array_area(2, 2, 8, 8, 24, "fusion")
+
+
+# ---- the accelerator core: buffer block RAMs (exact) and the fitted core model, against docs/core_fpga.csv ----
+
+def _core_rows() -> list[dict[str, str]]:
+    with (DOCS / "core_fpga.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_buffer_memories_follow_the_geometry() -> None:
+    from hwsim.area import BufferMemory, bram_count, buffer_memories
+
+    small = hwsim.resolve_accelerator(str(DOCS.parent / "sims" / "specs" / "core_small_ice40.yaml"))
+    mems = buffer_memories(small)
+    assert [(m.buffer, m.depth, m.width, m.read_ports, m.write_ports) for m in mems[::2]] == [
+        ("ifmap", 1024, 8, 1, 1), ("filter", 1024, 8, 1, 1), ("ofmap", 256, 8, 1, 1)]   # ofmap: 1-byte link
+    # iCE40 4 kbit: 1024 x 8 = two 512 x 8; 256 x 8 = one; ECP5 18 kbit: one each
+    assert bram_count(small, "ice40") == 2 * (2 + 2 + 1) and bram_count(small, "ecp5") == 6
+    edge = hwsim.resolve_accelerator("edge16_serial")
+    # two banks = two write ports per half: no block RAM holds that (each half becomes flip-flops)
+    assert all(m.write_ports == 2 for m in buffer_memories(edge)) and bram_count(edge, "ecp5") == 0
+    one = dataclasses.replace(edge, **{f"{b}_sram": dataclasses.replace(getattr(edge, f"{b}_sram"), banks=1)
+                                       for b in ("ifmap", "filter", "ofmap")})
+    # 2048 x 8 in one 2048 x 9; ofmap 1024 x 33 (a WS partial sum + 1) in two 1024 x 18 / 512 x 36
+    assert bram_count(one, "ecp5") == 2 * (1 + 1 + 2)
+    assert BufferMemory("ifmap", 600, 5, 3, 1).brams("ice40") == 3 * 2   # two 512 x 8, a copy per read port
+    with pytest.raises(ValueError, match=r"BufferMemory.brams.target must be one of \['ice40', 'ecp5'\], not 'xc7'"):
+        BufferMemory("ifmap", 300, 5, 3, 1).brams("xc7")
+
+
+def test_bram_count_equals_every_build() -> None:
+    """Every synthesised core in docs/core_fpga.csv used exactly the block RAMs the geometry says."""
+    from hwsim.area import bram_count
+    from sims.experiments.core_fpga import POINTS, accelerator_of
+
+    built = [r for r in _core_rows() if r["bram"] != ""]
+    assert len(built) >= 4
+    for r in built:
+        pt = next(p for p in POINTS if p.name == r["point"])
+        assert int(r["bram"]) == int(r["bram_predicted"]) == bram_count(accelerator_of(pt), pt.target), r["point"]
