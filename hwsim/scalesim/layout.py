@@ -61,6 +61,7 @@ class Fold(NamedTuple):   # a named tuple: built about twice per drain, 4x faste
     preload: bool = False
     skip: tuple[int, ...] = ()
     valid: Callable[[int], int] | None = None
+    valid_prefix: Callable[[int], int] | None = None   # sum of valid(v) over v < n, in closed form
 
     def count_lt(self, x: int) -> int:
         """Demands of the fold served at rows below ``x`` (counted from the fold's first row)."""
@@ -70,6 +71,11 @@ class Fold(NamedTuple):   # a named tuple: built about twice per drain, 4x faste
         if self.valid is None:
             return skew_count(y, self.w, self.t) - sum(min(max(y - c, 0), self.t) for c in self.skip)
         g = self.valid
+        if self.valid_prefix is not None and not self.skip:   # y - c over c < w: a run of values, clipped
+            t, w = self.t, self.w
+            top = min(max(y - t + 1, 0), w)                   # columns at v >= t count g(t)
+            lo, hi = max(y - w + 1, 0), min(y, t - 1)         # the others take each v in [lo, hi] once
+            return top * g(t) + (self.valid_prefix(hi + 1) - self.valid_prefix(lo) if hi >= lo else 0)
         return sum(g(min(max(y - c, 0), self.t)) for c in range(self.w) if c not in self.skip)
 
     def rel_of(self, i: int) -> int:
@@ -190,6 +196,19 @@ class Pixels:
         q, r = divmod(y, ew)
         return min(q, self.rows) * self.cols + (min(r, self.cols) if q < self.rows else 0)
 
+    def below_prefix(self, n: int, ew: int) -> int:
+        """``sum(below(v, ew) for v in range(n))`` in closed form: whole output rows, then a part row."""
+        cols, rows = self.cols, self.rows
+
+        def part(x: int) -> int:   # sum of min(r, cols) over r < x
+            return x * (x - 1) // 2 if x <= cols else cols * (cols - 1) // 2 + (x - cols) * cols
+        if n <= 0:
+            return 0
+        full = rows * ew
+        extra = max(n - full, 0) * rows * cols
+        q, r = divmod(min(n, full), ew)
+        return ew * cols * q * (q - 1) // 2 + q * part(ew) + r * q * cols + part(r) + extra
+
 
 def reading_pixels(sp: Shape) -> Pixels:
     """Which output rows and columns read (their window starts inside the input) and whether every
@@ -248,10 +267,11 @@ def read_layout(sp: Shape, cfg: ScaleSimConfig, operand: str, px: Pixels) -> Lay
     if flow is Dataflow.WS:          # columns: window indices of the row fold; a: pixel
         n_live = px.rows * px.cols
         g = None if full else (lambda y: px.below(y, ew))
+        g_sum = None if full else (lambda n: px.below_prefix(n, ew))
 
         def fold(f: int) -> Fold:
             w = extent(K, R, f % rf)
-            return Fold(R, w, P, w * n_live, valid=g)
+            return Fold(R, w, P, w * n_live, valid=g, valid_prefix=g_sum)
         return product_layout(fold_rows, fold, rf, cf, R * n_live, (K - (rf - 1) * R) * n_live, 1, 1)
     # preloaded: rows of window indices, columns of pixels
 
