@@ -17,8 +17,9 @@ docs/performance.md, and the GEMM (run for all three dataflows unless ``--no-gem
 
     python -m sims.bench.scalesim [--dataflows os ws is] [--layers NAME ...] [--no-gemm] [--no-doc] [--log FILE]
 
-SCALE-Sim takes about 15-30 minutes per dataflow on these layers; ``--log`` appends each measured row
-as a JSON line as soon as it is known.
+SCALE-Sim takes about 15-35 minutes per dataflow on these layers (more on a loaded machine);
+``--dataflows`` with no value runs only the GEMM; ``--log`` appends each measured row as a JSON line as
+soon as it is known.
 """
 
 from __future__ import annotations
@@ -187,8 +188,9 @@ def measure(flow: hwsim.Dataflow, chosen: list[tuple[Layer, list[str]]], topo_te
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataflows", nargs="+", choices=[f.value for f in hwsim.Dataflow],
-                    default=[f.value for f in hwsim.Dataflow], help="dataflows to run side by side (default: all)")
+    ap.add_argument("--dataflows", nargs="*", choices=[f.value for f in hwsim.Dataflow],
+                    default=[f.value for f in hwsim.Dataflow],
+                    help="dataflows to run side by side (default: all; none: only the GEMM)")
     ap.add_argument("--layers", nargs="*", help="only these layers, no GEMM (a quick check; the doc is not written)")
     ap.add_argument("--no-doc", action="store_true", help="print the table, do not rewrite docs/performance.md")
     ap.add_argument("--no-gemm", action="store_true", help="leave out the large GEMM (all three dataflows)")
