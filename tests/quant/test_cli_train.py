@@ -46,7 +46,8 @@ def test_bad_input_exits_2_before_training(tmp_path: Path, argv: list[str], msg:
 
 
 def test_method_config_rejects_increasing_pdb() -> None:
-    with pytest.raises(ValueError, match=r"PDB.schedule must be non-increasing, not \(1, 2\)"):
+    with pytest.raises(ValueError, match=r"^PDB\.schedule must be non-increasing, not \(1, 2\)$"):
         MethodConfig("pdb", bits=(1, 2))
-    with pytest.raises(ValueError, match=r"MethodConfig.method must be one of"):
+    with pytest.raises(ValueError, match=r"^MethodConfig\.method must be one of "
+                       r"\['fp', 'uniform', 'pdb', 'bwa', 'cq', 'cmn'\], not 'haq'$"):
         MethodConfig("haq")

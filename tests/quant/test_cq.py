@@ -41,8 +41,8 @@ def test_taylor_score_matches_hand_computation() -> None:
 
 def test_empty_class_rejected(digits) -> None:  # type: ignore[no-untyped-def]
     keep = digits.train.y != 3
-    with pytest.raises(ValueError, match=r"CQ.data must hold at least one sample of every class, not none of "
-                                         r"classes \[3\]"):
+    with pytest.raises(ValueError, match=r"^CQ\.data must hold at least one sample of every class, not none of "
+                                         r"classes \[3\]$"):
         class_importance(_Tiny(), Split(digits.train.x[keep], digits.train.y[keep]), 10)
 
 
@@ -68,7 +68,7 @@ def test_search_meets_budget_and_controls_keep_histogram(digits) -> None:  # typ
     for k, bi in enumerate(inv):
         ranked = bi[imp.order(k)]
         assert torch.all(ranked[1:] <= ranked[:-1])
-    with pytest.raises(ValueError, match=r"CQ.budget_bits must be a number in \[1, 4\], not 5.0"):
+    with pytest.raises(ValueError, match=r"^CQ\.budget_bits must be a number in \[1, 4\], not 5\.0$"):
         cq_search(m, imp, digits.val, 5.0, 1, 4)
-    with pytest.raises(ValueError, match=r"CQ.reassign must be one of \['random', 'inverted'\], not 'shuffle'"):
+    with pytest.raises(ValueError, match=r"^CQ\.reassign must be one of \['random', 'inverted'\], not 'shuffle'$"):
         reassign(imp, bits, "shuffle")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import matplotlib.image as mpimg
@@ -36,7 +37,7 @@ def test_image_folder_and_empty_class(tmp_path: Path) -> None:
     d = load_dataset(tmp_path)
     assert d.num_classes == 2 and d.in_shape == (3, 6, 6)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match=r"ImageFolder.class 'empty' must hold at least one image, not none"):
+    with pytest.raises(ValueError, match=r"^ImageFolder\.class 'empty' must hold at least one image, not none$"):
         load_dataset(tmp_path)
 
 
@@ -52,9 +53,10 @@ def test_cifar10_directory(tmp_path: Path) -> None:
 
 def test_bad_dataset_inputs(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
-    with pytest.raises(ValueError, match=r"Dataset.spec must be 'digits', 'mnist1d' or an existing directory, not "):
+    with pytest.raises(ValueError, match="^" + re.escape("Dataset.spec must be 'digits', 'mnist1d' or an "
+                                                   f"existing directory, not {str(missing)!r}") + "$"):
         load_dataset(missing)
-    with pytest.raises(TypeError, match=r"Dataset.spec must be 'digits', 'mnist1d' or a directory path, not 3"):
+    with pytest.raises(TypeError, match=r"^Dataset\.spec must be 'digits', 'mnist1d' or a directory path, not 3$"):
         load_dataset(3)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"X.y must hold at least one sample of every class, not none of classes \[1\]"):
+    with pytest.raises(ValueError, match=r"^X\.y must hold at least one sample of every class, not none of classes \[1\]$"):
         check_classes("X.y", torch.tensor([0, 2, 2]), 3)

@@ -55,12 +55,12 @@ def test_hw_bits_protocol() -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "exc", "msg"), [
-    ({"weight_bits": 0}, ValueError, r"LayerSpec.weight_bits must be an integer in \[1, 16\], not 0"),
-    ({"act_bits": 33}, ValueError, r"LayerSpec.act_bits must be an integer in \[1, 16\], not 33"),
-    ({"weight_bits": 2.5}, TypeError, r"LayerSpec.weight_bits must be an integer, not 2.5"),
-    ({"scheme": "apot"}, ValueError, r"LayerSpec.scheme must be one of \['dorefa', 'lsq', 'bwa', 'sym'\], not 'apot'"),
+    ({"weight_bits": 0}, ValueError, r"^LayerSpec\.weight_bits must be an integer in \[1, 16\], not 0$"),
+    ({"act_bits": 33}, ValueError, r"^LayerSpec\.act_bits must be an integer in \[1, 16\], not 33$"),
+    ({"weight_bits": 2.5}, TypeError, r"^LayerSpec\.weight_bits must be an integer, not 2\.5$"),
+    ({"scheme": "apot"}, ValueError, r"^LayerSpec\.scheme must be one of \['dorefa', 'lsq', 'bwa', 'sym'\], not 'apot'$"),
     ({"weight_bits": 3, "channel_weight_bits": (1, 2)}, ValueError,
-     r"LayerSpec.weight_bits must equal max\(channel_weight_bits\)=2, not 3"),
+     r"^LayerSpec\.weight_bits must equal max\(channel_weight_bits\)=2, not 3$"),
 ])
 def test_layer_spec_rejects(kwargs, exc, msg) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(exc, match=msg):
@@ -68,7 +68,7 @@ def test_layer_spec_rejects(kwargs, exc, msg) -> None:  # type: ignore[no-untype
 
 
 def test_hwbits_rejects() -> None:
-    with pytest.raises(ValueError, match=r"HWBits.weight_bits must equal max\(channel_weight_bits\)=4, not 2"):
+    with pytest.raises(ValueError, match=r"^HWBits\.weight_bits must equal max\(channel_weight_bits\)=4, not 2$"):
         HWBits(2, 8, (4, 1))
 
 
@@ -78,5 +78,6 @@ def test_models_rebuild_from_config_and_groups() -> None:
         assert [tuple(p.shape) for p in again.parameters()] == [tuple(p.shape) for p in m.parameters()]
         idx = [i for g, _ in m.groups() for i in g]
         assert idx == list(range(len(qlayers(m))))  # groups cover every layer once, in order
-    with pytest.raises(ValueError, match=r"ConvNet.in_shape must be \(channels, height, width\)"):
+    with pytest.raises(ValueError, match=r"^ConvNet\.in_shape must be \(channels, height, width\) of positive ints, "
+                       r"not \(8, 8\)$"):
         ConvNet((8, 8), 10)  # type: ignore[arg-type]

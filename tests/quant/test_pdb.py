@@ -55,13 +55,13 @@ def test_isotonic_fit() -> None:
 
 
 def test_schedule_rejects_increase_and_bad_bits() -> None:
-    with pytest.raises(ValueError, match=r"PDB.schedule must be non-increasing, not \(2, 4, 3\)"):
+    with pytest.raises(ValueError, match=r"^PDB\.schedule must be non-increasing, not \(2, 4, 3\)$"):
         check_schedule([2, 4, 3], 3)
-    with pytest.raises(ValueError, match=r"PDB.schedule\[1\] must be an integer in \[1, 16\], not 0"):
+    with pytest.raises(ValueError, match=r"^PDB\.schedule\[1\] must be an integer in \[1, 16\], not 0$"):
         check_schedule([2, 0], 2)
-    with pytest.raises(ValueError, match=r"PDB.schedule must have one bitwidth per group \(3\), not \(4, 2\)"):
+    with pytest.raises(ValueError, match=r"^PDB\.schedule must have one bitwidth per group \(3\), not \(4, 2\)$"):
         check_schedule([4, 2], 3)
-    with pytest.raises(ValueError, match=r"PDB.b_min must be <= b_max=2, not 4"):
+    with pytest.raises(ValueError, match=r"^PDB\.b_min must be <= b_max=2, not 4$"):
         separability_schedule([1.0], 2, 4)
 
 

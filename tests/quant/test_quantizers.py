@@ -121,10 +121,10 @@ def test_lsq_levels_and_step_gradient() -> None:
 
 @pytest.mark.parametrize("bad", [0, 17, -1])
 def test_bad_bits_rejected(bad: int) -> None:
-    with pytest.raises(ValueError, match=rf"BWAQuantizer.bits must be an integer in \[1, 16\], not {bad}"):
+    with pytest.raises(ValueError, match=rf"^BWAQuantizer\.bits must be an integer in \[1, 16\], not {bad}$"):
         BWAQuantizer(bad)
 
 
 def test_bad_bits_type_rejected() -> None:
-    with pytest.raises(TypeError, match=r"act_codes.bits must be an integer, not 2.0"):
+    with pytest.raises(TypeError, match=r"^act_codes\.bits must be an integer, not 2\.0$"):
         act_codes(torch.zeros(2), 2.0)  # type: ignore[arg-type]
