@@ -1,16 +1,15 @@
 """Builds the accelerator core for an ``hwsim.Accelerator`` and runs layers on it under cocotb.
 
 :func:`run_layers` exports the core's Verilog (kept under ``build/cocotb/<sim>/<core>/`` so an unchanged
-core is not rebuilt), writes the operands and the compiled programs, runs :mod:`sims.tb.core_bench`
-and returns what the core counted and wrote. :func:`rtl_counts` and :func:`model_counts` put the core's
+core is not rebuilt), writes the operands and the compiled programs to files, runs the HDL testbench
+(:mod:`sims.tb.core_tb`: cocotb or a plain Verilator binary drives it) and returns what the core counted
+and wrote. :func:`rtl_counts` and :func:`model_counts` put the core's
 counters and ``hwsim.simulate``'s numbers under the same twelve keys.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from hwsim.network import Layer
 from hwsim.result import LayerResult
 from rtl.program import CoreParams, LayerProgram
 
-from .runner import REPO, build_hdl
+from .runner import REPO
 
 __all__ = ["LayerRun", "CoreRun", "run_layers", "rtl_counts", "rtl_accesses", "model_counts", "COUNT_KEYS",
            "build_core"]
@@ -44,6 +43,9 @@ class LayerRun:
 class CoreRun:
     layers: tuple[LayerRun, ...]
     build_dir: Path
+    driver: str = "cocotb"       # which driver ran the testbench (sims.tb.core_tb.DRIVERS)
+    build_seconds: float = 0.0   # compiling the testbench and the core this time (0 when reused)
+    run_seconds: float = 0.0     # simulating (after the build), wall time
 
 
 def rtl_counts(counters: dict[str, int], layer: Layer, acc: Accelerator) -> dict[str, float]:
@@ -90,8 +92,11 @@ def model_counts(res: LayerResult) -> dict[str, float]:
             "dram_write_bytes": t.dram_write_bytes}
 
 
-def build_core(sim: str, params: CoreParams, build_root: Path | None = None) -> tuple[object, Path]:
-    """Export and build the core for ``params`` (reused when unchanged); returns (runner, build dir)."""
+def build_core(sim: str, params: CoreParams, build_root: Path | None = None) -> tuple[Path, Path]:
+    """Export the core's Verilog for ``params`` into ``build/cocotb/<sim>/<core>/src`` (reused while the
+    parameters, the rtl package's sources and the exporting class are unchanged); returns (Verilog file,
+    build dir). The testbench builds on it are made and cached by :mod:`sims.tb.core_tb`."""
+    import rtl
     from rtl.core import AccelCore
     from rtl.export import component_verilog
 
@@ -99,53 +104,40 @@ def build_core(sim: str, params: CoreParams, build_root: Path | None = None) -> 
     digest = hashlib.sha1(repr(params).encode()).hexdigest()[:10]
     bdir = root / sim / f"{params.name}_{digest}"
     src = bdir / "src" / "accel_core.v"
+    h = hashlib.sha1(repr((params, AccelCore.__module__, AccelCore.__qualname__, component_verilog.__module__,
+                           component_verilog.__qualname__)).encode())
+    for f in sorted(Path(rtl.__file__).parent.glob("*.py")):
+        h.update(f.read_bytes())
+    stamp, stamp_file = h.hexdigest(), bdir / "src" / "export.stamp"
+    if src.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
+        return src, bdir
     text = component_verilog(AccelCore(params), "accel_core")
     src.parent.mkdir(parents=True, exist_ok=True)
     if not src.exists() or src.read_text() != text:
         src.write_text(text)
-    runner = build_hdl(sim, [src], "accel_core", bdir)
-    return runner, bdir
+    stamp_file.write_text(stamp)
+    return src, bdir
 
 
 def run_layers(sim: str, acc: Accelerator, programs: list[tuple[LayerProgram, np.ndarray, np.ndarray]],
-               build_root: Path | None = None, max_cycles: int = 2_000_000) -> CoreRun:
-    """Run each ``(program, x, w)`` (integer operands in PyTorch layouts) on the core for ``acc``."""
+               build_root: Path | None = None, max_cycles: int = 2_000_000, *, driver: str | None = None) -> CoreRun:
+    """Run each ``(program, x, w)`` (integer operands in PyTorch layouts) on the core for ``acc``, one
+    layer after another, in the HDL testbench ``sims/tb/core_tb.v`` (the DRAM model and its checks).
+
+    ``driver``: ``cocotb`` (Icarus or Verilator, :mod:`sims.tb.core_bench`) or ``binary`` (a plain Verilator
+    model, the fast one); by default cocotb. ``max_cycles`` bounds each layer. Raises
+    :class:`sims.tb.core_tb.CoreBenchError` (an ``AssertionError``) with the testbench's message when it
+    reports an error."""
+    from .core_tb import run_core_tb
+
     params = CoreParams.from_accelerator(acc)
-    runner, bdir = build_core(sim, params, build_root)
-    arrays: dict[str, np.ndarray] = {}
-    layers = []
-    for li, (prog, x, w) in enumerate(programs):
-        key = f"l{li}"
-        arrays[f"{key}_x"] = np.asarray(x, dtype=np.int64).reshape(-1)
-        arrays[f"{key}_w"] = np.asarray(w, dtype=np.int64).reshape(-1)
-        for ti, t in enumerate(prog.transfers):
-            arrays[f"{key}_t{ti}"] = t.indices
-        la = prog.layer
-        layers.append({"name": la.name, "key": key, "descriptors": [f"{d:x}" for d in prog.descriptors()],
-                       "transfers": [t.tensor for t in prog.transfers], "y_size": la.ofmap_count,
-                       "out_signed": prog.out_signed})
-    tag = hashlib.sha1(json.dumps(layers).encode()).hexdigest()[:10]
-    npz = bdir / f"run_{tag}.npz"
-    np.savez(npz, **arrays)
-    results = bdir / f"run_{tag}.json"
-    cfg = bdir / f"run_{tag}.cfg.json"
-    cfg.write_text(json.dumps({"arrays": str(npz), "layers": layers, "results_path": str(results),
-                               "max_cycles": max_cycles}))
-    env = {"HWSIM_CORE_CONFIG": str(cfg), "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    try:
-        xml = runner.test(hdl_toplevel="accel_core", test_module="sims.tb.core_bench",  # type: ignore[attr-defined]
-                          build_dir=bdir, test_dir=bdir, extra_env=env,
-                          waves=bool(os.environ.get("HWSIM_WAVES")))
-    except SystemExit as exc:
-        raise AssertionError(f"core bench failed on {sim} (exit {exc.code}); see {bdir / 'results.xml'}") from None
-    text = Path(xml).read_text()
-    if "<failure" in text or "<error" in text:
-        raise AssertionError(f"core bench failed on {sim}; see {xml}")
+    src, bdir = build_core(sim, params, build_root)
+    drv = driver or "cocotb"
+    tb = run_core_tb(sim, drv, src, bdir, programs, max_cycles)
     out = []
-    for (prog, _, _), r in zip(programs, json.loads(results.read_text()), strict=True):
+    for (prog, _, _), r in zip(programs, tb.layers, strict=True):
         la = prog.layer
         shape = (la.batch, la.out_channels, la.out_h, la.out_w)
-        out.append(LayerRun(r["name"], r["counters"], np.asarray(r["y"], dtype=np.int64).reshape(shape),
-                            np.asarray(r["written"], dtype=np.int64).reshape(shape),
-                            tuple(r["incomplete_transfers"])))
-    return CoreRun(tuple(out), bdir)
+        out.append(LayerRun(la.name, r.counters, r.y.reshape(shape), r.written.reshape(shape),
+                            r.incomplete_transfers))
+    return CoreRun(tuple(out), tb.build_dir, drv, tb.build_s, tb.run_s)

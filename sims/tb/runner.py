@@ -6,6 +6,7 @@ rebuilt; Verilator compiles through ccache when ``OBJCACHE=ccache`` is set (the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ from rtl.tools import ToolNotFoundError, require_tool, verilator_bin_dir
 from .model import BenchConfig, TilePlan
 
 __all__ = ["SIMULATORS", "BenchRun", "run_tile_bench", "ensure_simulator", "build_hdl", "verilator_make_flags",
-           "PCH_WORKAROUND"]
+           "PCH_WORKAROUND", "VERILATOR_ARGS"]
 
 SIMULATORS = ("icarus", "verilator")
 REPO = Path(__file__).resolve().parents[2]
@@ -30,6 +31,9 @@ REPO = Path(__file__).resolve().parents[2]
 # ``<empty> Vtop__pch.h.fast`` and g++ fails with "Vtop__pch.h.fast: linker input file not found".
 # Passing the flag's stock value (``-include``) as a make variable restores the precompiled-header include.
 PCH_WORKAROUND = "CFG_CXXFLAGS_PCH_I=-include"
+# Verilator options of every build here: optimise, X as whatever is fastest (the benches initialise what
+# they read; Verilator is 2-state anyway), warnings reported but not fatal; tracing only with HWSIM_WAVES.
+VERILATOR_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-WIDTH", "-Wno-fatal")
 
 
 def verilator_make_flags(current: str | None) -> str:
@@ -63,26 +67,41 @@ def ensure_simulator(sim: str) -> None:
         raise ValueError(f"run_tile_bench.sim must be one of {list(SIMULATORS)}, not {sim!r}")
 
 
-def build_hdl(sim: str, sources: list[Path], top: str, bdir: Path) -> Any:
-    """Build ``sources`` with ``sim`` into ``bdir`` and return the cocotb runner (Verilator: with the
-    precompiled-header workaround in ``MAKEFLAGS``, restored afterwards)."""
+def build_hdl(sim: str, sources: list[Path], top: str, bdir: Path, parameters: dict[str, int] | None = None,
+              report: bool = False) -> Any:
+    """Build ``sources`` with ``sim`` into ``bdir`` and return the cocotb runner, or ``(runner, built)``
+    with ``report`` (``built``: whether anything was compiled). Verilator builds get :data:`VERILATOR_ARGS`
+    and the precompiled-header workaround in ``MAKEFLAGS`` (restored afterwards), and are skipped when the
+    sources, parameters and options are those of the build already in ``bdir``."""
     from cocotb_tools.runner import get_runner
 
     ensure_simulator(sim)
     runner = get_runner(sim)
-    build_args = ["-Wno-WIDTH", "-Wno-fatal"] if sim == "verilator" else []
+    waves = bool(os.environ.get("HWSIM_WAVES"))
+    params = dict(parameters or {})
+    build_args = list(VERILATOR_ARGS) if sim == "verilator" else []
+    stamp_file = bdir / "cocotb_build.stamp"
+    h = hashlib.sha1(repr((sim, top, sorted(params.items()), build_args, waves)).encode())
+    for src in sources:
+        h.update(Path(src).read_bytes())
+    stamp = h.hexdigest()
+    product = bdir / (top if sim == "verilator" else "sim.vvp")
+    if product.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
+        return (runner, False) if report else runner
+    stamp_file.unlink(missing_ok=True)
     saved = os.environ.get("MAKEFLAGS")
     if sim == "verilator":
         os.environ["MAKEFLAGS"] = verilator_make_flags(saved)
     try:
-        runner.build(sources=list(sources), hdl_toplevel=top, build_dir=bdir, always=sim == "verilator",
-                     build_args=build_args, timescale=("1ns", "1ps"), waves=bool(os.environ.get("HWSIM_WAVES")))
+        runner.build(sources=list(sources), hdl_toplevel=top, build_dir=bdir, always=True, build_args=build_args,
+                     parameters=params, timescale=("1ns", "1ps"), waves=waves)
     finally:
         if saved is None:
             os.environ.pop("MAKEFLAGS", None)
         else:
             os.environ["MAKEFLAGS"] = saved
-    return runner
+    stamp_file.write_text(stamp)
+    return (runner, True) if report else runner
 
 
 def run_tile_bench(sim: str, params: ArrayParams, plans: list[TilePlan], seed: int,
