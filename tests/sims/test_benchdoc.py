@@ -14,5 +14,5 @@ def test_replace_append_and_keep_others(tmp_path: Path) -> None:
     replace_section(p, "A", "## A\nthree\n")
     text = p.read_text()
     assert text == "# Performance\n\n## A\nthree\n\n## B\ntwo\n"
-    with pytest.raises(ValueError, match="must start with '## C'"):
+    with pytest.raises(ValueError, match=r"^replace_section\.text must start with '## C', not '## D\\n'$"):
         replace_section(p, "C", "## D\n")

@@ -3,6 +3,7 @@
 import csv
 import hashlib
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from sims.sweep.evaluate import PointResult
 from sims.sweep.execute import run_sweep
 from sims.sweep.points import PointResolver, grid_points
 from sims.sweep.spec import spec_from_dict
-from sims.sweep.store import ResultStore, StoreError
+from sims.sweep.store import SCHEMA_VERSION, ResultStore, StoreError
 
 SPEC = spec_from_dict({
     "accelerator": "edge16_serial", "network": "resnet20",
@@ -67,7 +68,8 @@ def test_other_schema_version_is_refused_untouched(tmp_path: Path) -> None:
     con.commit()
     con.close()
     before = hashlib.sha256(db.read_bytes()).hexdigest()
-    with pytest.raises(StoreError, match="schema version 0.*left untouched"):
+    with pytest.raises(StoreError, match="^" + re.escape(f"{db}: results database has schema version 0, this "
+                       f"hwsim reads version {SCHEMA_VERSION}; the file was left untouched (use a new --db)") + "$"):
         ResultStore(db)
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.sqlite"]
@@ -79,10 +81,12 @@ def test_foreign_database_is_refused(tmp_path: Path) -> None:
     con.execute("CREATE TABLE t (a)")
     con.commit()
     con.close()
-    with pytest.raises(StoreError, match="not an hwsim sweep database"):
+    with pytest.raises(StoreError, match="^" + re.escape(f"{db}: not an hwsim sweep database (no meta table); "
+                       "refusing to touch it") + "$"):
         ResultStore(db)
     (tmp_path / "junk.sqlite").write_text("this is not sqlite at all" * 100)
-    with pytest.raises(StoreError, match="not a SQLite database"):
+    with pytest.raises(StoreError, match="^" + re.escape(f"{tmp_path / 'junk.sqlite'}: not a SQLite database "
+                       "(file is not a database); the file was left untouched") + "$"):
         ResultStore(tmp_path / "junk.sqlite")
 
 
@@ -93,7 +97,7 @@ def test_csv_export_and_parquet_dependency(tmp_path: Path) -> None:
         try:
             import pyarrow  # noqa: F401
         except ModuleNotFoundError:
-            with pytest.raises(ModuleNotFoundError, match="pyarrow"):
+            with pytest.raises(ModuleNotFoundError, match=r"^Parquet export needs pyarrow \(pip install pyarrow\)$"):
                 store.export_parquet(tmp_path / "p.parquet")
         else:
             assert store.export_parquet(tmp_path / "p.parquet") == 8
