@@ -129,7 +129,10 @@ class DRAMSpec:
 
 @dataclass(frozen=True, slots=True)
 class Accelerator:
-    """An embedded accelerator: ``rows x cols`` PEs of one kind, its dataflows, buffers and DRAM link."""
+    """An embedded accelerator: ``rows x cols`` PEs of one kind, its dataflows, buffers and DRAM link.
+
+    ``split_reduction``: whether a layer's reduction may be split over DRAM tiles (partial sums kept in the
+    ofmap buffer or sent through DRAM and accumulated again); the generated RTL core cannot (``false``)."""
 
     name: str
     rows: int
@@ -144,9 +147,11 @@ class Accelerator:
     clock_hz: float = 200e6
     leakage_mw: float = 5.0
     energy: EnergyTable = field(default_factory=EnergyTable)
+    split_reduction: bool = True
 
     def __post_init__(self) -> None:
         check_name("Accelerator", "name", self.name)
+        check_bool("Accelerator", "split_reduction", self.split_reduction)
         check_int("Accelerator", "rows", self.rows, 1, 4096)
         check_int("Accelerator", "cols", self.cols, 1, 4096)
         if not isinstance(self.pe, PESpec):

@@ -148,8 +148,9 @@ def tiles_fit(layer: Layer, acc: Accelerator, tiles: np.ndarray) -> np.ndarray:
     """Vectorised :func:`hwsim.schedule.tile_fits`: True where the tile fits every buffer half."""
     t = _as_tiles(tiles)
     fp = footprints_bytes(layer, [t[:, i] for i in range(5)], acc)
+    whole_c = acc.split_reduction or not layer.has_macs or t[:, 2] >= layer.in_channels // layer.groups
     return ((fp["ifmap_sram"] <= acc.ifmap_sram.size_bytes // 2) & (fp["filter_sram"] <= acc.filter_sram.size_bytes // 2)
-            & (fp["ofmap_sram"] <= acc.ofmap_sram.size_bytes // 2))
+            & (fp["ofmap_sram"] <= acc.ofmap_sram.size_bytes // 2) & whole_c)
 
 
 def _order_positions(orders: Sequence[str]) -> np.ndarray:

@@ -126,7 +126,12 @@ def _pick(cond: bool, yes: int, no: int) -> int:
 
 
 def tile_fits(layer: Layer, tile: Tile, acc: Accelerator) -> str | None:
-    """``None`` if the tile fits every buffer twice over (double buffering), else the reason."""
+    """``None`` if the tile fits every buffer twice over (double buffering) and splits the reduction only
+    where the accelerator can, else the reason."""
+    whole_c = layer.in_channels // layer.groups
+    if not acc.split_reduction and layer.has_macs and tile.c < whole_c:
+        return (f"splits the reduction (tile.c={tile.c} of {whole_c}), which {acc.name!r} cannot "
+                f"(split_reduction: false)")
     fp = footprints_bytes(layer, tile, acc)
     for buf, need in fp.items():
         cap = getattr(acc, buf).size_bytes // 2
@@ -157,13 +162,15 @@ def default_mapping(layer: Layer, acc: Accelerator, dataflow: Dataflow | None = 
         if not over:
             break
         dims = "".join(depends[b] for b in over)
-        cands = [d for d in "pmqnc" if d in dims and d in split and sizes[d] > 1]
-        if not cands and footprint is None and split == "pmqnc":
+        cands = [d for d in "pmqnc" if d in dims and d in split and sizes[d] > 1
+                 and (d != "c" or acc.split_reduction or not layer.has_macs)]
+        if not cands and footprint is None and split == "pmqnc" and acc.split_reduction:
             raise ValueError(f"Layer[{layer.name!r}]: buffers too small to hold even a 1x1x1x1x1 tile: "
                              f"{tile_fits(layer, Tile(**sizes), acc)}")
         if not cands:
             b = over[0]
-            raise ValueError(f"Layer[{layer.name!r}]: no tile splitting only {list(split)} fits {b}: it needs "
+            free = [d for d in split if d != "c" or acc.split_reduction or not layer.has_macs]
+            raise ValueError(f"Layer[{layer.name!r}]: no tile splitting only {free} fits {b}: it needs "
                              f"{fp[b]} bytes per buffer half, which holds {getattr(acc, b).size_bytes // 2}")
         d = max(cands, key=lambda x: (sizes[x], -"pmqnc".index(x)))
         sizes[d] = -(-sizes[d] // 2)

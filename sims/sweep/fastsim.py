@@ -98,6 +98,7 @@ class LayerCostCache:
                            + tuple((b.word_bits, b.banks, b.packed) for b in (acc.ifmap_sram, acc.filter_sram, acc.ofmap_sram)))
         if schedule is None:
             tile_key: tuple[object, ...] = (acc.ifmap_sram, acc.filter_sram, acc.ofmap_sram, acc.pe.acc_bits,
+                                            acc.split_reduction,
                                             acc.dataflows[0], acc.pe.kind)  # everything default_mapping reads
             agg_key: tuple[object, ...] = (plan.plan_id, core_id, tile_key)
         else:

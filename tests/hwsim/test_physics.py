@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import numpy as np
 import pytest
@@ -310,3 +311,22 @@ def test_ws_waits_for_a_tiles_first_stationary_weights() -> None:
     assert run(la, slow, "ws").total_cycles - run(la, fast, "ws").total_cycles == (576 // 2 - 576 // 16) + 7
     assert hwsim.engine.ws_weight_load_cycles(la, Dataflow.WS, slow, np.array(72), np.array(8)) == 7
     assert hwsim.engine.ws_weight_load_cycles(la, Dataflow.OS, slow, np.array(72), np.array(8)) == 0
+
+
+def test_an_accelerator_that_cannot_split_the_reduction_is_never_given_such_a_tile() -> None:
+    """``split_reduction: false`` (the RTL core): a mapping with ``tile.c`` below the reduction is refused
+    with its reason, the default fold halves other loops, and the mapper's choice keeps the reduction whole
+    (where the packed default would split it)."""
+    from mapping import map_layer
+
+    la = conv(in_channels=64, out_channels=16, in_h=8, in_w=8)
+    split_ok = acc(ifmap_sram=BufferSpec(8192, word_bits=8, banks=4), filter_sram=BufferSpec(4096, word_bits=8, banks=4))
+    whole = dataclasses.replace(split_ok, split_reduction=False)
+    bad = LayerMapping("c", Dataflow.OS, Tile(1, 4, 32, 8, 8))
+    bad.validate(la, split_ok)
+    with pytest.raises(ValueError, match=re.escape("LayerMapping['c'].tile splits the reduction (tile.c=32 of 64), "
+                                                   "which 't' cannot (split_reduction: false)")):
+        bad.validate(la, whole)
+    assert hwsim.schedule.default_mapping(la, whole).tile.c == 64
+    assert hwsim.schedule.default_mapping(la, split_ok).tile.c < 64
+    assert map_layer(la, whole, "edp").mapping.tile.c == 64
