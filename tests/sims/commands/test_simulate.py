@@ -1,35 +1,18 @@
-"""The hwsim command end to end, as a user runs it (a real subprocess of the installed entry point)."""
+"""``hwsim simulate`` (sims/commands/simulate.py) end to end, as a user runs it (a real subprocess)."""
 
 import csv
 import json
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+Cli = Callable[..., subprocess.CompletedProcess[str]]  # the run_cli fixture of conftest.py
 
-
-def hwsim(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sims.cli", *args], capture_output=True, text=True, cwd=cwd)
-
-
-def test_presets_list_and_print(tmp_path: Path) -> None:
-    r = hwsim("presets")
-    assert r.returncode == 0
-    assert "edge16_serial" in r.stdout and "resnet18" in r.stdout
-    r = hwsim("presets", "edge8_serial")
-    assert r.returncode == 0
-    (tmp_path / "a.yaml").write_text(r.stdout)
-    r2 = hwsim("simulate", "--arch", str(tmp_path / "a.yaml"), "--network", "small_cnn")
-    r3 = hwsim("simulate", "--arch", "edge8_serial", "--network", "small_cnn")
-    assert r2.returncode == 0 and r2.stdout == r3.stdout
-
-
-def test_simulate_writes_json_csv_plot(tmp_path: Path) -> None:
+def test_simulate_writes_json_csv_plot(tmp_path: Path, run_cli: Cli) -> None:
     out = tmp_path / "o"
-    r = hwsim("simulate", "--arch", "edge16_serial", "--network", "resnet20", "--json", str(out / "r.json"),
+    r = run_cli("simulate", "--arch", "edge16_serial", "--network", "resnet20", "--json", str(out / "r.json"),
               "--csv", str(out / "r.csv"), "--plot", str(out / "r.png"))
     assert r.returncode == 0, r.stderr
     assert "layer1.0.conv1" in r.stdout and "total (worst case)" in r.stdout
@@ -42,8 +25,8 @@ def test_simulate_writes_json_csv_plot(tmp_path: Path) -> None:
     assert (out / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_cascade_prints_expected_and_worst_case() -> None:
-    r = hwsim("simulate", "--arch", "edge16_serial", "--network", "cascade_digits", "--format", "json")
+def test_cascade_prints_expected_and_worst_case(run_cli: Cli) -> None:
+    r = run_cli("simulate", "--arch", "edge16_serial", "--network", "cascade_digits", "--format", "json")
     assert r.returncode == 0
     t = json.loads(r.stdout)["totals"]
     assert t["expected"]["cycles"] < t["worst_case"]["cycles"]
@@ -54,29 +37,30 @@ def test_cascade_prints_expected_and_worst_case() -> None:
     ("name: a\nrows: -4\ncols: 4\n", "Accelerator.rows must be an integer in [1, 4096], not -4"),
     ("name: [a\n", "malformed YAML"),
 ])
-def test_bad_accelerator_is_one_line_exit_2_nothing_written(tmp_path: Path, yaml_text: str, needle: str) -> None:
+def test_bad_accelerator_is_one_line_exit_2_nothing_written(tmp_path: Path, yaml_text: str, needle: str,
+                                                            run_cli: Cli) -> None:
     spec = tmp_path / "bad.yaml"
     spec.write_text(yaml_text)
     out = tmp_path / "out.json"
-    r = hwsim("simulate", "--arch", str(spec), "--network", "small_cnn", "--json", str(out))
+    r = run_cli("simulate", "--arch", str(spec), "--network", "small_cnn", "--json", str(out))
     assert r.returncode == 2
     assert needle in r.stderr and str(spec) in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert not out.exists()
 
 
-def test_network_with_too_many_bits_is_rejected(tmp_path: Path) -> None:
+def test_network_with_too_many_bits_is_rejected(tmp_path: Path, run_cli: Cli) -> None:
     net = tmp_path / "n.yaml"
     net.write_text("name: n\nlayers:\n- {name: c1, kind: conv2d, in_channels: 3, out_channels: 8, in_size: 8, "
                    "kernel: 3, weight_bits: 12}\n")
-    r = hwsim("simulate", "--arch", "edge16_serial", "--network", str(net))
+    r = run_cli("simulate", "--arch", "edge16_serial", "--network", str(net))
     assert r.returncode == 2
     assert "Layer['c1'].weight_bits must be an integer in [1, 8], not 12" in r.stderr
 
 
-def test_buffer_too_small_is_rejected(tmp_path: Path) -> None:
+def test_buffer_too_small_is_rejected(tmp_path: Path, run_cli: Cli) -> None:
     spec = tmp_path / "tiny.yaml"
     spec.write_text("name: tiny\nrows: 4\ncols: 4\nifmap_sram: {size_bytes: 8}\n")
-    r = hwsim("simulate", "--arch", str(spec), "--network", "small_cnn")
+    r = run_cli("simulate", "--arch", str(spec), "--network", "small_cnn")
     assert r.returncode == 2
     assert "buffers too small" in r.stderr and "ifmap_sram" in r.stderr
