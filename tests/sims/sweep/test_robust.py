@@ -22,7 +22,7 @@ from sims.sweep.points import PointResolver, grid_points
 from sims.sweep.spec import spec_from_dict
 from sims.sweep.store import ResultStore
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SPEC = spec_from_dict({"accelerator": "edge16_serial", "network": "small_cnn",
                        "axes": {"rows": [8, 16, 32], "cols": [8, 16], "pe.kind": ["serial_act", "parallel"]},
                        "metrics": ["cycles", "energy_pj"], "chunk_size": 3})

@@ -1,5 +1,5 @@
 """A sweep killed with SIGKILL at a random moment and restarted ends with exactly the rows of an
-uninterrupted run; the CLI runs a sweep and a report and turns spec errors into one line."""
+uninterrupted run."""
 
 import os
 import random
@@ -57,7 +57,7 @@ def test_kill_9_then_resume_gives_the_same_rows(tmp_path: Path) -> None:
     rng = random.Random(os.getpid())
     for workers in (0, 1):
         db = tmp_path / f"killed{workers}.sqlite"
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])}
         proc = subprocess.Popen(_sweep_cmd(spec, db, workers), env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         # wait until some rows are committed, then kill at a random moment after that
@@ -72,22 +72,3 @@ def test_kill_9_then_resume_gives_the_same_rows(tmp_path: Path) -> None:
         assert main(["sweep", str(spec), "--db", str(db), "--workers", "0", "--no-progress"]) == 0
         assert _rows(db) == want
 
-
-def test_cli_sweep_report_and_errors(tmp_path: Path, capsys: Any) -> None:
-    spec = tmp_path / "spec.yaml"
-    small = {**SPEC, "axes": {"rows": [8, 16], "schedule": SPEC["axes"]["schedule"]}}
-    spec.write_text(yaml.safe_dump(small))
-    db = tmp_path / "r.sqlite"
-    assert main(["sweep", str(spec), "--db", str(db), "--workers", "0", "--no-progress"]) == 0
-    assert "6 evaluated" in capsys.readouterr().out
-    assert main(["report", str(db), "-o", str(tmp_path / "rep")]) == 0
-    html = (tmp_path / "rep" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3 and "Pareto" in html
-    assert main(["report", str(db), "-o", str(tmp_path / "md"), "--format", "md"]) == 0
-    assert (tmp_path / "md" / "layers.png").stat().st_size > 0 and (tmp_path / "md" / "points.csv").exists()
-    capsys.readouterr()
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({**small, "axes": {"rowz": [8]}}))
-    assert main(["sweep", str(bad), "--db", str(db), "--workers", "0"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "unknown axis axes.rowz" in err and str(bad) in err

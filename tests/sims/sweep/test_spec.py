@@ -30,7 +30,7 @@ def _err(tmp_path: Path, **changes: object) -> str:
 
 
 def test_bundled_example_parses() -> None:
-    spec = load_sweep_spec(Path(__file__).parents[2] / "sims" / "specs" / "example.yaml")
+    spec = load_sweep_spec(Path(__file__).parents[3] / "sims" / "specs" / "example.yaml")
     assert spec.grid_size == 3 * 3 * 3 * 3 * 5
     assert [a.name for a in spec.axes][-3:] == ["network", "schedule", "objective"]
 
