@@ -24,6 +24,11 @@ __all__ = ["CascadePoint", "threshold_sweep", "with_exit_rates"]
 
 @dataclass(frozen=True, slots=True)
 class CascadePoint:
+    """One threshold of :func:`threshold_sweep`: the cascade's accuracy and what it costs on the hardware, so
+    a threshold can be chosen by accuracy against compute. ``exit_rates[j]`` is the fraction of the inputs
+    reaching stage ``j`` that exit there (the last stage takes all), the form ``Stage.exit_rate`` holds;
+    ``expected_*`` weigh each stage by the fraction of inputs that reach it, ``worst_*`` run every stage."""
+
     threshold: float
     accuracy: float
     exit_rates: tuple[float, ...]

@@ -67,6 +67,11 @@ def cascade_outcome(logits1: torch.Tensor, logits2: torch.Tensor, y: torch.Tenso
 
 @dataclass(frozen=True, slots=True)
 class ThresholdChoice:
+    """The exit threshold picked on held-out data, with what it achieved there, so a report can show the
+    choice next to its goal: the fraction of inputs that exit at stage 1, the cascade's accuracy, and
+    ``target_accuracy`` (the accuracy rule's floor ``acc(stage 2) - max_drop``; the budget rule's stage-2
+    accuracy; NaN when the budget rule was given no labels, as is ``accuracy``)."""
+
     threshold: float
     exit_rate: float
     accuracy: float

@@ -29,6 +29,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 @dataclass(frozen=True, slots=True)
 class Split:
+    """One split of a data set held in memory: inputs ``x`` (N, C, H, W, scaled to [0, 1]; MNIST-1D is
+    N, 1, 1, 40) and integer labels ``y`` (N), kept together so they cannot be shuffled or cut apart."""
+
     x: torch.Tensor
     y: torch.Tensor
 
@@ -38,6 +41,10 @@ class Split:
 
 @dataclass(frozen=True, slots=True)
 class DataSplits:
+    """A data set as the training code uses it: fixed train / val / test splits, the number of classes and
+    the input shape; every split holds every class (checked when built), so a per-class statistic (CQ's
+    class counts, accuracy per class) never divides by zero."""
+
     name: str
     train: Split
     val: Split

@@ -67,6 +67,10 @@ class TrainConfig:
 
 @dataclass(slots=True)
 class TrainResult:
+    """What :func:`train` did: one ``{"epoch", "loss", "val_acc"}`` record per epoch (those of a resumed
+    checkpoint included) and the epoch it resumed from (0 for a fresh run). Mutable: :func:`train` fills it
+    as it goes, and its history is saved with each checkpoint."""
+
     history: list[dict[str, float]] = field(default_factory=list)
     resumed_from_epoch: int = 0
 
