@@ -37,7 +37,7 @@ from .kinds import PEKind, tree_bits
 
 __all__ = ["MODEL_VERSION", "KINDS", "TERMS", "FPGAArea", "ICE40_COEFFS", "FIT_ERROR", "FIT_POINTS", "FIT_YOSYS",
            "area_terms", "array_area", "fpga_area", "BRAM_SHAPES", "BufferMemory", "buffer_memories", "bram_count",
-           "CORE_TERMS", "CORE_COEFFS", "CORE_FIT_ERROR", "CORE_FIT_POINTS", "CoreArea", "core_terms", "core_area"]
+           "CORE_TERMS", "CORE_COEFFS", "CORE_FIT_ERROR", "CORE_FIT_POINTS", "CORE_FIT_YOSYS", "CoreArea", "core_terms", "core_area"]
 
 # Bump whenever TERMS or the coefficients below change (sweep stores record it with every area result).
 MODEL_VERSION = "2-ice40-yosys0.23-3kinds"
@@ -226,13 +226,16 @@ CORE_TERMS = ("const", "rows", "pe_acc")
 # synth_ice40, OS-only serial_act cores, buffers in block RAM); FIT_ERROR-style (max, mean) relative error
 # on those builds, and the leave-one-out maximum, the figure to quote for so few designs.
 CORE_COEFFS: dict[str, tuple[float, ...]] = {
-    "luts": (0.0, 0.0, 0.0),
-    "ffs": (0.0, 0.0, 0.0),
-    "carries": (0.0, 0.0, 0.0),
+    "luts": (3891.8631, 592.0706, 2.1235),
+    "ffs": (1839.0726, 108.9342, 0.9368),
+    "carries": (1409.3931, 137.9431, 0.0141),
 }
+# (max, mean) relative error of the model on the builds it was fitted on, and the leave-one-out maximum
+# (each build predicted by the fit of the other three).
 CORE_FIT_ERROR: dict[str, tuple[float, float, float]] = {
-    "luts": (0.0, 0.0, 0.0), "ffs": (0.0, 0.0, 0.0), "carries": (0.0, 0.0, 0.0)}
-CORE_FIT_POINTS = 0
+    "luts": (0.0307, 0.018, 0.2636), "ffs": (0.0039, 0.0023, 0.0351), "carries": (0.0035, 0.0021, 0.0351)}
+CORE_FIT_POINTS = 4
+CORE_FIT_YOSYS = "Yosys 0.70 (git sha1 28ba3cb92), synth_ice40"
 
 
 @dataclass(frozen=True, slots=True)

@@ -409,5 +409,7 @@ def _utilisation(log: str, target: str) -> dict[str, dict[str, int]]:
 
 def _memories(log: str) -> list[dict[str, str]]:
     """Where ``memory_libmap`` put each inferred memory (a block-RAM cell, LUT RAM, or flip-flops)."""
-    return [{"memory": name.split(".")[-1], "mapped_to": via.strip("$_")}
-            for name, via in re.findall(r"^mapping memory (\S+) via (\S+)", log, re.M)]
+    out = [{"memory": name.split(".")[-1], "mapped_to": via.strip("$_")}
+           for name, via in re.findall(r"^mapping memory (\S+) via (\S+)", log, re.M)]
+    return out + [{"memory": name.split(".")[-1], "mapped_to": "FF"}
+                  for name in re.findall(r"^using FF mapping for memory (\S+)", log, re.M)]

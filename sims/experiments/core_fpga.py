@@ -23,7 +23,7 @@ from typing import Any
 
 import hwsim
 from hwsim.accelerator import Accelerator
-from hwsim.area import CORE_TERMS, bram_count, core_terms, fpga_area
+from hwsim.area import CORE_TERMS, bram_count, buffer_memories, core_terms, fpga_area
 
 __all__ = ["Point", "POINTS", "accelerator_of", "run_points", "write_csv", "table", "fit_core", "main"]
 
@@ -53,6 +53,7 @@ class Point:
     banks: int | None = None
     timeout_s: float = 2400.0
     abc9: bool = True      # False: the 16x16 cores, whose ABC9 step exhausts the WebAssembly Yosys' stack
+    memories_only: bool = False   # True: Yosys only up to its memory mapping (a core that cannot fit)
 
 
 POINTS = (
@@ -63,7 +64,7 @@ POINTS = (
     Point("small_4x4_ecp5", SMALL, "ecp5", "lfe5u-25f"),
     Point("edge8_serial", "edge8_serial", "ice40", "hx8k", place=False),
     Point("edge16_serial_1bank", "edge16_serial", "ecp5", "lfe5u-85f", banks=1, abc9=False),
-    Point("edge16_serial", "edge16_serial", "ecp5", "lfe5u-85f", abc9=False),
+    Point("edge16_serial", "edge16_serial", "ecp5", "lfe5u-85f", abc9=False, timeout_s=1800.0, memories_only=True),
 )
 
 
@@ -84,6 +85,29 @@ def accelerator_of(pt: Point) -> Accelerator:
     return acc
 
 
+def memory_mapping(accelerator: Accelerator, core: Any, target: str, workdir: Path,
+                   timeout_s: float) -> dict[str, Any]:
+    """Yosys ``synth_<target>`` up to its block-RAM / LUT-RAM mapping: where each buffer half went, and the
+    memory bits left unmapped (each becomes one flip-flop in ``map_ffram``)."""
+    from rtl.synth import _memories, _run, core_verilog
+    from rtl.tools import find_tool, tool_version
+
+    yosys = find_tool("yosys")
+    wd = workdir.resolve()
+    wd.mkdir(parents=True, exist_ok=True)
+    (wd / "core_io.v").write_text(core_verilog(core, "core_io"))
+    script = ("read_verilog core_io.v; hierarchy -top core_io; setattr -mod -set keep_hierarchy 1 *.core; flatten; "
+              f"synth_{target} -top core_io -run begin:map_ffram; tee -q -o stat.json stat -json")
+    rc, log, secs = _run([yosys, "-l", "yosys.log", "-q", "-p", script], wd, timeout_s)
+    if rc != 0:
+        raise RuntimeError(f"yosys failed on core {core.name} ({target}): {log.strip().splitlines()[-1:]}")
+    mems = _memories((wd / "yosys.log").read_text(errors="replace"))
+    ff = {m["memory"] for m in mems if m["mapped_to"] == "FF"}
+    geo = {f"{m.buffer}_h{i % 2}": m.depth * m.width for i, m in enumerate(buffer_memories(accelerator))}
+    return {"memories": mems, "unmapped_memories": len(ff), "unmapped_memory_bits": sum(geo.get(n, 0) for n in ff),
+            "yosys_version": tool_version(yosys), "synth_s": round(secs, 1)}
+
+
 def run_point(pt: Point, build: Path) -> dict[str, Any]:
     from rtl.program import CoreParams
     from rtl.synth import build_core
@@ -96,6 +120,13 @@ def run_point(pt: Point, build: Path) -> dict[str, Any]:
                            "buffers": {b: dataclasses.asdict(core.geometry(b)) for b in ("ifmap", "filter", "ofmap")},
                            "bram_predicted": bram_count(acc, pt.target), "date": time.strftime("%Y-%m-%d")}
     t0 = time.perf_counter()
+    if pt.memories_only:
+        rec |= {"target": pt.target, "device": pt.device, **memory_mapping(acc, core, pt.target,
+                                                                          build / pt.name, pt.timeout_s)}
+        rec["status"] = (f"memory mapping only: {rec['unmapped_memories']} buffer halves not mappable to block RAM, "
+                         f"{rec['unmapped_memory_bits']} bits as flip-flops")
+        rec["wall_s"] = round(time.perf_counter() - t0, 1)
+        return rec
     try:
         res = build_core(core, pt.target, build / pt.name, device=pt.device, place=pt.place,
                          timeout_s=pt.timeout_s, abc9=pt.abc9)

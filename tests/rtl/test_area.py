@@ -151,3 +151,29 @@ def test_bram_count_equals_every_build() -> None:
     for r in built:
         pt = next(p for p in POINTS if p.name == r["point"])
         assert int(r["bram"]) == int(r["bram_predicted"]) == bram_count(accelerator_of(pt), pt.target), r["point"]
+
+
+def test_core_model_is_the_fit_of_the_builds_and_within_its_error() -> None:
+    """hwsim.area's core coefficients are sims.experiments.core_fpga.fit_core of docs/core_fpga.json, and
+    core_area reproduces every build it was fitted on within the documented error (4 builds, 3 terms:
+    the leave-one-out error, not this one, is the figure for a new design)."""
+    from hwsim.area import CORE_COEFFS, CORE_FIT_ERROR, CORE_FIT_POINTS, core_area
+    from sims.experiments.core_fpga import POINTS, accelerator_of, fit_core
+
+    builds = json.loads((DOCS / "core_fpga.json").read_text())["builds"]
+    fit = fit_core(builds)
+    assert fit["fitted"] and len(fit["points"]) == CORE_FIT_POINTS == 4
+    for what in ("luts", "ffs", "carries"):
+        assert fit[what]["coef"] == pytest.approx(list(CORE_COEFFS[what]), abs=2e-3)
+        assert (fit[what]["max_rel_err"], fit[what]["mean_rel_err"], fit[what]["loo_max_rel_err"]) == \
+            pytest.approx(CORE_FIT_ERROR[what], abs=1e-4)
+    rows = {r["point"]: r for r in builds}
+    for name in fit["points"]:
+        area = core_area(accelerator_of(next(p for p in POINTS if p.name == name)))
+        r = rows[name]
+        assert area.bram == r["bram"]
+        for what in ("luts", "ffs", "carries"):
+            assert abs(getattr(area, what) - r[what]) <= CORE_FIT_ERROR[what][0] * r[what] + 0.5, (name, what)
+    # the controller, not the PE array, is most of a small core: the 1x2 array model is about 2 % of it
+    tiny = core_area(accelerator_of(POINTS[0]))
+    assert fpga_area(accelerator_of(POINTS[0])).luts < 0.05 * tiny.luts
