@@ -1,4 +1,5 @@
-"""Small torchvision-style architectures built with torch alone, and an independent MAC count (forward hooks).
+"""Small torchvision-style architectures built with torch alone (their independent MAC count is the
+front-end benchmark's, ``sims.bench.frontends.hook_macs``: forward hooks, attention analytically).
 
 Each network keeps the operators its torchvision namesake is built from (residual adds, depthwise and
 dilated convolutions, squeeze-excite gating, channel shuffle with ``x.size()`` and integer division,
@@ -13,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ARCHS", "hook_macs"]
+__all__ = ["ARCHS"]
 
 
 class Basic(nn.Module):
@@ -262,37 +263,3 @@ ARCHS: dict[str, tuple[type[nn.Module], tuple[int, ...]]] = {
 }
 """name -> (class, input shape)."""
 
-
-def hook_macs(model: nn.Module, x: torch.Tensor) -> int:
-    """MACs by forward hooks: conv (output elements x weights per filter), linear (output elements x
-    in_features), ``nn.MultiheadAttention`` analytically (projections plus QKᵀ and AV)."""
-    total = [0]
-
-    def conv(m: nn.Module, args: tuple, out: torch.Tensor) -> None:
-        assert isinstance(m, nn.Conv2d)
-        total[0] += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
-
-    def lin(m: nn.Module, args: tuple, out: torch.Tensor) -> None:
-        assert isinstance(m, nn.Linear)
-        total[0] += out.numel() * m.in_features
-
-    def mha(m: nn.Module, args: tuple, out: tuple) -> None:
-        assert isinstance(m, nn.MultiheadAttention)
-        q, k = args[0], args[1]
-        n, lq, e = q.shape if m.batch_first else (q.shape[1], q.shape[0], q.shape[2])
-        s = k.shape[1] if m.batch_first else k.shape[0]
-        total[0] += n * lq * e * e + 2 * n * s * e * e + n * lq * e * e + 2 * n * lq * s * e
-
-    handles = []
-    for mod in model.modules():
-        if isinstance(mod, nn.Conv2d):
-            handles.append(mod.register_forward_hook(conv))
-        elif isinstance(mod, nn.Linear):
-            handles.append(mod.register_forward_hook(lin))
-        elif isinstance(mod, nn.MultiheadAttention):
-            handles.append(mod.register_forward_hook(mha))
-    with torch.no_grad():
-        model.eval()(x)
-    for h in handles:
-        h.remove()
-    return total[0]

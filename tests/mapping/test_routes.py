@@ -11,12 +11,13 @@ import warnings
 import onnx
 import pytest
 import torch
-from archs import ARCHS, hook_macs
+from archs import ARCHS
 from torch import nn
 
 import hwsim
 from mapping.frontends import from_onnx, from_torch
 from mapping.mapper import map_network
+from sims.bench.frontends import hook_macs  # the benchmark's reference count, one implementation
 
 EXPORTERS = ["legacy"] + (["dynamo"] if importlib.util.find_spec("onnxscript") is not None else [])
 """``torch.onnx.export(dynamo=False)`` always; the default (dynamo) exporter where its onnxscript is installed."""
