@@ -169,7 +169,7 @@ def position_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     def feed(f: int) -> tuple[int, int] | None:
         """Fold ``f`` against the open window: the slot of the demand that closes it (the window that
         opens after it holds the fold's tail), or None (the fold joins the window)."""
-        nonlocal count, closes, last_close_row, tail_pos, tail_th, again, lo_pix
+        nonlocal count, closes, last_close_row, tail_pos, tail_th, again
         pt = pats[f % rf]
         covered = (pt.prev >= 0) | (pt.final >= lo_pix) if wrap else pt.prev >= lo_pix
         n_new = np.where(covered, 0, th[pt.pos])

@@ -200,7 +200,8 @@ def from_log(path: Path) -> None:
         rows: list[Row] = [(flow, chosen[e["layer"]], e["cycles"], e["scalesim_s"], e["ours_s"], e["peak_mb"])
                            for e in mine]
         section = flow_section(flow, rows, len(chosen), n_layers, sum(r[3] for r in rows), mine[-1]["load"],
-                               "the sum of its layers' times")
+                               "the sum of its layers' times").replace(
+            "one run (", "one run, written from its `--log` (`--from-log`; the run was cut short after it) (", 1)
         print(section)
         replace_section(DOC, f"{SECTION} ({flow.value.upper()})", section)
 
