@@ -115,21 +115,16 @@ def fold_positions(sp: Shape, rows: int) -> list[FoldPositions]:
 def nth_new_demand(e: np.ndarray, n_new: np.ndarray, c_first: np.ndarray, need: int) -> tuple[int, int]:
     """The slot ``(diagonal, column)`` of the ``need``-th new demand of a fold whose position ``i`` brings
     channels ``0 .. n_new[i] - 1`` new, channel ``ch`` at diagonal ``e[i] + ch`` and column ``c_first[i]``
-    (``1 <= need <=`` their sum). The count below a diagonal ``D``, ``sum(clip(D - e, 0, n_new))``, is
-    piecewise linear with breakpoints ``e`` and ``e + n_new``: evaluated there, then solved."""
-    live = n_new > 0
-    e, n_new, c_first = e[live], n_new[live], c_first[live]
-    pts = np.concatenate([e, e + n_new])
-    slope = np.concatenate([np.ones(e.size, dtype=np.int64), -np.ones(e.size, dtype=np.int64)])
-    order = np.argsort(pts, kind="stable")
-    pts, slope = pts[order], slope[order]
-    s_after = np.cumsum(slope)                        # slope right of each breakpoint
-    f_at = np.concatenate([[0], np.cumsum(s_after[:-1] * np.diff(pts))])   # count below each breakpoint
-    j = int(np.searchsorted(f_at, need, side="left")) - 1   # last breakpoint with count below < need
-    d = int(pts[j]) + (need - 1 - int(f_at[j])) // int(s_after[j])
-    below = int(np.minimum(np.maximum(d - e, 0), n_new).sum())
-    on = (e <= d) & (d < e + n_new)
-    cols = np.sort(c_first[on])
+    (``1 <= need <=`` their sum). Each position adds one demand to each diagonal of ``[e, e + n_new)``:
+    the demands per diagonal are a running sum of those runs' starts and ends, and the demands up to a
+    diagonal a running sum of that."""
+    ends = e + n_new
+    size = int(ends.max()) + 1
+    per_diag = np.cumsum(np.bincount(e, minlength=size) - np.bincount(ends, minlength=size))
+    upto = np.cumsum(per_diag)
+    d = int(np.searchsorted(upto, need))             # the first diagonal by which ``need`` are new
+    below = int(upto[d - 1]) if d else 0
+    cols = np.sort(c_first[(e <= d) & (d < ends)])
     return d, int(cols[need - below - 1])
 
 
