@@ -33,11 +33,12 @@ import numpy as np
 from rtl.program import COUNTERS, LayerProgram
 from rtl.tools import verilator_bin_dir
 
-from .runner import REPO, VERILATOR_ARGS, build_hdl, ensure_simulator, verilator_make_flags
+from . import runner as _runner
+from .runner import REPO, build_hdl, ensure_simulator, verilator_make_flags
 
 __all__ = ["DRIVERS", "TB_SOURCE", "MAIN_SOURCE", "TB_COUNTERS", "Capacity", "CoreBenchError", "LayerOut",
            "core_ports", "capacity_for", "write_run", "read_run", "build_binary", "run_core_tb",
-           "TbRun"]
+           "TbRun", "DEFAULT_CAPACITY"]
 
 DRIVERS = ("cocotb", "binary")
 TB_SOURCE = Path(__file__).with_name("core_tb.v")
@@ -215,7 +216,7 @@ def build_binary(core_v: Path, bdir: Path, parameters: dict[str, int]) -> tuple[
     ensure_simulator("verilator")
     exe = bdir / "Vcore_tb"
     args = [str(verilator_bin_dir() / "verilator"), "--cc", "--exe", "--build", "-j", str(_jobs()),
-            *VERILATOR_ARGS, "--top-module", "core_tb", "-Mdir", str(bdir / "obj"), "-o", str(exe),
+            *_runner.VERILATOR_ARGS, "-MAKEFLAGS", _runner.VERILATOR_OPT_FAST, "--top-module", "core_tb", "-Mdir", str(bdir / "obj"), "-o", str(exe),
             *[f"-G{k}={v}" for k, v in sorted(parameters.items())], str(TB_SOURCE), str(core_v), str(MAIN_SOURCE)]
     stamp = _stamp(" ".join(args[1:]), core_v.read_text(), TB_SOURCE.read_text(), MAIN_SOURCE.read_text())
     stamp_file = bdir / "build.stamp"
@@ -238,18 +239,19 @@ def build_binary(core_v: Path, bdir: Path, parameters: dict[str, int]) -> tuple[
 
 
 def _run_binary(exe: Path, run_dir: Path) -> None:
-    proc = subprocess.Popen([str(exe), f"+hwsim_dir={run_dir}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    assert proc.stdout is not None
-    last = time.perf_counter()
     tail: list[str] = []
-    for line in proc.stdout:
-        tail = (tail + [line])[-20:]
-        now = time.perf_counter()
-        if line.startswith("core_tb: layer") and now - last > 2.0:   # only layers that took a while
-            print(line.rstrip(), f"({now - last:.1f} s)", file=sys.stderr, flush=True)
-        last = now if line.startswith("core_tb: layer") else last
-    if proc.wait() not in (0, 1):    # 1: the testbench reported an error (read from results.txt)
+    with subprocess.Popen([str(exe), f"+hwsim_dir={run_dir}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as proc:
+        assert proc.stdout is not None
+        last = time.perf_counter()
+        for line in proc.stdout:
+            tail = (tail + [line])[-20:]
+            if line.startswith("core_tb: layer"):
+                now = time.perf_counter()
+                if now - last > 2.0:   # a progress line only for layers that took a while
+                    print(line.rstrip(), f"({now - last:.1f} s)", file=sys.stderr, flush=True)
+                last = now
+    if proc.returncode not in (0, 1):    # 1: the testbench reported an error (read from results.txt)
         raise CoreBenchError(f"core testbench binary exited {proc.returncode}: {''.join(tail)[-2000:]}")
 
 

@@ -55,8 +55,13 @@ module core_tb #(
     wire [47:0] c_cycles, c_compute, c_fill, c_stall, c_if_rd, c_if_wr, c_f_rd, c_f_wr, c_o_rd, c_o_wr;
     wire [47:0] c_dram_rd, c_dram_wr;
 
+    // The core's reset is `rst` registered: logic of the core that reads its reset combinationally would
+    // otherwise depend on a top-level input, and Verilator re-evaluates such logic at every clock edge.
+    reg core_rst = 1'b1;
+    always @(posedge clk) core_rst <= rst;
+
     accel_core core (
-        .clk(clk), .rst(rst), .desc_valid(desc_valid), .desc_data(desc_data), .desc_ready(desc_ready),
+        .clk(clk), .rst(core_rst), .desc_valid(desc_valid), .desc_data(desc_data), .desc_ready(desc_ready),
         .ext_rd(ext_rd), .ext_wr(ext_wr), .ext_tag(ext_tag), .ext_n(ext_n), .ext_bits(ext_bits),
         .ext_rdata(ext_rdata), .ext_wdata(ext_wdata), .running(running), .finished(finished),
         .cycles(c_cycles), .compute_cycles(c_compute), .fill_cycles(c_fill), .stall_cycles(c_stall),

