@@ -324,7 +324,7 @@ def _module(mods: dict[str, Any], name: str) -> dict[str, Any]:
 
 def build_core(params: CoreParams, target: str, workdir: Path, device: str | None = None, seed: int = 1,
                place: bool = True, freq_mhz: float = 12.0, timeout_s: float | None = None,
-               abc9: bool = True) -> CoreBuild:
+               abc9: bool = True, pnr_timeout_s: float | None = None) -> CoreBuild:
     """Synthesise the core of ``params`` (``rtl.program.CoreParams``) with Yosys ``synth_ice40`` /
     ``synth_ecp5`` (the preferred Yosys of :func:`rtl.tools.find_tool`) and, with ``place``, place and route
     it with nextpnr on ``device``: the core's LUT / FF / BRAM / DSP / carry counts, the utilisation of the
@@ -339,7 +339,17 @@ def build_core(params: CoreParams, target: str, workdir: Path, device: str | Non
     nextpnr = find_tool(f"nextpnr-{target}") if place else ""
     workdir.mkdir(parents=True, exist_ok=True)
     wd = workdir.resolve()
-    (wd / "core_io.v").write_text(core_verilog(params, "core_io"))
+    text = core_verilog(params, "core_io")
+    src, net, stat_file = wd / "core_io.v", wd / "net.json", wd / "stat.json"
+    # A finished synthesis of exactly this Verilog in ``workdir`` is reused (a campaign can be resumed
+    # after its place and route was stopped); its wall time is the time its files took to appear.
+    reuse = (src.exists() and src.read_text() == text and net.exists() and stat_file.exists()
+             and stat_file.stat().st_mtime >= src.stat().st_mtime and (wd / "yosys.log").exists()
+             and "End of script" in (wd / "yosys.log").read_text(errors="replace")[-4000:])
+    if not reuse:
+        src.write_text(text)
+        net.unlink(missing_ok=True)
+        stat_file.unlink(missing_ok=True)
     flags = " -dsp" if dev.name == "up5k" else ""
     front = "read_verilog core_io.v; hierarchy -top core_io; setattr -mod -set keep_hierarchy 1 *.core; flatten"
     stat = "tee -q -o stat.json stat -json"
@@ -355,7 +365,12 @@ def build_core(params: CoreParams, target: str, workdir: Path, device: str | Non
     if not abc9:   # straight to the ABC mapping (known to be needed for this design)
         scripts = scripts[-1:]
     synth_s = 0.0
-    for i, (label, script) in enumerate(scripts):
+    rc, log = 0, ""
+    if reuse:
+        ylog = (wd / "yosys.log").read_text(errors="replace")
+        flags = scripts[-1][0] if "abc -lut 4" in ylog[:20000] else scripts[0][0]
+        synth_s = stat_file.stat().st_mtime - src.stat().st_mtime
+    for i, (label, script) in enumerate([] if reuse else scripts):
         rc, log, secs = _run([yosys, "-l", "yosys.log", "-q", "-p", script], wd, timeout_s)
         synth_s += secs
         flags = label
@@ -379,7 +394,7 @@ def build_core(params: CoreParams, target: str, workdir: Path, device: str | Non
     pnr.append("--pcf-allow-unconstrained" if target == "ice40" else "--lpf-allow-unconstrained")
     assert is_yowasp(nextpnr) or target == "ice40"
     (wd / "report.json").unlink(missing_ok=True)
-    rc, log, pnr_s = _run(pnr, wd, timeout_s)
+    rc, log, pnr_s = _run(pnr, wd, timeout_s if pnr_timeout_s is None else pnr_timeout_s)
     full = (wd / "nextpnr.log").read_text(errors="replace") if (wd / "nextpnr.log").exists() else log
     util = _utilisation(full, target)
     fmax, err = None, ""
@@ -392,7 +407,10 @@ def build_core(params: CoreParams, target: str, workdir: Path, device: str | Non
     else:
         errs = [ln.strip() for ln in full.splitlines() if "ERROR" in ln] or log.strip().splitlines()[-1:] or ["?"]
         err = errs[-1]
-    fits = rc == 0 and all(u["used"] <= u["available"] for u in util.values())
+    fits: bool | None = rc == 0 and all(u["used"] <= u["available"] for u in util.values())
+    if rc == 124:   # stopped at the time limit: the utilisation after packing is known, the fit is not
+        fits, err = (False if any(u["used"] > u["available"] for u in util.values()) else None), \
+            f"place and route not finished: {log}"
     edges = re.findall(r"Critical path report for clock '[^']*' \((\w+ -> \w+)\)", full)
     return CoreBuild(params.name, target, dev.name, dev.package, counts, wrap, memories, yv, synth_s, fits, util,
                      fmax, tool_version(nextpnr), pnr_s, seed, err, edges[-1] if edges else "", flags)

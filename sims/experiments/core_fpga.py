@@ -108,7 +108,7 @@ def memory_mapping(accelerator: Accelerator, core: Any, target: str, workdir: Pa
             "yosys_version": tool_version(yosys), "synth_s": round(secs, 1)}
 
 
-def run_point(pt: Point, build: Path) -> dict[str, Any]:
+def run_point(pt: Point, build: Path, pnr_timeout_s: float | None = None) -> dict[str, Any]:
     from rtl.program import CoreParams
     from rtl.synth import build_core
 
@@ -129,7 +129,7 @@ def run_point(pt: Point, build: Path) -> dict[str, Any]:
         return rec
     try:
         res = build_core(core, pt.target, build / pt.name, device=pt.device, place=pt.place,
-                         timeout_s=pt.timeout_s, abc9=pt.abc9)
+                         timeout_s=pt.timeout_s, abc9=pt.abc9, pnr_timeout_s=pnr_timeout_s)
     except RuntimeError as exc:
         from rtl.synth import _memories
 
@@ -138,12 +138,14 @@ def run_point(pt: Point, build: Path) -> dict[str, Any]:
                 "wall_s": round(time.perf_counter() - t0, 1),
                 "memories": _memories(log.read_text(errors="replace")) if log.exists() else []}
         return rec
-    rec |= res.to_dict() | {"status": "ok" if res.fits is not False else "does not fit",
+    status = {True: "ok", False: "does not fit", None: "place and route not finished" if pt.place else "ok"}
+    rec |= res.to_dict() | {"status": status[res.fits],
                             "wall_s": round(time.perf_counter() - t0, 1)}
     return rec
 
 
-def run_points(names: list[str] | None, build: Path, out_json: Path = JSON_OUT) -> list[dict[str, Any]]:
+def run_points(names: list[str] | None, build: Path, out_json: Path = JSON_OUT,
+               pnr_timeout_s: float | None = None) -> list[dict[str, Any]]:
     """Run the selected points (all without ``names``), one at a time; merge them into ``out_json``."""
     todo = [p for p in POINTS if names is None or p.name in names]
     if names is not None and len(todo) != len(names):
@@ -154,7 +156,7 @@ def run_points(names: list[str] | None, build: Path, out_json: Path = JSON_OUT) 
     for pt in todo:
         print(f"[core_fpga] {pt.name}: {pt.target} {pt.device}{'' if pt.place else ' (synthesis only)'} ...",
               flush=True)
-        rec = run_point(pt, build)
+        rec = run_point(pt, build, pnr_timeout_s)
         by_name[pt.name] = rec
         print(f"[core_fpga] {pt.name}: {rec.get('status')} luts={rec.get('luts')} ffs={rec.get('ffs')} "
               f"bram={rec.get('bram')}/{rec.get('bram_predicted')} fmax={rec.get('fmax_mhz')} "
@@ -197,6 +199,10 @@ def table(rows: list[dict[str, Any]]) -> str:
     out = ["| build | array | part | LUT | FF | BRAM (model) | DSP | carry | fits: logic, BRAM | fmax MHz | "
            "Yosys s | nextpnr s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        if "unmapped_memories" in r:
+            out.append(f"| {r['point']} | {r['rows']}x{r['cols']} | {r['target']} {r['device']} | "
+                       f"{r['status']} | | 0 ({r['bram_predicted']}) | | | | | {r['synth_s']:.0f} | |")
+            continue
         if "luts" not in r:
             out.append(f"| {r['point']} | {r['rows']}x{r['cols']} | {r['target']} {r['device']} | "
                        f"{r['status']} | | | | | | | | |")
@@ -204,6 +210,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         logic = "logic_cells" if r["target"] == "ice40" else "luts"
         fits = "—" if r["fits"] is None else (f"{'yes' if r['fits'] else 'NO'}: {_util(r, logic)}, "
                                               f"{_util(r, 'bram')}")
+        if r["fits"] is None and r.get("utilisation"):
+            fits = f"P&R not finished; packed: {_util(r, logic)}, {_util(r, 'bram')}"
         fmax = "—" if r.get("fmax_mhz") is None else f"{r['fmax_mhz']:.1f}"
         pnr = "—" if r["fits"] is None else f"{r['pnr_s']:.0f}"
         out.append(f"| {r['point']} | {r['rows']}x{r['cols']} | {r['target']} {r['device']} {r['package']} | "
@@ -262,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-json", default=str(JSON_OUT))
     ap.add_argument("--table", action="store_true", help="print the markdown table of the JSON and stop")
     ap.add_argument("--fit", action="store_true", help="print the core model's fit of the JSON and stop")
+    ap.add_argument("--pnr-timeout", type=float, help="stop nextpnr after this many seconds (default: the point's)")
     args = ap.parse_args(argv)
     if args.table:
         print(table(json.loads(Path(args.out_json).read_text())["builds"]))
@@ -269,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.fit:
         print(json.dumps(fit_core(json.loads(Path(args.out_json).read_text())["builds"]), indent=1))
         return 0
-    rows = run_points(args.only.split(",") if args.only else None, Path(args.build), Path(args.out_json))
+    rows = run_points(args.only.split(",") if args.only else None, Path(args.build), Path(args.out_json),
+                      args.pnr_timeout)
     print(table(rows))
     return 0
 
