@@ -21,7 +21,7 @@ from .errors import check_choice, check_int
 from .kinds import kind_model
 from .network import Layer, Network
 
-__all__ = ["Tile", "LayerMapping", "Schedule", "LOOPS", "GROUPINGS", "footprints_bytes", "default_mapping",
+__all__ = ["Tile", "LayerMapping", "Schedule", "LOOPS", "GROUPINGS", "footprints_bytes", "halo_extent", "default_mapping",
            "default_schedule", "tile_fits"]
 
 LOOPS = "nmcpq"
@@ -90,6 +90,12 @@ class LayerMapping:
             raise ValueError(f"{owner}.tile {fit}")
 
 
+def halo_extent(layer: Layer, p: Any, q: Any, minimum: Callable[[Any, Any], Any] = min) -> tuple[Any, Any]:
+    """Input rows and columns a tile of ``p x q`` output pixels spans, halo and zero padding included."""
+    return (minimum((p - 1) * layer.stride_h + layer.kernel_h, layer.in_h + 2 * layer.pad_h),
+            minimum((q - 1) * layer.stride_w + layer.kernel_w, layer.in_w + 2 * layer.pad_w))
+
+
 def footprints_bytes(layer: Layer, tile: Tile | Sequence[Any], acc: Accelerator) -> dict[str, Any]:
     """Bytes one tile occupies in each buffer at the layer's bitwidths (packed bits, rounded up; whole words
     per element in a buffer that is not ``packed``).
@@ -103,8 +109,7 @@ def footprints_bytes(layer: Layer, tile: Tile | Sequence[Any], acc: Accelerator)
     n, m, c, p, q = (getattr(tile, d) for d in LOOPS) if isinstance(tile, Tile) else tile
     scalar = all(isinstance(v, int) for v in (n, m, c, p, q))  # the tiler's inner loop: plain integers
     minimum, where = (min, _pick) if scalar else (np.minimum, np.where)
-    ih = minimum((p - 1) * layer.stride_h + layer.kernel_h, layer.in_h + 2 * layer.pad_h)
-    iw = minimum((q - 1) * layer.stride_w + layer.kernel_w, layer.in_w + 2 * layer.pad_w)
+    ih, iw = halo_extent(layer, p, q, minimum)
     n_in = 2 if layer.kind.value == "eltwise" else 1
     cin = c if layer.has_macs else m
     acc_bits = acc.pe.acc_bits

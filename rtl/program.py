@@ -24,7 +24,7 @@ import numpy as np
 
 from hwsim.accelerator import Accelerator, Dataflow, Interconnect
 from hwsim.network import Layer
-from hwsim.schedule import LOOPS, LayerMapping, Tile, default_mapping
+from hwsim.schedule import LOOPS, LayerMapping, Tile, default_mapping, halo_extent
 
 from .params import PE_KINDS, array_acc_bits_needed
 
@@ -247,8 +247,7 @@ def tile_words(layer: Layer, tile: list[int]) -> dict[str, int]:
     """SRAM words a tile ``[n, m, c, p, q]`` takes in each buffer half of the core (one element per word;
     the ifmap tile includes the kernel's halo)."""
     n, m, c, p, q = tile
-    ih = min((p - 1) * layer.stride_h + layer.kernel_h, layer.in_h + 2 * layer.pad_h)
-    iw = min((q - 1) * layer.stride_w + layer.kernel_w, layer.in_w + 2 * layer.pad_w)
+    ih, iw = halo_extent(layer, p, q)
     return {"ifmap": n * c * ih * iw, "filter": m * c * layer.kernel_h * layer.kernel_w, "ofmap": n * p * q * m}
 
 
