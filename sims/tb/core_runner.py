@@ -125,14 +125,15 @@ def run_layers(sim: str, acc: Accelerator, programs: list[tuple[LayerProgram, np
     layer after another, in the HDL testbench ``sims/tb/core_tb.v`` (the DRAM model and its checks).
 
     ``driver``: ``cocotb`` (Icarus or Verilator, :mod:`sims.tb.core_bench`) or ``binary`` (a plain Verilator
-    model, the fast one); by default cocotb. ``max_cycles`` bounds each layer. Raises
+    model, several times faster than Verilator under cocotb, docs/performance.md); by default ``binary`` on
+    Verilator and ``cocotb`` on Icarus. ``max_cycles`` bounds each layer. Raises
     :class:`sims.tb.core_tb.CoreBenchError` (an ``AssertionError``) with the testbench's message when it
     reports an error."""
     from .core_tb import run_core_tb
 
     params = CoreParams.from_accelerator(acc)
     src, bdir = build_core(sim, params, build_root)
-    drv = driver or "cocotb"
+    drv = driver or ("binary" if sim == "verilator" else "cocotb")
     tb = run_core_tb(sim, drv, src, bdir, programs, max_cycles)
     out = []
     for (prog, _, _), r in zip(programs, tb.layers, strict=True):
