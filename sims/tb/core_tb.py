@@ -240,8 +240,11 @@ def build_binary(core_v: Path, bdir: Path, parameters: dict[str, int]) -> tuple[
 
 def _run_binary(exe: Path, run_dir: Path) -> None:
     tail: list[str] = []
-    with subprocess.Popen([str(exe), f"+hwsim_dir={run_dir}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True) as proc:
+    # the model's stdout is a pipe here, block-buffered by C stdio: stdbuf makes each progress line arrive
+    # when the testbench prints it
+    line_buffered = ["stdbuf", "-oL"] if shutil.which("stdbuf") else []
+    with subprocess.Popen([*line_buffered, str(exe), f"+hwsim_dir={run_dir}"], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as proc:
         assert proc.stdout is not None
         last = time.perf_counter()
         for line in proc.stdout:
