@@ -127,7 +127,8 @@ def run_tile_bench(sim: str, params: ArrayParams, plans: list[TilePlan], seed: i
     env = {"HWSIM_TB_CONFIG": cfg.to_json(),
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     try:
-        xml = runner.test(hdl_toplevel="bs_array", test_module="sims.tb.tile_bench", build_dir=bdir, test_dir=bdir,
+        xml = runner.test(hdl_toplevel="bs_array", hdl_toplevel_lang="verilog", test_module="sims.tb.tile_bench",
+                          build_dir=bdir, test_dir=bdir,
                           extra_env=env)
     except SystemExit as exc:   # the runner exits when a test fails
         raise AssertionError(f"cocotb bench failed on {sim} (exit {exc.code}); see {bdir / 'results.xml'}") from None
