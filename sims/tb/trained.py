@@ -89,8 +89,10 @@ def core_layers(network: Network, acc: Accelerator, samples: int, schedule: Sche
 
 
 def run_trained(sim: str, acc: Accelerator, model_path: str | Path, x: Any, schedule: Schedule | None = None,
-                build_root: Path | None = None, log: Callable[[str], None] = print) -> TrainedRun:
-    """Classify the rows of ``x`` (a float tensor of test inputs) with every integer layer on the core."""
+                build_root: Path | None = None, log: Callable[[str], None] = print,
+                driver: str | None = None) -> TrainedRun:
+    """Classify the rows of ``x`` (a float tensor of test inputs) with every integer layer on the core
+    (``driver``: as :func:`sims.tb.core_runner.run_layers`)."""
     from quant.export import load_integers, load_network
     from quant.intnet import verify
 
@@ -117,7 +119,7 @@ def run_trained(sim: str, acc: Accelerator, model_path: str | Path, x: Any, sche
         res = simulate_layer(la, mp, acc)
         x4 = a.reshape(la.batch, la.in_channels, la.in_h, la.in_w)
         run = run_layers(sim, acc, [(prog, x4, w)], build_root=build_root,
-                         max_cycles=2 * int(res.total_cycles) + 10_000)
+                         max_cycles=2 * int(res.total_cycles) + 10_000, driver=driver)
         got = run.layers[0]
         ok = bool((got.written == 1).all() and not got.incomplete_transfers)
         rows.append(CoreLayerRow(la.name, rtl_counts(got.counters, la, acc), model_counts(res), ok,
