@@ -92,7 +92,7 @@ def markdown(r: dict[str, Any]) -> str:
 Python {platform.python_version()}; load average {load:.1f} at the end, the machine is shared). Grid of
 {r['points']:,} ResNet-18 points (rows x cols x PE kind x three buffer sizes x three bit schedules, hwsim's
 default schedule), metrics {', '.join(r['metrics'])}. Every point is exact (`hwsim.simulate`'s numbers;
-tests/sims/test_sweep_fastsim.py): the evaluator caches per-layer cycles and event counts by (layer shape
+tests/sims/sweep/test_fastsim.py): the evaluator caches per-layer cycles and event counts by (layer shape
 and widths, tile, array core) and prices SRAM/DRAM/leakage per point, so the {r['points']:,} points needed
 {r['layer_sims']:,} layer simulations (a whole-network `hwsim.simulate` is ~5 ms).
 
