@@ -43,10 +43,10 @@ def _arrays(confidences: Sequence[Sequence[float]] | np.ndarray, correct: Sequen
     conf = np.asarray(confidences, dtype=np.float64)
     corr = np.asarray(correct, dtype=bool)
     if conf.ndim != 2 or conf.shape != corr.shape:
-        raise ValueError(f"threshold_sweep confidences and correct must be arrays of equal shape (stages, samples), "
+        raise ValueError(f"threshold_sweep.confidences and .correct must be arrays of equal shape (stages, samples), "
                          f"not {conf.shape} and {corr.shape}")
     if conf.shape[0] != n_stages or conf.shape[1] == 0:
-        raise ValueError(f"threshold_sweep confidences must have one row per stage ({n_stages}) and samples, "
+        raise ValueError(f"threshold_sweep.confidences must have one row per stage ({n_stages}) and samples, "
                          f"not shape {conf.shape}")
     return conf, corr
 

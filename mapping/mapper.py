@@ -382,7 +382,7 @@ def map_network(network: Network, acc: Accelerator, objective: str = "edp", *,
     ``choices``, when given, receives the per-layer :class:`LayerChoice` values (for reports).
     """
     if not isinstance(network, Network):
-        raise TypeError(f"map_network network must be a hwsim.Network, not {network!r}")
+        raise TypeError(f"map_network.network must be a hwsim.Network, not {network!r}")
     check_choice("map_network", "objective", objective, OBJECTIVES)
     cache: dict[Layer, LayerChoice] = {}
     picked: list[LayerChoice] = []

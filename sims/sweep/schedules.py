@@ -161,7 +161,7 @@ class BitSchedule:
 
     def _apply_cascade(self, net: Network) -> Network:
         if len(net.stages) != len(self.bits):
-            raise ValueError(f"BitSchedule[{self.label}] needs a cascade of {len(self.bits)} stages, "
+            raise ValueError(f"BitSchedule[{self.label}].network must be a cascade of {len(self.bits)} stages, "
                              f"not {net.name!r} with {len(net.stages)}")
         stages: list[Stage] = []
         for k, s in enumerate(net.stages):

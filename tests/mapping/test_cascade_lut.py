@@ -29,7 +29,7 @@ def test_threshold_sweep_trades_accuracy_for_compute() -> None:
     # the chosen point's exit rates go back into the network and hwsim agrees
     net2 = with_exit_rates(net, mid.exit_rates)
     assert hwsim.simulate(map_network(net2, EDGE, "latency"), EDGE).expected_cycles == pytest.approx(mid.expected_cycles)
-    with pytest.raises(ValueError, match=r"^threshold_sweep confidences must have one row per stage \(2\) "
+    with pytest.raises(ValueError, match=r"^threshold_sweep\.confidences must have one row per stage \(2\) "
                        r"and samples, not shape \(1, 4\)$"):
         threshold_sweep(res, conf[:1], correct[:1], [0.5])
 

@@ -105,7 +105,7 @@ def test_bad_layers_get_one_clear_message() -> None:
     with pytest.raises(ValueError, match=r"^map_layer\.max_mapspace must be an integer >= 1, not 0$"):
         map_layer(SMALL_LAYERS[0], EDGE, max_mapspace=0)
     with pytest.raises(TypeError,
-                       match=r"^map_network network must be a hwsim\.Network, not 'resnet18'$"):
+                       match=r"^map_network\.network must be a hwsim\.Network, not 'resnet18'$"):
         map_network("resnet18", EDGE)  # type: ignore[arg-type]
 
 

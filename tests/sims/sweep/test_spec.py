@@ -125,5 +125,5 @@ def test_schedules_apply() -> None:
     cas = hwsim.resolve_network("cascade_digits")
     out = BitSchedule("cascade", bits=(1, 8)[:len(cas.stages)] + (8,) * (len(cas.stages) - 2)).apply(cas)
     assert {la.weight_bits for la in out.stages[0].layers} == {1}
-    with pytest.raises(ValueError, match=r"^BitSchedule\[cascade-1-8\] needs a cascade of 2 stages, not 'resnet20' with 1$"):
+    with pytest.raises(ValueError, match=r"^BitSchedule\[cascade-1-8\]\.network must be a cascade of 2 stages, not 'resnet20' with 1$"):
         BitSchedule("cascade", bits=(1, 8)).apply(net)
