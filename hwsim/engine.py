@@ -39,7 +39,8 @@ from .schedule import LOOPS, LayerMapping, Schedule, Tile, default_schedule
 from .timing import fold_overhead_cycles
 
 __all__ = ["simulate", "simulate_layer", "precision_segments", "tile_costs", "array_words", "port_cycles",
-           "element_cycles", "transfer_cycles", "ws_weight_load_cycles", "valid_taps", "segment_events", "round_stalls", "data_layer_events", "finish_layer", "scale_cycles", "RELEVANT", "MAX_WALK_TILES"]
+           "element_cycles", "transfer_cycles", "ws_weight_load_cycles", "valid_taps", "segment_events",
+           "round_stalls", "data_layer_events", "finish_layer", "scale_cycles", "RELEVANT", "MAX_WALK_TILES"]
 
 # Loops each operand depends on (the convolution-group loop ``g`` is relevant to all).
 RELEVANT = {"ifmap": frozenset("ncpq"), "filter": frozenset("mc"), "ofmap": frozenset("nmpq")}
@@ -215,12 +216,12 @@ def element_cycles(buf: BufferSpec, bits: float, bandwidth_bytes_per_cycle: floa
     return max(1.0 / link, buf.stored_bits(bits) / (buf.word_bits * buf.banks))
 
 
-def transfer_cycles(buf: BufferSpec, bits: float, nbytes: np.ndarray | float, bandwidth_bytes_per_cycle: float,
-                    whole: bool = True) -> np.ndarray:
+def transfer_cycles(buf: BufferSpec, bits: float, nbytes: np.ndarray | float,
+                    bandwidth_bytes_per_cycle: float) -> np.ndarray:
     """Cycles of DMA transfers of ``nbytes`` each (elements of ``bits``) into or out of a half of ``buf``,
-    in whole cycles per transfer (``whole``; the last beat of a transfer is spent whole) or as a rate."""
+    in whole cycles per transfer (the last beat of a transfer is spent whole)."""
     t = np.asarray(nbytes) * (8.0 / bits) * element_cycles(buf, bits, bandwidth_bytes_per_cycle)
-    return np.ceil(t - 1e-6) if whole else t
+    return np.ceil(t - 1e-6)
 
 
 def ws_weight_load_cycles(layer: Layer, flow: Dataflow, acc: Accelerator, k_slots: np.ndarray,
@@ -232,7 +233,8 @@ def ws_weight_load_cycles(layer: Layer, flow: Dataflow, acc: Accelerator, k_slot
         return np.zeros(np.shape(n))
     f = acc.filter_sram
     weights = np.minimum(acc.rows, k_slots) * np.minimum(acc.cols, n)
-    return np.maximum(np.ceil(weights * f.stored_bits(layer.stored_weight_bits) / (f.word_bits * f.banks) - 1e-9) - 1, 0)
+    load = np.ceil(weights * f.stored_bits(layer.stored_weight_bits) / (f.word_bits * f.banks) - 1e-9)
+    return np.maximum(load - 1, 0)
 
 
 _ZERO = np.zeros(1)
@@ -337,8 +339,8 @@ def segment_events(seg: Layer, acc: Accelerator, s: Mapping[str, Any]) -> Events
     """The event record of one precision segment from its summed counts ``s`` (floats from the engine's
     walk, or arrays from the fast path): ``tile_costs`` and :func:`array_words` sums (``w_*``), the DMA's
     bytes per buffer (``dram_ifmap``, ``dram_filter``, ``dram_psum``), DRAM bytes read and written
-    (``rd``, ``wr``, of which ``wr_psum`` partial sums) and the unrounded ``stall`` and ``port_stall``. The DMA writes what it loads into the
-    buffers and reads what it writes back out of the ofmap buffer."""
+    (``rd``, ``wr``, of which ``wr_psum`` partial sums) and the unrounded ``stall`` and ``port_stall``. The
+    DMA writes what it loads into the buffers and reads what it writes back out of the ofmap buffer."""
     def words(buf: BufferSpec, nbytes: Any, bits: float) -> Any:   # DRAM bytes of bits-wide elements
         return nbytes * 8 / bits * buf.stored_bits(bits) / buf.word_bits
 

@@ -305,7 +305,7 @@ def _run_trained(args: argparse.Namespace, acc: object, out_path: Path) -> int:
     from quant.data import load_dataset
     from quant.export import load_integers
     from sims.tb.runner import ensure_simulator
-    from sims.tb.trained import core_layers, run_trained
+    from sims.tb.trained import run_trained
 
     from .simulate import load_schedule_arg
 
@@ -331,10 +331,7 @@ def _run_trained(args: argparse.Namespace, acc: object, out_path: Path) -> int:
             raise ValueError(f"rtl run.samples must be an integer in [1, {total}] (the test set of {name!r}), "
                              f"not {args.samples!r}")
     schedule = load_schedule_arg(args.schedule) if args.schedule else None
-    from quant.export import load_network
-
-    core_layers(load_network(args.network), acc, n, schedule)   # refuse before anything is built
-    ensure_simulator(args.simulator)
+    ensure_simulator(args.simulator)   # run_trained refuses what the core cannot execute before any build
     _amaranth()
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     print(f"{args.network}: {n} test samples of {name!r}, every conv / linear layer on the {acc.name} core "

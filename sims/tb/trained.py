@@ -31,7 +31,7 @@ from rtl.program import CoreParams, LayerProgram, compile_layer, core_mapping
 
 from .core_runner import model_counts, rtl_accesses, rtl_counts, run_layers
 
-__all__ = ["CoreLayerRow", "TrainedRun", "core_layers", "run_trained"]
+__all__ = ["CoreLayerRow", "TrainedRun", "core_programs", "run_trained"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,24 +67,25 @@ def _batched(layer: Layer, batch: int, acc: Accelerator) -> Layer:
     return dataclasses.replace(layer, batch=batch, out_bits=acc.pe.acc_bits)
 
 
-def _mapping(layer: Layer, acc: Accelerator, schedule: Schedule | None) -> LayerMapping:
+def _mapping(core: CoreParams, layer: Layer, acc: Accelerator, schedule: Schedule | None) -> LayerMapping:
     if schedule is None:
-        return core_mapping(CoreParams.from_accelerator(acc), layer, acc)
+        return core_mapping(core, layer, acc)
     m = schedule.mapping_for(layer.name)
     return m if m.tile.n <= layer.batch else dataclasses.replace(m, tile=dataclasses.replace(m.tile, n=layer.batch))
 
 
-def core_layers(network: Network, acc: Accelerator, samples: int, schedule: Schedule | None = None) -> list[Layer]:
-    """The network's MAC layers as the core runs them, each checked against the core (``ValueError``, one
-    line naming the layer and the limit) before anything is built."""
+def core_programs(network: Network, acc: Accelerator, samples: int,
+                  schedule: Schedule | None = None) -> dict[str, LayerProgram]:
+    """The network's MAC layers compiled for the core as it runs them (``samples`` at once, raw
+    accumulators, unsigned activation codes), by layer name; a layer the core cannot execute raises
+    ``ValueError`` (one line naming the layer and the limit) before anything is built."""
     core = CoreParams.from_accelerator(acc)
-    out = []
+    out = {}
     for la in network.layers:
-        if not la.has_macs:
-            continue
-        b = _batched(la, samples, acc)
-        compile_layer(core, b, _mapping(b, acc, schedule), acc, act_signed=False, out_signed=True)
-        out.append(b)
+        if la.has_macs:
+            b = _batched(la, samples, acc)
+            out[la.name] = compile_layer(core, b, _mapping(core, b, acc, schedule), acc, act_signed=False,
+                                         out_signed=True)
     return out
 
 
@@ -105,18 +106,16 @@ def run_trained(sim: str, acc: Accelerator, model_path: str | Path, x: Any, sche
             raise ValueError(f"rtl run: layer {rec['name']!r} of {str(model_path)!r} is full precision (no integer "
                              f"form for the RTL core)")
     n = int(x.shape[0])
-    layers = {la.name: la for la in core_layers(load_network(model_path), acc, n, schedule)}
-    core = CoreParams.from_accelerator(acc)
+    programs = core_programs(load_network(model_path), acc, n, schedule)
     rows: list[CoreLayerRow] = []
 
     def on_core(rec: dict[str, Any], a: np.ndarray, w: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()
-        la = layers.get(rec["name"])
-        if la is None:
+        prog = programs.get(rec["name"])
+        if prog is None:
             raise ValueError(f"rtl run: layer {rec['name']!r} of the model is not in its exported network")
-        mp = _mapping(la, acc, schedule)
-        prog: LayerProgram = compile_layer(core, la, mp, acc, act_signed=False, out_signed=True)
-        res = simulate_layer(la, mp, acc)
+        la = prog.layer
+        res = simulate_layer(la, prog.mapping, acc)
         x4 = a.reshape(la.batch, la.in_channels, la.in_h, la.in_w)
         run = run_layers(sim, acc, [(prog, x4, w)], build_root=build_root,
                          max_cycles=2 * int(res.total_cycles) + 10_000, driver=driver)

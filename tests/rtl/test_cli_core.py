@@ -188,3 +188,18 @@ def test_samples_need_a_trained_model(files: tuple[Path, Path], tmp_path: Path,
                  "--json", str(out)]) == 2
     assert "rtl run: --samples and --dataset need a --network MODEL.pt" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_run_trained_refuses_a_layer_above_the_core_before_building(trained: tuple[Path, Path], tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The model's 8-bit first layer on a 4-bit core: one line naming the layer, exit 2, nothing written."""
+    _, model = trained
+    arch = tmp_path / "arch4.yaml"
+    arch.write_text(UNPACKED.replace("max_weight_bits: 8, max_act_bits: 8", "max_weight_bits: 4, max_act_bits: 4"))
+    out = tmp_path / "r.json"
+    build = tmp_path / "build"
+    assert main(["rtl", "run", "--arch", str(arch), "--network", str(model), "--samples", "2", "--json", str(out),
+                 "--build", str(build)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Layer['blocks.0.0']: weight_bits=8, act_bits=8 exceed the core's" in err, err
+    assert not out.exists() and not build.exists()
