@@ -147,15 +147,14 @@ def tile_fits(layer: Layer, tile: Tile, acc: Accelerator) -> str | None:
 
 
 def default_mapping(layer: Layer, acc: Accelerator, dataflow: Dataflow | None = None,
-                    footprint: Callable[[Layer, list[int]], Mapping[str, int]] | None = None,
-                    split: str = "pmqnc") -> LayerMapping:
+                    footprint: Callable[[Layer, list[int]], Mapping[str, int]] | None = None) -> LayerMapping:
     """A simple fold that needs no search: the whole layer if it fits; else, while a buffer overflows,
     halve the largest loop that buffer's tile depends on (ties: output rows, filters, columns, batch, then
     the reduction). Per-channel widths are grouped on PEs whose cycles depend on weight bits, kept in
     order elsewhere. The mapper (``mapping.map_network``) searches properly; this is its baseline.
     ``footprint(layer, [n, m, c, p, q])`` (default :func:`footprints_bytes`) gives a tile's bytes per buffer
-    for hardware that stores it otherwise (the RTL core keeps one element per word); ``split`` names the loops
-    that may be split (the core cannot split the reduction ``c``)."""
+    for hardware that stores it otherwise (the RTL core keeps one element per word). The reduction ``c`` is
+    split only where ``acc.split_reduction``."""
     flow = dataflow or acc.dataflows[0]
     t = Tile.whole(layer)
     sizes = {d: getattr(t, d) for d in LOOPS}
@@ -167,15 +166,14 @@ def default_mapping(layer: Layer, acc: Accelerator, dataflow: Dataflow | None = 
         if not over:
             break
         dims = "".join(depends[b] for b in over)
-        cands = [d for d in "pmqnc" if d in dims and d in split and sizes[d] > 1
-                 and (d != "c" or acc.split_reduction or not layer.has_macs)]
-        if not cands and footprint is None and split == "pmqnc" and acc.split_reduction:
+        free = "pmqnc" if acc.split_reduction or not layer.has_macs else "pmqn"
+        cands = [d for d in free if d in dims and sizes[d] > 1]
+        if not cands and footprint is None and acc.split_reduction:
             raise ValueError(f"Layer[{layer.name!r}]: buffers too small to hold even a 1x1x1x1x1 tile: "
                              f"{tile_fits(layer, Tile(**sizes), acc)}")
         if not cands:
             b = over[0]
-            free = [d for d in split if d != "c" or acc.split_reduction or not layer.has_macs]
-            raise ValueError(f"Layer[{layer.name!r}]: no tile splitting only {free} fits {b}: it needs "
+            raise ValueError(f"Layer[{layer.name!r}]: no tile splitting only {list(free)} fits {b}: it needs "
                              f"{fp[b]} bytes per buffer half, which holds {getattr(acc, b).size_bytes // 2}")
         d = max(cands, key=lambda x: (sizes[x], -"pmqnc".index(x)))
         sizes[d] = -(-sizes[d] // 2)

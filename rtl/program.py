@@ -17,6 +17,7 @@ two agree exactly when a buffer's ``word_bits`` equals its elements' width.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 
@@ -257,7 +258,7 @@ def core_mapping(core: CoreParams, layer: Layer, acc: Accelerator) -> LayerMappi
     def footprint(la: Layer, tile: list[int]) -> dict[str, int]:
         return {f"{b}_sram": w * core.geometry(b).word_bits // 8 for b, w in tile_words(la, tile).items()}
 
-    return default_mapping(layer, acc, footprint=footprint, split="pmqn")
+    return default_mapping(layer, dataclasses.replace(acc, split_reduction=False), footprint=footprint)
 
 
 def _step_cycles(core: CoreParams, layer: Layer) -> int:
