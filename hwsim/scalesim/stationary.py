@@ -34,72 +34,104 @@ from .report import ReadBuffer
 from .topology import Shape
 from .windows import window_capacity, window_trace
 
-__all__ = ["FoldWindows", "fold_windows", "nth_new", "ws_blocks", "ws_read_buffer"]
+__all__ = ["FoldWindows", "fold_windows", "mark_from", "nth_new", "repeat_reach", "ws_blocks", "ws_read_buffer"]
 
 
 @dataclass(frozen=True, slots=True)
 class FoldWindows:
     """One row fold's IFMAP demands in service order (``rel`` rows within the fold, ``addrs`` relative to
-    the input), its distinct addresses ``uniq``, the index of each one's first demand ``first_at``, those
-    indices sorted (``first_sorted``), ``distinct``: every demand is a new address, and ``chans``: the
-    channels it reads, as a bit mask (folds reading no common channel share no address)."""
+    the input), ``firsts``: the indices of the demands that bring an address first in the fold (sorted),
+    ``distinct``: every demand is a new address, ``chans``: the channels it reads, as a bit mask (folds
+    reading no common channel share no address), and ``reach``: a repeated address's previous demand
+    lies fewer than ``reach`` demands before it (so a demand that far past a window's start is new to
+    the window exactly when it is a first demand of the fold)."""
 
     rel: np.ndarray
     addrs: np.ndarray
-    uniq: np.ndarray
-    first_at: np.ndarray
-    first_sorted: np.ndarray
+    firsts: np.ndarray
     distinct: bool
     chans: int
+    reach: int
 
     @property
     def nbytes(self) -> int:
         """Memory held (arrays shared with another field counted once)."""
         own = self.rel.nbytes + self.addrs.nbytes
-        return own if self.distinct else own + self.uniq.nbytes + self.first_at.nbytes + self.first_sorted.nbytes
+        return own if self.distinct else own + self.firsts.nbytes
 
 
-def fold_windows(rel: np.ndarray, addrs: np.ndarray, chans: range, channels: int, mark: np.ndarray,
-                 scratch: np.ndarray, ramp: np.ndarray | None = None) -> FoldWindows:
-    """The pattern of one fold from its demands, which read window indices ``chans`` of a layer of
-    ``channels`` channels; ``mark`` (ints) and ``scratch`` (all False, left so) are tables as large as
-    the input; ``ramp``, if given, ``0, 1, 2, ...`` at least as long as the demands (shared by folds)."""
+def repeat_reach(sp: Shape, ks: range) -> int:
+    """A bound, in demands, on how far apart two demands of one WS fold (window indices ``ks``) with the
+    same address lie. Window indices ``k, k'`` read one address only if they share the channel and
+    their kernel rows (columns) differ by a multiple of the stride, for output pixels ``dr * E_w + dc``
+    apart (``dr, dc``: that difference over the stride); served by rows ``p + c`` (``c = k - ks[0]``),
+    at most ``len(ks)`` demands a row, two such demands are at most ``(rows apart + 1) * len(ks)`` apart."""
+    groups: dict[tuple[int, int, int], list[tuple[int, int, int]]] = {}
+    for c, k in enumerate(ks):
+        kr, rem = divmod(k, sp.s * sp.c)
+        kc, ch = divmod(rem, sp.c)
+        groups.setdefault((ch, kr % sp.sh, kc % sp.sw), []).append((c, kr // sp.sh, kc // sp.sw))
+    rows = 0
+    for members in groups.values():
+        for c, ir, jc in members:
+            for c2, ir2, jc2 in members:
+                rows = max(rows, abs(ir - ir2) * sp.ew + abs(jc - jc2) + abs(c - c2))
+    return (rows + 1) * len(ks)
+
+
+def fold_windows(sp: Shape, rel: np.ndarray, addrs: np.ndarray, ks: range, mark: np.ndarray,
+                 ramp: np.ndarray | None = None) -> FoldWindows:
+    """The pattern of one fold from its demands, which read window indices ``ks``; ``mark`` (ints) is a
+    table as large as the input; ``ramp``, if given, ``0, 1, 2, ...`` at least as long as the demands
+    (shared by folds)."""
     idx = ramp[: addrs.size] if ramp is not None and ramp.size >= addrs.size else np.arange(addrs.size,
                                                                                             dtype=np.int64)
+    channels = sp.c
     bits = 0
-    for k in chans[: channels]:
+    for k in ks[: channels]:
         bits |= 1 << (k % channels)
-    if len(chans) <= channels:   # w different channels: one pixel's demands differ, and so do two pixels'
-        return FoldWindows(rel, addrs, addrs, idx, idx, True, bits)
-    scratch[addrs] = True
-    uniq = np.flatnonzero(scratch)
-    scratch[uniq] = False
+    if len(ks) <= channels:   # w different channels: one pixel's demands differ, and so do two pixels'
+        return FoldWindows(rel, addrs, idx, True, bits, 0)
     mark[addrs[::-1]] = idx[::-1]   # the first demand of each address wins
-    first_at = mark[uniq]
-    return FoldWindows(rel, addrs, uniq, first_at, np.sort(first_at), False, bits)
+    firsts = np.flatnonzero(mark[addrs] == idx)
+    return FoldWindows(rel, addrs, firsts, False, bits, repeat_reach(sp, ks))
 
 
 _PATTERN_CACHE_BYTES = 64 * 2**20   # fold patterns kept at once (a layer has rf of them)
 
 
-def nth_new(addrs: np.ndarray, start: int, need: int, mark: np.ndarray) -> tuple[int, np.ndarray]:
+def nth_new(pt: FoldWindows, start: int, need: int, mark: np.ndarray) -> tuple[int, int]:
     """In demands ``start ..`` of a fold, the index of the one that brings the ``need``-th address not
-    demanded since ``start`` (``-1`` if the fold ends first) and, if it ends first, the new addresses.
+    demanded since ``start`` (``-1`` if the fold ends first) and how many such addresses it brings.
 
-    A stretch ``[start, end)`` decides the demands inside it (a first demand since ``start`` is one
-    within the stretch), so stretches of about ``2 * need`` demands are tried, doubled until enough."""
-    span = 2 * need
-    while True:
-        end = min(addrs.size, start + span)
-        sub = addrs[start:end]
-        sidx = np.arange(sub.size, dtype=np.int64)
-        mark[sub[::-1]] = sidx[::-1]
-        new = np.flatnonzero(mark[sub] == sidx)
-        if new.size >= need:
-            return start + int(new[need - 1]), new
-        if end == addrs.size:
-            return -1, sub[new]
-        span *= 2
+    Within ``pt.reach`` demands of ``start`` the new ones are found by marking (a first demand since
+    ``start`` is one within the stretch); past it, a demand is new exactly when it is a first demand of
+    the fold (its address's previous demand, if any, lies at or after ``start``), a search in
+    ``pt.firsts``."""
+    addrs, n = pt.addrs, pt.addrs.size
+    end = min(n, start + pt.reach)
+    sub = addrs[start:end]
+    sidx = np.arange(sub.size, dtype=np.int64)
+    mark[sub[::-1]] = sidx[::-1]
+    new = np.flatnonzero(mark[sub] == sidx)
+    if new.size >= need:
+        return start + int(new[need - 1]), need
+    j0 = int(np.searchsorted(pt.firsts, end))
+    j = j0 + need - new.size - 1
+    if j < pt.firsts.size:
+        return int(pt.firsts[j]), need
+    return -1, new.size + pt.firsts.size - j0
+
+
+def mark_from(seen: np.ndarray, pt: FoldWindows, start: int) -> None:
+    """Mark in ``seen`` the addresses of the fold's demands ``start ..``: the first ``reach`` demands and
+    the fold's first demands past them (every other demand repeats an address marked before it)."""
+    if pt.distinct:
+        seen[pt.addrs[start:]] = True
+        return
+    end = min(pt.addrs.size, start + pt.reach)
+    seen[pt.addrs[start:end]] = True
+    seen[pt.addrs[pt.firsts[np.searchsorted(pt.firsts, end):]]] = True
 
 
 def ws_blocks(sp: Shape, rows: int) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
@@ -126,11 +158,27 @@ def ws_blocks(sp: Shape, rows: int) -> Callable[[int], tuple[np.ndarray, np.ndar
             d, a, c = skew_slots(w, P)
             orders[w] = (d + rows, c * P + a)
         rel, flat = orders[w]
+        if not partial and P >= 64 * w:   # (large folds: fewer passes; small ones: fewer calls)
+            return rel, sheared(koff[ks], w)
         addr = (koff[ks][:, None] + pbase[None, :]).ravel()
         if not partial:
             return rel, addr[flat]
         ok = ((kr[ks][:, None] < room_r[None, :]) & (kc[ks][:, None] < room_c[None, :])).ravel()[flat]
         return rel[ok], addr[flat[ok]]
+
+    def sheared(offs: np.ndarray, w: int) -> np.ndarray:
+        """The addresses in service order without a permutation: diagonal ``d`` holds pixels ``d - c``
+        for ``c = 0 .. w-1``, a reversed sliding window of the pixels' bases; the first and last ``w - 1``
+        diagonals are partly filled."""
+        pad = np.full(P + 2 * (w - 1), -1, dtype=np.int64)
+        pad[w - 1: w - 1 + P] = pbase
+        table = np.lib.stride_tricks.sliding_window_view(pad, w)[: P + w - 1, ::-1]
+        mid = offs[None, :] + table[w - 1: P]
+        if w == 1:
+            return mid.ravel()
+        head, tail = table[: w - 1], table[P:]
+        hk, tk = head >= 0, tail >= 0
+        return np.concatenate([(offs[None, :] + head)[hk], mid.ravel(), (offs[None, :] + tail)[tk]])
     return block
 
 
@@ -146,7 +194,6 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     rf, cf = g.row_folds, g.col_folds
     size = sp.h * sp.w * sp.c
     seen = np.zeros(size, dtype=bool)      # the open window's addresses
-    scratch = np.zeros(size, dtype=bool)
     mark = np.zeros(size, dtype=np.int64)
     pats: dict[int, FoldWindows] = {}
     ramp = np.arange(min(cfg.array_rows, sp.window) * sp.npix, dtype=np.int64)   # the most demands of a fold
@@ -159,8 +206,7 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         if got is None:
             rel, addr = block(key)
             k0 = key * cfg.array_rows
-            ks = range(k0, min(k0 + cfg.array_rows, sp.window))
-            got = fold_windows(rel, addr, ks, sp.c, mark, scratch, ramp)
+            got = fold_windows(sp, rel, addr, range(k0, min(k0 + cfg.array_rows, sp.window)), mark, ramp)
             nbytes = got.nbytes
             while pats and held_bytes + nbytes > _PATTERN_CACHE_BYTES:   # the oldest go (sweeps run in order)
                 old = pats.pop(next(iter(pats)))
@@ -214,14 +260,14 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             continue
         shared = bool(pt.chans & chans)
         if not shared:   # the window holds none of the fold's addresses: its first demands, in order
-            fresh_first = pt.first_sorted
+            fresh_first = pt.firsts
         else:
             for q_pt, q_start in pending:
-                seen[q_pt.addrs[q_start:]] = True
+                mark_from(seen, q_pt, q_start)
             pending.clear()
             dirty = True
-            fresh = ~seen[pt.uniq]
-            fresh_first = np.flatnonzero(fresh) if pt.distinct else pt.first_at[fresh]
+            fresh_first = (np.flatnonzero(~seen[pt.addrs]) if pt.distinct
+                           else pt.firsts[~seen[pt.addrs[pt.firsts]]])
         if count + fresh_first.size < cap:
             pending.append((pt, 0))
             chans |= pt.chans
@@ -230,10 +276,7 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
                 last_whole[key] = f
             continue
         need = cap - count
-        if not shared or pt.distinct:
-            hit = int(fresh_first[need - 1])
-        else:
-            hit = int(np.partition(fresh_first, need - 1)[need - 1])
+        hit = int(fresh_first[need - 1])
         closes += 1
         last_close_row = base + int(pt.rel[hit])
         if dirty:
@@ -251,9 +294,9 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             count = n - start
         else:
             while start < n:
-                hit, new = nth_new(pt.addrs, start, cap, mark)
+                hit, got_new = nth_new(pt, start, cap, mark)
                 if hit < 0:
-                    count = new.size
+                    count = got_new
                     break
                 closes += 1
                 last_close_row = base + int(pt.rel[hit])
