@@ -34,30 +34,44 @@ from .report import ReadBuffer
 from .topology import Shape
 from .windows import window_capacity, window_trace
 
-__all__ = ["FoldWindows", "fold_windows", "mark_from", "nth_new", "repeat_reach", "ws_blocks", "ws_read_buffer"]
+__all__ = ["FoldWindows", "fold_channels", "mark_from", "nth_new", "repeat_reach", "ws_patterns", "ws_read_buffer"]
 
 
 @dataclass(frozen=True, slots=True)
 class FoldWindows:
-    """One row fold's IFMAP demands in service order (``rel`` rows within the fold, ``addrs`` relative to
-    the input), ``firsts``: the indices of the demands that bring an address first in the fold (sorted),
-    ``distinct``: every demand is a new address, ``chans``: the channels it reads, as a bit mask (folds
-    reading no common channel share no address), and ``reach``: a repeated address's previous demand
-    lies fewer than ``reach`` demands before it (so a demand that far past a window's start is new to
-    the window exactly when it is a first demand of the fold)."""
+    """One row fold's IFMAP demands in service order: ``rel``, the row (within the fold) of each of its
+    ``n`` demands; ``firsts``, the indices of the demands that bring an address first in the fold
+    (sorted) and ``first_addrs``, those addresses (relative to the input); ``distinct``: every demand is
+    a new address; ``chans``: the channels it reads, as a bit mask (folds reading no common channel
+    share no address); ``reach``: a repeated address's previous demand lies fewer than ``reach``
+    demands before it (so a demand that far past a window's start is new to the window exactly when
+    it is a first demand of the fold). Every demand's address is either kept (``addrs``) or, for a
+    large fold of repeated addresses, recomputed where asked (:meth:`addr_range`) from ``lazy``: the
+    fold's window offsets, the pixel and the window column of each demand, and the pixels' bases."""
 
     rel: np.ndarray
-    addrs: np.ndarray
+    n: int
     firsts: np.ndarray
+    first_addrs: np.ndarray
     distinct: bool
     chans: int
     reach: int
+    addrs: np.ndarray | None = None
+    lazy: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def addr_range(self, lo: int, hi: int) -> np.ndarray:
+        """The addresses of demands ``lo .. hi - 1``."""
+        if self.addrs is not None:
+            return self.addrs[lo:hi]
+        assert self.lazy is not None
+        offs, pix, col, pbase = self.lazy
+        return offs[col[lo:hi]] + pbase[pix[lo:hi]]
 
     @property
     def nbytes(self) -> int:
-        """Memory held (arrays shared with another field counted once)."""
-        own = self.rel.nbytes + self.addrs.nbytes
-        return own if self.distinct else own + self.firsts.nbytes
+        """Memory the pattern holds of its own (the per-width service order is shared)."""
+        own = self.firsts.nbytes + (self.addrs.nbytes if self.addrs is not None else 0)
+        return own if self.distinct else own + self.first_addrs.nbytes
 
 
 def repeat_reach(sp: Shape, ks: range) -> int:
@@ -79,22 +93,69 @@ def repeat_reach(sp: Shape, ks: range) -> int:
     return (rows + 1) * len(ks)
 
 
-def fold_windows(sp: Shape, rel: np.ndarray, addrs: np.ndarray, ks: range, mark: np.ndarray,
-                 ramp: np.ndarray | None = None) -> FoldWindows:
-    """The pattern of one fold from its demands, which read window indices ``ks``; ``mark`` (ints) is a
-    table as large as the input; ``ramp``, if given, ``0, 1, 2, ...`` at least as long as the demands
-    (shared by folds)."""
-    idx = ramp[: addrs.size] if ramp is not None and ramp.size >= addrs.size else np.arange(addrs.size,
-                                                                                            dtype=np.int64)
-    channels = sp.c
+def fold_channels(ks: range, channels: int) -> int:
+    """The channels window indices ``ks`` read, as a bit mask."""
     bits = 0
     for k in ks[: channels]:
         bits |= 1 << (k % channels)
-    if len(ks) <= channels:   # w different channels: one pixel's demands differ, and so do two pixels'
-        return FoldWindows(rel, addrs, idx, True, bits, 0)
-    mark[addrs[::-1]] = idx[::-1]   # the first demand of each address wins
-    firsts = np.flatnonzero(mark[addrs] == idx)
-    return FoldWindows(rel, addrs, firsts, False, bits, repeat_reach(sp, ks))
+    return bits
+
+
+def ws_patterns(sp: Shape, rows: int, mark: np.ndarray) -> Callable[[int], FoldWindows]:
+    """Row fold ``fr``'s pattern (:class:`FoldWindows`): its IFMAP demands in service order, window index
+    ``fr * rows + c`` of pixel ``p`` at row ``rows + p + c``, by row, then ``c``; a demand whose element
+    lies past the input (a window cut by the edge) is left out. ``mark`` (ints) is a table as large as
+    the input.
+
+    The service order (row, pixel and window column of each demand) is found once per fold width. A fold
+    of ``w <= C`` window indices reads ``w`` channels, so every demand is a new address; otherwise its
+    first demands are found by marking (each address's first demand wins). A large fold of repeated
+    addresses keeps only its first demands: its addresses are built in two scratch arrays shared by the
+    folds (fresh pages cost more than the arithmetic) and recomputed where a window asks for a stretch."""
+    P, K = sp.npix, sp.window
+    orow, ocol = np.divmod(np.arange(P, dtype=np.int64), sp.ew)
+    room_r, room_c = sp.h - orow * sp.sh, sp.w - ocol * sp.sw     # input rows / columns from the corner
+    pbase = (orow * sp.sh * sp.w + ocol * sp.sw) * sp.c
+    kr, rem = np.divmod(np.arange(K, dtype=np.int64), sp.s * sp.c)
+    kc = rem // sp.c
+    koff = (kr * sp.w + kc) * sp.c + rem % sp.c
+    partial = bool(room_r[-1] < sp.r or room_c[-1] < sp.s)
+    orders: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    ramp = np.arange(min(rows, K) * P, dtype=np.int64)   # the most demands of a fold
+    scratch: list[np.ndarray] = []
+
+    def pattern(fr: int) -> FoldWindows:
+        ks = range(fr * rows, min(fr * rows + rows, K))
+        w = len(ks)
+        if w not in orders:
+            d, a, c = skew_slots(w, P)
+            orders[w] = (d + rows, a, c)
+        rel, pix, col = orders[w]
+        offs = koff[ks.start: ks.stop]
+        chans, distinct = fold_channels(ks, sp.c), w <= sp.c
+        if partial:
+            ok = (kr[ks.start: ks.stop][col] < room_r[pix]) & (kc[ks.start: ks.stop][col] < room_c[pix])
+            rel, pix, col = rel[ok], pix[ok], col[ok]
+        n = rel.size
+        idx = ramp[:n]
+        if distinct:
+            addrs = offs[col] + pbase[pix]
+            return FoldWindows(rel, n, idx, addrs, True, chans, 0, addrs)
+        if not scratch or scratch[0].size < n:
+            scratch[:] = [np.empty(max(n, ramp.size), dtype=np.int64) for _ in range(2)]
+        addr, got = scratch[0][:n], scratch[1][:n]
+        np.take(offs, col, out=addr)
+        np.take(pbase, pix, out=got)
+        np.add(addr, got, out=addr)
+        mark[addr[::-1]] = idx[::-1]   # the first demand of each address wins
+        np.take(mark, addr, out=got)
+        firsts = np.flatnonzero(got == idx)
+        reach = repeat_reach(sp, ks)
+        if partial or n < 4096:
+            own = addr.copy()
+            return FoldWindows(rel, n, firsts, own[firsts], False, chans, reach, own)
+        return FoldWindows(rel, n, firsts, addr[firsts], False, chans, reach, None, (offs, pix, col, pbase))
+    return pattern
 
 
 _PATTERN_CACHE_BYTES = 64 * 2**20   # fold patterns kept at once (a layer has rf of them)
@@ -108,9 +169,8 @@ def nth_new(pt: FoldWindows, start: int, need: int, mark: np.ndarray) -> tuple[i
     ``start`` is one within the stretch); past it, a demand is new exactly when it is a first demand of
     the fold (its address's previous demand, if any, lies at or after ``start``), a search in
     ``pt.firsts``."""
-    addrs, n = pt.addrs, pt.addrs.size
-    end = min(n, start + pt.reach)
-    sub = addrs[start:end]
+    end = min(pt.n, start + pt.reach)
+    sub = pt.addr_range(start, end)
     sidx = np.arange(sub.size, dtype=np.int64)
     mark[sub[::-1]] = sidx[::-1]
     new = np.flatnonzero(mark[sub] == sidx)
@@ -127,59 +187,11 @@ def mark_from(seen: np.ndarray, pt: FoldWindows, start: int) -> None:
     """Mark in ``seen`` the addresses of the fold's demands ``start ..``: the first ``reach`` demands and
     the fold's first demands past them (every other demand repeats an address marked before it)."""
     if pt.distinct:
-        seen[pt.addrs[start:]] = True
+        seen[pt.first_addrs[start:]] = True
         return
-    end = min(pt.addrs.size, start + pt.reach)
-    seen[pt.addrs[start:end]] = True
-    seen[pt.addrs[pt.firsts[np.searchsorted(pt.firsts, end):]]] = True
-
-
-def ws_blocks(sp: Shape, rows: int) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
-    """Row fold ``fr``'s IFMAP demands ``(rows within the fold, addresses relative to the input)`` in
-    service order: window index ``fr * rows + c`` of pixel ``p`` at row ``rows + p + c``, by row, then
-    ``c``; a demand whose element lies past the input (a window cut by the edge) is left out.
-
-    The ``w x P`` table of addresses (and of validity) is a broadcast sum; the service order is one
-    permutation of it per fold width, found once."""
-    P, K = sp.npix, sp.window
-    orow, ocol = np.divmod(np.arange(P, dtype=np.int64), sp.ew)
-    room_r, room_c = sp.h - orow * sp.sh, sp.w - ocol * sp.sw     # input rows / columns from the corner
-    pbase = (orow * sp.sh * sp.w + ocol * sp.sw) * sp.c
-    kr, rem = np.divmod(np.arange(K, dtype=np.int64), sp.s * sp.c)
-    kc = rem // sp.c
-    koff = (kr * sp.w + kc) * sp.c + rem % sp.c
-    partial = bool(room_r[-1] < sp.r or room_c[-1] < sp.s)
-    orders: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-    def block(fr: int) -> tuple[np.ndarray, np.ndarray]:
-        ks = np.arange(fr * rows, min(fr * rows + rows, K), dtype=np.int64)
-        w = ks.size
-        if w not in orders:
-            d, a, c = skew_slots(w, P)
-            orders[w] = (d + rows, c * P + a)
-        rel, flat = orders[w]
-        if not partial and P >= 64 * w:   # (large folds: fewer passes; small ones: fewer calls)
-            return rel, sheared(koff[ks], w)
-        addr = (koff[ks][:, None] + pbase[None, :]).ravel()
-        if not partial:
-            return rel, addr[flat]
-        ok = ((kr[ks][:, None] < room_r[None, :]) & (kc[ks][:, None] < room_c[None, :])).ravel()[flat]
-        return rel[ok], addr[flat[ok]]
-
-    def sheared(offs: np.ndarray, w: int) -> np.ndarray:
-        """The addresses in service order without a permutation: diagonal ``d`` holds pixels ``d - c``
-        for ``c = 0 .. w-1``, a reversed sliding window of the pixels' bases; the first and last ``w - 1``
-        diagonals are partly filled."""
-        pad = np.full(P + 2 * (w - 1), -1, dtype=np.int64)
-        pad[w - 1: w - 1 + P] = pbase
-        table = np.lib.stride_tricks.sliding_window_view(pad, w)[: P + w - 1, ::-1]
-        mid = offs[None, :] + table[w - 1: P]
-        if w == 1:
-            return mid.ravel()
-        head, tail = table[: w - 1], table[P:]
-        hk, tk = head >= 0, tail >= 0
-        return np.concatenate([(offs[None, :] + head)[hk], mid.ravel(), (offs[None, :] + tail)[tk]])
-    return block
+    end = min(pt.n, start + pt.reach)
+    seen[pt.addr_range(start, end)] = True
+    seen[pt.first_addrs[np.searchsorted(pt.firsts, end):]] = True
 
 
 def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
@@ -189,14 +201,14 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         return None
     cap = window_capacity(kb)
     g = fold_grid(sp, cfg)
-    fold_rows, block = g.fold_rows, ws_blocks(sp, cfg.array_rows)
+    fold_rows = g.fold_rows
     keys = [fr for _ in range(g.col_folds) for fr in range(g.row_folds)]
     rf, cf = g.row_folds, g.col_folds
     size = sp.h * sp.w * sp.c
     seen = np.zeros(size, dtype=bool)      # the open window's addresses
     mark = np.zeros(size, dtype=np.int64)
     pats: dict[int, FoldWindows] = {}
-    ramp = np.arange(min(cfg.array_rows, sp.window) * sp.npix, dtype=np.int64)   # the most demands of a fold
+    build = ws_patterns(sp, cfg.array_rows, mark)
 
     held_bytes = 0
 
@@ -204,9 +216,7 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         nonlocal held_bytes
         got = pats.get(key)
         if got is None:
-            rel, addr = block(key)
-            k0 = key * cfg.array_rows
-            got = fold_windows(sp, rel, addr, range(k0, min(k0 + cfg.array_rows, sp.window)), mark, ramp)
+            got = build(key)
             nbytes = got.nbytes
             while pats and held_bytes + nbytes > _PATTERN_CACHE_BYTES:   # the oldest go (sweeps run in order)
                 old = pats.pop(next(iter(pats)))
@@ -247,7 +257,7 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
                 period = 0
         key = keys[f]
         pt = pattern(key)
-        n = pt.addrs.size
+        n = pt.n
         if n == 0:
             continue
         base = f * fold_rows
@@ -266,8 +276,8 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
                 mark_from(seen, q_pt, q_start)
             pending.clear()
             dirty = True
-            fresh_first = (np.flatnonzero(~seen[pt.addrs]) if pt.distinct
-                           else pt.firsts[~seen[pt.addrs[pt.firsts]]])
+            fresh_first = (np.flatnonzero(~seen[pt.first_addrs]) if pt.distinct
+                           else pt.firsts[~seen[pt.first_addrs]])
         if count + fresh_first.size < cap:
             pending.append((pt, 0))
             chans |= pt.chans

@@ -3,6 +3,7 @@ demand (``replay.stream_read_buffer``, the reference)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -68,3 +69,22 @@ def test_patterns_dropped_past_the_memory_bound_give_the_same_trace(monkeypatch:
     assert ws_read_buffer(sp, cfg, "ifmap", 1, lambda row: row // 3) == want
     monkeypatch.setattr(stationary, "_PATTERN_CACHE_BYTES", 1)
     assert ws_read_buffer(sp, cfg, "ifmap", 1, lambda row: row // 3) == want
+
+
+def test_large_folds_of_repeated_addresses_equal_the_buffer_fed_demand_by_demand() -> None:
+    """Folds of a few thousand demands with repeated addresses (few channels, strides 1-3, kernels up to
+    the 7x7 stem's), whose addresses are recomputed where a window asks instead of kept, and the
+    stem's own channels and stride at a smaller input: seeded random layers against the reference."""
+    rng = np.random.default_rng(14)
+    cases = [(3, 7, 2, 41, 16, 8, 1)]   # channels, kernel, stride, input, array rows, array columns, kB
+    for _ in range(10):
+        k = int(rng.integers(2, 8))
+        cases.append((int(rng.integers(1, 9)), k, int(rng.integers(1, min(k, 3) + 1)), int(rng.integers(k + 20, 48)),
+                      int(rng.choice([8, 16])), int(rng.integers(2, 9)), int(rng.choice([1, 2]))))
+    for chans, k, stride, size, rows, cols, kb in cases:
+        sp = scalesim_shape(Layer("c", LayerKind.CONV2D, in_channels=chans, out_channels=3 * cols, in_h=size,
+                                  in_w=size, kernel_h=k, kernel_w=k, stride_h=stride, stride_w=stride))
+        cfg = ScaleSimConfig("r", rows, cols, kb, 1, 1, Dataflow.WS)
+        shift = lambda row: row // 5   # noqa: E731
+        got = ws_read_buffer(sp, cfg, "ifmap", kb, shift)
+        assert got == stream_read_buffer(sp, cfg, "ifmap", kb, shift), (chans, k, stride, size, rows, cols, kb)
