@@ -126,7 +126,7 @@ def tile_costs(layer: Layer, flow: Dataflow, acc: Accelerator, ext: dict[str, np
             "ifmap_rd": _valid_pairs(layer, ext) * along["N"], "filter_rd": K * N * along["P"],
             "ofmap_wr": P * N * kf,
             "ofmap_rd": P * N * (kf - 1),
-            "wload": ws_weight_load_cycles(layer, flow, acc, dims["K"], N)}
+            "wload": ws_weight_load_cycles(layer, flow, acc, dims["K"], N, T * step_cycles)}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -225,16 +225,30 @@ def transfer_cycles(buf: BufferSpec, bits: float, nbytes: np.ndarray | float,
 
 
 def ws_weight_load_cycles(layer: Layer, flow: Dataflow, acc: Accelerator, k_slots: np.ndarray,
-                          n: np.ndarray) -> np.ndarray:
-    """Broadcast WS: a tile's first fold waits for its ``rows x cols`` stationary weights, ``banks`` words
-    of the filter buffer per cycle, the first of them bypassed into the array in the fold's start cycle
-    (later folds load theirs during the fold before). 0 for other dataflows and interconnects."""
+                          n: np.ndarray, fold_cycles: np.ndarray) -> np.ndarray:
+    """Broadcast WS: the cycles a tile's folds wait for their stationary weights.
+
+    A fold's weights go to the PEs in row-major order (PE ``(r, c)`` is lane ``r * cols + c``), ``banks``
+    filter words per cycle, up to the fold's last used PE; the last of them is bypassed into the array in
+    the fold's start cycle. A tile's first fold waits for its whole load; every later fold's load runs from
+    the cycle after the fold before starts, so it waits only where that fold's ``fold_cycles`` of compute
+    are shorter (a few pixels, a bit-serial step or two). 0 for other dataflows and interconnects."""
     if flow is not Dataflow.WS or acc.interconnect is not Interconnect.BROADCAST:
         return np.zeros(np.shape(n))
-    f = acc.filter_sram
-    weights = np.minimum(acc.rows, k_slots) * np.minimum(acc.cols, n)
-    load = np.ceil(weights * f.stored_bits(layer.stored_weight_bits) / (f.word_bits * f.banks) - 1e-9)
-    return np.maximum(load - 1, 0)
+    f, R, C = acc.filter_sram, acc.rows, acc.cols
+    per_lane = f.stored_bits(layer.stored_weight_bits) / (f.word_bits * f.banks)
+
+    def load(rows_used: np.ndarray | int, cols_used: np.ndarray | int) -> np.ndarray:
+        return np.ceil(((np.asarray(rows_used) - 1) * C + cols_used) * per_lane - 1e-9)
+
+    k, m = np.asarray(k_slots), np.asarray(n)
+    fr, fc = -(-k // R), -(-m // C)
+    first = load(np.minimum(R, k), np.minimum(C, m)) - 1
+    later = -np.maximum(first - fold_cycles, 0)      # the first fold is in one of the four kinds below
+    for rows_used, n_rows in ((R, fr - 1), (k - (fr - 1) * R, 1)):
+        for cols_used, n_cols in ((C, fc - 1), (m - (fc - 1) * C, 1)):
+            later = later + n_rows * n_cols * np.maximum(load(rows_used, cols_used) - 1 - fold_cycles, 0)
+    return first + later
 
 
 _ZERO = np.zeros(1)

@@ -12,7 +12,9 @@ Blocks (all in this component, one clock):
 * **Fetcher**: generates the im2col addresses of every step of every fold (rows <- output pixels, columns
   <- filters, time <- the reduction), reads ``banks`` words per cycle per buffer (row ``r`` on ifmap port
   ``r % banks``, column ``c`` on filter port ``c % banks``), runs one step ahead of the array and bypasses
-  the words it reads in the cycle the array takes them; zero padding is not read.
+  the words it reads in the cycle the array takes them; zero padding is not read. In WS the weights have a
+  fetcher of their own, one fold ahead: from the cycle after a fold starts it stages the next fold's
+  weights (lane ``r*C + c`` for PE ``(r, c)``, ``banks`` per cycle, up to the fold's last used PE).
 * **Drain**: captures the accumulators when a fold is done, requantises them (arithmetic shift right,
   clip to ``ob`` bits; :func:`rtl.program.requantize`) and writes ``banks`` of them per cycle into the
   ofmap half in fold order, while the next fold computes.
@@ -183,9 +185,14 @@ class AccelCore(wiring.Component):
         bi, bf, bo = p.ifmap.banks, p.filter.banks, p.ofmap.banks
         n_wl = R * Cc if has_ws else Cc          # weight lanes: C (OS, one per column) or R*C (WS, one per PE)
         n_gi, n_gf_os, n_gf_ws = -(-R // bi), -(-Cc // bf), -(-(R * Cc) // bf)
-        n_gf = max(n_gf_os, n_gf_ws if has_ws else 0)
         gi = Signal(range(n_gi + 1))
-        gf = Signal(range(n_gf + 1))
+        gf = Signal(range(n_gf_os + 1))
+        # WS: a weight fetcher of its own runs one fold ahead: from the cycle after a fold starts it loads the
+        # next fold's weights into the stage (lane r*C + c for PE (r, c), up to the fold's last used PE), so
+        # a fold waits for its weights only when the fold before computes for fewer cycles than that load.
+        wgf = Signal(range(n_gf_ws + 1), name="w_gf")
+        wk0, wcol = Signal(CNT, name="w_k0"), Signal(DIM + 1, name="w_col")
+        w_have, w_act = Signal(name="w_have"), Signal(name="w_act")
         ws = cur.ws
         k0 = Signal(CNT)
         a_done, f_done = Signal(name="a_done"), Signal(name="f_done")
@@ -287,21 +294,21 @@ class AccelCore(wiring.Component):
             a_lane_now.append(val)
         f_valid: list[Value] = []
         w_lane_now: list[Value] = []
-        f_need = ~(ws & (k != 0)) if has_ws else C(1, 1)   # WS reads weights once per fold
+        f_need = ~ws if has_ws else C(1, 1)   # the step fetcher reads weights in OS; WS has its own
         for b in range(min(bf, n_wl)):
             col = gf * bf + b
             mloc = col_base + col
             ok = Signal(name=f"f_ok{b}")
             addr_os = mloc * cur.K + k
             if has_ws:
-                lanes = [g * bf + b for g in range(n_gf)]
-                lr = _pick([C(min(ln, R * Cc - 1) // Cc, range(R + 1)) for ln in lanes], gf)
-                lc = _pick([C(min(ln, R * Cc - 1) % Cc, range(Cc + 1)) for ln in lanes], gf)
-                lvalid = _pick([C(int(ln < R * Cc), 1) for ln in lanes], gf)
-                ws_ok = lvalid & (col_base + lc < cur.tm) & (k0 + lr < cur.K)
-                os_ok = (col < Cc) & (mloc < cur.tm)
-                m.d.comb += ok.eq(f_active & ~f_done & f_need & Mux(ws, ws_ok, os_ok))
-                addr = Mux(ws, (col_base + lc) * cur.K + k0 + lr, addr_os)
+                lanes = [g * bf + b for g in range(n_gf_ws)]
+                lr = _pick([C(min(ln, R * Cc - 1) // Cc, range(R + 1)) for ln in lanes], wgf)
+                lc = _pick([C(min(ln, R * Cc - 1) % Cc, range(Cc + 1)) for ln in lanes], wgf)
+                lvalid = _pick([C(int(ln < R * Cc), 1) for ln in lanes], wgf)
+                ws_ok = w_act & ~w_have & lvalid & (wcol + lc < cur.tm) & (wk0 + lr < cur.K)
+                os_ok = f_active & ~f_done & (col < Cc) & (mloc < cur.tm)
+                m.d.comb += ok.eq(Mux(ws, ws_ok, os_ok))
+                addr = Mux(ws, (wcol + lc) * cur.K + wk0 + lr, addr_os)
             else:
                 m.d.comb += ok.eq(f_active & ~f_done & (col < Cc) & (mloc < cur.tm))
                 addr = addr_os
@@ -312,11 +319,21 @@ class AccelCore(wiring.Component):
             m.d.comb += val.eq(Mux(ok, _sext(raw, cur.pw, W, C(1, 1)), 0))
             f_valid.append(ok)
             w_lane_now.append(val)
-        last_gf = Mux(ws, n_gf_ws - 1, n_gf_os - 1) if has_ws else C(n_gf_os - 1, range(n_gf + 1))
-        m.d.comb += [a_ready.eq(a_done | (gi == n_gi - 1)), w_ready.eq(f_done | (gf == last_gf) | ~f_need),
-                     vec_ready.eq(f_active & a_ready & w_ready)]
+        os_w_ready = f_done | (gf == n_gf_os - 1)
+        w_last = C(0, 1)
+        if has_ws:     # a fold starts when its weights are staged or its last group is read (bypassed) now
+            rows_u = Mux(cur.K - wk0 >= R, R, cur.K - wk0)
+            cols_u = Mux(cur.tm - wcol >= Cc, Cc, cur.tm - wcol)
+            w_last = Signal(name="w_last")
+            m.d.comb += w_last.eq((wgf + 1) * bf >= (rows_u - 1) * Cc + cols_u)
+            m.d.comb += w_ready.eq(Mux(ws, (k != 0) | w_have | (w_act & w_last), os_w_ready))
+        else:
+            m.d.comb += w_ready.eq(os_w_ready)
+        m.d.comb += [a_ready.eq(a_done | (gi == n_gi - 1)), vec_ready.eq(f_active & a_ready & w_ready)]
         acts_now = [Mux(a_done | (gi != r // bi), s_a[r], a_lane_now[r % bi]) for r in range(R)]
-        w_now = [Mux(f_done | (gf != c // bf), s_w[c], w_lane_now[c % bf]) for c in range(n_wl)]
+        w_staged = [Mux(ws, w_have | (wgf != c // bf), f_done | (gf != c // bf)) if has_ws else f_done | (gf != c // bf)
+                    for c in range(n_wl)]
+        w_now = [Mux(w_staged[c], s_w[c], w_lane_now[c % bf]) for c in range(n_wl)]
         steps_now = Mux(ws, cur.P, cur.K) if has_ws else cur.K
         # the array: start a fold when idle and step 0 is ready; hold a step boundary until operands are
         m.d.comb += [accept.eq(f_active & (k == 0) & vec_ready & ~a_busy), hold.eq(a_want & ~vec_ready)]
@@ -398,10 +415,32 @@ class AccelCore(wiring.Component):
                 for c in range(n_wl):
                     with m.If(gf == c // bf):
                         m.d.sync += s_w[c].eq(w_lane_now[c % bf])
-                with m.If(gf == last_gf):
+                with m.If(gf == n_gf_os - 1):
                     m.d.sync += f_done.eq(1)
                 with m.Else():
                     m.d.sync += gf.eq(gf + 1)
+
+        if has_ws:     # the WS weight fetcher: fold order as the step fetcher's (row folds inner)
+            with m.If(boundary):
+                m.d.sync += [w_act.eq(nxt.compute & nxt.ws), wk0.eq(0), wcol.eq(0), wgf.eq(0), w_have.eq(0)]
+            with m.Elif(accept & ws):
+                m.d.sync += [wgf.eq(0), w_have.eq(0)]
+                with m.If(wk0 + R >= cur.K):
+                    m.d.sync += wk0.eq(0)
+                    with m.If(wcol + Cc >= cur.tm):
+                        m.d.sync += w_act.eq(0)
+                    with m.Else():
+                        m.d.sync += wcol.eq(wcol + Cc)
+                with m.Else():
+                    m.d.sync += wk0.eq(wk0 + R)
+            with m.Elif(ws & w_act & ~w_have):
+                for c in range(n_wl):
+                    with m.If(wgf == c // bf):
+                        m.d.sync += s_w[c].eq(w_lane_now[c % bf])
+                with m.If(w_last):
+                    m.d.sync += w_have.eq(1)
+                with m.Else():
+                    m.d.sync += wgf.eq(wgf + 1)
 
         # ---- fold bookkeeping and drain ----------------------------------------------------------------
         out_ptr = Signal(CNT)

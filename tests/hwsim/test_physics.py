@@ -5,6 +5,7 @@ adder tree, BWA's cost, and bounded work on huge layers."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 
@@ -309,8 +310,23 @@ def test_ws_waits_for_a_tiles_first_stationary_weights() -> None:
     fast = acc("serial_act", interconnect="broadcast", filter_sram=BufferSpec(1 << 20, word_bits=8, banks=16))
     # the exposed first load of the 576 weights through 2 against 16 banks, and the weight wait
     assert run(la, slow, "ws").total_cycles - run(la, fast, "ws").total_cycles == (576 // 2 - 576 // 16) + 7
-    assert hwsim.engine.ws_weight_load_cycles(la, Dataflow.WS, slow, np.array(72), np.array(8)) == 7
-    assert hwsim.engine.ws_weight_load_cycles(la, Dataflow.OS, slow, np.array(72), np.array(8)) == 0
+    one_fold = (np.array(4), np.array(4), np.array(100))
+    assert hwsim.engine.ws_weight_load_cycles(la, Dataflow.WS, slow, *one_fold) == 7
+    assert hwsim.engine.ws_weight_load_cycles(la, Dataflow.OS, slow, *one_fold) == 0
+
+
+def test_a_ws_fold_shorter_than_the_next_folds_weight_load_waits_for_the_rest() -> None:
+    """Later folds load their weights during the fold before: with 8 cycles per full load (16 PEs, 2 per
+    cycle) a fold of 3 compute cycles leaves 8 - 1 - 3 = 4 cycles to wait, one of 7 or more none. A fold's
+    load ends at its last used PE in row-major order: 2 rows x 3 columns of a 4x4 array reach PE 7 (4 cycles)."""
+    la = conv(weight_bits=8, act_bits=8)
+    slow = acc("serial_act", interconnect="broadcast", filter_sram=BufferSpec(1 << 20, word_bits=8, banks=2))
+    wload = functools.partial(hwsim.engine.ws_weight_load_cycles, la, Dataflow.WS, slow)
+    # 72 reduction slots x 8 filters: 18 x 2 folds, all full
+    assert wload(np.array(72), np.array(8), np.array(3)) == 7 + 35 * 4
+    assert wload(np.array(72), np.array(8), np.array(7)) == 7
+    # 6 x 3: a full fold (4 rows: PE 15, 8 cycles) then 2 rows x 3 columns (PE 6: 4 cycles, 3 after the bypass)
+    assert wload(np.array(6), np.array(3), np.array(1)) == 7 + 2
 
 
 def test_an_accelerator_that_cannot_split_the_reduction_is_never_given_such_a_tile() -> None:

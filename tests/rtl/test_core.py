@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hwsim.accelerator import Accelerator, BufferSpec, DRAMSpec, PEKind, PESpec
-from hwsim.engine import simulate_layer
+from hwsim.accelerator import Accelerator, BufferSpec, Dataflow, DRAMSpec, PEKind, PESpec
+from hwsim.engine import simulate_layer, tile_costs
 from hwsim.golden import conv2d
 from hwsim.network import Layer
 from hwsim.schedule import LayerMapping, Tile, default_mapping
@@ -178,3 +178,24 @@ def test_ws_parallel_ofmap_ports() -> None:
     mp = LayerMapping("w3", "ws", Tile(1, 4, 3, 5, 5))
     assert simulate_layer(layer, mp, acc).port_stall_cycles == 0
     assert _run(acc, [(layer, mp)], seed=5) == []
+
+
+def test_ws_short_folds_wait_only_for_the_rest_of_the_next_folds_weights() -> None:
+    """WS with one filter bank on a 4x4 array: a full fold's 16 weights take 16 cycles to stage, while a
+    bit-serial step is 8. The core loads the next fold's weights from the cycle after a fold starts (lane
+    r*4 + c for PE (r, c), up to the fold's last used PE), so a fold of one pixel makes the next wait the
+    rest (hwsim.engine.ws_weight_load_cycles), a fold of two pixels none; a linear layer of 14 = 4+4+4+2
+    reduction rows and 3 of 4 columns ends its loads at PE 14 and PE 6. All twelve counts equal."""
+    import dataclasses
+    acc = dataclasses.replace(_acc("serial_act", 4, 4, 8, 4.0, banks=(4, 1, 4)), dataflows=("os", "ws"))
+    acc = dataclasses.replace(acc, ofmap_sram=dataclasses.replace(acc.ofmap_sram, packed=False))
+    fc = Layer("fc", "linear", 14, 10, weight_bits=8, act_bits=8, out_bits=8)
+    cases: list[tuple[Layer, LayerMapping | None]] = [
+        (fc, LayerMapping("fc", "ws", Tile(1, 3, 14, 1, 1), "npqcm")),
+        (_conv("ds", 6, 7, 8, 8, 1, 2, 0), LayerMapping("ds", "ws", Tile(1, 7, 6, 2, 1), "nmcpq")),
+        (_conv("c3", 3, 5, 5, 5, 3, 1, 1), LayerMapping("c3", "ws", Tile(1, 5, 3, 1, 2), "nmcpq")),
+    ]
+    # a tile of fc: its first fold waits 15 - 1 cycles, the next two 15 - 1 - 8, the 2-row fold (PE 6) none
+    ext = {d: np.array([v]) for d, v in zip("nmcpq", (1, 3, 14, 1, 1), strict=True)}
+    assert tile_costs(fc, Dataflow.WS, acc, ext)["wload"].tolist() == [14 + 2 * 6]
+    assert _run(acc, cases, seed=1) == []
