@@ -34,22 +34,66 @@ from .report import ReadBuffer
 from .topology import Shape
 from .windows import window_capacity, window_trace
 
-__all__ = ["FoldWindows", "fold_channels", "mark_from", "nth_new", "repeat_reach", "ws_patterns", "ws_read_buffer"]
+__all__ = ["FoldWindows", "Skew", "first_slots", "fold_channels", "mark_from", "nth_new", "repeat_reach", "ws_patterns", "ws_read_buffer"]
+
+
+@dataclass(frozen=True, slots=True)
+class Skew:
+    """The service order of one WS fold's demands: window column ``c`` of pixel ``p`` on diagonal ``t = p + c``
+    (row ``rows + t`` of the fold), by diagonal, then ``c``; ``valid[t, c]``: the slot holds a demand (its
+    pixel exists and its window element lies inside the input), ``start[t]``: the demands before
+    diagonal ``t``."""
+
+    rows: int
+    valid: np.ndarray
+    start: np.ndarray
+
+    @staticmethod
+    def of(valid: np.ndarray, rows: int) -> Skew:
+        start = np.zeros(valid.shape[0] + 1, dtype=np.int64)
+        np.cumsum(valid.sum(axis=1), out=start[1:])
+        return Skew(rows, valid, start)
+
+    @property
+    def n(self) -> int:
+        return int(self.start[-1])
+
+    def diagonal(self, i: int) -> int:
+        """The diagonal of demand ``i``."""
+        return int(np.searchsorted(self.start, i, side="right")) - 1
+
+    def row(self, i: int) -> int:
+        """The fold row of demand ``i``."""
+        return self.diagonal(i) + self.rows
+
+    def slots(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """Diagonal and column of demands ``a .. b - 1``."""
+        if b <= a:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        t0, t1 = self.diagonal(a), self.diagonal(b - 1)
+        dt, c = np.nonzero(self.valid[t0: t1 + 1])
+        skip = a - int(self.start[t0])
+        return dt[skip: skip + b - a] + t0, c[skip: skip + b - a]
+
+    def index(self, t: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """The demand index of (valid) slots ``(t, c)``."""
+        rank = np.cumsum(self.valid, axis=1, dtype=np.int16 if self.valid.shape[1] < 2**15 else np.int64)
+        return self.start[t] + rank[t, c] - 1
 
 
 @dataclass(frozen=True, slots=True)
 class FoldWindows:
-    """One row fold's IFMAP demands in service order: ``rel``, the row (within the fold) of each of its
-    ``n`` demands; ``firsts``, the indices of the demands that bring an address first in the fold
-    (sorted) and ``first_addrs``, those addresses (relative to the input); ``distinct``: every demand is
-    a new address; ``chans``: the channels it reads, as a bit mask (folds reading no common channel
-    share no address); ``reach``: a repeated address's previous demand lies fewer than ``reach``
-    demands before it (so a demand that far past a window's start is new to the window exactly when
-    it is a first demand of the fold). Every demand's address is either kept (``addrs``) or, for a
-    large fold of repeated addresses, recomputed where asked (:meth:`addr_range`) from ``lazy``: the
-    fold's window offsets, the pixel and the window column of each demand, and the pixels' bases."""
+    """One row fold's IFMAP demands in service order: ``n`` demands, their rows within the fold
+    (:meth:`row`: from ``rel``, or from ``skew`` for a fold of whole windows); ``firsts``, the indices of
+    the demands that bring an address first in the fold (sorted) and ``first_addrs``, those addresses
+    (relative to the input); ``distinct``: every demand is a new address; ``chans``: the channels it
+    reads, as a bit mask (folds reading no common channel share no address); ``reach``: a repeated
+    address's previous demand lies fewer than ``reach`` demands before it (so a demand that far past a
+    window's start is new to the window exactly when it is a first demand of the fold). Every demand's
+    address is either kept (``addrs``) or recomputed where asked (:meth:`addr_range`) from ``lazy``: the
+    fold's window offsets and the pixels' bases, along ``skew``."""
 
-    rel: np.ndarray
+    rel: np.ndarray | None
     n: int
     firsts: np.ndarray
     first_addrs: np.ndarray
@@ -57,21 +101,67 @@ class FoldWindows:
     chans: int
     reach: int
     addrs: np.ndarray | None = None
-    lazy: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+    lazy: tuple[np.ndarray, np.ndarray] | None = None
+    skew: Skew | None = None
+
+    def row(self, i: int) -> int:
+        """The fold row of demand ``i``."""
+        if self.rel is not None:
+            return int(self.rel[i])
+        assert self.skew is not None
+        return self.skew.row(i)
 
     def addr_range(self, lo: int, hi: int) -> np.ndarray:
         """The addresses of demands ``lo .. hi - 1``."""
         if self.addrs is not None:
             return self.addrs[lo:hi]
-        assert self.lazy is not None
-        offs, pix, col, pbase = self.lazy
-        return offs[col[lo:hi]] + pbase[pix[lo:hi]]
+        assert self.lazy is not None and self.skew is not None
+        offs, pbase = self.lazy
+        t, c = self.skew.slots(lo, hi)
+        return offs[c] + pbase[t - c]
 
     @property
     def nbytes(self) -> int:
         """Memory the pattern holds of its own (the per-width service order is shared)."""
         own = self.firsts.nbytes + (self.addrs.nbytes if self.addrs is not None else 0)
         return own if self.distinct else own + self.first_addrs.nbytes
+
+
+def first_slots(sp: Shape, ks: range, rows: int) -> tuple[Skew, np.ndarray, np.ndarray]:
+    """The service order of a WS fold of window indices ``ks`` and the diagonal and column of its first
+    demands, from the window indices alone.
+
+    Window index ``k`` (kernel row ``kr``, column ``kc``) has a demand for the pixels whose window element
+    lies inside the input: a rectangle of output rows and columns (all of them but where SCALE-Sim's last
+    windows are cut by the edge). Window indices ``k, k'`` (columns ``c, c'``) read one address only if
+    they share the channel and their kernel rows and columns differ by multiples ``dr, dc`` of the
+    strides; then pixel ``p`` of ``k`` and pixel ``p + dr * E_w + dc`` of ``k'`` read the same element,
+    if ``k'`` has that pixel (a rectangle of ``p``), on diagonals a constant ``dr * E_w + dc + c' - c``
+    apart. So ``k``'s demand is a first one except on the rectangles of the ``k'`` that come before it."""
+    w, P, eh, ew = len(ks), sp.npix, sp.eh, sp.ew
+    mem = []
+    for k in ks:
+        kr, rem = divmod(k, sp.s * sp.c)
+        kc, ch = divmod(rem, sp.c)
+        mem.append((kr, kc, ch, min(eh, -(-(sp.h - kr) // sp.sh)), min(ew, -(-(sp.w - kc) // sp.sw))))
+    valid = np.zeros((P + w - 1, w), dtype=bool)
+    first = np.zeros((P + w - 1, w), dtype=bool)
+    grid = np.empty((eh, ew), dtype=bool)
+    for c, (kr, kc, ch, n_r, n_c) in enumerate(mem):
+        grid[:] = False
+        grid[:n_r, :n_c] = True
+        valid[c: c + P, c] = grid.ravel()
+        for c2, (kr2, kc2, ch2, n_r2, n_c2) in enumerate(mem):
+            if c2 == c or ch2 != ch or (kr - kr2) % sp.sh or (kc - kc2) % sp.sw:
+                continue
+            dr, dc = (kr - kr2) // sp.sh, (kc - kc2) // sp.sw
+            dt = dr * ew + dc + c2 - c
+            if dt > 0 or (dt == 0 and c2 > c):   # k' demands the shared element after k
+                continue
+            grid[max(0, -dr): min(eh, n_r2 - dr), max(0, -dc): min(ew, n_c2 - dc)] = False
+        first[c: c + P, c] = grid.ravel()
+    t, c_ = np.divmod(np.flatnonzero(first), w)
+    return Skew.of(valid, rows), t, c_
 
 
 def repeat_reach(sp: Shape, ks: range) -> int:
@@ -101,17 +191,16 @@ def fold_channels(ks: range, channels: int) -> int:
     return bits
 
 
-def ws_patterns(sp: Shape, rows: int, mark: np.ndarray) -> Callable[[int], FoldWindows]:
+def ws_patterns(sp: Shape, rows: int) -> Callable[[int], FoldWindows]:
     """Row fold ``fr``'s pattern (:class:`FoldWindows`): its IFMAP demands in service order, window index
     ``fr * rows + c`` of pixel ``p`` at row ``rows + p + c``, by row, then ``c``; a demand whose element
-    lies past the input (a window cut by the edge) is left out. ``mark`` (ints) is a table as large as
-    the input.
+    lies past the input (a window cut by the edge) is left out.
 
-    The service order (row, pixel and window column of each demand) is found once per fold width. A fold
-    of ``w <= C`` window indices reads ``w`` channels, so every demand is a new address; otherwise its
-    first demands are found by marking (each address's first demand wins). A large fold of repeated
-    addresses keeps only its first demands: its addresses are built in two scratch arrays shared by the
-    folds (fresh pages cost more than the arithmetic) and recomputed where a window asks for a stretch."""
+    A fold of ``w <= C`` window indices reads ``w`` channels, so every demand is a new address (its
+    addresses are kept, in the service order found once per fold width). Otherwise its first demands
+    follow from the window indices alone (:func:`first_slots`) and its addresses are recomputed only for
+    the stretches a window asks for (a stem's fold has some 200,000 demands: building and marking them
+    was most of its time)."""
     P, K = sp.npix, sp.window
     orow, ocol = np.divmod(np.arange(P, dtype=np.int64), sp.ew)
     room_r, room_c = sp.h - orow * sp.sh, sp.w - ocol * sp.sw     # input rows / columns from the corner
@@ -121,40 +210,30 @@ def ws_patterns(sp: Shape, rows: int, mark: np.ndarray) -> Callable[[int], FoldW
     koff = (kr * sp.w + kc) * sp.c + rem % sp.c
     partial = bool(room_r[-1] < sp.r or room_c[-1] < sp.s)
     orders: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    ramp = np.arange(min(rows, K) * P, dtype=np.int64)   # the most demands of a fold
-    scratch: list[np.ndarray] = []
+    ramp: list[np.ndarray] = []   # 0, 1, 2, ... as long as the most demands of a fold (built when needed)
 
     def pattern(fr: int) -> FoldWindows:
         ks = range(fr * rows, min(fr * rows + rows, K))
         w = len(ks)
+        offs = koff[ks.start: ks.stop]
+        chans, distinct = fold_channels(ks, sp.c), w <= sp.c
+        if not distinct:   # the first demands from the window indices, addresses only where asked
+            sk, t, c = first_slots(sp, ks, rows)
+            return FoldWindows(None, sk.n, sk.index(t, c), offs[c] + pbase[t - c], False, chans,
+                               repeat_reach(sp, ks), None, (offs, pbase), sk)
         if w not in orders:
             d, a, c = skew_slots(w, P)
             orders[w] = (d + rows, a, c)
         rel, pix, col = orders[w]
-        offs = koff[ks.start: ks.stop]
-        chans, distinct = fold_channels(ks, sp.c), w <= sp.c
         if partial:
             ok = (kr[ks.start: ks.stop][col] < room_r[pix]) & (kc[ks.start: ks.stop][col] < room_c[pix])
             rel, pix, col = rel[ok], pix[ok], col[ok]
         n = rel.size
-        idx = ramp[:n]
-        if distinct:
-            addrs = offs[col] + pbase[pix]
-            return FoldWindows(rel, n, idx, addrs, True, chans, 0, addrs)
-        if not scratch or scratch[0].size < n:
-            scratch[:] = [np.empty(max(n, ramp.size), dtype=np.int64) for _ in range(2)]
-        addr, got = scratch[0][:n], scratch[1][:n]
-        np.take(offs, col, out=addr)
-        np.take(pbase, pix, out=got)
-        np.add(addr, got, out=addr)
-        mark[addr[::-1]] = idx[::-1]   # the first demand of each address wins
-        np.take(mark, addr, out=got)
-        firsts = np.flatnonzero(got == idx)
-        reach = repeat_reach(sp, ks)
-        if partial or n < 4096:
-            own = addr.copy()
-            return FoldWindows(rel, n, firsts, own[firsts], False, chans, reach, own)
-        return FoldWindows(rel, n, firsts, addr[firsts], False, chans, reach, None, (offs, pix, col, pbase))
+        if not ramp:
+            ramp.append(np.arange(min(rows, K) * P, dtype=np.int64))
+        idx = ramp[0][:n]
+        addrs = offs[col] + pbase[pix]
+        return FoldWindows(rel, n, idx, addrs, True, chans, 0, addrs)
     return pattern
 
 
@@ -208,7 +287,7 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     seen = np.zeros(size, dtype=bool)      # the open window's addresses
     mark = np.zeros(size, dtype=np.int64)
     pats: dict[int, FoldWindows] = {}
-    build = ws_patterns(sp, cfg.array_rows, mark)
+    build = ws_patterns(sp, cfg.array_rows)
 
     held_bytes = 0
 
@@ -245,7 +324,7 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
                 states[state] = (f, closes)
             else:   # the same window at the same place of a sweep: the sweeps between repeat
                 f0, closes0 = states[state]
-                q = (folds - f - period) // (f - f0)   # whole periods to skip, one sweep left
+                q = (folds - f) // (f - f0)   # whole periods to skip (to the layer's end if they fill it)
                 if q > 0:
                     jump = q * (f - f0)
                     if closes > closes0:
@@ -253,8 +332,11 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
                     closes += q * (closes - closes0)
                     opened = (opened[0] + jump, opened[1])
                     last_whole = {k: v + jump for k, v in last_whole.items()}
+                    last_row += jump * fold_rows   # the last demand so far, a whole number of periods on
                     f += jump
                 period = 0
+                if f >= folds:   # the layer ends where a period does: the window as at the period's start
+                    break
         key = keys[f]
         pt = pattern(key)
         n = pt.n
@@ -262,8 +344,8 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             continue
         base = f * fold_rows
         if first_row < 0:
-            first_row = base + int(pt.rel[0])
-        last_row = base + int(pt.rel[-1])
+            first_row = base + pt.row(0)
+        last_row = base + pt.row(n - 1)
         w = last_whole.get(key)
         if w is not None and (w > opened[0] or (w == opened[0] and opened[1] == 0)):
             last_whole[key] = f   # every address of the fold is in the open window already
@@ -288,7 +370,7 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         need = cap - count
         hit = int(fresh_first[need - 1])
         closes += 1
-        last_close_row = base + int(pt.rel[hit])
+        last_close_row = base + pt.row(hit)
         if dirty:
             seen[:] = False
             dirty = False
@@ -300,7 +382,7 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             if k:
                 closes += k
                 start += k * cap
-                last_close_row = base + int(pt.rel[start - 1])
+                last_close_row = base + pt.row(start - 1)
             count = n - start
         else:
             while start < n:
@@ -309,7 +391,7 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
                     count = got_new
                     break
                 closes += 1
-                last_close_row = base + int(pt.rel[hit])
+                last_close_row = base + pt.row(hit)
                 start = hit + 1
         if count:
             pending.append((pt, start))

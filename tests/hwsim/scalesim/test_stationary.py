@@ -88,3 +88,44 @@ def test_large_folds_of_repeated_addresses_equal_the_buffer_fed_demand_by_demand
         shift = lambda row: row // 5   # noqa: E731
         got = ws_read_buffer(sp, cfg, "ifmap", kb, shift)
         assert got == stream_read_buffer(sp, cfg, "ifmap", kb, shift), (chans, k, stride, size, rows, cols, kb)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 7), st.integers(1, 7), st.integers(1, 3), st.integers(1, 3), st.integers(0, 9),
+       st.integers(0, 9), st.integers(1, 16), st.data())
+def test_first_slots_equal_the_first_demands_found_by_enumeration(c: int, r: int, s: int, sh: int, sw: int, dh: int,
+                                                                  dw: int, rows: int, data: st.DataObject) -> None:
+    """A fold's service order and first demands from its window indices alone equal those found by
+    serving its demands in order and keeping each address's first, on inputs that end a whole number of
+    strides past the kernel or short of it (SCALE-Sim's last windows cut by the edge)."""
+    h, w = r + dh * sh + data.draw(st.integers(0, sh - 1)), s + dw * sw + data.draw(st.integers(0, sw - 1))
+    sp = scalesim_shape(Layer("c", LayerKind.CONV2D, in_channels=c, out_channels=1, in_h=h, in_w=w, kernel_h=r,
+                              kernel_w=s, stride_h=sh, stride_w=sw))
+    fr = data.draw(st.integers(0, -(-sp.window // rows) - 1))
+    ks = range(fr * rows, min(fr * rows + rows, sp.window))
+    want_slots, addrs = [], []
+    for t in range(sp.npix + len(ks) - 1):   # by diagonal, then window column
+        for col in range(len(ks)):
+            p = t - col
+            if not 0 <= p < sp.npix:
+                continue
+            (orow, ocol), (kr, rem) = divmod(p, sp.ew), divmod(ks[col], sp.s * sp.c)
+            kc, ch = divmod(rem, sp.c)
+            y, x = orow * sp.sh + kr, ocol * sp.sw + kc
+            if y < sp.h and x < sp.w:
+                want_slots.append((t, col))
+                addrs.append((y * sp.w + x) * sp.c + ch)
+    seen: set[int] = set()
+    want = []
+    for i, a in enumerate(addrs):
+        if a not in seen:
+            seen.add(a)
+            want.append(i)
+    sk, ft, fc = stationary.first_slots(sp, ks, rows)
+    assert sk.n == len(addrs)
+    assert sk.index(ft, fc).tolist() == want
+    lo = data.draw(st.integers(0, len(addrs)))
+    hi = data.draw(st.integers(lo, len(addrs)))
+    t_got, c_got = sk.slots(lo, hi)
+    assert list(zip(t_got.tolist(), c_got.tolist(), strict=True)) == want_slots[lo:hi]
+    assert all(sk.row(i) == rows + want_slots[i][0] for i in range(lo, hi))
