@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import C, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -61,7 +61,10 @@ def desc_layout() -> data.StructLayout:
 
 
 def _mask(bits: Value, width: int) -> Value:
-    return ((C(1, width + 1) << bits) - 1)[:width]
+    """The low ``bits`` of ``width`` bits set. A right shift of a constant: a variable left shift would be
+    ``2**len(bits)`` bits wider than its result, and simulators compute it at that width."""
+    ones = C((1 << width) - 1, width)
+    return Mux(bits >= width, ones, ones >> (C(width, 8) - bits)[:8])
 
 
 def _sext(raw: Value, bits: Value, width: int, signed_: Value) -> Value:
@@ -71,14 +74,23 @@ def _sext(raw: Value, bits: Value, width: int, signed_: Value) -> Value:
     return Mux(neg, raw[:width] | ~m, raw[:width] & m)[:width]
 
 
-def _pick(values: list[Value], index: Value) -> Value:
-    """``values[index]`` as a chain of multiplexers (the last value for an index out of range). Unlike an
-    ``Array`` lookup this is defined from the first cycle in every simulator (Icarus does not evaluate
-    the lookup of a constant index until an input changes)."""
+def _held(m: Module, value: Value, name: str) -> Signal:
+    """``value`` in a signal of its own: an expression used in several places is emitted (and simulated)
+    once instead of once per use."""
+    sig = Signal(value.shape(), name=name)
+    m.d.comb += sig.eq(value)
+    return sig
+
+
+def _pick(m: Module, values: list[Value], index: Value, name: str) -> Signal:
+    """``values[index]`` as a chain of multiplexers (the last value for an index out of range), index and
+    result each held once (:func:`_held`). Unlike an ``Array`` lookup this is defined from the first cycle
+    in every simulator (Icarus does not evaluate the lookup of a constant index until an input changes)."""
+    idx = _held(m, index, f"{name}_idx") if not isinstance(index, Signal) else index
     out = values[-1]
     for i in range(len(values) - 2, -1, -1):
-        out = Mux(index == i, values[i], out)
-    return out
+        out = Mux(idx == i, values[i], out)
+    return _held(m, out, name)
 
 
 def _popcount(bits: list[Value]) -> Value:
@@ -267,10 +279,10 @@ class AccelCore(wiring.Component):
             if len(members) == 1:
                 sel, ksel = dict(members[0]), dict(kmembers[0])
             else:
-                sel = {key: _pick([mem[key] for mem in members], gi) for key in rows[0]}
-                ksel = {key: _pick([mem[key] for mem in kmembers], gi) for key in rk[0]}
+                sel = {key: _pick(m, [mem[key] for mem in members], gi, f"if{b}_{key}") for key in rows[0]}
+                ksel = {key: _pick(m, [mem[key] for mem in kmembers], gi, f"if{b}_k{key}") for key in rk[0]}
             if has_ws:   # WS: the step's pixel, the row's reduction element
-                sel = {key: Mux(ws, px[key], sel[key]) for key in sel}
+                sel = {key: _held(m, Mux(ws, px[key], sel[key]), f"if{b}_ws_{key}") for key in sel}
                 kcur = {"c": Mux(ws, ksel["c"], kc), "h": Mux(ws, ksel["h"], kr), "w": Mux(ws, ksel["w"], ks)}
                 row_ok = (gi * bi + b < R) & Mux(ws, ksel["i"] < cur.K, sel["i"] < cur.P)
             else:
@@ -281,8 +293,8 @@ class AccelCore(wiring.Component):
             inside = Signal(name=f"if_inside{b}")
             m.d.comb += [gy.eq(sel["gy"] + kcur["h"]), gx.eq(sel["gx"] + kcur["w"]),
                          inside.eq((gy >= 0) & (gy < cur.in_h) & (gx >= 0) & (gx < cur.in_w))]
-            addr = ((sel["n"] * cur.tc + kcur["c"]) * cur.ih + (gy - cur.ylo).as_unsigned()) * cur.iw \
-                + (gx - cur.xlo).as_unsigned()
+            addr = _held(m, ((sel["n"] * cur.tc + kcur["c"]) * cur.ih + (gy - cur.ylo).as_unsigned()) * cur.iw
+                         + (gx - cur.xlo).as_unsigned(), f"if_addr{b}")
             ok = Signal(name=f"if_ok{b}")
             m.d.comb += ok.eq(f_active & ~a_done & row_ok & inside)
             for h in range(2):
@@ -302,13 +314,13 @@ class AccelCore(wiring.Component):
             addr_os = mloc * cur.K + k
             if has_ws:
                 lanes = [g * bf + b for g in range(n_gf_ws)]
-                lr = _pick([C(min(ln, R * Cc - 1) // Cc, range(R + 1)) for ln in lanes], wgf)
-                lc = _pick([C(min(ln, R * Cc - 1) % Cc, range(Cc + 1)) for ln in lanes], wgf)
-                lvalid = _pick([C(int(ln < R * Cc), 1) for ln in lanes], wgf)
+                lr = _pick(m, [C(min(ln, R * Cc - 1) // Cc, range(R + 1)) for ln in lanes], wgf, f"wl{b}_r")
+                lc = _pick(m, [C(min(ln, R * Cc - 1) % Cc, range(Cc + 1)) for ln in lanes], wgf, f"wl{b}_c")
+                lvalid = _pick(m, [C(int(ln < R * Cc), 1) for ln in lanes], wgf, f"wl{b}_v")
                 ws_ok = w_act & ~w_have & lvalid & (wcol + lc < cur.tm) & (wk0 + lr < cur.K)
                 os_ok = f_active & ~f_done & (col < Cc) & (mloc < cur.tm)
                 m.d.comb += ok.eq(Mux(ws, ws_ok, os_ok))
-                addr = Mux(ws, (wcol + lc) * cur.K + wk0 + lr, addr_os)
+                addr = _held(m, Mux(ws, (wcol + lc) * cur.K + wk0 + lr, addr_os), f"f_addr{b}")
             else:
                 m.d.comb += ok.eq(f_active & ~f_done & (col < Cc) & (mloc < cur.tm))
                 addr = addr_os
@@ -451,7 +463,7 @@ class AccelCore(wiring.Component):
         sr_now = Mux(cur.P - pix_base >= R, R, cur.P - pix_base)
         sc_now = Mux(cur.tm - col_base >= Cc, Cc, cur.tm - col_base)
         ws_ptr = Signal(CNT)     # WS: address of the next step's sc partial sums ([column fold][pixel][column])
-        trigger = a_done_os | a_step_out
+        trigger = _held(m, a_done_os | a_step_out, "trigger")
         with m.If(boundary):
             m.d.sync += out_ptr.eq(0)
         with m.Elif(accept):
@@ -473,25 +485,28 @@ class AccelCore(wiring.Component):
         d_c = Signal(range(Cc + 1))
         d_addr = Signal(CNT + 1)
         dinfo = {key: Signal.like(v, name=f"d_{key}") for key, v in run.items()}
-        now = {key: Mux(trigger, run[key], dinfo[key]) for key in run}
-        draining = trigger | d_active
-        r0 = Mux(trigger, 0, d_r)
-        c0 = Mux(trigger, 0, d_c)
-        addr0 = Mux(trigger, Mux(run["ws"], ws_ptr, run["base"]), d_addr)
+        now = {key: _held(m, Mux(trigger, run[key], dinfo[key]), f"now_{key}") for key in run}
+        draining = _held(m, trigger | d_active, "draining")
+        r0 = _held(m, Mux(trigger, 0, d_r), "drain_r0")
+        c0 = _held(m, Mux(trigger, 0, d_c), "drain_c0")
+        addr0 = _held(m, Mux(trigger, Mux(run["ws"], ws_ptr, run["base"]), d_addr), "drain_addr0")
         live = []
         for i in range(R * Cc):
             os_v: Value = arr.acc[i] if arr is not None else C(0, 1)
             ws_v: Value = wsa.colsum[i] if wsa is not None and i < Cc else C(0, 1)
-            live.append(Mux(run["ws"], ws_v, os_v) if has_os and has_ws else (ws_v if has_ws else os_v))
-        src_vals = [Mux(trigger, live[i], cap[i]) for i in range(R * Cc)]
+            live.append(_held(m, Mux(run["ws"], ws_v, os_v), f"live{i}") if has_os and has_ws
+                        else (ws_v if has_ws else os_v))
+        src_vals = [_held(m, Mux(trigger, live[i], cap[i]), f"src{i}") for i in range(R * Cc)]
         with m.If(trigger):
             m.d.sync += [cap[i].eq(live[i]) for i in range(R * Cc)]
             m.d.sync += [dinfo[key].eq(run[key]) for key in run]
+        ab = p.acc_bits
         obm1 = Signal(6)
-        top = Signal(signed(66))          # 2**(ob-1)
-        m.d.comb += [obm1.eq(now["ob"] - 1), top.eq(C(1, 1) << obm1)]
-        ob_lo = Signal(signed(67))
-        ob_hi = Signal(signed(67))
+        top = Signal(signed(ab + 2))     # 2**(ob-1), at most 2**acc_bits: no clip bites beyond the accumulator
+        m.d.comb += [obm1.eq(now["ob"] - 1),
+                     top.eq(C(1 << ab, ab + 1) >> (ab - Mux(obm1 >= ab, ab, obm1)).as_unsigned())]
+        ob_lo = Signal(signed(ab + 3))
+        ob_hi = Signal(signed(ab + 3))
         m.d.comb += [ob_lo.eq(Mux(now["osg"], -top, 0)), ob_hi.eq(Mux(now["osg"], top - 1, (top << 1) - 1))]
         o_lanes: list[Value] = []
         o_reads: list[Value] = []
@@ -519,7 +534,8 @@ class AccelCore(wiring.Component):
             m.d.comb += ok.eq(draining & (rr < now["sr"]))
             old = pre_old[b]
             total = Signal(signed(p.acc_bits), name=f"o_sum{b}")
-            m.d.comb += total.eq(Mux(rmw, old + _pick(src_vals, rr * Cc + cc), _pick(src_vals, rr * Cc + cc)))
+            entry = _pick(m, src_vals, rr * Cc + cc, f"o_entry{b}")
+            m.d.comb += total.eq(Mux(rmw, old + entry, entry))
             v = Signal(signed(p.acc_bits), name=f"o_acc{b}")
             m.d.comb += v.eq(total >> now["shift"])
             q = Signal(signed(p.acc_bits + 1), name=f"o_q{b}")
@@ -549,7 +565,7 @@ class AccelCore(wiring.Component):
         slots = []
         for i in range(N_SLOTS):
             slots.append({name: getattr(cur, f"s{i}_{name}") for name, _, _ in SLOT_FIELDS})
-        sl = {name: _pick([s[name] for s in slots], x_slot) for name, _, _ in SLOT_FIELDS}
+        sl = {name: _pick(m, [s[name] for s in slots], x_slot, f"slot_{name}") for name, _, _ in SLOT_FIELDS}
         remaining = sl["count"] - x_ptr
         x_n = Signal(8)
         m.d.comb += x_n.eq(Mux(remaining >= sl["lanes"], sl["lanes"], remaining))
@@ -564,12 +580,12 @@ class AccelCore(wiring.Component):
         m.d.comb += x_ending.eq(beat & x_last & (x_slot + 1 == cur.n_slots))
         m.d.comb += [self.ext_rd.eq(x_active & (sl["dir"] == 0)), self.ext_wr.eq(x_active & (sl["dir"] == 1) & wb_ok),
                      self.ext_tag.eq(sl["tag"]), self.ext_n.eq(x_n), self.ext_bits.eq(sl["bits"])]
-        elem_w = max(W, A, p.ofmap.word_bits)
-        rdata = Cat(self.ext_rdata, C(0, elem_w))
+        elem_w = max(W, A)       # reads fill the ifmap and filter buffers
+        lb = max(1, (p.link_bits - 1).bit_length())      # offsets inside one link beat
         for bix, buf in enumerate(BUFFERS[:2]):
             g = p.geometry(buf)
             for lane in range(g.banks):
-                raw = rdata.bit_select(sl["bits"] * lane, elem_w) & _mask(sl["bits"], elem_w)
+                raw = (self.ext_rdata >> (sl["bits"] * lane)[:lb])[:elem_w] & _mask(sl["bits"], elem_w)
                 for h in range(2):
                     wp = wports[buf][h][lane]
                     m.d.comb += [wp.addr.eq((x_ptr + lane)[:abits[buf]]), wp.data.eq(raw),
@@ -586,7 +602,7 @@ class AccelCore(wiring.Component):
                 hit = same_half & o_final[b] & (o_addr[b] == x_ptr + lane)
                 raw = Mux(hit, o_data[b][:p.ofmap.word_bits], raw)
             part = Mux(lane < x_n, raw & _mask(sl["bits"], p.ofmap.word_bits), 0)
-            wdata = wdata | (part << (sl["bits"] * lane))[:p.link_bits]
+            wdata = wdata | (part[:p.link_bits] << (sl["bits"] * lane)[:lb])[:p.link_bits]
         m.d.comb += self.ext_wdata.eq(wdata)
         with m.If(boundary):
             m.d.sync += [x_active.eq(nxt.n_slots != 0), x_slot.eq(0), x_ptr.eq(0)]

@@ -3,8 +3,10 @@ under each driver of the one HDL testbench (sims/tb/core_tb.v), on one CPU core.
 
 ``python -m sims.bench.rtl_core [--json OUT] [--no-doc] [--quick]``
 
-* the 16x16 core of ``edge16_serial``: every MAC layer of ``resnet20`` (CIFAR shapes) under the core's
-  own default mapping (``rtl.program.core_mapping``) as a plain Verilator binary;
+* the 16x16 core of ``rtl16_serial`` (``edge16_serial`` as the core stores it, one element per word): every
+  MAC layer of ``resnet20`` (CIFAR shapes) under the mapper's EDP schedule (``mapping.map_network``; OS and
+  WS as it chooses) as a plain Verilator binary; the same layers on ``edge16_serial`` (packed 128-bit words,
+  not the hardware the core builds) under the core's own default mapping (``rtl.program.core_mapping``);
 * a small 4x4 core (``rtl8_serial`` with a 4x4 array and 4 banks per buffer): four small layers under
   Verilator (binary and cocotb), the last two under Icarus and cocotb (Icarus is slow). With
   ``--big-cocotb`` also the 16x16 core under Verilator and cocotb (its build with VPI takes long).
@@ -62,12 +64,13 @@ def small_core() -> Accelerator:
                                filter_sram=banks["filter"], ofmap_sram=banks["ofmap"])
 
 
-def _programs(acc: Accelerator, layers: list[Layer], seed: int) -> tuple[list[Any], list[np.ndarray]]:
+def _programs(acc: Accelerator, layers: list[Layer], seed: int,
+              schedule: hwsim.Schedule | None = None) -> tuple[list[Any], list[np.ndarray]]:
     core = CoreParams.from_accelerator(acc)
     rng = np.random.default_rng(seed)
     progs, golds = [], []
     for la in layers:
-        mp = core_mapping(core, la, acc)
+        mp = schedule.mapping_for(la.name) if schedule is not None else core_mapping(core, la, acc)
         x = rng.integers(-128, 128, (la.batch, la.in_channels, la.in_h, la.in_w))
         w = rng.integers(-128, 128, (la.out_channels, la.in_channels // la.groups, la.kernel_h, la.kernel_w))
         exact = conv2d(x, w, (la.stride_h, la.stride_w), (la.pad_h, la.pad_w), la.groups, acc_bits=acc.pe.acc_bits)
@@ -77,7 +80,8 @@ def _programs(acc: Accelerator, layers: list[Layer], seed: int) -> tuple[list[An
     return progs, golds
 
 
-def _one(acc: Accelerator, sim: str, driver: str, progs: list[Any], golds: list[np.ndarray]) -> dict[str, Any]:
+def _one(acc: Accelerator, sim: str, driver: str, progs: list[Any], golds: list[np.ndarray],
+         schedule: str) -> dict[str, Any]:
     from sims.tb.core_runner import build_core, model_counts, rtl_counts, run_layers
 
     t0 = time.perf_counter()
@@ -94,7 +98,7 @@ def _one(acc: Accelerator, sim: str, driver: str, progs: list[Any], golds: list[
                      "outputs_match_golden": bool(np.array_equal(got.y, gold) and (got.written == 1).all()
                                                   and not got.incomplete_transfers),
                      "differing_counts": {k: [have[k], want[k]] for k in have if have[k] != want[k]}})
-    return {"core": f"{acc.rows}x{acc.cols}", "arch": acc.name, "sim": sim, "driver": driver,
+    return {"core": f"{acc.rows}x{acc.cols}", "arch": acc.name, "schedule": schedule, "sim": sim, "driver": driver,
             "layers": len(progs), "cycles": cycles, "run_s": run.run_seconds, "cycles_per_s": cycles / run.run_seconds,
             "export_s": export_s, "build_s": run.build_seconds, "per_layer": rows}
 
@@ -123,17 +127,24 @@ def _print(r: dict[str, Any]) -> None:
 def run(quick: bool = False, big_cocotb: bool = False) -> dict[str, Any]:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {0})
+    from mapping import map_network
+
     big = hwsim.resolve_accelerator("edge16_serial")
+    exact = hwsim.resolve_accelerator("rtl16_serial")
     net = hwsim.resolve_network("resnet20")
     layers = [la for la in net.layers if la.has_macs]
+    layers = layers[:COCOTB_BIG_LAYERS] if quick else layers
     small = small_core()
     s_progs, s_golds = _programs(small, list(SMALL_LAYERS), seed=1)
-    b_progs, b_golds = _programs(big, layers[:COCOTB_BIG_LAYERS] if quick else layers, seed=2)
-    plan = [(small, "verilator", "binary", s_progs, s_golds), (small, "verilator", "cocotb", s_progs, s_golds),
-            (small, "icarus", "cocotb", s_progs[ICARUS_FROM:], s_golds[ICARUS_FROM:]),
-            (big, "verilator", "binary", b_progs, b_golds)]
+    e_progs, e_golds = _programs(exact, layers, seed=2, schedule=map_network(net, exact, "edp"))
+    b_progs, b_golds = _programs(big, layers, seed=2)
+    own, mapped = "core_mapping", "the mapper's EDP schedule"
+    plan: list[tuple[Accelerator, str, str, list[Any], list[np.ndarray], str]] = [
+        (small, "verilator", "binary", s_progs, s_golds, own), (small, "verilator", "cocotb", s_progs, s_golds, own),
+        (small, "icarus", "cocotb", s_progs[ICARUS_FROM:], s_golds[ICARUS_FROM:], own),
+        (exact, "verilator", "binary", e_progs, e_golds, mapped), (big, "verilator", "binary", b_progs, b_golds, own)]
     if big_cocotb:
-        plan.append((big, "verilator", "cocotb", b_progs[:COCOTB_BIG_LAYERS], b_golds[:COCOTB_BIG_LAYERS]))
+        plan.append((exact, "verilator", "cocotb", e_progs[:COCOTB_BIG_LAYERS], e_golds[:COCOTB_BIG_LAYERS], mapped))
     runs = []
     for args in plan:
         runs.append(_one(*args))
@@ -161,7 +172,8 @@ def doc_section(res: dict[str, Any]) -> str:
              "layers equal to golden | layers with 12 counts == engine |",
              "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in res["runs"]:
-        work = f"{r['layers']} layers of {res['network']}" if r["core"] == "16x16" else f"{r['layers']} small layers"
+        work = (f"{r['layers']} layers of {res['network']}, {r['schedule']}" if r["core"] == "16x16"
+                else f"{r['layers']} small layers")
         ok = sum(x["outputs_match_golden"] for x in r["per_layer"])
         eq = sum(not x["differing_counts"] for x in r["per_layer"])
         lines.append(f"| {r['core']} ({r['arch']}) | {work} | {r['sim']} | {r['driver']} | {r['cycles']:,} | "
@@ -170,19 +182,19 @@ def doc_section(res: dict[str, Any]) -> str:
     lines.append("")
     lines.append("Export = Amaranth elaboration and Verilog (0 when cached); build = Verilator's C++ or Icarus' vvp "
                  "(0 when cached; a new network does not rebuild: its data are files read at run time).")
-    diffs = {x["layer"]: x["differing_counts"] for r in res["runs"] if r["core"] == "16x16" and r["driver"] == "binary"
+    diffs = {x["layer"]: x["differing_counts"] for r in res["runs"] if r["arch"] == "rtl16_serial"
              for x in r["per_layer"] if x["differing_counts"]}
-    target = next((r for r in res["runs"] if r["core"] == "16x16" and r["driver"] == "binary"), None)
+    target = next((r for r in res["runs"] if r["arch"] == "rtl16_serial" and r["driver"] == "binary"), None)
     if target is not None:
         rate = target["cycles_per_s"]
         lines.append("")
         lines.append(f"Target (issue 10): Verilator simulates the 16x16 core at >= 1e6 cycles/s on one core. Measured: "
-                     f"{_fmt_rate(rate)} cycles/s (the Verilator binary) — "
+                     f"{_fmt_rate(rate)} cycles/s (`rtl16_serial`, the Verilator binary) — "
                      f"{'reached' if rate >= 1e6 else f'not reached, {1e6 / rate:.0f}x short'}.")
     if diffs:
         keys = sorted({k for d in diffs.values() for k in d})
         lines.append("")
-        lines.append(f"Counts that differ from the engine on the 16x16 run: only {', '.join(keys)} (the other "
+        lines.append(f"Counts that differ from the engine on the `rtl16_serial` run: only {', '.join(keys)} (the other "
                      f"{12 - len(keys)} counts equal on every layer); rtl vs engine cycles:")
         lines.append("")
         lines.append("| layer | rtl cycles | engine cycles | rtl stall | engine stall |")
