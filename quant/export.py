@@ -25,6 +25,7 @@ widths and scales that ``hwsim verify`` runs through ``hwsim.golden``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -39,7 +40,7 @@ from .intnet import model_integers
 from .layers import LayerSpec, QConv2d, QLinear, apply_specs, qlayers
 from .models import QNet, build_model
 
-__all__ = ["export", "save_model", "load_model", "load_network", "load_integers", "FORMAT"]
+__all__ = ["export", "save_model", "load_model", "load_network", "load_trained", "TrainedModel", "FORMAT"]
 
 FORMAT = "hwsim.quant/1"
 
@@ -252,7 +253,10 @@ def _build(cfg: dict[str, Any]) -> nn.Module:
 
 def load_model(path: str | Path) -> nn.Module:
     """Rebuild the trained model saved by :func:`save_model` (eval mode, CPU)."""
-    d = _read(path)
+    return _model_from(_read(path))
+
+
+def _model_from(d: dict[str, Any]) -> nn.Module:
     m = _build(d["config"])
     for la in qlayers(m):  # masks are buffers that exist only when pruned
         key = [n for n, mm in m.named_modules() if mm is la][0] + ".prune_mask"
@@ -262,19 +266,33 @@ def load_model(path: str | Path) -> nn.Module:
     return m.eval()
 
 
-def load_integers(path: str | Path) -> tuple[nn.Module, list[list[dict[str, Any]]], dict[str, Any]]:
-    """``(model, integers per stage, meta)`` of a ``MODEL.pt`` (what ``hwsim verify`` checks)."""
+@dataclass(frozen=True, slots=True)
+class TrainedModel:
+    """Everything a ``MODEL.pt`` holds, read from the file once (what ``hwsim verify`` and ``hwsim rtl run``
+    check): the rebuilt ``model``, its exported integers per cascade stage (``stages``), its ``meta`` and its
+    ``network``."""
+
+    path: str
+    model: nn.Module
+    stages: list[list[dict[str, Any]]]
+    meta: dict[str, Any]
+    network: hwsim.Network
+
+
+def load_trained(path: str | Path) -> TrainedModel:
+    """Read a ``MODEL.pt`` written by :func:`save_model` with its exported integers (one ``torch.load``)."""
     d = _read(path, "verify")
     ints = d.get("integers")
     if not isinstance(ints, dict) or not isinstance(ints.get("stages"), list):
         raise ValueError(f"verify.path must be a model file with exported integers (written by this version "
                          f"of `hwsim train`), not {str(path)!r}")
     try:
-        model = load_model(path)
+        model = _model_from(d)
     except (KeyError, TypeError, RuntimeError) as exc:
         raise ValueError(f"verify.path must hold a model that rebuilds from its config, not {str(path)!r} "
                          f"({type(exc).__name__})") from None
-    return model, ints["stages"], dict(d.get("meta", {}))
+    return TrainedModel(str(path), model, ints["stages"], dict(d.get("meta", {})),
+                        network_from_dict(d["network"], source=str(path)))
 
 
 def load_network(path: str | Path) -> hwsim.Network:

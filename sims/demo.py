@@ -117,6 +117,7 @@ def _run_on_core(cfg: DemoConfig, models: dict[str, dict[str, Any]]) -> dict[str
     accumulators computed by the RTL, the test predictions against the model's, and the core's twelve
     counts per layer against ``hwsim.simulate`` for the same layer and mapping."""
     from quant.data import load_dataset
+    from quant.export import load_trained
     from sims.tb.trained import run_trained
 
     name = "pdb" if "pdb" in models else next(iter(models))
@@ -126,7 +127,7 @@ def _run_on_core(cfg: DemoConfig, models: dict[str, dict[str, Any]]) -> dict[str
     saved = {k: os.environ.get(k) for k in quiet}
     os.environ.update(quiet)
     try:
-        res = run_trained(cfg.rtl_simulator, acc, models[name]["path"], x, build_root=cfg.out / "rtl_build",
+        res = run_trained(cfg.rtl_simulator, acc, load_trained(models[name]["path"]), x, build_root=cfg.out / "rtl_build",
                           log=cfg.log, driver="binary" if cfg.rtl_simulator == "verilator" else "cocotb")
     finally:
         for k, v in saved.items():

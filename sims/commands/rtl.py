@@ -303,15 +303,16 @@ def _run_trained(args: argparse.Namespace, acc: object, out_path: Path) -> int:
 
     from hwsim.accelerator import Accelerator
     from quant.data import load_dataset
-    from quant.export import load_integers
+    from quant.export import load_trained
     from sims.tb.runner import ensure_simulator
     from sims.tb.trained import run_trained
 
     from .simulate import load_schedule_arg
 
     assert isinstance(acc, Accelerator)
-    model, _, meta = load_integers(args.network)
-    name = args.dataset or meta.get("dataset")
+    trained = load_trained(args.network)     # read once: the run below takes it
+    model = trained.model
+    name = args.dataset or trained.meta.get("dataset")
     if not isinstance(name, str):
         raise ValueError(f"rtl run.dataset is required: {args.network!r} does not name the data set it was trained on")
     data = load_dataset(name)
@@ -336,7 +337,7 @@ def _run_trained(args: argparse.Namespace, acc: object, out_path: Path) -> int:
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     print(f"{args.network}: {n} test samples of {name!r}, every conv / linear layer on the {acc.name} core "
           f"({args.simulator})")
-    res = run_trained(args.simulator, acc, args.network, data.test.x[:n], schedule,
+    res = run_trained(args.simulator, acc, trained, data.test.x[:n], schedule,
                       build_root=Path(args.build) if args.build else None, driver=_driver(args.simulator))
     rows = [{"name": r.name, "rtl": r.rtl, "model": r.model, "outputs_match_golden": r.outputs_match_golden,
              "rtl_sram_accesses": r.accesses} for r in res.layers]

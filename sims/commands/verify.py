@@ -33,11 +33,12 @@ def run(args: argparse.Namespace) -> int:
 
     import hwsim
     from quant.data import load_dataset
-    from quant.export import load_integers
+    from quant.export import load_trained
     from quant.intnet import verify
 
     acc = hwsim.resolve_accelerator(args.arch)
-    model, ints, _ = load_integers(args.model)
+    trained = load_trained(args.model)
+    model, ints = trained.model, trained.stages
     data = load_dataset(args.dataset)
     shape = tuple(int(v) for v in data.test.x.shape[1:])
     want = tuple(model.stages[0].config()["kwargs"]["in_shape"] if hasattr(model, "stages")

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from hwsim.schedule import LayerMapping, Schedule
 from rtl.program import CoreParams, LayerProgram, compile_layer, core_mapping
 
 from .core_runner import model_counts, rtl_accesses, rtl_counts, run_layers
+
+if TYPE_CHECKING:
+    from quant.export import TrainedModel
 
 __all__ = ["CoreLayerRow", "TrainedRun", "core_programs", "run_trained"]
 
@@ -89,15 +92,14 @@ def core_programs(network: Network, acc: Accelerator, samples: int,
     return out
 
 
-def run_trained(sim: str, acc: Accelerator, model_path: str | Path, x: Any, schedule: Schedule | None = None,
+def run_trained(sim: str, acc: Accelerator, trained: TrainedModel, x: Any, schedule: Schedule | None = None,
                 build_root: Path | None = None, log: Callable[[str], None] = print,
                 driver: str | None = None) -> TrainedRun:
-    """Classify the rows of ``x`` (a float tensor of test inputs) with every integer layer on the core
-    (``driver``: as :func:`sims.tb.core_runner.run_layers`)."""
-    from quant.export import load_integers, load_network
+    """Classify the rows of ``x`` (a float tensor of test inputs) with every integer layer of ``trained``
+    (``quant.export.load_trained``) on the core (``driver``: as :func:`sims.tb.core_runner.run_layers`)."""
     from quant.intnet import verify
 
-    model, ints, _ = load_integers(model_path)
+    model, ints, model_path = trained.model, trained.stages, trained.path
     if len(ints) != 1:
         raise ValueError(f"rtl run.network must be a plain (one-stage) model for the RTL core, not a {len(ints)}-stage "
                          f"cascade ({str(model_path)!r})")
@@ -106,7 +108,7 @@ def run_trained(sim: str, acc: Accelerator, model_path: str | Path, x: Any, sche
             raise ValueError(f"rtl run: layer {rec['name']!r} of {str(model_path)!r} is full precision (no integer "
                              f"form for the RTL core)")
     n = int(x.shape[0])
-    programs = core_programs(load_network(model_path), acc, n, schedule)
+    programs = core_programs(trained.network, acc, n, schedule)
     rows: list[CoreLayerRow] = []
 
     def on_core(rec: dict[str, Any], a: np.ndarray, w: np.ndarray) -> np.ndarray:
