@@ -165,8 +165,9 @@ def doc_section(res: dict[str, Any]) -> str:
              "binary (`--cc --exe`, small C++ main), Verilator under cocotb (VPI, `--public-flat-rw`) and "
              "Icarus under cocotb; cocotb's clock runs in the simulator, no Python per cycle. Verilator: "
              "`-O3 --x-assign fast --x-initial fast`, no tracing. Cycles = the core's `cycles` counter summed "
-             "over the layers; run = wall time of the simulation (writing the run's files, simulating, reading "
-             "the results), builds timed apart. Every run: outputs == `hwsim.golden` and the twelve counts per "
+             "over the layers; run = wall time of the simulator's process (reading the run's input files, "
+             "simulating, writing the results; the Python side's writing and reading are not in it), builds "
+             "timed apart. Every run: outputs == `hwsim.golden` and the twelve counts per "
              "layer compared with `hwsim.simulate`.", "",
              "| core | workload | simulator | driver | cycles | run (s) | cycles/s | export (s) | build (s) | "
              "layers equal to golden | layers with 12 counts == engine |",
@@ -203,6 +204,12 @@ def doc_section(res: dict[str, Any]) -> str:
             c, st = d.get("cycles", ["=", "="]), d.get("stall_cycles", ["=", "="])
             lines.append(f"| {name} | " + " | ".join(f"{v:,.0f}" if isinstance(v, (int, float)) else v
                                                      for v in (*c, *st)) + " |")
+    packed = {k for r in res["runs"] if r["arch"] == "edge16_serial" for x in r["per_layer"] for k in x["differing_counts"]}
+    if packed:
+        lines.append("")
+        lines.append(f"`edge16_serial` keeps several elements per 128-bit word, which the core does not build (it stores "
+                     f"one per word): there {', '.join(sorted(packed))} differ from the engine; `rtl16_serial` is the "
+                     f"core's exact counterpart.")
     ref = res["refused_under_default_schedule"]
     if ref:
         lines.append("")
