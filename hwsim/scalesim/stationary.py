@@ -1,22 +1,29 @@
-"""CALC mode's WS IFMAP read buffer where windows overlap: row folds fed through their distinct addresses,
+"""CALC mode's WS IFMAP read buffer where windows overlap: row folds fed through their first demands,
 windows inside a fold counted.
 
 In WS, row fold ``fr`` demands window indices ``[fr * R, fr * R + w)`` of every output pixel (pixels along
 the stream, window indices along the array's rows, skewed), and each column fold repeats the sweep of
-``rf`` row folds. Each row fold's pattern is built once (:class:`FoldWindows`): its distinct addresses
-and where each is first demanded, sorted, and whether every demand is a new address (a fold whose
-``w`` window indices are ``w`` different channels, ``w <= C``: every layer but a stem of few channels).
+``rf`` row folds. Each row fold's pattern is built once (:class:`FoldWindows`): the indices of its
+*first demands* (those that bring an address first in the fold), sorted, and their addresses. A fold
+whose ``w`` window indices are ``w`` different channels (``w <= C``: every layer but a stem of few
+channels) has only first demands. Otherwise they follow from the window indices alone
+(:func:`first_slots`: two window indices read one element only at a fixed pixel offset, so each one's
+repeated demands are rectangles of pixels), and the fold's other addresses are recomputed only for the
+stretches a window asks for, never built whole.
 
 A window open at a fold's start holds addresses of earlier folds: the fold fills it at the
-``(cap - held)``-th address it lacks, a partial selection over the fold's distinct addresses. A window
-that opens inside a fold holds only that fold's demands from its start ``s`` on: where every demand is
-new it closes after ``cap`` demands (arithmetic); otherwise at the ``cap``-th demand whose address is
-not demanded in ``[s, i)``, found over a stretch of about a window's demands. Folds wholly inside the
-open window are skipped, and once the window's state at a sweep's start recurs, whole periods of
-sweeps are skipped.
+``(cap - held)``-th first demand whose address it lacks. A window that opens inside a fold holds only
+that fold's demands from its start ``s`` on: where every demand is new it closes after ``cap`` demands
+(arithmetic); otherwise at the ``cap``-th demand whose address is not demanded in ``[s, i)``. Two demands
+of a fold with one address lie less than a *reach* apart (:func:`repeat_reach`), so past ``s + reach`` a
+demand is new exactly when it is a first demand of the fold: only the reach is marked, the rest is a
+search in the first demands (:func:`nth_new`). Folds wholly inside the open window are skipped, and
+once the window's state at a sweep's start recurs, whole periods of sweeps are skipped (to the layer's
+end when they fill it).
 
 Exactness is by construction and tested: :func:`ws_read_buffer` equals
-:func:`~hwsim.scalesim.replay.stream_read_buffer` fed demand by demand on random layers.
+:func:`~hwsim.scalesim.replay.stream_read_buffer` fed demand by demand on random layers, and
+:func:`first_slots` equals the first demands found by serving a fold's demands in order.
 """
 
 from __future__ import annotations
@@ -86,12 +93,15 @@ class FoldWindows:
     """One row fold's IFMAP demands in service order: ``n`` demands, their rows within the fold
     (:meth:`row`: from ``rel``, or from ``skew`` for a fold of whole windows); ``firsts``, the indices of
     the demands that bring an address first in the fold (sorted) and ``first_addrs``, those addresses
-    (relative to the input); ``distinct``: every demand is a new address; ``chans``: the channels it
+    (relative to the input; empty where every demand is a first one, recomputed instead); ``distinct``: every demand is a new address; ``chans``: the channels it
     reads, as a bit mask (folds reading no common channel share no address); ``reach``: a repeated
     address's previous demand lies fewer than ``reach`` demands before it (so a demand that far past a
     window's start is new to the window exactly when it is a first demand of the fold). Every demand's
     address is either kept (``addrs``) or recomputed where asked (:meth:`addr_range`) from ``lazy``: the
-    fold's window offsets and the pixels' bases, along ``skew``."""
+    fold's window offsets and the pixels' bases, along ``skew`` or along ``order``: the pixel and window
+    column of each demand (shared by the folds of a width) and a scratch array the addresses are built
+    in (every fold of whole windows: kept, a layer's fold addresses were tens of MB of fresh memory,
+    which costs more to touch than to recompute)."""
 
     rel: np.ndarray | None
     n: int
@@ -103,6 +113,7 @@ class FoldWindows:
     addrs: np.ndarray | None = None
     lazy: tuple[np.ndarray, np.ndarray] | None = None
     skew: Skew | None = None
+    order: tuple[np.ndarray, np.ndarray, list[np.ndarray]] | None = None
 
     def row(self, i: int) -> int:
         """The fold row of demand ``i``."""
@@ -115,8 +126,15 @@ class FoldWindows:
         """The addresses of demands ``lo .. hi - 1``."""
         if self.addrs is not None:
             return self.addrs[lo:hi]
-        assert self.lazy is not None and self.skew is not None
+        assert self.lazy is not None
         offs, pbase = self.lazy
+        if self.order is not None:   # built in the shared scratch array: valid until the next call
+            pix, col, scratch = self.order
+            out, tmp = scratch[0][: hi - lo], scratch[1][: hi - lo]
+            np.take(offs, col[lo:hi], out=out)
+            np.take(pbase, pix[lo:hi], out=tmp)
+            return np.add(out, tmp, out=out)
+        assert self.skew is not None
         t, c = self.skew.slots(lo, hi)
         return offs[c] + pbase[t - c]
 
@@ -125,6 +143,30 @@ class FoldWindows:
         """Memory the pattern holds of its own (the per-width service order is shared)."""
         own = self.firsts.nbytes + (self.addrs.nbytes if self.addrs is not None else 0)
         return own if self.distinct else own + self.first_addrs.nbytes
+
+
+def members(sp: Shape, ks: range) -> list[tuple[int, int, int, int, int]]:
+    """Each window index's kernel row, column and channel, and the output rows and columns whose window
+    element it reads lies inside the input (all but where SCALE-Sim's last windows are cut by the edge)."""
+    out = []
+    for k in ks:
+        kr, rem = divmod(k, sp.s * sp.c)
+        kc, ch = divmod(rem, sp.c)
+        out.append((kr, kc, ch, min(sp.eh, -(-(sp.h - kr) // sp.sh)), min(sp.ew, -(-(sp.w - kc) // sp.sw))))
+    return out
+
+
+def valid_table(sp: Shape, mem: list[tuple[int, int, int, int, int]]) -> np.ndarray:
+    """``[t, c]``: window column ``c`` has a demand on diagonal ``t`` (pixel ``t - c`` exists and reads
+    inside the input)."""
+    w, P = len(mem), sp.npix
+    valid = np.zeros((P + w - 1, w), dtype=bool)
+    grid = np.zeros((sp.eh, sp.ew), dtype=bool)
+    for c, (_, _, _, n_r, n_c) in enumerate(mem):
+        grid[:] = False
+        grid[:n_r, :n_c] = True
+        valid[c: c + P, c] = grid.ravel()
+    return valid
 
 
 def first_slots(sp: Shape, ks: range, rows: int) -> tuple[Skew, np.ndarray, np.ndarray]:
@@ -139,18 +181,13 @@ def first_slots(sp: Shape, ks: range, rows: int) -> tuple[Skew, np.ndarray, np.n
     if ``k'`` has that pixel (a rectangle of ``p``), on diagonals a constant ``dr * E_w + dc + c' - c``
     apart. So ``k``'s demand is a first one except on the rectangles of the ``k'`` that come before it."""
     w, P, eh, ew = len(ks), sp.npix, sp.eh, sp.ew
-    mem = []
-    for k in ks:
-        kr, rem = divmod(k, sp.s * sp.c)
-        kc, ch = divmod(rem, sp.c)
-        mem.append((kr, kc, ch, min(eh, -(-(sp.h - kr) // sp.sh)), min(ew, -(-(sp.w - kc) // sp.sw))))
-    valid = np.zeros((P + w - 1, w), dtype=bool)
+    mem = members(sp, ks)
+    valid = valid_table(sp, mem)
     first = np.zeros((P + w - 1, w), dtype=bool)
     grid = np.empty((eh, ew), dtype=bool)
     for c, (kr, kc, ch, n_r, n_c) in enumerate(mem):
         grid[:] = False
         grid[:n_r, :n_c] = True
-        valid[c: c + P, c] = grid.ravel()
         for c2, (kr2, kc2, ch2, n_r2, n_c2) in enumerate(mem):
             if c2 == c or ch2 != ch or (kr - kr2) % sp.sh or (kc - kc2) % sp.sw:
                 continue
@@ -211,6 +248,7 @@ def ws_patterns(sp: Shape, rows: int) -> Callable[[int], FoldWindows]:
     partial = bool(room_r[-1] < sp.r or room_c[-1] < sp.s)
     orders: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     ramp: list[np.ndarray] = []   # 0, 1, 2, ... as long as the most demands of a fold (built when needed)
+    scratch: list[np.ndarray] = []   # two arrays as long, where folds of whole windows build their addresses
 
     def pattern(fr: int) -> FoldWindows:
         ks = range(fr * rows, min(fr * rows + rows, K))
@@ -221,23 +259,32 @@ def ws_patterns(sp: Shape, rows: int) -> Callable[[int], FoldWindows]:
             sk, t, c = first_slots(sp, ks, rows)
             return FoldWindows(None, sk.n, sk.index(t, c), offs[c] + pbase[t - c], False, chans,
                                repeat_reach(sp, ks), None, (offs, pbase), sk)
+        if not ramp:
+            ramp.append(np.arange(min(rows, K) * P, dtype=np.int64))
         if w not in orders:
             d, a, c = skew_slots(w, P)
             orders[w] = (d + rows, a, c)
         rel, pix, col = orders[w]
-        if partial:
-            ok = (kr[ks.start: ks.stop][col] < room_r[pix]) & (kc[ks.start: ks.stop][col] < room_c[pix])
-            rel, pix, col = rel[ok], pix[ok], col[ok]
-        n = rel.size
-        if not ramp:
-            ramp.append(np.arange(min(rows, K) * P, dtype=np.int64))
-        idx = ramp[0][:n]
-        addrs = offs[col] + pbase[pix]
-        return FoldWindows(rel, n, idx, addrs, True, chans, 0, addrs)
+        if rel.size < _KEEP_BELOW:   # a small fold keeps its addresses (few calls beat little memory)
+            if partial:
+                ok = (kr[ks.start: ks.stop][col] < room_r[pix]) & (kc[ks.start: ks.stop][col] < room_c[pix])
+                rel, pix, col = rel[ok], pix[ok], col[ok]
+            addrs = offs[col] + pbase[pix]
+            return FoldWindows(rel, rel.size, ramp[0][: rel.size], addrs, True, chans, 0, addrs)
+        if partial:   # its own service order (windows cut by the edge), addresses recomputed
+            sk = Skew.of(valid_table(sp, members(sp, ks)), rows)
+            idx = ramp[0][: sk.n]
+            return FoldWindows(None, sk.n, idx, idx[:0], True, chans, 0, None, (offs, pbase), sk)
+        idx = ramp[0][: rel.size]
+        if not scratch:
+            scratch[:] = [np.empty(ramp[0].size, dtype=np.int64) for _ in range(2)]
+        return FoldWindows(rel, rel.size, idx, idx[:0], True, chans, 0, None, (offs, pbase), None,
+                           (pix, col, scratch))
     return pattern
 
 
 _PATTERN_CACHE_BYTES = 64 * 2**20   # fold patterns kept at once (a layer has rf of them)
+_KEEP_BELOW = 8192   # demands below which a fold of whole windows keeps its addresses
 
 
 def nth_new(pt: FoldWindows, start: int, need: int, mark: np.ndarray) -> tuple[int, int]:
@@ -266,7 +313,7 @@ def mark_from(seen: np.ndarray, pt: FoldWindows, start: int) -> None:
     """Mark in ``seen`` the addresses of the fold's demands ``start ..``: the first ``reach`` demands and
     the fold's first demands past them (every other demand repeats an address marked before it)."""
     if pt.distinct:
-        seen[pt.first_addrs[start:]] = True
+        seen[pt.addr_range(start, pt.n)] = True
         return
     end = min(pt.n, start + pt.reach)
     seen[pt.addr_range(start, end)] = True
@@ -358,7 +405,7 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
                 mark_from(seen, q_pt, q_start)
             pending.clear()
             dirty = True
-            fresh_first = (np.flatnonzero(~seen[pt.first_addrs]) if pt.distinct
+            fresh_first = (np.flatnonzero(~seen[pt.addr_range(0, n)]) if pt.distinct
                            else pt.firsts[~seen[pt.first_addrs]])
         if count + fresh_first.size < cap:
             pending.append((pt, 0))

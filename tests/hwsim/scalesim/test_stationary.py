@@ -129,3 +129,24 @@ def test_first_slots_equal_the_first_demands_found_by_enumeration(c: int, r: int
     t_got, c_got = sk.slots(lo, hi)
     assert list(zip(t_got.tolist(), c_got.tolist(), strict=True)) == want_slots[lo:hi]
     assert all(sk.row(i) == rows + want_slots[i][0] for i in range(lo, hi))
+
+
+def test_folds_that_recompute_their_addresses_equal_the_buffer_fed_demand_by_demand(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every fold of whole windows recomputing its addresses where asked instead of keeping them (what
+    large folds do): seeded random layers, with and without windows cut by the edge, and windows
+    inside folds, against the reference."""
+    monkeypatch.setattr(stationary, "_KEEP_BELOW", 0)
+    rng = np.random.default_rng(7)
+    for _ in range(25):
+        k = int(rng.integers(1, 5))
+        stride = int(rng.integers(1, max(1, k - 1) + 1))
+        sp = scalesim_shape(Layer("c", LayerKind.CONV2D, in_channels=int(rng.integers(1, 40)),
+                                  out_channels=int(rng.integers(1, 60)), in_h=int(rng.integers(k, k + 14)),
+                                  in_w=int(rng.integers(k, k + 14)), kernel_h=k, kernel_w=k, stride_h=stride,
+                                  stride_w=stride))
+        cfg = ScaleSimConfig("r", int(rng.integers(1, 17)), int(rng.integers(1, 17)), int(rng.choice([1, 2])), 1, 1,
+                             Dataflow.WS)
+        shift = lambda row: row // 4   # noqa: E731
+        want = stream_read_buffer(sp, cfg, "ifmap", cfg.ifmap_sram_kb, shift)
+        assert ws_read_buffer(sp, cfg, "ifmap", cfg.ifmap_sram_kb, shift) == want, (sp, cfg)
