@@ -315,3 +315,19 @@ def test_run_trained_refuses_a_layer_above_the_core_before_building(trained: tup
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Layer['blocks.0.0']: weight_bits=8, act_bits=8 exceed the core's" in err, err
     assert not out.exists() and not build.exists()
+
+
+def test_mapper_schedules_run_on_the_core_with_every_count_equal(tmp_path: Path) -> None:
+    """`hwsim map` then `hwsim rtl run --schedule` on `rtl8_serial` (Verilator): small_cnn (conv 3x3 with
+    stride, OS; linear, WS) and mobilenet_tiny (depthwise, pointwise, a 32768-long reduction), in the mapper's
+    EDP schedules. Every layer's outputs equal golden and all twelve counts equal the engine's."""
+    for net in ("small_cnn", "mobilenet_tiny"):
+        sched, out = tmp_path / f"{net}.sched.json", tmp_path / f"{net}.rtl.json"
+        assert main(["map", "--arch", "rtl8_serial", "--network", net, "--json", str(sched)]) == 0
+        flows = {m["dataflow"] for m in json.loads(sched.read_text())["mappings"]}
+        assert main(["rtl", "run", "--arch", "rtl8_serial", "--network", net, "--schedule", str(sched),
+                     "--simulator", "verilator", "--json", str(out)]) == 0
+        layers = json.loads(out.read_text())["layers"]
+        assert [la["name"] for la in layers] == [m["layer"] for m in json.loads(sched.read_text())["mappings"]]
+        assert all(la["outputs_match_golden"] and la["rtl"] == la["model"] for la in layers), net
+        assert net != "small_cnn" or flows == {"os", "ws"}
