@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -363,7 +364,19 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
 
 
 def run_core(args: argparse.Namespace) -> int:
-    """``hwsim rtl run``: every MAC layer of the network on the core; exit 0 only if every output matches."""
+    """``hwsim rtl run``: every MAC layer of the network on the core; exit 0 only if every output matches.
+    A run the testbench stops (a layer that does not finish, a transfer table the DRAM model refuses) is one
+    line and exit 1: the core, not the input, failed."""
+    from sims.tb.core_tb import CoreBenchError
+
+    try:
+        return _run_core(args)
+    except CoreBenchError as exc:
+        print(f"hwsim: error: rtl run failed on the core: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run_core(args: argparse.Namespace) -> int:
     import numpy as np
 
     import hwsim
@@ -397,7 +410,7 @@ def run_core(args: argparse.Namespace) -> int:
     else:
         raise ValueError("rtl run: --network or --schedule is required")
     rng = np.random.default_rng(seed)
-    programs, golds, runs = [], [], []
+    programs, golds, runs, models = [], [], [], []
     for layer in schedule.network.layers:   # every check happens before anything is built or written
         if not layer.has_macs:
             continue
@@ -409,6 +422,7 @@ def run_core(args: argparse.Namespace) -> int:
         programs.append((compile_layer(core, layer, mapping, acc, shift=shift), x, w))
         golds.append(requantize(exact, shift, layer.out_bits, acc.pe.signed_act))
         runs.append((layer, mapping))
+        models.append(simulate_layer(layer, mapping, acc))
     if not programs:
         raise ValueError(f"rtl run: network {schedule.network.name!r} has no conv2d or linear layer to run")
     from sims.tb.core_runner import model_counts, rtl_counts, run_layers
@@ -416,13 +430,14 @@ def run_core(args: argparse.Namespace) -> int:
 
     ensure_simulator(args.simulator)
     _amaranth()
+    limit = 2 * max(int(m.total_cycles) for m in models) + 10_000     # a layer that runs past this hangs
     result = run_layers(args.simulator, acc, programs, build_root=Path(args.build) if args.build else None,
-                        driver=_driver(args.simulator))
+                        max_cycles=limit, driver=_driver(args.simulator))
     rows = []
-    for (layer, mapping), gold, got in zip(runs, golds, result.layers, strict=True):
+    for (layer, _), gold, got, model in zip(runs, golds, result.layers, models, strict=True):
         ok = bool(np.array_equal(got.y, gold) and (got.written == 1).all() and not got.incomplete_transfers)
         rows.append({"name": layer.name, "rtl": rtl_counts(got.counters, layer, acc),
-                     "model": model_counts(simulate_layer(layer, mapping, acc)), "outputs_match_golden": ok})
+                     "model": model_counts(model), "outputs_match_golden": ok})
     _print_rows(rows)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps({"layers": rows}, indent=1) + "\n")

@@ -331,3 +331,24 @@ def test_mapper_schedules_run_on_the_core_with_every_count_equal(tmp_path: Path)
         assert [la["name"] for la in layers] == [m["layer"] for m in json.loads(sched.read_text())["mappings"]]
         assert all(la["outputs_match_golden"] and la["rtl"] == la["model"] for la in layers), net
         assert net != "small_cnn" or flows == {"os", "ws"}
+
+
+def test_a_run_the_testbench_stops_is_one_line_and_exit_1(tmp_path: Path, files: tuple[Path, Path],
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A layer that does not finish on the core (the testbench's cycle limit) is the core's failure, not bad
+    input: one line naming it, exit code 1, no JSON written."""
+    import sims.tb.core_runner as core_runner
+    from sims.tb.core_tb import CoreBenchError
+
+    def stopped(*args: object, **kw: object) -> None:
+        raise CoreBenchError("core testbench on icarus, layer 'conv1': no finish after 100 cycles")
+
+    monkeypatch.setattr(core_runner, "run_layers", stopped)
+    arch, net = files
+    out = tmp_path / "r.json"
+    assert main(["rtl", "run", "--arch", str(arch), "--network", str(net), "--json", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err == ("hwsim: error: rtl run failed on the core: core testbench on icarus, layer 'conv1': no finish "
+                   "after 100 cycles\n")
+    assert not out.exists()
