@@ -138,19 +138,10 @@ ROWS: list[tuple[str, list[str], str]] = [
      "{d}/raw.pkl.pt: holds pickled Python objects (a full nn.Module?), which would run code when read; "
      "not read. export it to ONNX (torch.onnx.export, also from a torch.export program) and pass the "
      ".onnx file, or pass --trust-pickle if you trust the file (it runs the file's code)"),
-    ("sim-corrupt-onnx", ["simulate", "--arch", "edge16_serial", "--network", "{d}/corrupt.onnx"], "{d}/c"
-                                                                                                   "orrup"
-                                                                                                   "t.onn"
-                                                                                                   "x: no"
-                                                                                                   "t an "
-                                                                                                   "ONNX "
-                                                                                                   "model"
-                                                                                                   ": *"),
-    ("sim-model-missing", ["simulate", "--arch", "edge16_serial", "--network", "{d}/none.onnx"], "model f"
-                                                                                                 "ile '{d"
-                                                                                                 "}/none."
-                                                                                                 "onnx' n"
-                                                                                                 "ot found"),
+    ("sim-corrupt-onnx", ["simulate", "--arch", "edge16_serial", "--network", "{d}/corrupt.onnx"],
+     "{d}/corrupt.onnx: not an ONNX model: *"),
+    ("sim-model-missing", ["simulate", "--arch", "edge16_serial", "--network", "{d}/none.onnx"],
+     "model file '{d}/none.onnx' not found"),
     ("sim-wrong-rank", ["simulate", "--arch", "edge16_serial", "--network", "{d}/conv.pt", "--trust-pickle",
                         "--input-shape", "1,8"],
      "{d}/conv.pt: from_torch[Sequential]: input shape must be N,C,H,W (4 values) for a model starting "
@@ -189,19 +180,11 @@ ROWS: list[tuple[str, list[str], str]] = [
     ("sim-same-output", ["simulate", "--arch", "edge16_serial", "--network", "small_cnn", "--json", "{k}/r.json",
                          "--csv", "{k}/r.json"], "--json, --csv and --plot must name different files"),
     ("sim-parent-is-file", ["simulate", "--arch", "edge16_serial", "--network", "small_cnn",
-                            "--json", "{k}/r.json/x.json"], "--json: '{k}/r.json' is a file, not a "
-                                                            "directory"),
+                            "--json", "{k}/r.json/x.json"],
+     "--json: '{k}/r.json' is a file, not a directory"),
     ("sim-late-error", ["simulate", "--arch", "{d}/inf_clock.yaml", "--network", "small_cnn",
-                        "--json", "{k}/r.json", "--csv", "{k}/r.csv", "--plot", "{k}/r.png"], "{d}/inf_cl"
-                                                                                              "ock.yaml: "
-                                                                                              "accelerato"
-                                                                                              "r: Acceler"
-                                                                                              "ator.clock"
-                                                                                              "_hz must b"
-                                                                                              "e a finite"
-                                                                                              " number in"
-                                                                                              " (0.0, inf"
-                                                                                              "), not inf"),
+                        "--json", "{k}/r.json", "--csv", "{k}/r.csv", "--plot", "{k}/r.png"],
+     "{d}/inf_clock.yaml: accelerator: Accelerator.clock_hz must be a finite number in (0.0, inf), not inf"),
     # ---- map
     ("map-lut-suffix", ["map", "--arch", "edge16_serial", "--network", "small_cnn", "--json", "{k}/r.json",
                         "--lut", "{k}/x.txt"], "--lut must end in one of .csv, .npz, not '{k}/x.txt'"),
@@ -214,8 +197,8 @@ ROWS: list[tuple[str, list[str], str]] = [
     # ---- sweep
     ("sweep-db-is-dir", ["sweep", "{d}/spec.yaml", "--db", "{d}/adir"],
      "{d}/adir: is a directory; --db must name a database file"),
-    ("sweep-db-parent-file", ["sweep", "{d}/spec.yaml", "--db", "{k}/r.json/x.sqlite"], "{k}/r.json: File"
-                                                                                        " exists"),
+    ("sweep-db-parent-file", ["sweep", "{d}/spec.yaml", "--db", "{k}/r.json/x.sqlite"],
+     "{k}/r.json: File exists"),
     ("sweep-db-other-layout", ["sweep", "{d}/spec.yaml", "--db", "{d}/other_layout.sqlite"],
      "{d}/other_layout.sqlite: table 'points' has columns ['key', 'value'], not those of an hwsim sweep "
      "database (schema 1); the file was left untouched (use a new --db)"),
@@ -227,10 +210,8 @@ ROWS: list[tuple[str, list[str], str]] = [
      "--scheduler must read tcp://HOST:PORT (or tls://HOST:PORT), not 'localhost'"),
     ("sweep-workers-negative", ["sweep", "{d}/spec.yaml", "--db", "{k}/new.sqlite", "--workers", "-1"],
      "--workers must be an integer >= 0, not -1"),
-    ("sweep-spec-dup", ["sweep", "{d}/spec_dup.yaml", "--db", "{k}/new.sqlite"], "{d}/spec_dup.yaml: malf"
-                                                                                 "ormed YAML (line 5, col"
-                                                                                 "umn 1): duplicate key "
-                                                                                 "'metrics'"),
+    ("sweep-spec-dup", ["sweep", "{d}/spec_dup.yaml", "--db", "{k}/new.sqlite"],
+     "{d}/spec_dup.yaml: malformed YAML (line 5, column 1): duplicate key 'metrics'"),
     ("sweep-grid-too-big", ["sweep", "{d}/spec_huge.yaml", "--db", "{k}/new.sqlite"],
      "{d}/spec_huge.yaml: the grid has 1,000,000,000 points (1000 x 1000 x 1000 x 1 x 1 x 1), more than "
      "the 1,000,000 a sweep may have; sample it (search: {mode: random, samples: N} or lhs) or split it "
@@ -240,38 +221,23 @@ ROWS: list[tuple[str, list[str], str]] = [
      "(docs/limits.md)"),
     ("sweep-axis-inf", ["sweep", "{d}/spec_inf.yaml", "--db", "{k}/new.sqlite"],
      "{d}/spec_inf.yaml: axes.rows.range must be [low, high] finite numbers, not [1, inf]"),
-    ("sweep-spec-not-utf8", ["sweep", "{d}/spec_latin.yaml", "--db", "{k}/new.sqlite"], "{d}/spec_latin.y"
-                                                                                        "aml: not UTF-8 t"
-                                                                                        "ext (byte 9 is 0"
-                                                                                        "xe9)"),
-    ("sweep-spec-alias", ["sweep", "{d}/spec_alias.yaml", "--db", "{k}/new.sqlite"], "{d}/spec_alias.yaml"
-                                                                                     ": malformed YAML (l"
-                                                                                     "ine 2, column 10): "
-                                                                                     "aliases (*x) are no"
-                                                                                     "t allowed"),
-    ("sweep-spec-missing", ["sweep", "{d}/none.yaml", "--db", "{k}/new.sqlite"], "{d}/none.yaml: file not"
-                                                                                 " found"),
+    ("sweep-spec-not-utf8", ["sweep", "{d}/spec_latin.yaml", "--db", "{k}/new.sqlite"],
+     "{d}/spec_latin.yaml: not UTF-8 text (byte 9 is 0xe9)"),
+    ("sweep-spec-alias", ["sweep", "{d}/spec_alias.yaml", "--db", "{k}/new.sqlite"],
+     "{d}/spec_alias.yaml: malformed YAML (line 2, column 10): aliases (*x) are not allowed"),
+    ("sweep-spec-missing", ["sweep", "{d}/none.yaml", "--db", "{k}/new.sqlite"],
+     "{d}/none.yaml: file not found"),
     # ---- report
     ("report-point-unknown", ["report", "{k}/done.sqlite", "-o", "{k}/rep", "--point", "zzzz"],
      "{k}/done.sqlite: --point 'zzzz' matches 0 points, not exactly one"),
-    ("report-out-is-file", ["report", "{k}/done.sqlite", "-o", "{k}/r.json"], "report -o must be a direct"
-                                                                              "ory, not the file '{k}/r.j"
-                                                                              "son'"),
+    ("report-out-is-file", ["report", "{k}/done.sqlite", "-o", "{k}/r.json"],
+     "report -o must be a directory, not the file '{k}/r.json'"),
     ("report-db-missing", ["report", "{d}/none.sqlite", "-o", "{k}/rep"], "{d}/none.sqlite: file not found"),
-    ("report-db-foreign", ["report", "{d}/foreign.sqlite", "-o", "{k}/rep"], "{d}/foreign.sqlite: not a "
-                                                                             "SQLite database (file is "
-                                                                             "not a database); the file "
-                                                                             "was left untouched"),
-    ("report-db-other-layout", ["report", "{d}/other_layout.sqlite", "-o", "{k}/rep"], "{d}/other_layout."
-                                                                                       "sqlite: table 'po"
-                                                                                       "ints' has columns"
-                                                                                       " ['key', 'value']"
-                                                                                       ", not those of an"
-                                                                                       " hwsim sweep data"
-                                                                                       "base (schema 1); "
-                                                                                       "the file was left"
-                                                                                       " untouched (use a"
-                                                                                       " new --db)"),
+    ("report-db-foreign", ["report", "{d}/foreign.sqlite", "-o", "{k}/rep"],
+     "{d}/foreign.sqlite: not a SQLite database (file is not a database); the file was left untouched"),
+    ("report-db-other-layout", ["report", "{d}/other_layout.sqlite", "-o", "{k}/rep"],
+     "{d}/other_layout.sqlite: table 'points' has columns ['key', 'value'], not those of an hwsim sweep "
+     "database (schema 1); the file was left untouched (use a new --db)"),
     # ---- scalesim
     ("scalesim-not-utf8", ["scalesim", "-c", "{d}/latin.cfg", "-t", "{d}/topo.csv", "-o", "{k}/so"],
      "{d}/latin.cfg: not UTF-8 text (byte 24 is 0xe9)"),
@@ -281,10 +247,10 @@ ROWS: list[tuple[str, list[str], str]] = [
      "-o must be a directory, not the file '{k}/r.json'"),
     # ---- presets, demo
     ("presets-unknown", ["presets", "zzz"], "unknown preset 'zzz'; bundled: *"),
-    ("demo-epochs", ["demo", "--epochs", "0", "--out", "{k}/demo"], "demo.epochs must be an integer >= "
-                                                                    "1, not 0"),
-    ("demo-out-is-file", ["demo", "--out", "{k}/r.json"], "demo --out must be a directory, not the file "
-                                                          "'{k}/r.json'"),
+    ("demo-epochs", ["demo", "--epochs", "0", "--out", "{k}/demo"],
+     "demo.epochs must be an integer >= 1, not 0"),
+    ("demo-out-is-file", ["demo", "--out", "{k}/r.json"],
+     "demo --out must be a directory, not the file '{k}/r.json'"),
 ]
 
 
