@@ -364,6 +364,19 @@ class AccelCore(wiring.Component):
         if wsa is not None:
             m.d.comb += [wsa.pe_weights[i].eq(w_now[i]) for i in range(R * Cc)]
 
+        def next_ws_fold(k0s: Signal, cols: Signal, active: Signal, on_wrap: list[Any], on_next: list[Any]) -> None:
+            """Move a WS fetcher to the next fold: row folds (the reduction, ``R`` at a time) inner, column
+            folds (``C`` filters) outer; ``active`` falls after the tile's last fold. The step fetcher and
+            the weight fetcher both walk this order."""
+            with m.If(k0s + R >= cur.K):
+                m.d.sync += [k0s.eq(0), *on_wrap]
+                with m.If(cols + Cc >= cur.tm):
+                    m.d.sync += active.eq(0)
+                with m.Else():
+                    m.d.sync += cols.eq(cols + Cc)
+            with m.Else():
+                m.d.sync += [k0s.eq(k0s + R), *on_next]
+
         last_k = k == steps_now - 1
         with m.If(boundary):
             m.d.sync += [f_active.eq(nxt.compute), k.eq(0), kc.eq(0), kr.eq(0), ks.eq(0), pix_base.eq(0),
@@ -374,20 +387,11 @@ class AccelCore(wiring.Component):
             m.d.sync += [px[key].eq(start_coords[key]) for key in px]
         with m.Elif(take & ws):
             m.d.sync += [gi.eq(0), gf.eq(0), a_done.eq(0), f_done.eq(0)]
-            with m.If(last_k):      # next fold: row folds (reduction) inner, column folds outer
+            with m.If(last_k):
                 m.d.sync += [k.eq(0)] + [px[key].eq(init_rows[0][key]) for key in px]
-                with m.If(k0 + R >= cur.K):
-                    m.d.sync += k0.eq(0)
-                    for r in range(R):
-                        m.d.sync += [rk[r][key].eq(init_rk[r][key]) for key in rk[r]]
-                    with m.If(col_base + Cc >= cur.tm):
-                        m.d.sync += f_active.eq(0)
-                    with m.Else():
-                        m.d.sync += col_base.eq(col_base + Cc)
-                with m.Else():
-                    m.d.sync += k0.eq(k0 + R)
-                    for r in range(R):
-                        m.d.sync += [rk[r][key].eq(next_rk[r][key]) for key in rk[r]]
+                next_ws_fold(k0, col_base, f_active,
+                             [rk[r][key].eq(init_rk[r][key]) for r in range(R) for key in rk[r]],
+                             [rk[r][key].eq(next_rk[r][key]) for r in range(R) for key in rk[r]])
             with m.Else():
                 m.d.sync += [k.eq(k + 1)] + [px[key].eq(next_px[key]) for key in px]
         with m.Elif(take):
@@ -432,19 +436,12 @@ class AccelCore(wiring.Component):
                 with m.Else():
                     m.d.sync += gf.eq(gf + 1)
 
-        if has_ws:     # the WS weight fetcher: fold order as the step fetcher's (row folds inner)
+        if has_ws:     # the WS weight fetcher, one fold ahead of the step fetcher
             with m.If(boundary):
                 m.d.sync += [w_act.eq(nxt.compute & nxt.ws), wk0.eq(0), wcol.eq(0), wgf.eq(0), w_have.eq(0)]
             with m.Elif(accept & ws):
                 m.d.sync += [wgf.eq(0), w_have.eq(0)]
-                with m.If(wk0 + R >= cur.K):
-                    m.d.sync += wk0.eq(0)
-                    with m.If(wcol + Cc >= cur.tm):
-                        m.d.sync += w_act.eq(0)
-                    with m.Else():
-                        m.d.sync += wcol.eq(wcol + Cc)
-                with m.Else():
-                    m.d.sync += wk0.eq(wk0 + R)
+                next_ws_fold(wk0, wcol, w_act, [], [])
             with m.Elif(ws & w_act & ~w_have):
                 for c in range(n_wl):
                     with m.If(wgf == c // bf):
