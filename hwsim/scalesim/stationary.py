@@ -208,14 +208,12 @@ def repeat_reach(sp: Shape, ks: range) -> int:
     apart (``dr, dc``: that difference over the stride); served by rows ``p + c`` (``c = k - ks[0]``),
     at most ``len(ks)`` demands a row, two such demands are at most ``(rows apart + 1) * len(ks)`` apart."""
     groups: dict[tuple[int, int, int], list[tuple[int, int, int]]] = {}
-    for c, k in enumerate(ks):
-        kr, rem = divmod(k, sp.s * sp.c)
-        kc, ch = divmod(rem, sp.c)
+    for c, (kr, kc, ch, _, _) in enumerate(members(sp, ks)):
         groups.setdefault((ch, kr % sp.sh, kc % sp.sw), []).append((c, kr // sp.sh, kc // sp.sw))
     rows = 0
-    for members in groups.values():
-        for c, ir, jc in members:
-            for c2, ir2, jc2 in members:
+    for group in groups.values():
+        for c, ir, jc in group:
+            for c2, ir2, jc2 in group:
                 rows = max(rows, abs(ir - ir2) * sp.ew + abs(jc - jc2) + abs(c - c2))
     return (rows + 1) * len(ks)
 
