@@ -410,7 +410,7 @@ def _run_core(args: argparse.Namespace) -> int:
     else:
         raise ValueError("rtl run: --network or --schedule is required")
     rng = np.random.default_rng(seed)
-    programs, golds, runs, models = [], [], [], []
+    programs, golds, models = [], [], []
     for layer in schedule.network.layers:   # every check happens before anything is built or written
         if not layer.has_macs:
             continue
@@ -421,20 +421,19 @@ def _run_core(args: argparse.Namespace) -> int:
         shift = choose_shift(exact, layer.out_bits, acc.pe.signed_act)
         programs.append((compile_layer(core, layer, mapping, acc, shift=shift), x, w))
         golds.append(requantize(exact, shift, layer.out_bits, acc.pe.signed_act))
-        runs.append((layer, mapping))
         models.append(simulate_layer(layer, mapping, acc))
     if not programs:
         raise ValueError(f"rtl run: network {schedule.network.name!r} has no conv2d or linear layer to run")
-    from sims.tb.core_runner import model_counts, rtl_counts, run_layers
+    from sims.tb.core_runner import cycle_limit, model_counts, rtl_counts, run_layers
     from sims.tb.runner import ensure_simulator
 
     ensure_simulator(args.simulator)
     _amaranth()
-    limit = 2 * max(int(m.total_cycles) for m in models) + 10_000     # a layer that runs past this hangs
     result = run_layers(args.simulator, acc, programs, build_root=Path(args.build) if args.build else None,
-                        max_cycles=limit, driver=_driver(args.simulator))
+                        max_cycles=cycle_limit(models), driver=_driver(args.simulator))
     rows = []
-    for (layer, _), gold, got, model in zip(runs, golds, result.layers, models, strict=True):
+    for (prog, _, _), gold, got, model in zip(programs, golds, result.layers, models, strict=True):
+        layer = prog.layer
         ok = bool(np.array_equal(got.y, gold) and (got.written == 1).all() and not got.incomplete_transfers)
         rows.append({"name": layer.name, "rtl": rtl_counts(got.counters, layer, acc),
                      "model": model_counts(model), "outputs_match_golden": ok})

@@ -22,8 +22,8 @@ from rtl.program import CoreParams, LayerProgram
 
 from .runner import REPO
 
-__all__ = ["LayerRun", "CoreRun", "run_layers", "rtl_counts", "rtl_accesses", "model_counts", "COUNT_KEYS",
-           "build_core"]
+__all__ = ["LayerRun", "CoreRun", "run_layers", "rtl_counts", "rtl_accesses", "model_counts", "cycle_limit",
+           "COUNT_KEYS", "build_core"]
 
 COUNT_KEYS = ("cycles", "compute_cycles", "fill_cycles", "stall_cycles", "ifmap_sram_reads", "ifmap_sram_writes",
               "filter_sram_reads", "filter_sram_writes", "ofmap_sram_reads", "ofmap_sram_writes", "dram_read_bytes",
@@ -79,6 +79,12 @@ def rtl_counts(counters: dict[str, int], layer: Layer, acc: Accelerator) -> dict
 def rtl_accesses(counters: dict[str, int]) -> dict[str, int]:
     """The core's physical SRAM accesses per buffer (one element per word), as counted."""
     return {k: counters[k] for k in COUNT_KEYS if k.endswith(("_reads", "_writes")) and "sram" in k}
+
+
+def cycle_limit(results: list[LayerResult]) -> int:
+    """The testbench's per-layer cycle bound for layers the engine costs as ``results``: twice the longest
+    plus 10,000, so a layer that runs past it hangs rather than runs slowly."""
+    return 2 * max(int(r.total_cycles) for r in results) + 10_000
 
 
 def model_counts(res: LayerResult) -> dict[str, float]:

@@ -29,7 +29,7 @@ from hwsim.network import Layer, Network
 from hwsim.schedule import LayerMapping, Schedule
 from rtl.program import CoreParams, LayerProgram, compile_layer, core_mapping
 
-from .core_runner import model_counts, rtl_accesses, rtl_counts, run_layers
+from .core_runner import cycle_limit, model_counts, rtl_accesses, rtl_counts, run_layers
 
 if TYPE_CHECKING:
     from quant.export import TrainedModel
@@ -120,7 +120,7 @@ def run_trained(sim: str, acc: Accelerator, trained: TrainedModel, x: Any, sched
         res = simulate_layer(la, prog.mapping, acc)
         x4 = a.reshape(la.batch, la.in_channels, la.in_h, la.in_w)
         run = run_layers(sim, acc, [(prog, x4, w)], build_root=build_root,
-                         max_cycles=2 * int(res.total_cycles) + 10_000, driver=driver)
+                         max_cycles=cycle_limit([res]), driver=driver)
         got = run.layers[0]
         ok = bool((got.written == 1).all() and not got.incomplete_transfers)
         rows.append(CoreLayerRow(la.name, rtl_counts(got.counters, la, acc), model_counts(res), ok,
