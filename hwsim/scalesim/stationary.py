@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -38,6 +39,7 @@ from .config import ScaleSimConfig
 from .folds import fold_grid
 from .replay import skew_slots
 from .report import ReadBuffer
+from .sharing import CleanRuns
 from .topology import Shape
 from .windows import window_capacity, window_trace
 
@@ -114,18 +116,39 @@ class FoldWindows:
     lazy: tuple[np.ndarray, np.ndarray] | None = None
     skew: Skew | None = None
     order: tuple[np.ndarray, np.ndarray, list[np.ndarray]] | None = None
+    skew_of: Callable[[], Skew] | None = None
+    addrs_of: Callable[[], np.ndarray] | None = None
+    last: int = -1
+    boxes: tuple[tuple[slice, slice, slice], ...] = ()
+    grid: tuple[int, int, int] = (0, 0, 0)
+
+    def count_held(self, seen: np.ndarray) -> int:
+        """How many of a fold of whole windows' addresses ``seen`` holds: a count over its boxes (each a
+        kernel position's strided rows and columns of input times a run of channels), no address built."""
+        view = seen.reshape(self.grid)
+        return sum(int(np.count_nonzero(view[b])) for b in self.boxes)
+
+    def service(self) -> Skew:
+        """The service order (kept, or built on first use: most folds of whole windows never need it)."""
+        if self.skew is not None:
+            return self.skew
+        assert self.skew_of is not None
+        return self.skew_of()
 
     def row(self, i: int) -> int:
         """The fold row of demand ``i``."""
         if self.rel is not None:
             return int(self.rel[i])
-        assert self.skew is not None
-        return self.skew.row(i)
+        if i == self.n - 1 and self.last >= 0:
+            return self.last
+        return self.service().row(i)
 
     def addr_range(self, lo: int, hi: int) -> np.ndarray:
         """The addresses of demands ``lo .. hi - 1``."""
         if self.addrs is not None:
             return self.addrs[lo:hi]
+        if self.addrs_of is not None:
+            return self.addrs_of()[lo:hi]
         assert self.lazy is not None
         offs, pbase = self.lazy
         if self.order is not None:   # built in the shared scratch array: valid until the next call
@@ -134,8 +157,7 @@ class FoldWindows:
             np.take(offs, col[lo:hi], out=out)
             np.take(pbase, pix[lo:hi], out=tmp)
             return np.add(out, tmp, out=out)
-        assert self.skew is not None
-        t, c = self.skew.slots(lo, hi)
+        t, c = self.service().slots(lo, hi)
         return offs[c] + pbase[t - c]
 
     @property
@@ -159,14 +181,21 @@ def members(sp: Shape, ks: range) -> list[tuple[int, int, int, int, int]]:
 def valid_table(sp: Shape, mem: list[tuple[int, int, int, int, int]]) -> np.ndarray:
     """``[t, c]``: window column ``c`` has a demand on diagonal ``t`` (pixel ``t - c`` exists and reads
     inside the input)."""
-    w, P = len(mem), sp.npix
-    valid = np.zeros((P + w - 1, w), dtype=bool)
-    grid = np.zeros((sp.eh, sp.ew), dtype=bool)
-    for c, (_, _, _, n_r, n_c) in enumerate(mem):
-        grid[:] = False
-        grid[:n_r, :n_c] = True
-        valid[c: c + P, c] = grid.ravel()
-    return valid
+    n_r = np.array([m[3] for m in mem], dtype=np.int64)
+    n_c = np.array([m[4] for m in mem], dtype=np.int64)
+    return valid_grid(sp, n_r, n_c)
+
+
+def valid_grid(sp: Shape, n_r: np.ndarray, n_c: np.ndarray) -> np.ndarray:
+    """:func:`valid_table` from each window column's rows ``n_r`` and columns ``n_c`` of pixels inside
+    the input, built at once (a Python loop over the columns cost more than the table)."""
+    w, P = n_r.size, sp.npix
+    valid = np.zeros((P + w - 1) * w, dtype=bool)
+    skewed = np.lib.stride_tricks.as_strided(valid, shape=(P, w), strides=(w, w + 1))   # [p, c] at [p + c, c]
+    rows_in = np.arange(sp.eh, dtype=np.int64)[:, None] < n_r      # [output row, c]
+    cols_in = np.arange(sp.ew, dtype=np.int64)[:, None] < n_c
+    np.logical_and(rows_in[:, None, :], cols_in[None, :, :], out=skewed.reshape(sp.eh, sp.ew, w))
+    return valid.reshape(P + w - 1, w)
 
 
 def first_slots(sp: Shape, ks: range, rows: int) -> tuple[Skew, np.ndarray, np.ndarray]:
@@ -244,6 +273,26 @@ def ws_patterns(sp: Shape, rows: int) -> Callable[[int], FoldWindows]:
     kc = rem // sp.c
     koff = (kr * sp.w + kc) * sp.c + rem % sp.c
     partial = bool(room_r[-1] < sp.r or room_c[-1] < sp.s)
+    n_r = np.minimum(sp.eh, -(-(sp.h - kr) // sp.sh))   # each window index's output rows / columns inside
+    n_c = np.minimum(sp.ew, -(-(sp.w - kc) // sp.sw))
+    counts = np.zeros(K + 1, dtype=np.int64)           # demands of window indices below k
+    np.cumsum(n_r * n_c, out=counts[1:])
+    last_p = (n_r - 1) * sp.ew + n_c - 1                 # each window index's last pixel
+    grid = (sp.h, sp.w, sp.c)
+
+    def fold_boxes(ks: range) -> tuple[tuple[slice, slice, slice], ...]:
+        """The fold's addresses as boxes of the ``H x W x C`` input: a run of window indices at one kernel
+        position reads its channels at that position's strided rows and columns."""
+        out = []
+        k = ks.start
+        while k < ks.stop:
+            pos, ch = divmod(k, sp.c)
+            end = min(ks.stop, (pos + 1) * sp.c)
+            r0, c0 = int(kr[k]), int(kc[k])
+            out.append((slice(r0, r0 + (int(n_r[k]) - 1) * sp.sh + 1, sp.sh),
+                        slice(c0, c0 + (int(n_c[k]) - 1) * sp.sw + 1, sp.sw), slice(ch, ch + end - k)))
+            k = end
+        return tuple(out)
     orders: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     ramp: list[np.ndarray] = []   # 0, 1, 2, ... as long as the most demands of a fold (built when needed)
     scratch: list[np.ndarray] = []   # two arrays as long, where folds of whole windows build their addresses
@@ -259,25 +308,29 @@ def ws_patterns(sp: Shape, rows: int) -> Callable[[int], FoldWindows]:
                                repeat_reach(sp, ks), None, (offs, pbase), sk)
         if not ramp:
             ramp.append(np.arange(min(rows, K) * P, dtype=np.int64))
+        n = int(counts[ks.stop] - counts[ks.start])
+        idx = ramp[0][:n]
+        boxes = fold_boxes(ks)
+        if partial:   # its own service order (windows cut by the edge), built only if a window asks
+            sk_of = cache(lambda: Skew.of(valid_grid(sp, n_r[ks.start: ks.stop], n_c[ks.start: ks.stop]), rows))
+            last = rows + int((last_p[ks.start: ks.stop] + np.arange(w)).max())
+
+            def spread() -> np.ndarray:
+                t, c = sk_of().slots(0, n)
+                return offs[c] + pbase[t - c]
+            return FoldWindows(None, n, idx, idx[:0], True, chans, 0, None, (offs, pbase), None, None, sk_of,
+                               cache(spread) if n < _KEEP_BELOW else None, last, boxes, grid)
         if w not in orders:
             d, a, c = skew_slots(w, P)
             orders[w] = (d + rows, a, c)
         rel, pix, col = orders[w]
-        if rel.size < _KEEP_BELOW:   # a small fold keeps its addresses (few calls beat little memory)
-            if partial:
-                ok = (kr[ks.start: ks.stop][col] < room_r[pix]) & (kc[ks.start: ks.stop][col] < room_c[pix])
-                rel, pix, col = rel[ok], pix[ok], col[ok]
-            addrs = offs[col] + pbase[pix]
-            return FoldWindows(rel, rel.size, ramp[0][: rel.size], addrs, True, chans, 0, addrs)
-        if partial:   # its own service order (windows cut by the edge), addresses recomputed
-            sk = Skew.of(valid_table(sp, members(sp, ks)), rows)
-            idx = ramp[0][: sk.n]
-            return FoldWindows(None, sk.n, idx, idx[:0], True, chans, 0, None, (offs, pbase), sk)
-        idx = ramp[0][: rel.size]
+        if n < _KEEP_BELOW:   # a small fold keeps its addresses once built (few calls beat little memory)
+            return FoldWindows(rel, n, idx, idx[:0], True, chans, 0, None, (offs, pbase), None, None, None,
+                               cache(lambda: offs[col] + pbase[pix]), -1, boxes, grid)
         if not scratch:
             scratch[:] = [np.empty(ramp[0].size, dtype=np.int64) for _ in range(2)]
-        return FoldWindows(rel, rel.size, idx, idx[:0], True, chans, 0, None, (offs, pbase), None,
-                           (pix, col, scratch))
+        return FoldWindows(rel, n, idx, idx[:0], True, chans, 0, None, (offs, pbase), None,
+                           (pix, col, scratch), None, None, -1, boxes, grid)
     return pattern
 
 
@@ -311,7 +364,12 @@ def mark_from(seen: np.ndarray, pt: FoldWindows, start: int) -> None:
     """Mark in ``seen`` the addresses of the fold's demands ``start ..``: the first ``reach`` demands and
     the fold's first demands past them (every other demand repeats an address marked before it)."""
     if pt.distinct:
-        seen[pt.addr_range(start, pt.n)] = True
+        if start == 0 and pt.boxes:   # the whole fold: its boxes, no address built
+            view = seen.reshape(pt.grid)
+            for b in pt.boxes:
+                view[b] = True
+        else:
+            seen[pt.addr_range(start, pt.n)] = True
         return
     end = min(pt.n, start + pt.reach)
     seen[pt.addr_range(start, end)] = True
@@ -360,7 +418,45 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     period = rf if cf > 1 else 0
     states: dict[tuple[int, int, int], tuple[int, int]] = {}   # state at a sweep's start -> (fold, closes)
     folds = len(keys)
+    runs = CleanRuns.of(sp, cfg.array_rows, cf, cap)
+
+    def row_of(i: int) -> int:
+        """The row of the layer's demand ``i`` (``runs`` known)."""
+        assert runs is not None
+        fl = runs.fold_of(i)
+        return fl * fold_rows + pattern(keys[fl]).row(i - int(runs.starts[fl]))
+
+    def skip_clean(s0: int) -> tuple[int, int, int] | None:
+        """Count the windows from demand ``s0`` on that hold no address twice (:mod:`.sharing`): None if
+        the first may, else ``(fold, index)`` where the next window opens and its count (``fold``
+        ``-1``: the layer ends in a window that holds no address twice)."""
+        nonlocal closes, last_close_row, last_row
+        assert runs is not None
+        got, to_end = runs.clean_windows(s0)
+        if not got and not to_end:
+            return None
+        closes += got
+        s1 = s0 + got * cap
+        if got:
+            last_close_row = row_of(s1 - 1)
+        if to_end:
+            last_row = row_of(runs.n - 1)
+            return -1, 0, runs.n - s1
+        f1 = runs.fold_of(s1)
+        pt1 = pattern(keys[f1])
+        last_row = f1 * fold_rows + pt1.row(pt1.n - 1)
+        return f1, s1 - int(runs.starts[f1]), pt1.n - (s1 - int(runs.starts[f1]))
+
     f = -1
+    if runs is not None and runs.n:
+        first_row = row_of(0)
+        jumped = skip_clean(0)
+        if jumped is not None:
+            f, o1, count = jumped
+            if f < 0:
+                return window_trace(kb, closes, count, last_close_row, first_row, last_row, shift_at)
+            pt1 = pattern(keys[f])
+            pending, chans, opened = [(pt1, o1)], pt1.chans, (f, o1)
     while f + 1 < folds:
         f += 1
         if period and f % period == 0:
@@ -396,23 +492,31 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             last_whole[key] = f   # every address of the fold is in the open window already
             continue
         shared = bool(pt.chans & chans)
+        fresh_first: np.ndarray | None = None
         if not shared:   # the window holds none of the fold's addresses: its first demands, in order
             fresh_first = pt.firsts
+            fresh = fresh_first.size
         else:
             for q_pt, q_start in pending:
                 mark_from(seen, q_pt, q_start)
             pending.clear()
             dirty = True
-            fresh_first = (np.flatnonzero(~seen[pt.addr_range(0, n)]) if pt.distinct
-                           else pt.firsts[~seen[pt.first_addrs]])
-        if count + fresh_first.size < cap:
+            if pt.distinct and pt.boxes:   # counted; the new demands found only where the window closes
+                fresh = n - pt.count_held(seen)
+            else:
+                fresh_first = (np.flatnonzero(~seen[pt.addr_range(0, n)]) if pt.distinct
+                               else pt.firsts[~seen[pt.first_addrs]])
+                fresh = fresh_first.size
+        if count + fresh < cap:
             pending.append((pt, 0))
             chans |= pt.chans
-            count += fresh_first.size
+            count += fresh
             if opened[0] != f:
                 last_whole[key] = f
             continue
         need = cap - count
+        if fresh_first is None:
+            fresh_first = np.flatnonzero(~seen[pt.addr_range(0, n)])
         hit = int(fresh_first[need - 1])
         closes += 1
         last_close_row = base + pt.row(hit)
@@ -442,4 +546,13 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             pending.append((pt, start))
         chans = pt.chans if count else 0
         opened = (f, start)
+        if runs is not None:
+            jumped = skip_clean(int(runs.starts[f]) + start)
+            if jumped is not None:
+                f, o1, count = jumped
+                if f < 0:
+                    break
+                pt1 = pattern(keys[f])
+                pending[:] = [(pt1, o1)] if count else []
+                chans, opened = (pt1.chans if count else 0), (f, o1)
     return window_trace(kb, closes, count, last_close_row, first_row, last_row, shift_at)
