@@ -24,7 +24,7 @@ import numpy as np
 
 from .topology import Shape
 
-__all__ = ["CleanRuns", "fold_sizes", "next_sharing_fold"]
+__all__ = ["CleanRuns", "PositionRuns", "fold_sizes", "next_sharing_fold"]
 
 
 def fold_sizes(sp: Shape, rows: int) -> np.ndarray:
@@ -106,3 +106,49 @@ class CleanRuns:
         if bad.size:
             return int(bad[0]), False
         return (n - s) // cap, True
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRuns:
+    """Row folds of whole windows that read one kernel position: ``pos[fr]`` (-1 where the fold spans two
+    positions), its channels ``lo[fr] .. hi[fr]``, ``end[fr]``: the row fold after the run of folds at
+    that position (consecutive folds there read consecutive channels at the same input positions);
+    ``sizes[fr]``: its demands; ``boxes[pos]``: the position's strided input rows and columns."""
+
+    pos: list[int]
+    lo: np.ndarray
+    hi: np.ndarray
+    end: list[int]
+    sizes: np.ndarray
+    boxes: list[tuple[slice, slice]]
+
+    @staticmethod
+    def of(sp: Shape, rows: int) -> PositionRuns:
+        K = sp.window
+        first = np.arange(0, K, rows, dtype=np.int64)
+        last = np.minimum(first + rows, K) - 1
+        p0, p1 = first // sp.c, last // sp.c
+        pos = np.where(p0 == p1, p0, -1).tolist()
+        end = list(range(1, len(pos) + 1))
+        for fr in range(len(pos) - 2, -1, -1):
+            if pos[fr] >= 0 and pos[fr + 1] == pos[fr]:
+                end[fr] = end[fr + 1]
+        boxes = []
+        for q in range(sp.r * sp.s):
+            kr, kc = divmod(q, sp.s)
+            n_r = min(sp.eh, -(-(sp.h - kr) // sp.sh))
+            n_c = min(sp.ew, -(-(sp.w - kc) // sp.sw))
+            boxes.append((slice(kr, kr + (n_r - 1) * sp.sh + 1, sp.sh), slice(kc, kc + (n_c - 1) * sp.sw + 1, sp.sw)))
+        return PositionRuns(pos, first % sp.c, last % sp.c + 1, end, fold_sizes(sp, rows), boxes)
+
+    def fill(self, view: np.ndarray, fr: int, m: int, count: int, cap: int) -> tuple[int, int]:
+        """Of the ``m`` folds from row fold ``fr`` on (one run), how many leave a window of ``count``
+        addresses (``view``: its ``H x W x C`` bitmap) open, and its count after them: each fold's new
+        addresses are its demands less those the window holds in its box, counted at once."""
+        rs, cs = self.boxes[self.pos[fr]]
+        lo = int(self.lo[fr])
+        per_ch = np.count_nonzero(view[rs, cs, lo: int(self.hi[fr + m - 1])], axis=(0, 1))
+        held = np.add.reduceat(per_ch, self.lo[fr: fr + m] - lo)
+        tot = count + np.cumsum(self.sizes[fr: fr + m] - held)
+        a = int(np.searchsorted(tot, cap, side="left"))   # the first fold that fills the window
+        return a, int(tot[a - 1]) if a else count

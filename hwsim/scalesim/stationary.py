@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from .config import ScaleSimConfig
 from .folds import fold_grid
 from .replay import skew_slots
 from .report import ReadBuffer
-from .sharing import CleanRuns
+from .sharing import CleanRuns, PositionRuns
 from .topology import Shape
 from .windows import window_capacity, window_trace
 
@@ -88,6 +88,24 @@ class Skew:
         """The demand index of (valid) slots ``(t, c)``."""
         rank = np.cumsum(self.valid, axis=1, dtype=np.int16 if self.valid.shape[1] < 2**15 else np.int64)
         return self.start[t] + rank[t, c] - 1
+
+
+T = TypeVar("T")
+
+
+class Once(Generic[T]):
+    """A value built on first use and kept (``functools.cache`` costs more to set up, per fold)."""
+
+    __slots__ = ("make", "value")
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self.make = make
+        self.value: T | None = None
+
+    def __call__(self) -> T:
+        if self.value is None:
+            self.value = self.make()
+        return self.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +297,8 @@ def ws_patterns(sp: Shape, rows: int) -> Callable[[int], FoldWindows]:
     np.cumsum(n_r * n_c, out=counts[1:])
     last_p = (n_r - 1) * sp.ew + n_c - 1                 # each window index's last pixel
     grid = (sp.h, sp.w, sp.c)
+    n_r_at, n_c_at = n_r.tolist(), n_c.tolist()
+    all_chans = (1 << sp.c) - 1
 
     def fold_boxes(ks: range) -> tuple[tuple[slice, slice, slice], ...]:
         """The fold's addresses as boxes of the ``H x W x C`` input: a run of window indices at one kernel
@@ -288,9 +308,9 @@ def ws_patterns(sp: Shape, rows: int) -> Callable[[int], FoldWindows]:
         while k < ks.stop:
             pos, ch = divmod(k, sp.c)
             end = min(ks.stop, (pos + 1) * sp.c)
-            r0, c0 = int(kr[k]), int(kc[k])
-            out.append((slice(r0, r0 + (int(n_r[k]) - 1) * sp.sh + 1, sp.sh),
-                        slice(c0, c0 + (int(n_c[k]) - 1) * sp.sw + 1, sp.sw), slice(ch, ch + end - k)))
+            r0, c0 = divmod(pos, sp.s)
+            out.append((slice(r0, r0 + (n_r_at[k] - 1) * sp.sh + 1, sp.sh),
+                        slice(c0, c0 + (n_c_at[k] - 1) * sp.sw + 1, sp.sw), slice(ch, ch + end - k)))
             k = end
         return tuple(out)
     orders: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -301,7 +321,12 @@ def ws_patterns(sp: Shape, rows: int) -> Callable[[int], FoldWindows]:
         ks = range(fr * rows, min(fr * rows + rows, K))
         w = len(ks)
         offs = koff[ks.start: ks.stop]
-        chans, distinct = fold_channels(ks, sp.c), w <= sp.c
+        distinct = w <= sp.c
+        if distinct:   # w channels from the first one's on, round the channels
+            c0 = ks.start % sp.c
+            chans = (((1 << w) - 1) << c0 | ((1 << w) - 1) >> (sp.c - c0)) & all_chans
+        else:
+            chans = all_chans
         if not distinct:   # the first demands from the window indices, addresses only where asked
             sk, t, c = first_slots(sp, ks, rows)
             return FoldWindows(None, sk.n, sk.index(t, c), offs[c] + pbase[t - c], False, chans,
@@ -312,21 +337,21 @@ def ws_patterns(sp: Shape, rows: int) -> Callable[[int], FoldWindows]:
         idx = ramp[0][:n]
         boxes = fold_boxes(ks)
         if partial:   # its own service order (windows cut by the edge), built only if a window asks
-            sk_of = cache(lambda: Skew.of(valid_grid(sp, n_r[ks.start: ks.stop], n_c[ks.start: ks.stop]), rows))
+            sk_of = Once(lambda: Skew.of(valid_grid(sp, n_r[ks.start: ks.stop], n_c[ks.start: ks.stop]), rows))
             last = rows + int((last_p[ks.start: ks.stop] + np.arange(w)).max())
 
             def spread() -> np.ndarray:
                 t, c = sk_of().slots(0, n)
                 return offs[c] + pbase[t - c]
             return FoldWindows(None, n, idx, idx[:0], True, chans, 0, None, (offs, pbase), None, None, sk_of,
-                               cache(spread) if n < _KEEP_BELOW else None, last, boxes, grid)
+                               Once(spread) if n < _KEEP_BELOW else None, last, boxes, grid)
         if w not in orders:
             d, a, c = skew_slots(w, P)
             orders[w] = (d + rows, a, c)
         rel, pix, col = orders[w]
         if n < _KEEP_BELOW:   # a small fold keeps its addresses once built (few calls beat little memory)
             return FoldWindows(rel, n, idx, idx[:0], True, chans, 0, None, (offs, pbase), None, None, None,
-                               cache(lambda: offs[col] + pbase[pix]), -1, boxes, grid)
+                               Once(lambda: offs[col] + pbase[pix]), -1, boxes, grid)
         if not scratch:
             scratch[:] = [np.empty(ramp[0].size, dtype=np.int64) for _ in range(2)]
         return FoldWindows(rel, n, idx, idx[:0], True, chans, 0, None, (offs, pbase), None,
@@ -419,6 +444,7 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     states: dict[tuple[int, int, int], tuple[int, int]] = {}   # state at a sweep's start -> (fold, closes)
     folds = len(keys)
     runs = CleanRuns.of(sp, cfg.array_rows, cf, cap)
+    at = PositionRuns.of(sp, cfg.array_rows) if runs is not None else None
 
     def row_of(i: int) -> int:
         """The row of the layer's demand ``i`` (``runs`` known)."""
@@ -446,6 +472,34 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         pt1 = pattern(keys[f1])
         last_row = f1 * fold_rows + pt1.row(pt1.n - 1)
         return f1, s1 - int(runs.starts[f1]), pt1.n - (s1 - int(runs.starts[f1]))
+
+    absorbing = False   # whether the last run absorbed stopped at the fold that closes the window
+
+    def absorb_run(f0: int) -> int:
+        """Folds ``f0 ..`` at one kernel position read disjoint channels at the same input positions:
+        their new addresses are counted at once over one box of ``seen`` (:meth:`.PositionRuns.fill`),
+        and those that leave the window open are marked and absorbed; how many (0: fewer than two in
+        the run)."""
+        nonlocal count, chans, last_row, absorbing
+        assert at is not None
+        fr = keys[f0]
+        m = min(at.end[fr] - fr, (min(folds, (f0 // period + 1) * period) if period else folds) - f0)
+        if m < 2:   # (sweep starts are left to the loop, which checks them)
+            return 0
+        view = seen.reshape(sp.h, sp.w, sp.c)
+        a, count = at.fill(view, fr, m, count, cap)
+        absorbing = a < m
+        if a == 0:
+            return 0
+        lo, hi = int(at.lo[fr]), int(at.hi[fr + a - 1])
+        rs, cs = at.boxes[at.pos[fr]]
+        view[rs, cs, lo: hi] = True
+        chans |= ((1 << (hi - lo)) - 1) << lo
+        for j in range(a):
+            last_whole[fr + j] = f0 + j
+        last = pattern(fr + a - 1)
+        last_row = (f0 + a - 1) * fold_rows + last.row(last.n - 1)
+        return a
 
     f = -1
     if runs is not None and runs.n:
@@ -492,6 +546,22 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             last_whole[key] = f   # every address of the fold is in the open window already
             continue
         shared = bool(pt.chans & chans)
+        if shared and at is not None and at.pos[key] >= 0:   # a run of folds at one kernel position
+            for q_pt, q_start in pending:
+                mark_from(seen, q_pt, q_start)
+            pending.clear()
+            dirty = True
+            got = absorb_run(f)
+            if got:
+                f += got
+                if not absorbing:   # the whole run stays in the window
+                    f -= 1
+                    continue
+                key = keys[f]
+                pt = pattern(key)
+                n = pt.n
+                base = f * fold_rows
+                last_row = base + pt.row(n - 1)
         fresh_first: np.ndarray | None = None
         if not shared:   # the window holds none of the fold's addresses: its first demands, in order
             fresh_first = pt.firsts
