@@ -3,8 +3,8 @@ memory port, and a controller that runs one layer from a stream of phase descrip
 
 Blocks (all in this component, one clock):
 
-* **Array**: :class:`rtl.array.PEArray` of the accelerator's kind, output stationary, with ``hold`` so a
-  step boundary can wait for operands (a port stall).
+* **Array**: :class:`rtl.core_array.CoreArray` of the accelerator's kind, one set of PEs for OS and WS
+  folds, with ``hold`` so a step boundary can wait for operands (a port stall).
 * **Buffers**: ifmap, filter and ofmap, each two halves (ping-pong) of ``words_per_half`` words with
   ``banks`` ports per half (one access per port per cycle). Only one agent uses a half at a time: the DMA
   fills one ifmap/filter half while the fetcher reads the other; the drain writes one ofmap half while the
@@ -41,9 +41,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .array import PEArray
+from .core_array import CoreArray
 from .program import BUFFERS, CNT, COUNTERS, DESC_FIELDS, DIM, N_SLOTS, SLOT_FIELDS, TAG, CoreParams
-from .ws_array import WSArray
 
 __all__ = ["AccelCore", "desc_layout", "COUNTER_BITS"]
 
@@ -146,34 +145,14 @@ class AccelCore(wiring.Component):
         abits = {buf: max(1, (p.geometry(buf).words_per_half - 1).bit_length()) for buf in BUFFERS}
 
         # ---- array -------------------------------------------------------------------------------------
-        has_os, has_ws = "os" in p.dataflows, "ws" in p.dataflows
+        has_ws = "ws" in p.dataflows
         hold = Signal()
         take = Signal()        # the array samples its operand inputs this cycle
         accept = Signal()      # a fold starts (the array's load cycle)
-        a_busy, a_want, a_last, a_done_os, a_adv, a_step_out = (Signal(name=n) for n in (
-            "arr_busy", "arr_want", "arr_last", "arr_done_os", "arr_adv", "arr_step_out"))
-        arr: Any = None
-        wsa: Any = None
-        parts = []
-        if has_os:
-            arr = PEArray(R, Cc, W, A, acc_bits=p.acc_bits, max_steps=p.max_steps, kind=p.kind, stall=True)
-            m.submodules.array = arr
-            parts.append(arr)
-        if has_ws:
-            wsa = WSArray(R, Cc, W, A, acc_bits=p.acc_bits, max_steps=p.max_steps, kind=p.kind)
-            m.submodules.ws_array = wsa
-            parts.append(wsa)
-
-        def any_of(name: str) -> Value:
-            v: Value = C(0, 1)
-            for a in parts:
-                v = v | getattr(a, name)
-            return v
-
-        m.d.comb += [take.eq(any_of("load")), a_busy.eq(any_of("busy")), a_want.eq(any_of("want_load")),
-                     a_last.eq(any_of("last")), a_adv.eq(a_busy & ~hold),
-                     a_done_os.eq(arr.done if arr is not None else 0),
-                     a_step_out.eq(wsa.step_out if wsa is not None else 0)]
+        arr = CoreArray(R, Cc, W, A, acc_bits=p.acc_bits, max_steps=p.max_steps, kind=p.kind, dataflows=p.dataflows)
+        m.submodules.array = arr
+        a_busy, a_want, a_last, a_adv = arr.busy, arr.want_load, arr.last, Signal(name="arr_adv")
+        m.d.comb += [take.eq(arr.load), a_adv.eq(a_busy & ~hold)]
 
         # ---- phase control ----------------------------------------------------------------------------
         boundary = Signal()    # the current phase (or idle) ends this cycle and `nxt` becomes `cur`
@@ -349,20 +328,16 @@ class AccelCore(wiring.Component):
         steps_now = Mux(ws, cur.P, cur.K) if has_ws else cur.K
         # the array: start a fold when idle and step 0 is ready; hold a step boundary until operands are
         m.d.comb += [accept.eq(f_active & (k == 0) & vec_ready & ~a_busy), hold.eq(a_want & ~vec_ready)]
-        for a, mode in ((arr, 0), (wsa, 1)):
-            if a is None:
-                continue
-            mine = (ws == mode) if has_ws and has_os else C(1, 1)
-            m.d.comb += [a.start.eq(accept & mine), a.steps.eq(steps_now), a.act_signed.eq(cur.sgn), a.hold.eq(hold)]
-            m.d.comb += [a.acts[r].eq(acts_now[r]) for r in range(R)]
-            if p.kind != "parallel":
-                m.d.comb += a.precision.eq(cur.pa)
-            if p.kind == "serial_both":
-                m.d.comb += a.weight_precision.eq(cur.pw)
-        if arr is not None:
-            m.d.comb += [arr.accumulate.eq(0)] + [arr.weights[c].eq(w_now[c]) for c in range(Cc)]
-        if wsa is not None:
-            m.d.comb += [wsa.pe_weights[i].eq(w_now[i]) for i in range(R * Cc)]
+        m.d.comb += [arr.start.eq(accept), arr.ws.eq(ws), arr.steps.eq(steps_now), arr.act_signed.eq(cur.sgn),
+                     arr.hold.eq(hold)]
+        m.d.comb += [arr.acts[r].eq(acts_now[r]) for r in range(R)]
+        if p.kind != "parallel":
+            m.d.comb += arr.precision.eq(cur.pa)
+        if p.kind == "serial_both":
+            m.d.comb += arr.weight_precision.eq(cur.pw)
+        m.d.comb += [arr.weights[c].eq(w_now[c]) for c in range(Cc)]
+        if has_ws:
+            m.d.comb += [arr.pe_weights[i].eq(w_now[i]) for i in range(R * Cc)]
 
         def next_ws_fold(k0s: Signal, cols: Signal, active: Signal, on_wrap: list[Any], on_next: list[Any]) -> None:
             """Move a WS fetcher to the next fold: row folds (the reduction, ``R`` at a time) inner, column
@@ -460,7 +435,7 @@ class AccelCore(wiring.Component):
         sr_now = Mux(cur.P - pix_base >= R, R, cur.P - pix_base)
         sc_now = Mux(cur.tm - col_base >= Cc, Cc, cur.tm - col_base)
         ws_ptr = Signal(CNT)     # WS: address of the next step's sc partial sums ([column fold][pixel][column])
-        trigger = _held(m, a_done_os | a_step_out, "trigger")
+        trigger = _held(m, arr.os_done | arr.step_out, "trigger")
         with m.If(boundary):
             m.d.sync += out_ptr.eq(0)
         with m.Elif(accept):
@@ -470,7 +445,7 @@ class AccelCore(wiring.Component):
                          run["first"].eq(~ws | (k0 == 0)), run["final"].eq(~ws | (k0 + R >= cur.K))]
         with m.If(accept):
             m.d.sync += ws_ptr.eq(col_base * cur.P)
-        with m.Elif(a_step_out):
+        with m.Elif(arr.step_out):
             m.d.sync += ws_ptr.eq(ws_ptr + run["sc"])
 
         # The drain starts in the `done` cycle itself (from the accumulators; `cap` keeps them for the
@@ -487,12 +462,8 @@ class AccelCore(wiring.Component):
         r0 = _held(m, Mux(trigger, 0, d_r), "drain_r0")
         c0 = _held(m, Mux(trigger, 0, d_c), "drain_c0")
         addr0 = _held(m, Mux(trigger, Mux(run["ws"], ws_ptr, run["base"]), d_addr), "drain_addr0")
-        live = []
-        for i in range(R * Cc):
-            os_v: Value = arr.acc[i] if arr is not None else C(0, 1)
-            ws_v: Value = wsa.colsum[i] if wsa is not None and i < Cc else C(0, 1)
-            live.append(_held(m, Mux(run["ws"], ws_v, os_v), f"live{i}") if has_os and has_ws
-                        else (ws_v if has_ws else os_v))
+        live = [_held(m, Mux(run["ws"], arr.colsum[i], arr.acc[i]), f"live{i}") if has_ws and i < Cc
+                else arr.acc[i] for i in range(R * Cc)]
         src_vals = [_held(m, Mux(trigger, live[i], cap[i]), f"src{i}") for i in range(R * Cc)]
         with m.If(trigger):
             m.d.sync += [cap[i].eq(live[i]) for i in range(R * Cc)]
@@ -515,10 +486,10 @@ class AccelCore(wiring.Component):
         # WS reads those partial sums one cycle early, in the step's last bit cycle (still inside the compute
         # phase), so the drain itself only writes; the compiler requires cols <= ofmap banks for WS.
         ws_pre = Signal()
-        m.d.comb += ws_pre.eq((wsa.busy & wsa.load) | wsa.last if wsa is not None else 0)
+        m.d.comb += ws_pre.eq((arr.busy & arr.load) | arr.last if has_ws else 0)
         pre_rmw = ws_pre & run["ws"] & ~run["first"]
         pre_addr = Signal(CNT + 1)   # the next step's partial sums (with s = 1 the current step_out moves ws_ptr on)
-        m.d.comb += pre_addr.eq(ws_ptr + Mux(a_step_out, run["sc"], 0))
+        m.d.comb += pre_addr.eq(ws_ptr + Mux(arr.step_out, run["sc"], 0))
         pre_old = [Signal(signed(p.acc_bits), name=f"o_pre{b}") for b in range(bo)]
         pre_reads: list[Value] = []
         for b in range(bo):

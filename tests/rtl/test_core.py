@@ -149,21 +149,27 @@ def test_core_on_verilator() -> None:
     assert rtl_counts(got.counters, layer, acc) == model
 
 
-@pytest.mark.parametrize("kind", ["serial_act", "serial_both"])
-def test_ws_layers(kind: str) -> None:
+@pytest.mark.parametrize(("kind", "signed"), [("serial_act", True), ("serial_act", False), ("serial_both", True)])
+def test_ws_layers(kind: str, signed: bool) -> None:
     """WS (rows <- reduction, columns <- filters, time <- pixels; partial sums of the row folds read one
-    cycle early and written back by the drain) on a core with both dataflows: outputs == golden and all twelve
+    cycle early and written back by the drain) and OS folds on one array: outputs == golden and all twelve
     numbers equal. 4 bit on a 1-byte link moves two elements per beat: a transfer of an odd element count ends
-    in a half beat, spent whole by the core and by the engine (whole cycles per transfer)."""
+    in a half beat, spent whole by the core and by the engine (whole cycles per transfer). ``wm`` streams
+    activations narrower than the array's (serial_act WS takes them MSB first, aligned to the top of the
+    row register), signed or unsigned."""
     import dataclasses
     bits = 4 if kind == "serial_both" else 8
     acc = dataclasses.replace(_acc(kind, 2, 3, bits, 1.0, banks=(2, 6, 3), acc_bits=32 if bits == 8 else 20),
                               dataflows=("os", "ws"))
+    acc = dataclasses.replace(acc, pe=dataclasses.replace(acc.pe, signed_act=signed))
+    wb, ab = (2, 3) if kind == "serial_both" else (6, 5)   # link-bound: the core keeps one element per word
+    wm = Layer("wm", "conv2d", 3, 4, 4, 4, 3, 3, 1, 1, 1, 1, weight_bits=wb, act_bits=ab, out_bits=bits - 1)
     cases: list[tuple[Layer, LayerMapping | None]] = [
         (_conv("w3", 3, 4, 5, 5, 3, 1, 1, bits=bits), LayerMapping("w3", "ws", Tile(1, 4, 3, 5, 5))),
         (_conv("w1", 3, 5, 3, 3, 1, 1, 0, bits=bits), LayerMapping("w1", "ws", Tile(1, 5, 3, 3, 3))),
         (_conv("wt", 2, 5, 6, 4, 3, 2, 1, bits=bits), LayerMapping("wt", "ws", Tile(1, 3, 2, 2, 2))),
         (_conv("o3", 3, 4, 5, 5, 3, 1, 1, bits=bits), None),
+        (wm, LayerMapping("wm", "ws", Tile(1, 4, 3, 4, 4))),
     ]
     assert _run(acc, cases, seed=5) == []
 
