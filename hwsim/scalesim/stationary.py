@@ -39,6 +39,7 @@ from .config import ScaleSimConfig
 from .folds import fold_grid
 from .replay import skew_slots
 from .report import ReadBuffer
+from .periodic import PeriodicFold, periodic_fold
 from .sharing import CleanRuns, PositionRuns
 from .topology import Shape
 from .windows import window_capacity, window_trace
@@ -139,6 +140,15 @@ class FoldWindows:
     last: int = -1
     boxes: tuple[tuple[slice, slice, slice], ...] = ()
     grid: tuple[int, int, int] = (0, 0, 0)
+    periodic: PeriodicFold | None = None
+    geom: tuple[int, int, int, int, int, int] = (0, 1, 1, 1, 0, 0)
+
+    def input_rows(self, lo: int, hi: int) -> tuple[int, int]:
+        """Bounds on the input rows demands ``lo .. hi - 1`` read (``geom``: the fold's first row, width,
+        the output width, the row stride and its lowest and highest kernel row)."""
+        rows, w, ew, sh, k0, k1 = self.geom
+        d0, d1 = self.row(lo) - rows, self.row(hi - 1) - rows
+        return max(0, d0 - w + 1) // ew * sh + k0, d1 // ew * sh + k1
 
     def count_held(self, seen: np.ndarray) -> int:
         """How many of a fold of whole windows' addresses ``seen`` holds: a count over its boxes (each a
@@ -157,6 +167,8 @@ class FoldWindows:
         """The fold row of demand ``i``."""
         if self.rel is not None:
             return int(self.rel[i])
+        if self.periodic is not None:
+            return self.geom[0] + self.periodic.diagonal(i)
         if i == self.n - 1 and self.last >= 0:
             return self.last
         return self.service().row(i)
@@ -167,6 +179,8 @@ class FoldWindows:
             return self.addrs[lo:hi]
         if self.addrs_of is not None:
             return self.addrs_of()[lo:hi]
+        if self.periodic is not None:
+            return self.periodic.addr_range(lo, hi)
         assert self.lazy is not None
         offs, pbase = self.lazy
         if self.order is not None:   # built in the shared scratch array: valid until the next call
@@ -313,6 +327,7 @@ def ws_patterns(sp: Shape, rows: int) -> Callable[[int], FoldWindows]:
                         slice(c0, c0 + (n_c_at[k] - 1) * sp.sw + 1, sp.sw), slice(ch, ch + end - k)))
             k = end
         return tuple(out)
+    none = np.zeros(0, dtype=np.int64)
     orders: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     ramp: list[np.ndarray] = []   # 0, 1, 2, ... as long as the most demands of a fold (built when needed)
     scratch: list[np.ndarray] = []   # two arrays as long, where folds of whole windows build their addresses
@@ -327,10 +342,15 @@ def ws_patterns(sp: Shape, rows: int) -> Callable[[int], FoldWindows]:
             chans = (((1 << w) - 1) << c0 | ((1 << w) - 1) >> (sp.c - c0)) & all_chans
         else:
             chans = all_chans
+        geom = (rows, w, sp.ew, sp.sh, int(kr[ks.start: ks.stop].min()), int(kr[ks.start: ks.stop].max()))
         if not distinct:   # the first demands from the window indices, addresses only where asked
+            n = int(counts[ks.stop] - counts[ks.start])
+            pf = periodic_fold(sp, ks, n, offs, pbase)
+            if pf is not None:   # counted along its periods
+                return FoldWindows(None, n, none, none, False, chans, pf.reach, periodic=pf, geom=geom)
             sk, t, c = first_slots(sp, ks, rows)
             return FoldWindows(None, sk.n, sk.index(t, c), offs[c] + pbase[t - c], False, chans,
-                               repeat_reach(sp, ks), None, (offs, pbase), sk)
+                               repeat_reach(sp, ks), None, (offs, pbase), sk, geom=geom)
         if not ramp:
             ramp.append(np.arange(min(rows, K) * P, dtype=np.int64))
         n = int(counts[ks.stop] - counts[ks.start])
@@ -344,18 +364,18 @@ def ws_patterns(sp: Shape, rows: int) -> Callable[[int], FoldWindows]:
                 t, c = sk_of().slots(0, n)
                 return offs[c] + pbase[t - c]
             return FoldWindows(None, n, idx, idx[:0], True, chans, 0, None, (offs, pbase), None, None, sk_of,
-                               Once(spread) if n < _KEEP_BELOW else None, last, boxes, grid)
+                               Once(spread) if n < _KEEP_BELOW else None, last, boxes, grid, geom=geom)
         if w not in orders:
             d, a, c = skew_slots(w, P)
             orders[w] = (d + rows, a, c)
         rel, pix, col = orders[w]
         if n < _KEEP_BELOW:   # a small fold keeps its addresses once built (few calls beat little memory)
             return FoldWindows(rel, n, idx, idx[:0], True, chans, 0, None, (offs, pbase), None, None, None,
-                               Once(lambda: offs[col] + pbase[pix]), -1, boxes, grid)
+                               Once(lambda: offs[col] + pbase[pix]), -1, boxes, grid, geom=geom)
         if not scratch:
             scratch[:] = [np.empty(ramp[0].size, dtype=np.int64) for _ in range(2)]
         return FoldWindows(rel, n, idx, idx[:0], True, chans, 0, None, (offs, pbase), None,
-                           (pix, col, scratch), None, None, -1, boxes, grid)
+                           (pix, col, scratch), None, None, -1, boxes, grid, geom=geom)
     return pattern
 
 
@@ -372,6 +392,12 @@ def nth_new(pt: FoldWindows, start: int, need: int, mark: np.ndarray) -> tuple[i
     the fold (its address's previous demand, if any, lies at or after ``start``), a search in
     ``pt.firsts``."""
     end = min(pt.n, start + pt.reach)
+    pf = pt.periodic
+    if pf is not None:   # the new ones within the reach counted (:meth:`.PeriodicFold.new_since`)
+        x, r0 = pf.new_since(start), pf.rank(start)
+        if x + pf.rank(end) - r0 < need:
+            j = r0 + need - x - 1
+            return (pf.select(j), need) if j < pf.firsts else (-1, x + pf.firsts - r0)
     sub = pt.addr_range(start, end)
     sidx = np.arange(sub.size, dtype=np.int64)
     mark[sub[::-1]] = sidx[::-1]
@@ -398,7 +424,25 @@ def mark_from(seen: np.ndarray, pt: FoldWindows, start: int) -> None:
         return
     end = min(pt.n, start + pt.reach)
     seen[pt.addr_range(start, end)] = True
-    seen[pt.first_addrs[np.searchsorted(pt.firsts, end):]] = True
+    if pt.periodic is not None:
+        seen[pt.periodic.first_addrs_from(end)] = True
+    else:
+        seen[pt.first_addrs[np.searchsorted(pt.firsts, end):]] = True
+
+
+def below_held(pt: FoldWindows, need: int, held_lo: int) -> bool:
+    """Whether the input rows the fold reads until it could bring ``need`` new addresses (all of its
+    first demands, if fewer) lie above ``held_lo``, the lowest row the open window holds: then none of
+    them is in the window (a stem's fold starts at the top of the input, the one before ended at its
+    bottom)."""
+    pf = pt.periodic
+    if pf is not None:
+        last = pf.select(need - 1) if need <= pf.firsts else pt.n - 1
+    elif pt.distinct:
+        last = min(need, pt.n) - 1
+    else:
+        last = int(pt.firsts[need - 1]) if need <= pt.firsts.size else pt.n - 1
+    return pt.input_rows(0, last + 1)[1] < held_lo
 
 
 def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
@@ -474,6 +518,7 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         return f1, s1 - int(runs.starts[f1]), pt1.n - (s1 - int(runs.starts[f1]))
 
     absorbing = False   # whether the last run absorbed stopped at the fold that closes the window
+    held_lo = sp.h      # the lowest input row the open window holds (folds of whole windows: not kept)
 
     def absorb_run(f0: int) -> int:
         """Folds ``f0 ..`` at one kernel position read disjoint channels at the same input positions:
@@ -563,9 +608,22 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
                 base = f * fold_rows
                 last_row = base + pt.row(n - 1)
         fresh_first: np.ndarray | None = None
+        pf = pt.periodic
+        all_new = False
         if not shared:   # the window holds none of the fold's addresses: its first demands, in order
-            fresh_first = pt.firsts
-            fresh = fresh_first.size
+            if pf is not None:
+                fresh = pf.firsts
+            else:
+                fresh_first = pt.firsts
+                fresh = fresh_first.size
+        elif runs is None and below_held(pt, cap - count, held_lo):   # its first demands, nothing marked
+            if pf is not None:
+                fresh = pf.firsts
+            elif pt.distinct:
+                fresh, all_new = n, True
+            else:
+                fresh_first = pt.firsts
+                fresh = fresh_first.size
         else:
             for q_pt, q_start in pending:
                 mark_from(seen, q_pt, q_start)
@@ -573,21 +631,31 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             dirty = True
             if pt.distinct and pt.boxes:   # counted; the new demands found only where the window closes
                 fresh = n - pt.count_held(seen)
+            elif pf is not None:
+                every = pf.select_all(0)
+                fresh_first = every[~seen[pf.addrs(every)]]
+                fresh = fresh_first.size
             else:
                 fresh_first = (np.flatnonzero(~seen[pt.addr_range(0, n)]) if pt.distinct
                                else pt.firsts[~seen[pt.first_addrs]])
                 fresh = fresh_first.size
         if count + fresh < cap:
             pending.append((pt, 0))
+            held_lo = min(held_lo, pt.input_rows(0, n)[0])
             chans |= pt.chans
             count += fresh
             if opened[0] != f:
                 last_whole[key] = f
             continue
         need = cap - count
-        if fresh_first is None:
-            fresh_first = np.flatnonzero(~seen[pt.addr_range(0, n)])
-        hit = int(fresh_first[need - 1])
+        if fresh_first is None and pf is not None:
+            hit = pf.select(need - 1)
+        elif all_new:
+            hit = need - 1
+        else:
+            if fresh_first is None:
+                fresh_first = np.flatnonzero(~seen[pt.addr_range(0, n)])
+            hit = int(fresh_first[need - 1])
         closes += 1
         last_close_row = base + pt.row(hit)
         if dirty:
@@ -604,6 +672,11 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
                 last_close_row = base + pt.row(start - 1)
             count = n - start
         else:
+            if pf is not None and cap > pt.reach:   # windows inside the fold's periods, by arithmetic
+                k, hit, start = pf.windows_from(start, cap)
+                if k:
+                    closes += k
+                    last_close_row = base + pt.row(hit)
             while start < n:
                 hit, got_new = nth_new(pt, start, cap, mark)
                 if hit < 0:
@@ -614,6 +687,7 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
                 start = hit + 1
         if count:
             pending.append((pt, start))
+        held_lo = pt.input_rows(start, n)[0] if count else sp.h
         chans = pt.chans if count else 0
         opened = (f, start)
         if runs is not None:
