@@ -187,8 +187,10 @@ class AccelCore(wiring.Component):
         ws = cur.ws
         k0 = Signal(CNT)
         a_done, f_done = Signal(name="a_done"), Signal(name="f_done")
-        s_a = [Signal(A, name=f"stage_a{r}") for r in range(R)]
-        s_w = [Signal(signed(W), name=f"stage_w{c}") for c in range(n_wl)]
+        # data registers without reset (nothing reads them before they are written): a reset would be one more
+        # condition per register in every simulated cycle
+        s_a = [Signal(A, name=f"stage_a{r}", reset_less=True) for r in range(R)]
+        s_w = [Signal(signed(W), name=f"stage_w{c}", reset_less=True) for c in range(n_wl)]
 
         def coord(name: str) -> dict[str, Signal]:
             return {"n": Signal(DIM + 1, name=f"{name}_n"), "p": Signal(DIM + 1, name=f"{name}_p"),
@@ -403,7 +405,7 @@ class AccelCore(wiring.Component):
                 with m.Else():
                     m.d.sync += gi.eq(gi + 1)
             with m.If(~f_done & f_need):
-                for c in range(n_wl):
+                for c in range(Cc):      # OS stages one weight per column
                     with m.If(gf == c // bf):
                         m.d.sync += s_w[c].eq(w_lane_now[c % bf])
                 with m.If(gf == n_gf_os - 1):
@@ -451,7 +453,7 @@ class AccelCore(wiring.Component):
         # The drain starts in the `done` cycle itself (from the accumulators; `cap` keeps them for the
         # later cycles) and writes `bo` results per cycle in fold order: lane b takes the entry b after
         # lane b-1 (row-major over the fold's sr x sc results).
-        cap = [Signal(signed(p.acc_bits), name=f"cap{i}") for i in range(R * Cc)]
+        cap = [Signal(signed(p.acc_bits), name=f"cap{i}", reset_less=True) for i in range(R * Cc)]
         d_active = Signal()
         d_r = Signal(range(R + 1))
         d_c = Signal(range(Cc + 1))

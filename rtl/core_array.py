@@ -102,10 +102,12 @@ class CoreArray(wiring.Component):
             m.d.sync += have_prev.eq(1)
         m.d.comb += self.step_out.eq(mode & (ctrl.done | (ctrl.adv & ctrl.first & have_prev)))
 
-        wst = [Signal(signed(W), name=f"wst{i}") for i in range(R * Cc)] if self.has_ws else []
+        # data registers without reset (each is written before it is read): a reset would be one more condition
+        # per register in every simulated cycle
+        wst = [Signal(signed(W), name=f"wst{i}", reset_less=True) for i in range(R * Cc)] if self.has_ws else []
         with m.If(accept):
             m.d.sync += [wst[i].eq(self.pe_weights[i]) for i in range(len(wst))]
-        accs = [Signal(signed(ab), name=f"acc{i}") for i in range(R * Cc)]
+        accs = [Signal(signed(ab), name=f"acc{i}", reset_less=True) for i in range(R * Cc)]
         {"serial_act": self._serial_act, "serial_both": self._serial_both,
          "parallel": self._parallel}[p.kind](m, ctrl, mode, accept, wst, accs)
         m.d.comb += [self.acc[i].eq(accs[i]) for i in range(R * Cc)]
