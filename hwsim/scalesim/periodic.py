@@ -20,7 +20,6 @@ repeated demands' previous ones). Exactness is tested against the fold's demands
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,82 +169,133 @@ class PeriodicFold:
 
 
 def periodic_fold(sp: Shape, ks: range, n: int, offs: np.ndarray, pbase: np.ndarray) -> PeriodicFold | None:
-    """The fold of window indices ``ks`` as head, periods and tail; None where its steady output rows
-    give fewer than four periods or a period is not longer than the repeat reach (the fold is then
-    handled explicitly); ``offs`` and ``pbase``: each window index's and output pixel's part of an
-    address."""
-    w, P, eh, ew, sh, sw = len(ks), sp.npix, sp.eh, sp.ew, sp.sh, sp.sw
-    k = np.arange(ks.start, ks.stop, dtype=np.int64)
+    """The fold of window indices ``ks`` as head, periods and tail (:func:`periodic_folds` for one)."""
+    koff = np.zeros(ks.stop, dtype=np.int64)
+    koff[ks.start:] = offs
+    return periodic_folds(sp, [ks.start], len(ks), [n], koff, pbase)[0]
+
+
+def periodic_folds(sp: Shape, starts: list[int], w: int, ns: list[int], koff: np.ndarray,
+                   pbase: np.ndarray) -> list[PeriodicFold | None]:
+    """The folds of window indices ``start .. start + w - 1`` (``ns``: their demands) as head, periods
+    and tail, all built at once (a stem's folds alike in all but their window indices: one pass of
+    array operations instead of one per fold); None for a fold whose steady output rows give fewer
+    than four periods or whose period is not longer than the repeat reach (it is handled explicitly).
+    ``koff`` and ``pbase``: each window index's and output pixel's part of an address."""
+    P, eh, ew, sh, sw = sp.npix, sp.eh, sp.ew, sp.sh, sp.sw
+    out: list[PeriodicFold | None] = [None] * len(starts)
+    k = np.asarray(starts, dtype=np.int64)[:, None] + np.arange(w, dtype=np.int64)    # [fold, column]
     kr, rem = np.divmod(k, sp.s * sp.c)
     kc, ch = np.divmod(rem, sp.c)
     n_r = np.minimum(eh, -(-(sp.h - kr) // sh))
     n_c = np.minimum(ew, -(-(sp.w - kc) // sw))
-    # (c, c2): c2 reads the element c's pixel p reads at pixel p + dr * ew + dc, before it (first_slots)
-    same = (ch[:, None] == ch[None, :]) & ((kr[:, None] - kr[None, :]) % sh == 0) & ((kc[:, None] - kc[None, :]) % sw == 0)
-    dr, dc = (kr[:, None] - kr[None, :]) // sh, (kc[:, None] - kc[None, :]) // sw
+    # [fold, c, c2]: c2 reads the element c's pixel p reads at pixel p + dr * ew + dc, before it
+    # (first_slots' rectangles)
+    A, B = (slice(None), slice(None), None), (slice(None), None, slice(None))
     col = np.arange(w, dtype=np.int64)
-    dt = dr * ew + dc + col[None, :] - col[:, None]
-    cover = same & (col[:, None] != col[None, :]) & ((dt < 0) | ((dt == 0) & (col[None, :] < col[:, None])))
-    r0, r1 = np.maximum(0, -dr), np.minimum(eh, n_r[None, :] - dr)
-    c0, c1 = np.maximum(0, -dc), np.minimum(ew, n_c[None, :] - dc)
+    same = (ch[A] == ch[B]) & ((kr[A] - kr[B]) % sh == 0) & ((kc[A] - kc[B]) % sw == 0)
+    dr, dc = (kr[A] - kr[B]) // sh, (kc[A] - kc[B]) // sw
+    dcol = col[None, None, :] - col[None, :, None]
+    dt = dr * ew + dc + dcol
+    cover = same & (dcol != 0) & ((dt < 0) | ((dt == 0) & (dcol < 0)))
+    r0, r1 = np.maximum(0, -dr), np.minimum(eh, n_r[:, None, :] - dr)
+    c0, c1 = np.maximum(0, -dc), np.minimum(ew, n_c[:, None, :] - dc)
     cover &= (r0 < r1) & (c0 < c1)
     # repeat_reach's bound, from the same pairs: two demands of one address lie fewer than this apart
-    reach = int(((np.abs(dr) * ew + np.abs(dc) + np.abs(col[None, :] - col[:, None]))[same].max() + 1) * w)
-    lo_row = int(max(0, r0[cover].max(initial=0)))
-    hi_row = int(min(n_r.min(), r1[cover].min(initial=eh)))
+    reach = (np.where(same, np.abs(dr) * ew + np.abs(dc) + np.abs(dcol), 0).max(axis=(1, 2)) + 1) * w
+    lo_row = np.where(cover, r0, 0).max(axis=(1, 2))
+    hi_row = np.minimum(n_r.min(axis=1), np.where(cover, r1, eh).min(axis=(1, 2)))
     t0 = lo_row * ew + w - 1
-    q = (hi_row * ew - t0) // ew if hi_row * ew > t0 else 0
-    if q < 4:
-        return None
-    pairs = list(zip(*(x.tolist() for x in (*np.nonzero(cover), r0[cover], r1[cover], c0[cover], c1[cover]))))
+    q = np.where(hi_row * ew > t0, (hi_row * ew - t0) // ew, 0)
+    good = np.flatnonzero(q >= 4).tolist()
+    if not good:
+        return out
     T = P + w - 1
-    parts = ((0, t0), (t0, t0 + ew), (t0 + q * ew, T))   # head, one period, tail
+    parts = [((0, int(t0[i])), (int(t0[i]), int(t0[i]) + ew), (int(t0[i] + q[i] * ew), T)) for i in good]
     # each column's first pixels (inside the input, less the rectangles of earlier window indices) on
     # the few output rows these diagonals touch, then looked up for every slot
-    rows_at = sorted({y for lo, hi in parts if hi > lo
+    rows_at = sorted({y for fold in parts for lo, hi in fold if hi > lo
                       for y in range(max(0, lo - (w - 1)) // ew, min(eh, (hi - 1) // ew + 1))})
+    rows_arr = np.array(rows_at, dtype=np.int64)
     where = np.zeros(eh, dtype=np.int64)
     where[rows_at] = np.arange(len(rows_at))
-    grid = ((np.array(rows_at, dtype=np.int64) < n_r[:, None])[:, :, None]
-            & (np.arange(ew, dtype=np.int64) < n_c[:, None])[:, None, :])
-    for a, _, y0, y1, x0, x1 in pairs:
-        i0, i1 = bisect_left(rows_at, y0), bisect_left(rows_at, y1)
-        if i0 < i1:
-            grid[a, i0:i1, x0:x1] = False
-    diag = np.concatenate([np.arange(lo, hi, dtype=np.int64) for lo, hi in parts])
+    g = np.asarray(good, dtype=np.int64)
+    grid = ((rows_arr < n_r[g][:, :, None])[:, :, :, None] & (np.arange(ew) < n_c[g][:, :, None])[:, :, None, :])
+    fi, ca, cb = np.nonzero(cover[g])
+    if fi.size:
+        y0, y1 = r0[g][fi, ca, cb], r1[g][fi, ca, cb]
+        x0, x1 = c0[g][fi, ca, cb], c1[g][fi, ca, cb]
+        rect = (((rows_arr >= y0[:, None]) & (rows_arr < y1[:, None]))[:, :, None]
+                & ((np.arange(ew) >= x0[:, None]) & (np.arange(ew) < x1[:, None]))[:, None, :])
+        grp = np.flatnonzero(np.concatenate(([True], (fi[1:] != fi[:-1]) | (ca[1:] != ca[:-1]))))
+        grid[fi[grp], ca[grp]] &= ~np.logical_or.reduceat(rect, grp, axis=0)
+    lens = [hi - lo for fold in parts for lo, hi in fold]
+    diag = np.concatenate([np.arange(lo, hi, dtype=np.int64) for fold in parts for lo, hi in fold])
     tt = np.repeat(diag, w)
     cc = np.tile(col, diag.size)
+    fold_cols = np.repeat(np.arange(len(good), dtype=np.int64) * w,
+                          [sum(lens[3 * i: 3 * i + 3]) for i in range(len(good))])
+    fc = (fold_cols[:, None] + col).ravel()        # fold * w + column of each slot (flat lookups are fast)
     p = tt - cc
-    orow, ocol = np.divmod(p, ew)
     ok = (p >= 0) & (p < P)
-    ok[ok] = (orow[ok] < n_r[cc[ok]]) & (ocol[ok] < n_c[cc[ok]])
-    tt, cc = tt[ok], cc[ok]
-    first = grid[cc, where[orow[ok]], ocol[ok]]
-    cut = np.searchsorted(tt, [t0, t0 + ew, t0 + q * ew])
-
+    tt, cc, fc, p = tt[ok], cc[ok], fc[ok], p[ok]
+    orow = p // ew
+    ocol = p - orow * ew
+    inside = (orow < n_r[g].ravel()[fc]) & (ocol < n_c[g].ravel()[fc])
+    ok[ok] = inside
+    okc = np.zeros(ok.size + 1, dtype=np.int64)
+    np.cumsum(ok, out=okc[1:])
+    bounds = okc[np.concatenate(([0], np.cumsum(lens))) * w]   # each part's first slot once cut
+    tt, cc, fc, orow, ocol = tt[inside], cc[inside], fc[inside], orow[inside], ocol[inside]
+    fid = fc // w
+    first = grid.reshape(-1)[(fc * len(rows_at) + where[orow]) * ew + ocol]
     rank = np.zeros(tt.size + 1, dtype=np.int64)
     np.cumsum(first, out=rank[1:])
     at = np.flatnonzero(first)
-    i0, i1, i2 = cut.tolist()
-    j0, j1, j2 = np.searchsorted(at, cut).tolist()
-    head = _Stretch(tt[:i0], cc[:i0], rank[: i0 + 1], at[:j0])
-    body = _Stretch(tt[i0:i1] - t0, cc[i0:i1], rank[i0: i1 + 1] - rank[i0], at[j0:j1] - i0)
-    tail = _Stretch(tt[i2:], cc[i2:], rank[i2:] - rank[i2], at[j2:] - i2)
-    if body.n <= reach or head.n + q * body.n + tail.n != n:
-        return None
+    jb = np.searchsorted(at, bounds).tolist()
+    bl = bounds.tolist()
+    adr_all = koff[np.asarray(starts, dtype=np.int64)[g][fid] + cc] + pbase[tt - cc]
     shift = sh * sp.w * sp.c
-    # the table of new_since over one period: j (not a first demand) counts for s in (prev(j), j], its
+    keys, idxs, folds, meta = [], [], [], []
+    big = int(adr_all.max(initial=0)) + 3 * shift + 1
+    for i, f in enumerate(good):
+        o0, o1, o2, o3 = bl[3 * i: 3 * i + 4]
+        j0, j1, j2, j3 = jb[3 * i: 3 * i + 4]
+        ti = int(t0[f])
+        head = _Stretch(tt[o0:o1], cc[o0:o1], rank[o0: o1 + 1] - rank[o0], at[j0:j1] - o0)
+        body = _Stretch(tt[o1:o2] - ti, cc[o1:o2], rank[o1: o2 + 1] - rank[o1], at[j1:j2] - o1)
+        tail = _Stretch(tt[o2:o3], cc[o2:o3], rank[o2: o3 + 1] - rank[o2], at[j2:j3] - o2)
+        rf = int(reach[f])
+        if body.n <= rf or head.n + int(q[f]) * body.n + tail.n != ns[f]:
+            continue
+        b, h = body.n, head.n
+        per = adr_all[o1:o2]
+        adr = np.concatenate((per[b - rf:], per + shift, per[:rf] + 2 * shift))
+        keys.append(adr + len(folds) * big)
+        idxs.append(np.arange(h + b - rf, h + 2 * b + rf, dtype=np.int64))
+        folds.append(f)
+        meta.append((head, body, tail, ti, rf))
+    if not folds:
+        return out
+    # the tables of new_since over one period: j (not a first demand) counts for s in (prev(j), j], its
     # previous demand found by sorting the addresses of a period and a reach on either side
-    b, h = body.n, head.n
-    per = offs[body.c] + pbase[t0 + body.t - body.c]
-    adr = np.concatenate((per[b - reach:], per + shift, per[:reach] + 2 * shift))
-    idx = np.arange(h + b - reach, h + 2 * b + reach, dtype=np.int64)
-    order = np.argsort(adr, kind="stable")
-    dup = adr[order[1:]] == adr[order[:-1]]
-    j, prev = idx[order[1:]][dup], idx[order[:-1]][dup]
-    s_lo, s_hi = h + b, h + 2 * b
+    key, idx = np.concatenate(keys), np.concatenate(idxs)
+    which = np.repeat(np.arange(len(folds)), [x.size for x in keys])
+    order = np.argsort(key, kind="stable")
+    dup = key[order[1:]] == key[order[:-1]]
+    j, prev, fj = idx[order[1:]][dup], idx[order[:-1]][dup], which[order[1:]][dup]
+    h_of = np.array([m[0].n for m in meta], dtype=np.int64)
+    b_of = np.array([m[1].n for m in meta], dtype=np.int64)
+    base = np.concatenate(([0], np.cumsum(b_of + 1)))
+    s_lo, s_hi = (h_of + b_of)[fj], (h_of + 2 * b_of)[fj]
     lo_s, hi_s = np.maximum(prev + 1, s_lo), np.minimum(j + 1, s_hi)
     keep = lo_s < hi_s
-    diff = np.bincount(lo_s[keep] - s_lo, minlength=b + 1) - np.bincount(hi_s[keep] - s_lo, minlength=b + 1)
-    x_table = np.cumsum(diff[:-1])
-    return PeriodicFold(n, head, body, tail, q, t0, ew, shift, offs, pbase, reach, x_table)
+    at_lo, at_hi = (lo_s - s_lo + base[fj])[keep], (hi_s - s_lo + base[fj])[keep]
+    size = int(base[-1])
+    x_all = np.cumsum(np.bincount(at_lo, minlength=size) - np.bincount(at_hi, minlength=size))
+    for i, f in enumerate(folds):
+        head, body, tail, ti, rf = meta[i]
+        offs = koff[starts[f]: starts[f] + w]
+        out[f] = PeriodicFold(ns[f], head, body, tail, int(q[f]), ti, ew, shift, offs, pbase, rf,
+                              x_all[int(base[i]): int(base[i]) + body.n])
+    return out

@@ -37,9 +37,9 @@ import numpy as np
 from ..accelerator import Dataflow
 from .config import ScaleSimConfig
 from .folds import fold_grid
+from .periodic import PeriodicFold, periodic_folds
 from .replay import skew_slots
 from .report import ReadBuffer
-from .periodic import PeriodicFold, periodic_fold
 from .sharing import CleanRuns, PositionRuns
 from .topology import Shape
 from .windows import window_capacity, window_trace
@@ -328,6 +328,7 @@ def ws_patterns(sp: Shape, rows: int) -> Callable[[int], FoldWindows]:
             k = end
         return tuple(out)
     none = np.zeros(0, dtype=np.int64)
+    periodic: dict[int, dict[int, PeriodicFold | None]] = {}   # width -> row fold -> its periods
     orders: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     ramp: list[np.ndarray] = []   # 0, 1, 2, ... as long as the most demands of a fold (built when needed)
     scratch: list[np.ndarray] = []   # two arrays as long, where folds of whole windows build their addresses
@@ -345,7 +346,12 @@ def ws_patterns(sp: Shape, rows: int) -> Callable[[int], FoldWindows]:
         geom = (rows, w, sp.ew, sp.sh, int(kr[ks.start: ks.stop].min()), int(kr[ks.start: ks.stop].max()))
         if not distinct:   # the first demands from the window indices, addresses only where asked
             n = int(counts[ks.stop] - counts[ks.start])
-            pf = periodic_fold(sp, ks, n, offs, pbase)
+            if w not in periodic:   # every such fold of this width at once
+                frs = [f for f in range(-(-K // rows)) if min(K, f * rows + rows) - f * rows == w]
+                built = periodic_folds(sp, [f * rows for f in frs], w,
+                                       [int(counts[min(K, f * rows + w)] - counts[f * rows]) for f in frs], koff, pbase)
+                periodic[w] = dict(zip(frs, built, strict=True))
+            pf = periodic[w].get(fr)
             if pf is not None:   # counted along its periods
                 return FoldWindows(None, n, none, none, False, chans, pf.reach, periodic=pf, geom=geom)
             sk, t, c = first_slots(sp, ks, rows)
