@@ -256,7 +256,10 @@ def periodic_folds(sp: Shape, starts: list[int], w: int, ns: list[int], koff: np
     bl = bounds.tolist()
     adr_all = koff[np.asarray(starts, dtype=np.int64)[g][fid] + cc] + pbase[tt - cc]
     shift = sh * sp.w * sp.c
-    keys, idxs, folds, meta = [], [], [], []
+    keys: list[np.ndarray] = []
+    idxs: list[np.ndarray] = []
+    folds: list[int] = []
+    meta: list[tuple[_Stretch, _Stretch, _Stretch, int, int]] = []
     big = int(adr_all.max(initial=0)) + 3 * shift + 1
     for i, f in enumerate(good):
         o0, o1, o2, o3 = bl[3 * i: 3 * i + 4]

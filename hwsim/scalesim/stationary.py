@@ -436,6 +436,72 @@ def mark_from(seen: np.ndarray, pt: FoldWindows, start: int) -> None:
         seen[pt.first_addrs[np.searchsorted(pt.firsts, end):]] = True
 
 
+def fresh_demands(pt: FoldWindows, seen: np.ndarray | None) -> tuple[int, np.ndarray | None]:
+    """How many of the fold's demands bring an address the open window lacks (``seen``: its addresses;
+    None: it holds none of the fold's), and their indices where they are not all of the fold's first
+    demands or not only counted (None: the first demands, or for a fold of whole windows counted over
+    its boxes, found where the window closes)."""
+    pf = pt.periodic
+    if seen is None:
+        if pf is not None:
+            return pf.firsts, None
+        return (pt.n, None) if pt.distinct else (pt.firsts.size, pt.firsts)
+    if pt.distinct and pt.boxes:
+        return pt.n - pt.count_held(seen), None
+    if pf is not None:
+        every = pf.select_all(0)
+        got = every[~seen[pf.addrs(every)]]
+    elif pt.distinct:
+        got = np.flatnonzero(~seen[pt.addr_range(0, pt.n)])
+    else:
+        got = pt.firsts[~seen[pt.first_addrs]]
+    return got.size, got
+
+
+class PatternCache:
+    """Fold patterns built once and kept within a memory bound, the oldest dropped first (sweeps run
+    in order)."""
+
+    __slots__ = ("build", "pats", "held")
+
+    def __init__(self, build: Callable[[int], FoldWindows]) -> None:
+        self.build = build
+        self.pats: dict[int, FoldWindows] = {}
+        self.held = 0
+
+    def __call__(self, key: int) -> FoldWindows:
+        got = self.pats.get(key)
+        if got is None:
+            got = self.build(key)
+            nbytes = got.nbytes
+            while self.pats and self.held + nbytes > _PATTERN_CACHE_BYTES:
+                self.held -= self.pats.pop(next(iter(self.pats))).nbytes
+            self.pats[key] = got
+            self.held += nbytes
+        return got
+
+
+def windows_inside(pt: FoldWindows, start: int, cap: int, mark: np.ndarray) -> tuple[int, int, int, int]:
+    """Windows opening one after another at demand ``start`` of the fold and closing inside it: ``(how
+    many, the demand that closed the last, where the open one starts, its count)``. In a fold of whole
+    windows every ``cap`` demands; along a stem fold's periods by arithmetic
+    (:meth:`.PeriodicFold.windows_from`); otherwise each by :func:`nth_new`."""
+    n = pt.n
+    if pt.distinct:
+        k = (n - start) // cap
+        return k, start + k * cap - 1, start + k * cap, n - start - k * cap
+    closes, last = 0, -1
+    pf = pt.periodic
+    if pf is not None and cap > pt.reach:
+        closes, last, start = pf.windows_from(start, cap)
+    while start < n:
+        hit, got_new = nth_new(pt, start, cap, mark)
+        if hit < 0:
+            return closes, last, start, got_new
+        closes, last, start = closes + 1, hit, hit + 1
+    return closes, last, start, 0
+
+
 def below_held(pt: FoldWindows, need: int, held_lo: int) -> bool:
     """Whether the input rows the fold reads until it could bring ``need`` new addresses (all of its
     first demands, if fewer) lie above ``held_lo``, the lowest row the open window holds: then none of
@@ -464,23 +530,7 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     size = sp.h * sp.w * sp.c
     seen = np.zeros(size, dtype=bool)      # the open window's addresses
     mark = np.zeros(size, dtype=np.int64)
-    pats: dict[int, FoldWindows] = {}
-    build = ws_patterns(sp, cfg.array_rows)
-
-    held_bytes = 0
-
-    def pattern(key: int) -> FoldWindows:
-        nonlocal held_bytes
-        got = pats.get(key)
-        if got is None:
-            got = build(key)
-            nbytes = got.nbytes
-            while pats and held_bytes + nbytes > _PATTERN_CACHE_BYTES:   # the oldest go (sweeps run in order)
-                old = pats.pop(next(iter(pats)))
-                held_bytes -= old.nbytes
-            pats[key] = got
-            held_bytes += nbytes
-        return got
+    pattern = PatternCache(ws_patterns(sp, cfg.array_rows))
 
     count = 0            # distinct addresses in the open window
     pending: list[tuple[FoldWindows, int]] = []   # its folds (from an index on) not yet marked in ``seen``
@@ -613,38 +663,13 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
                 n = pt.n
                 base = f * fold_rows
                 last_row = base + pt.row(n - 1)
-        fresh_first: np.ndarray | None = None
-        pf = pt.periodic
-        all_new = False
-        if not shared:   # the window holds none of the fold's addresses: its first demands, in order
-            if pf is not None:
-                fresh = pf.firsts
-            else:
-                fresh_first = pt.firsts
-                fresh = fresh_first.size
-        elif runs is None and below_held(pt, cap - count, held_lo):   # its first demands, nothing marked
-            if pf is not None:
-                fresh = pf.firsts
-            elif pt.distinct:
-                fresh, all_new = n, True
-            else:
-                fresh_first = pt.firsts
-                fresh = fresh_first.size
-        else:
+        untouched = not shared or (runs is None and below_held(pt, cap - count, held_lo))
+        if not untouched:   # the window may hold some of the fold's addresses: mark what it holds
             for q_pt, q_start in pending:
                 mark_from(seen, q_pt, q_start)
             pending.clear()
             dirty = True
-            if pt.distinct and pt.boxes:   # counted; the new demands found only where the window closes
-                fresh = n - pt.count_held(seen)
-            elif pf is not None:
-                every = pf.select_all(0)
-                fresh_first = every[~seen[pf.addrs(every)]]
-                fresh = fresh_first.size
-            else:
-                fresh_first = (np.flatnonzero(~seen[pt.addr_range(0, n)]) if pt.distinct
-                               else pt.firsts[~seen[pt.first_addrs]])
-                fresh = fresh_first.size
+        fresh, fresh_first = fresh_demands(pt, None if untouched else seen)
         if count + fresh < cap:
             pending.append((pt, 0))
             held_lo = min(held_lo, pt.input_rows(0, n)[0])
@@ -654,14 +679,14 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
                 last_whole[key] = f
             continue
         need = cap - count
-        if fresh_first is None and pf is not None:
-            hit = pf.select(need - 1)
-        elif all_new:
+        if fresh_first is not None:
+            hit = int(fresh_first[need - 1])
+        elif pt.periodic is not None:
+            hit = pt.periodic.select(need - 1)
+        elif untouched:   # a fold of whole windows: every demand new
             hit = need - 1
         else:
-            if fresh_first is None:
-                fresh_first = np.flatnonzero(~seen[pt.addr_range(0, n)])
-            hit = int(fresh_first[need - 1])
+            hit = int(np.flatnonzero(~seen[pt.addr_range(0, n)])[need - 1])
         closes += 1
         last_close_row = base + pt.row(hit)
         if dirty:
@@ -669,28 +694,10 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             dirty = False
         pending.clear()
         count = 0
-        start = hit + 1
-        if pt.distinct:   # windows inside the fold: every cap demands
-            k = (n - start) // cap
-            if k:
-                closes += k
-                start += k * cap
-                last_close_row = base + pt.row(start - 1)
-            count = n - start
-        else:
-            if pf is not None and cap > pt.reach:   # windows inside the fold's periods, by arithmetic
-                k, hit, start = pf.windows_from(start, cap)
-                if k:
-                    closes += k
-                    last_close_row = base + pt.row(hit)
-            while start < n:
-                hit, got_new = nth_new(pt, start, cap, mark)
-                if hit < 0:
-                    count = got_new
-                    break
-                closes += 1
-                last_close_row = base + pt.row(hit)
-                start = hit + 1
+        k, hit, start, count = windows_inside(pt, hit + 1, cap, mark)
+        if k:
+            closes += k
+            last_close_row = base + pt.row(hit)
         if count:
             pending.append((pt, start))
         held_lo = pt.input_rows(start, n)[0] if count else sp.h
