@@ -175,9 +175,10 @@ def ofmap_layout(sp: Shape, cfg: ScaleSimConfig) -> Layout:
         return product_layout(fold_rows, fold, rf, cf, R, P - (rf - 1) * R, C, M - (cf - 1) * C)
     n_c = M if cfg.dataflow is Dataflow.WS else P   # fold: T steps x the column fold's filters / pixels
 
+    by_col = [Fold(2 * R - 1, w, T, w * T) for w in (extent(n_c, C, fc) for fc in range(cf))]   # (looked up twice a drain)
+
     def fold_t(f: int) -> Fold:
-        w = extent(n_c, C, f // rf)
-        return Fold(2 * R - 1, w, T, w * T)
+        return by_col[f // rf]
     return product_layout(fold_rows, fold_t, rf, cf, 1, 1, C * T, (n_c - (cf - 1) * C) * T)
 
 
