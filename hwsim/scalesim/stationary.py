@@ -343,7 +343,7 @@ def ws_patterns(sp: Shape, rows: int) -> Callable[[int], FoldWindows]:
             chans = (((1 << w) - 1) << c0 | ((1 << w) - 1) >> (sp.c - c0)) & all_chans
         else:
             chans = all_chans
-        geom = (rows, w, sp.ew, sp.sh, int(kr[ks.start: ks.stop].min()), int(kr[ks.start: ks.stop].max()))
+        geom = (rows, w, sp.ew, sp.sh, ks.start // (sp.s * sp.c), (ks.stop - 1) // (sp.s * sp.c))   # kernel rows
         if not distinct:   # the first demands from the window indices, addresses only where asked
             n = int(counts[ks.stop] - counts[ks.start])
             if w not in periodic:   # every such fold of this width at once
@@ -525,7 +525,7 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     cap = window_capacity(kb)
     g = fold_grid(sp, cfg)
     fold_rows = g.fold_rows
-    keys = [fr for _ in range(g.col_folds) for fr in range(g.row_folds)]
+    keys = list(range(g.row_folds)) * g.col_folds   # fold -> its row fold (column folds outer)
     rf, cf = g.row_folds, g.col_folds
     size = sp.h * sp.w * sp.c
     seen = np.zeros(size, dtype=bool)      # the open window's addresses
@@ -672,7 +672,8 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         fresh, fresh_first = fresh_demands(pt, None if untouched else seen)
         if count + fresh < cap:
             pending.append((pt, 0))
-            held_lo = min(held_lo, pt.input_rows(0, n)[0])
+            if runs is None:
+                held_lo = min(held_lo, pt.input_rows(0, n)[0])
             chans |= pt.chans
             count += fresh
             if opened[0] != f:
@@ -700,7 +701,8 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             last_close_row = base + pt.row(hit)
         if count:
             pending.append((pt, start))
-        held_lo = pt.input_rows(start, n)[0] if count else sp.h
+        if runs is None:
+            held_lo = pt.input_rows(start, n)[0] if count else sp.h
         chans = pt.chans if count else 0
         opened = (f, start)
         if runs is not None:
