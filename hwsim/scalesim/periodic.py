@@ -237,16 +237,13 @@ def periodic_folds(sp: Shape, starts: list[int], w: int, ns: list[int], koff: np
                           [sum(lens[3 * i: 3 * i + 3]) for i in range(len(good))])
     fc = (fold_cols[:, None] + col).ravel()        # fold * w + column of each slot (flat lookups are fast)
     p = tt - cc
-    ok = (p >= 0) & (p < P)
-    tt, cc, fc, p = tt[ok], cc[ok], fc[ok], p[ok]
     orow = p // ew
     ocol = p - orow * ew
-    inside = (orow < n_r[g].ravel()[fc]) & (ocol < n_c[g].ravel()[fc])
-    ok[ok] = inside
+    ok = (p >= 0) & (orow < n_r[g].ravel()[fc]) & (ocol < n_c[g].ravel()[fc])   # (rows < n_r <= eh: p < P)
     okc = np.zeros(ok.size + 1, dtype=np.int64)
     np.cumsum(ok, out=okc[1:])
     bounds = okc[np.concatenate(([0], np.cumsum(lens))) * w]   # each part's first slot once cut
-    tt, cc, fc, orow, ocol = tt[inside], cc[inside], fc[inside], orow[inside], ocol[inside]
+    tt, cc, fc, orow, ocol = tt[ok], cc[ok], fc[ok], orow[ok], ocol[ok]
     fid = fc // w
     first = grid.reshape(-1)[(fc * len(rows_at) + where[orow]) * ew + ocol]
     rank = np.zeros(tt.size + 1, dtype=np.int64)

@@ -502,6 +502,12 @@ def windows_inside(pt: FoldWindows, start: int, cap: int, mark: np.ndarray) -> t
     return closes, last, start, 0
 
 
+def lowest_row(pt: FoldWindows, start: int, kept: bool) -> int:
+    """The lowest input row the fold's demands ``start ..`` read, where it is ``kept`` (a layer of
+    stem folds); 0 otherwise (below every row: nothing is taken as apart from the window)."""
+    return pt.input_rows(start, pt.n)[0] if kept else 0
+
+
 def below_held(pt: FoldWindows, need: int, held_lo: int) -> bool:
     """Whether the input rows the fold reads until it could bring ``need`` new addresses (all of its
     first demands, if fewer) lie above ``held_lo``, the lowest row the open window holds: then none of
@@ -672,8 +678,7 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         fresh, fresh_first = fresh_demands(pt, None if untouched else seen)
         if count + fresh < cap:
             pending.append((pt, 0))
-            if runs is None:
-                held_lo = min(held_lo, pt.input_rows(0, n)[0])
+            held_lo = min(held_lo, lowest_row(pt, 0, runs is None))
             chans |= pt.chans
             count += fresh
             if opened[0] != f:
@@ -701,8 +706,7 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             last_close_row = base + pt.row(hit)
         if count:
             pending.append((pt, start))
-        if runs is None:
-            held_lo = pt.input_rows(start, n)[0] if count else sp.h
+        held_lo = lowest_row(pt, start, runs is None) if count else sp.h
         chans = pt.chans if count else 0
         opened = (f, start)
         if runs is not None:
