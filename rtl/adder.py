@@ -13,17 +13,30 @@ from __future__ import annotations
 
 from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed
 
-__all__ = ["mac_sum"]
+__all__ = ["extend", "mac_sum"]
+
+
+def extend(value: Value, width: int) -> Value:
+    """``value`` sign- or zero-extended to ``width`` bits, as a multiplexer between two constant fillings
+    selected by the sign bit. The same wires after synthesis as Amaranth's own extension, which the Verilog
+    backend writes as one concatenated copy of the sign bit per bit, each a separate operation in a
+    simulator's every cycle."""
+    n = len(value)
+    if width <= n or not value.shape().signed:
+        return value
+    low = value.as_unsigned()
+    return Mux(value[n - 1], Cat(low, C((1 << (width - n)) - 1, width - n)), Cat(low, C(0, width - n))).as_signed()
 
 
 def mac_sum(m: Module, base: Value, operand: Value, bit: Value, neg: Value, style: str) -> Value:
     """``base + (bit ? (neg ? -operand : operand) : 0)`` wrapped to ``len(base)`` bits (unsigned view)."""
     width = len(base)
     gated = Signal(signed(width))          # sign-extended, gated partial product
-    m.d.comb += gated.eq(Mux(bit, operand, 0))
+    m.d.comb += gated.eq(Mux(bit, extend(operand, width), 0))
     n = neg & bit
     if style == "single":
-        total = Cat(C(1, 1), base) + Cat(n, gated ^ n.replicate(width))
+        ones = Mux(n, C((1 << width) - 1, width), C(0, width))     # n in every bit (see extend)
+        total = Cat(C(1, 1), base) + Cat(n, gated ^ ones)
         return total[1:width + 1]
     if style == "dual":
         return Mux(n, base - gated, base + gated)[:width]

@@ -274,8 +274,11 @@ class AccelCore(wiring.Component):
             inside = Signal(name=f"if_inside{b}")
             m.d.comb += [gy.eq(sel["gy"] + kcur["h"]), gx.eq(sel["gx"] + kcur["w"]),
                          inside.eq((gy >= 0) & (gy < cur.in_h) & (gx >= 0) & (gx < cur.in_w))]
-            addr = _held(m, ((sel["n"] * cur.tc + kcur["c"]) * cur.ih + (gy - cur.ylo).as_unsigned()) * cur.iw
-                         + (gx - cur.xlo).as_unsigned(), f"if_addr{b}")
+            ab_i = abits["ifmap"]     # every partial sum cut to the address width: exact modulo 2**ab_i, and
+            # no product wider than a machine word (simulators compute those digit by digit)
+            a_nc = (sel["n"] * cur.tc + kcur["c"])[:ab_i]
+            a_y = (a_nc * cur.ih + (gy - cur.ylo).as_unsigned())[:ab_i]
+            addr = _held(m, (a_y * cur.iw + (gx - cur.xlo).as_unsigned())[:ab_i], f"if_addr{b}")
             ok = Signal(name=f"if_ok{b}")
             m.d.comb += ok.eq(f_active & ~a_done & row_ok & inside)
             for h in range(2):
@@ -292,7 +295,7 @@ class AccelCore(wiring.Component):
             col = gf * bf + b
             mloc = col_base + col
             ok = Signal(name=f"f_ok{b}")
-            addr_os = mloc * cur.K + k
+            addr_os = (mloc * cur.K + k)[:abits["filter"]]
             if has_ws:
                 lanes = [g * bf + b for g in range(n_gf_ws)]
                 lr = _pick(m, [C(min(ln, R * Cc - 1) // Cc, range(R + 1)) for ln in lanes], wgf, f"wl{b}_r")
@@ -301,7 +304,7 @@ class AccelCore(wiring.Component):
                 ws_ok = w_act & ~w_have & lvalid & (wcol + lc < cur.tm) & (wk0 + lr < cur.K)
                 os_ok = f_active & ~f_done & (col < Cc) & (mloc < cur.tm)
                 m.d.comb += ok.eq(Mux(ws, ws_ok, os_ok))
-                addr = _held(m, Mux(ws, (wcol + lc) * cur.K + wk0 + lr, addr_os), f"f_addr{b}")
+                addr = _held(m, Mux(ws, ((wcol + lc) * cur.K + wk0 + lr)[:abits["filter"]], addr_os), f"f_addr{b}")
             else:
                 m.d.comb += ok.eq(f_active & ~f_done & (col < Cc) & (mloc < cur.tm))
                 addr = addr_os

@@ -111,11 +111,11 @@ class CoreArray(wiring.Component):
         {"serial_act": self._serial_act, "serial_both": self._serial_both,
          "parallel": self._parallel}[p.kind](m, ctrl, mode, accept, wst, accs)
         m.d.comb += [self.acc[i].eq(accs[i]) for i in range(R * Cc)]
-        for c in range(Cc):
-            total: Value = C(0, 1)
-            for r in range(R):
-                total = total + accs[r * Cc + c]
-            m.d.comb += self.colsum[c].eq(total[:ab])
+        for c in range(Cc):      # every partial sum wrapped to acc_bits: exact, and no sign extensions
+            total: Value = accs[c]
+            for r in range(1, R):
+                total = (total + accs[r * Cc + c])[:ab].as_signed()
+            m.d.comb += self.colsum[c].eq(total)
         return m
 
     @staticmethod
@@ -142,7 +142,7 @@ class CoreArray(wiring.Component):
         for i, acc in enumerate(accs):
             r = i // self.params.cols
             if horner and self.has_ws:
-                base: Value = Mux(restart, 0, Mux(mode, (acc << 1)[:ab], acc)).as_signed()
+                base: Value = Mux(restart, 0, Mux(mode, (acc << 1)[:ab], acc.as_unsigned()))[:ab].as_signed()
             else:
                 base = Mux(restart, 0, acc).as_signed() if self.has_ws else acc
             with m.If(ctrl.clear):
