@@ -24,6 +24,8 @@ One module per concept:
 ``overlap``     the IFMAP read buffer in closed form where windows overlap (OS, IS)
 ``positions``   the same for OS counted per input position, where channels outnumber rows
 ``stationary``  the WS IFMAP read buffer where windows overlap (fold patterns, periods)
+``sharing``     which WS folds can share an address; windows counted that hold none twice
+``periodic``    a stem's WS fold as head, periods of output rows and tail
 ``replay``      the reference: the demand streams, and read buffers fed fold by fold
 ``user``        USER mode's prefetching read buffers
 ``report``      the report row and SCALE-Sim's three CSV files

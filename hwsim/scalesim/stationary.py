@@ -1,29 +1,43 @@
-"""CALC mode's WS IFMAP read buffer where windows overlap: row folds fed through their first demands,
-windows inside a fold counted.
+"""CALC mode's WS IFMAP read buffer where windows overlap: windows counted, folds walked only where a
+window may meet an address twice.
 
 In WS, row fold ``fr`` demands window indices ``[fr * R, fr * R + w)`` of every output pixel (pixels along
 the stream, window indices along the array's rows, skewed), and each column fold repeats the sweep of
-``rf`` row folds. Each row fold's pattern is built once (:class:`FoldWindows`): the indices of its
-*first demands* (those that bring an address first in the fold), sorted, and their addresses. A fold
-whose ``w`` window indices are ``w`` different channels (``w <= C``: every layer but a stem of few
-channels) has only first demands. Otherwise they follow from the window indices alone
-(:func:`first_slots`: two window indices read one element only at a fixed pixel offset, so each one's
-repeated demands are rectangles of pixels), and the fold's other addresses are recomputed only for the
-stretches a window asks for, never built whole.
+``rf`` row folds. Each row fold's pattern (:class:`FoldWindows`) is set up once, with nothing built that
+a window does not ask for:
+
+* a fold whose ``w`` window indices are ``w`` different channels (``w <= C``: every layer but a stem
+  of few channels) demands each address once; its size is arithmetic, its service order, addresses and
+  whole-fold marks (boxes of the ``H x W x C`` input) come on first use. Two such folds share an
+  address only if they share a channel-and-stride-residue class (:mod:`.sharing`), so runs of windows
+  that span no such pair close every ``cap`` demands and are counted without walking a fold
+  (:class:`~hwsim.scalesim.sharing.CleanRuns`); the folds of a run at one kernel position (consecutive
+  channels at the same input positions) are counted at once over one box of the window's bitmap
+  (:class:`~hwsim.scalesim.sharing.PositionRuns`);
+* a stem's fold (``w > C``) repeats addresses; its *first demands* (those that bring an address first
+  in the fold) follow from the window indices alone (:func:`first_slots`: two window indices read one
+  element only at a fixed pixel offset, so each one's repeated demands are rectangles of pixels), and
+  its output rows repeat between a few boundaries, so it is a head, periods and a tail
+  (:mod:`.periodic`) whose first demands are ranked and selected by ``divmod``; a fold too short for
+  periods keeps its first demands explicitly.
 
 A window open at a fold's start holds addresses of earlier folds: the fold fills it at the
-``(cap - held)``-th first demand whose address it lacks. A window that opens inside a fold holds only
-that fold's demands from its start ``s`` on: where every demand is new it closes after ``cap`` demands
-(arithmetic); otherwise at the ``cap``-th demand whose address is not demanded in ``[s, i)``. Two demands
-of a fold with one address lie less than a *reach* apart (:func:`repeat_reach`), so past ``s + reach`` a
-demand is new exactly when it is a first demand of the fold: only the reach is marked, the rest is a
-search in the first demands (:func:`nth_new`). Folds wholly inside the open window are skipped, and
-once the window's state at a sweep's start recurs, whole periods of sweeps are skipped (to the layer's
-end when they fill it).
+``(cap - held)``-th first demand whose address it lacks, found without looking where the fold reads
+nothing the window holds (other channels, or input rows above the lowest it holds: a stem's fold starts
+at the top of the input, the one before ended at its bottom). A window that opens inside a fold holds
+only that fold's demands from its start ``s`` on: where every demand is new it closes after ``cap``
+demands; otherwise at the ``cap``-th demand whose address is not demanded in ``[s, i)``. Two demands of
+a fold with one address lie less than a *reach* apart (:func:`repeat_reach`), so past ``s + reach`` a
+demand is new exactly when it is a first demand of the fold: the new ones within the reach come from a
+table per phase of a period (or are marked, near a fold's ends), the rest is a selection among the first
+demands (:func:`nth_new`, :meth:`~hwsim.scalesim.periodic.PeriodicFold.windows_from`). Folds wholly
+inside the open window are skipped, and once the window's state at a sweep's start recurs, whole periods
+of sweeps are skipped (to the layer's end when they fill it).
 
 Exactness is by construction and tested: :func:`ws_read_buffer` equals
 :func:`~hwsim.scalesim.replay.stream_read_buffer` fed demand by demand on random layers, and
-:func:`first_slots` equals the first demands found by serving a fold's demands in order.
+:func:`first_slots` and the periodic folds equal the first demands found by serving a fold's demands in
+order.
 """
 
 from __future__ import annotations
