@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-import numpy as np
-
 from ..accelerator import Dataflow
 from ..network import Layer
 from .calc import closed_read_buffer
@@ -24,7 +22,7 @@ from .report import ReadBuffer, ScaleSimLayerReport
 from .stationary import ws_read_buffer
 from .timeline import Stalls, Timeline, run_layout, run_stream
 from .topology import Shape, scalesim_shape
-from .user import fetch_orders, replay_prefetches, user_prefetches
+from .user import Chunk, fetch_orders, replay_prefetches, user_prefetches
 
 __all__ = ["simulate_layer", "simulate_topology", "simulate_calc", "simulate_user", "simulate_streams", "build_report"]
 
@@ -112,14 +110,15 @@ _FOLD_CACHE_BYTES = 64 * 2**20   # fold blocks kept at once while a USER-mode re
 
 
 class _FoldFeed:
-    """A read operand's demands fold by fold, in service order (each fold pattern built once, within a
-    memory bound), and the rows of its first and last demand once fed."""
+    """A read operand's demands fold by fold, in service order, as :data:`~hwsim.scalesim.user.Chunk`
+    ``(rows within the fold, fold's first row, addresses, pattern)`` (each fold pattern built once, within
+    a memory bound), and the rows of its first and last demand once fed."""
 
     def __init__(self, fb: FoldBlocks) -> None:
         self.fb = fb
         self.first_row = self.last_row = -1
 
-    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def __iter__(self) -> Iterator[Chunk]:
         cache: dict[tuple[int, int], Block] = {}
         held = 0
         fold_rows = self.fb.fold_rows
@@ -136,11 +135,11 @@ class _FoldFeed:
             rel, addrs = got
             if addrs.size == 0:
                 continue
-            rows = rel + f * fold_rows
+            base = f * fold_rows
             if self.first_row < 0:
-                self.first_row = int(rows[0])
-            self.last_row = int(rows[-1])
-            yield rows, addrs
+                self.first_row = base + int(rel[0])
+            self.last_row = base + int(rel[-1])
+            yield rel, base, addrs, key
 
 
 def simulate_user(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:

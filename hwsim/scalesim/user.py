@@ -10,7 +10,7 @@ a late prefetch's lateness counts twice and an early one moves the row's service
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,10 +18,11 @@ import numpy as np
 from ..accelerator import Dataflow
 from .config import READ_LATENCY_CYCLES, SETS_PER_BUFFER, ScaleSimConfig
 from .folds import fold_grid
-from .replay import Stream, grid, ifmap_addr
+from .replay import Stream, ifmap_addr
 from .topology import Shape
 
-__all__ = ["FetchOrder", "fetch_orders", "Prefetches", "user_prefetches", "replay_prefetches", "read_stall", "rollout"]
+__all__ = ["FetchOrder", "fetch_orders", "Prefetches", "Chunk", "user_prefetches", "replay_prefetches", "read_stall", "rollout",
+           "rollout_sorted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,23 @@ class FetchOrder:
 
 
 def rollout(vals: np.ndarray) -> np.ndarray:
-    """A matrix read out along its anti-diagonals (first to last), each from its lowest row up."""
+    """A matrix read out along its anti-diagonals (first to last), each from its lowest row up.
+
+    Each entry's place is counted, not sorted: the entries of the diagonals before its own, plus its
+    rows below the diagonal's lowest one (:func:`rollout_sorted`, the definition, is tested equal)."""
+    m, n = vals.shape
+    d = np.arange(m + n - 1, dtype=np.int64)
+    lengths = np.minimum(d, m - 1) - np.maximum(d - n + 1, 0) + 1
+    start = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths[:-1])]) + np.minimum(d, m - 1)
+    r = np.arange(m, dtype=np.int64)[:, None]
+    place = start[r + np.arange(n, dtype=np.int64)] - r
+    out = np.empty(m * n, dtype=vals.dtype)
+    out[place.ravel()] = vals.ravel()
+    return out
+
+
+def rollout_sorted(vals: np.ndarray) -> np.ndarray:
+    """:func:`rollout` by its definition: the entries sorted by anti-diagonal, then row from the lowest."""
     m, n = vals.shape
     r, c = np.divmod(np.arange(m * n, dtype=np.int64), n)
     return vals.ravel()[np.argsort((r + c) * m + (m - 1 - r), kind="stable")]
@@ -54,21 +71,27 @@ def fetch_orders(sp: Shape, cfg: ScaleSimConfig) -> tuple[FetchOrder, FetchOrder
     def ifm(p: np.ndarray, k: np.ndarray, ok: np.ndarray) -> np.ndarray:
         return np.where(ok, ifmap_addr(sp, np.minimum(p, P - 1), np.minimum(k, K - 1), cfg.ifmap_offset), -1)
 
+    def axes(*sizes: int) -> list[np.ndarray]:
+        """One index array per axis of an array of ``sizes``, shaped to broadcast (addresses are
+        computed on the small axes and added up only at full size)."""
+        return [np.arange(n, dtype=np.int64).reshape([n if i == j else 1 for j in range(len(sizes))])
+                for i, n in enumerate(sizes)]
+
     flow = cfg.dataflow
     if flow is Dataflow.OS:
-        fr, t, c = grid(rf, K, R)
+        fr, t, c = axes(rf, K, R)
         i_mat = rollout(ifm(fr * R + c, t, fr * R + c < P).reshape(rf * K, R))
-        fc, t, c = grid(cf, K, C)
+        fc, t, c = axes(cf, K, C)
         f_mat = rollout(filt(t, fc * C + c, fc * C + c < M).reshape(cf * K, C))
     elif flow is Dataflow.WS:
-        fr, t, c = grid(rf, P, R)
+        fr, t, c = axes(rf, P, R)
         i_mat = rollout(ifm(t, fr * R + c, fr * R + c < K).reshape(rf * P, R))
-        fc, t, c = grid(cf, K, C)
-        f_mat = filt(t, fc * C + c, fc * C + c < M)
+        fc, t, c = axes(cf, K, C)
+        f_mat = filt(t, fc * C + c, fc * C + c < M).ravel()
     else:
-        fc, k, c = grid(cf, K, C)
-        i_mat = ifm(fc * C + c, k, fc * C + c < P)
-        fr, t, c = grid(rf, M, R)
+        fc, k, c = axes(cf, K, C)
+        i_mat = ifm(fc * C + c, k, fc * C + c < P).ravel()
+        fr, t, c = axes(rf, M, R)
         f_mat = rollout(filt(fr * R + c, t, fr * R + c < K).reshape(rf * M, R))
     return FetchOrder(i_mat[i_mat >= 0], i_mat.size), FetchOrder(f_mat[f_mat >= 0], f_mat.size)
 
@@ -86,22 +109,29 @@ class Prefetches:
     dram_reads: int
 
 
+Chunk = tuple[np.ndarray, int, np.ndarray, Hashable]   # (rows from base, base row, addresses, pattern or None)
+
+
 def user_prefetches(stream: Stream, order: FetchOrder, kb: int, bw: int) -> Prefetches:
     """Replay SCALE-Sim's USER-mode read buffer on the demand ``stream`` (:func:`replay_prefetches` on
-    one chunk)."""
-    return replay_prefetches([(stream.rows, stream.addrs)], order, kb, bw)
+    one chunk, checked demand by demand: the reference)."""
+    return replay_prefetches([(stream.rows, 0, stream.addrs, None)], order, kb, bw)
 
 
-def replay_prefetches(chunks: Iterable[tuple[np.ndarray, np.ndarray]], order: FetchOrder, kb: int,
-                      bw: int) -> Prefetches:
-    """Replay SCALE-Sim's USER-mode read buffer on its demands, given as consecutive chunks ``(rows,
-    addresses)`` in service order (fold by fold: the whole stream is never held).
+def replay_prefetches(chunks: Iterable[Chunk], order: FetchOrder, kb: int, bw: int) -> Prefetches:
+    """Replay SCALE-Sim's USER-mode read buffer on its demands, given as consecutive chunks ``(rows
+    from base, base, addresses, pattern)`` in service order (fold by fold: the whole stream is never held).
 
     The buffer cuts its fetch order into ``N`` sets of ``ceil(words / 100)`` addresses (duplicates
     included); the active half is a cyclic window of ``A`` sets that advances by ``P`` sets at each new
     prefetch. A demand whose address is in no set of the window triggers new prefetches until it is.
     Which demands miss depends on addresses only, so it is found here once; what a miss costs depends
     on the cycle it happens at, found by :func:`read_stall`.
+
+    A chunk's pattern (a hashable, or None) names its addresses: a chunk whose pattern was once fed
+    whole without a miss at the same window position misses nothing again (the window only moves at a
+    miss), so it is skipped unread. Folds repeat their patterns (an OS IFMAP row fold once per column
+    fold), so most demands are never looked at.
     """
     fetch, fetch_size = order.addrs, order.size
     total = kb * 1024
@@ -124,6 +154,7 @@ def replay_prefetches(chunks: Iterable[tuple[np.ndarray, np.ndarray]], order: Fe
         inwin = np.zeros(span, dtype=bool)
         by_addr = np.argsort(elems, kind="stable")
         sorted_elems = elems[by_addr]
+        clean: set[tuple[Hashable, int]] = set()   # (pattern, first set of the window): fed whole, no miss
 
         def window(k: int) -> list[slice]:
             s0 = (k * p_sets) % n_sets
@@ -137,9 +168,13 @@ def replay_prefetches(chunks: Iterable[tuple[np.ndarray, np.ndarray]], order: Fe
                 inwin[elems[sl]] = on
 
         fill(0, True)
-        for dem_rows, addrs in chunks:
+        for dem_rows, row0, addrs, pattern in chunks:
             if addrs.size == 0:
                 continue
+            state = (pattern, (k * p_sets) % n_sets)
+            if pattern is not None and state in clean:
+                continue
+            k_in = k
             dem = addrs - base
             if int(dem.min()) < 0 or int(dem.max()) >= span:
                 bad_at = int(np.flatnonzero((dem < 0) | (dem >= span))[0])
@@ -163,7 +198,7 @@ def replay_prefetches(chunks: Iterable[tuple[np.ndarray, np.ndarray]], order: Fe
                     k1 += 1
                 fill(k, False)
                 fill(k1, True)
-                row = int(dem_rows[q])
+                row = row0 + int(dem_rows[q])
                 if rows and rows[-1] == row:
                     counts[-1] += k1 - k
                 else:
@@ -171,6 +206,8 @@ def replay_prefetches(chunks: Iterable[tuple[np.ndarray, np.ndarray]], order: Fe
                     counts.append(k1 - k)
                 k = k1
                 pos, chunk = q + 1, 4096
+            if pattern is not None and k == k_in:
+                clean.add(state)
     gap = lines + READ_LATENCY_CYCLES
     return Prefetches(np.asarray(rows, dtype=np.int64), np.asarray(counts, dtype=np.int64), gap,
                        -first_lines, -1 + k * gap, (first_lines + k * lines) * bw)

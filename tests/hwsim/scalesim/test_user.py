@@ -10,8 +10,11 @@ from hypothesis import strategies as st
 
 from hwsim import Dataflow, Layer, LayerKind
 from hwsim.scalesim import ScaleSimConfig, stall_free_cycles
+from hwsim.scalesim.folds import fold_grid
+from hwsim.scalesim.replay import fold_blocks, grid, ifmap_addr
 from hwsim.scalesim.simulate import simulate_streams, simulate_user
-from hwsim.scalesim.user import FetchOrder, replay_prefetches
+from hwsim.scalesim.topology import Shape, scalesim_shape
+from hwsim.scalesim.user import FetchOrder, fetch_orders, replay_prefetches, rollout, rollout_sorted
 
 
 @st.composite
@@ -57,4 +60,74 @@ def test_user_mode_stalls_on_reads_in_the_generated_range() -> None:
 def test_a_demand_never_fetched_is_one_line() -> None:
     order = FetchOrder(np.arange(10, 2010, dtype=np.int64), 2000)   # more than the active half of 1 kB
     with pytest.raises(ValueError, match=r"^address 5 is demanded but never fetched$"):
-        replay_prefetches([(np.zeros(1, dtype=np.int64), np.array([5], dtype=np.int64))], order, 1, 1)
+        replay_prefetches([(np.zeros(1, dtype=np.int64), 0, np.array([5], dtype=np.int64), None)], order, 1, 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(0, 2**31))
+def test_rollout_places_equal_the_sorted_definition(m: int, n: int, seed: int) -> None:
+    vals = np.random.default_rng(seed).integers(-5, 50, size=(m, n))
+    assert np.array_equal(rollout(vals), rollout_sorted(vals))
+
+
+def fetch_orders_flat(sp: Shape, cfg: ScaleSimConfig) -> tuple[FetchOrder, FetchOrder]:
+    """The prefetch matrices from flat index grids and the sorted read-out: ``fetch_orders`` as it was
+    first written, the reference of its broadcast form."""
+    R, C = cfg.array_rows, cfg.array_cols
+    K, M, P = sp.window, sp.m, sp.npix
+    g = fold_grid(sp, cfg)
+    rf, cf = g.row_folds, g.col_folds
+
+    def filt(k: np.ndarray, m: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        return np.where(ok, m * K + k + cfg.filter_offset, -1)
+
+    def ifm(p: np.ndarray, k: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        return np.where(ok, ifmap_addr(sp, np.minimum(p, P - 1), np.minimum(k, K - 1), cfg.ifmap_offset), -1)
+
+    if cfg.dataflow is Dataflow.OS:
+        fr, t, c = grid(rf, K, R)
+        i_mat = rollout_sorted(ifm(fr * R + c, t, fr * R + c < P).reshape(rf * K, R))
+        fc, t, c = grid(cf, K, C)
+        f_mat = rollout_sorted(filt(t, fc * C + c, fc * C + c < M).reshape(cf * K, C))
+    elif cfg.dataflow is Dataflow.WS:
+        fr, t, c = grid(rf, P, R)
+        i_mat = rollout_sorted(ifm(t, fr * R + c, fr * R + c < K).reshape(rf * P, R))
+        fc, t, c = grid(cf, K, C)
+        f_mat = filt(t, fc * C + c, fc * C + c < M)
+    else:
+        fc, k, c = grid(cf, K, C)
+        i_mat = ifm(fc * C + c, k, fc * C + c < P)
+        fr, t, c = grid(rf, M, R)
+        f_mat = rollout_sorted(filt(fr * R + c, t, fr * R + c < K).reshape(rf * M, R))
+    return FetchOrder(i_mat[i_mat >= 0], i_mat.size), FetchOrder(f_mat[f_mat >= 0], f_mat.size)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(user_cases())
+def test_fetch_orders_broadcast_equal_the_flat_grids(case: tuple[Layer, ScaleSimConfig]) -> None:
+    layer, cfg = case
+    sp = scalesim_shape(layer)
+    for got, ref in zip(fetch_orders(sp, cfg), fetch_orders_flat(sp, cfg), strict=True):
+        assert got.size == ref.size and np.array_equal(got.addrs, ref.addrs)
+
+
+@pytest.mark.parametrize("flow", list(Dataflow))
+def test_skipping_clean_repeated_folds_changes_no_prefetch(flow: Dataflow) -> None:
+    """Folds of a pattern once fed whole without a miss at the same window are skipped; fed every demand
+    instead (pattern ``None``), both buffers prefetch at the same rows, as often, to the same trace."""
+    layer = Layer("c", LayerKind.CONV2D, in_channels=16, out_channels=40, in_h=12, in_w=11, kernel_h=3, kernel_w=3)
+    cfg = ScaleSimConfig("r", 4, 4, 1, 1, 1, flow, user_bandwidth=True, bandwidths=(2,),
+                         ifmap_read_words_per_cycle=1, filter_read_words_per_cycle=1)
+    sp = scalesim_shape(layer)
+    repeats = []
+    for operand, order in zip(("ifmap", "filter"), fetch_orders(sp, cfg), strict=True):
+        fb = fold_blocks(sp, cfg, operand)
+        repeats.append(len(set(fb.keys)) < len(fb.keys))
+        chunks = [(*fb.block(key), f * fb.fold_rows, key) for f, key in enumerate(fb.keys)]
+        named = replay_prefetches([(rel, base, addrs, key) for rel, addrs, base, key in chunks], order, 1, 1)
+        plain = replay_prefetches([(rel, base, addrs, None) for rel, addrs, base, _ in chunks], order, 1, 1)
+        assert named.rows.size > 1   # the buffer misses again and again
+        assert np.array_equal(named.rows, plain.rows) and np.array_equal(named.counts, plain.counts)
+        fields = ("gap", "dram_start", "dram_stop", "dram_reads")
+        assert [getattr(named, f) for f in fields] == [getattr(plain, f) for f in fields]
+    assert any(repeats)   # some operand's fold patterns repeat (and can be skipped)
