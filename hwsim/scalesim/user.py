@@ -25,6 +25,9 @@ __all__ = ["FetchOrder", "fetch_orders", "Prefetches", "Chunk", "user_prefetches
            "rollout_sorted"]
 
 
+PREPARED_BYTES = 64 * 2**20   # demand patterns a USER-mode read buffer keeps checked at once
+
+
 @dataclass(frozen=True, slots=True)
 class FetchOrder:
     """The order in which a USER-mode read buffer holds addresses: the valid ``addrs`` of its prefetch
@@ -128,10 +131,10 @@ def replay_prefetches(chunks: Iterable[Chunk], order: FetchOrder, kb: int, bw: i
     Which demands miss depends on addresses only, so it is found here once; what a miss costs depends
     on the cycle it happens at, found by :func:`read_stall`.
 
-    A chunk's pattern (a hashable, or None) names its addresses: a chunk whose pattern was once fed
-    whole without a miss at the same window position misses nothing again (the window only moves at a
-    miss), so it is skipped unread. Folds repeat their patterns (an OS IFMAP row fold once per column
-    fold), so most demands are never looked at.
+    A chunk's pattern (a hashable, or None) names its addresses. The window is a function of its first
+    set alone, so a chunk whose pattern was fed before at the same first set misses at the same demands
+    by as many prefetches: those are replayed, the chunk unread. Folds repeat their patterns (an OS
+    IFMAP row fold once per column fold), so most demands are never looked at.
     """
     fetch, fetch_size = order.addrs, order.size
     total = kb * 1024
@@ -151,63 +154,106 @@ def replay_prefetches(chunks: Iterable[Chunk], order: FetchOrder, kb: int, bw: i
         base = int(fetch.min()) if cnt else 0
         span = int(fetch.max()) - base + 1 if cnt else 1
         elems = fetch - base
-        inwin = np.zeros(span, dtype=bool)
-        by_addr = np.argsort(elems, kind="stable")
-        sorted_elems = elems[by_addr]
-        clean: set[tuple[Hashable, int]] = set()   # (pattern, first set of the window): fed whole, no miss
+        outside = np.ones(span, dtype=bool)   # addresses in no set of the window
+        unique = cnt == 0 or int(np.bincount(elems, minlength=span).max()) == 1
+        if unique:   # a filter's fetch order holds each address once: its place, by address
+            place = np.full(span, -1, dtype=np.int64)
+            place[elems] = np.arange(cnt, dtype=np.int64)
+        else:
+            by_addr = np.argsort(elems, kind="stable")
+            sorted_elems = elems[by_addr]
 
-        def window(k: int) -> list[slice]:
-            s0 = (k * p_sets) % n_sets
+        def places(a: int) -> np.ndarray:
+            """Every place of address ``a`` (relative to the base) in the fetch order."""
+            if unique:
+                return place[a: a + 1][place[a: a + 1] >= 0]
+            lo, hi = np.searchsorted(sorted_elems, [a, a + 1])
+            return by_addr[lo:hi]
+
+        prepared: dict[Hashable, np.ndarray] = {}   # a pattern's addresses relative to the base, checked
+        held = 0
+        # (pattern, first set of the window) -> the misses of a fold fed at that window: (row within the
+        # fold, prefetches) of each, and the prefetches in all
+        memo: dict[tuple[Hashable, int], tuple[list[tuple[int, int]], int]] = {}
+
+        def fill(s0: int, on: bool) -> None:
+            """Mark (or unmark) the addresses of the window whose first set is ``s0``."""
             s1 = s0 + a_sets
             if s1 <= n_sets:
-                return [slice(s0 * eps, min(s1 * eps, cnt))]
-            return [slice(s0 * eps, cnt), slice(0, min((s1 - n_sets) * eps, cnt))]
+                outside[elems[s0 * eps: min(s1 * eps, cnt)]] = not on
+            else:
+                outside[elems[s0 * eps:]] = not on
+                outside[elems[: min((s1 - n_sets) * eps, cnt)]] = not on
 
-        def fill(k: int, on: bool) -> None:
-            for sl in window(k):
-                inwin[elems[sl]] = on
+        def record(row: int, count: int) -> None:
+            if rows and rows[-1] == row:
+                counts[-1] += count
+            else:
+                rows.append(row)
+                counts.append(count)
 
+        filled = 0   # the window ``outside`` leaves out
         fill(0, True)
         for dem_rows, row0, addrs, pattern in chunks:
             if addrs.size == 0:
                 continue
-            state = (pattern, (k * p_sets) % n_sets)
-            if pattern is not None and state in clean:
+            s_in = (k * p_sets) % n_sets
+            got = None if pattern is None else memo.get((pattern, s_in))
+            if got is not None:   # this pattern was fed at this window before: the same misses again
+                for rel, c in got[0]:
+                    record(row0 + rel, c)
+                k += got[1]
                 continue
+            if filled != s_in:
+                fill(filled, False)
+                fill(s_in, True)
+                filled = s_in
             k_in = k
-            dem = addrs - base
-            if int(dem.min()) < 0 or int(dem.max()) >= span:
-                bad_at = int(np.flatnonzero((dem < 0) | (dem >= span))[0])
-                raise ValueError(f"address {int(addrs[bad_at])} is demanded but never fetched")
+            misses: list[tuple[int, int]] = []
+            dem = None if pattern is None else prepared.get(pattern)
+            if dem is None:
+                dem = addrs - base
+                if int(dem.min()) < 0 or int(dem.max()) >= span:
+                    bad_at = int(np.flatnonzero((dem < 0) | (dem >= span))[0])
+                    raise ValueError(f"address {int(addrs[bad_at])} is demanded but never fetched")
+                if pattern is not None:
+                    if held + dem.nbytes > PREPARED_BYTES:
+                        prepared.clear()
+                        held = 0
+                    prepared[pattern] = dem
+                    held += dem.nbytes
             n = dem.size
             pos, chunk = 0, 4096
             while pos < n:
                 end = min(n, pos + chunk)
-                bad = np.flatnonzero(~inwin[dem[pos:end]])
+                bad = np.flatnonzero(outside[dem[pos:end]])
                 if bad.size == 0:
                     pos, chunk = end, chunk * 2
                     continue
                 q = pos + int(bad[0])
                 a = int(dem[q])
-                lo, hi = np.searchsorted(sorted_elems, [a, a + 1])
-                if lo == hi:
+                sets = places(a) // eps
+                if sets.size == 0:
                     raise ValueError(f"address {a + base} is demanded but never fetched")
-                sets = by_addr[lo:hi] // eps
                 k1 = k + 1
-                while not np.any((sets - k1 * p_sets) % n_sets < a_sets):
-                    k1 += 1
-                fill(k, False)
-                fill(k1, True)
-                row = row0 + int(dem_rows[q])
-                if rows and rows[-1] == row:
-                    counts[-1] += k1 - k
+                if sets.size == 1:   # one place (always for a filter): plain integers
+                    one = int(sets[0])
+                    while (one - k1 * p_sets) % n_sets >= a_sets:
+                        k1 += 1
                 else:
-                    rows.append(row)
-                    counts.append(k1 - k)
+                    while not np.any((sets - k1 * p_sets) % n_sets < a_sets):
+                        k1 += 1
+                s1 = (k1 * p_sets) % n_sets
+                fill(filled, False)
+                fill(s1, True)
+                filled = s1
+                rel = int(dem_rows[q])
+                record(row0 + rel, k1 - k)
+                misses.append((rel, k1 - k))
                 k = k1
                 pos, chunk = q + 1, 4096
-            if pattern is not None and k == k_in:
-                clean.add(state)
+            if pattern is not None:
+                memo[(pattern, s_in)] = (misses, k - k_in)
     gap = lines + READ_LATENCY_CYCLES
     return Prefetches(np.asarray(rows, dtype=np.int64), np.asarray(counts, dtype=np.int64), gap,
                        -first_lines, -1 + k * gap, (first_lines + k * lines) * bw)

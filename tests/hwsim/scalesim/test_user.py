@@ -112,8 +112,8 @@ def test_fetch_orders_broadcast_equal_the_flat_grids(case: tuple[Layer, ScaleSim
 
 
 @pytest.mark.parametrize("flow", list(Dataflow))
-def test_skipping_clean_repeated_folds_changes_no_prefetch(flow: Dataflow) -> None:
-    """Folds of a pattern once fed whole without a miss at the same window are skipped; fed every demand
+def test_replaying_repeated_folds_changes_no_prefetch(flow: Dataflow) -> None:
+    """A fold whose pattern was fed before at the same window replays its misses; fed every demand
     instead (pattern ``None``), both buffers prefetch at the same rows, as often, to the same trace."""
     layer = Layer("c", LayerKind.CONV2D, in_channels=16, out_channels=40, in_h=12, in_w=11, kernel_h=3, kernel_w=3)
     cfg = ScaleSimConfig("r", 4, 4, 1, 1, 1, flow, user_bandwidth=True, bandwidths=(2,),
