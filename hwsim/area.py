@@ -37,7 +37,7 @@ from .kinds import PEKind, tree_bits
 
 __all__ = ["MODEL_VERSION", "KINDS", "TERMS", "FPGAArea", "ICE40_COEFFS", "FIT_ERROR", "FIT_POINTS", "FIT_YOSYS",
            "area_terms", "array_area", "fpga_area", "BRAM_SHAPES", "BufferMemory", "buffer_memories", "bram_count",
-           "CORE_TERMS", "CORE_COEFFS", "CORE_FIT_ERROR", "CORE_FIT_POINTS", "CORE_FIT_YOSYS", "CoreArea", "core_terms", "core_area"]
+           "CORE_TERMS", "CORE_COEFFS", "CORE_FIT_ERROR", "CORE_FIT_POINTS", "CORE_FIT_YOSYS", "CoreArea", "core_terms", "ws_datapath", "core_area"]
 
 # Bump whenever TERMS or the coefficients below change (sweep stores record it with every area result).
 MODEL_VERSION = "2-ice40-yosys0.23-3kinds"
@@ -255,14 +255,29 @@ def core_terms(acc: Accelerator) -> tuple[int, ...]:
     return (1, acc.rows, acc.rows * acc.cols * acc.pe.acc_bits)
 
 
+def ws_datapath(acc: Accelerator) -> FPGAArea:
+    """What WS adds to a core's one PE array (``rtl.core_array.CoreArray``), counted from its structure in
+    iCE40 cells (not fitted): per PE its fold weight and its staged weight (``W`` flip-flops each; OS stages
+    only one weight per column), the staged weight's bypass and the operand's OS/WS multiplexer (one LUT per
+    bit), and for the bit-serial kinds the accumulator base's multiplexer (``acc_bits`` LUTs; ``serial_both``
+    also a ``W``-bit weight shift register per PE); per column an adder tree over the rows (``rows - 1`` adds
+    of ``acc_bits``, one LUT and one carry per bit) and the drain's choice of column sum or accumulator."""
+    R, C, W, A, ab = acc.rows, acc.cols, acc.pe.max_weight_bits, acc.pe.max_act_bits, acc.pe.acc_bits
+    pes, kind = R * C, acc.pe.kind
+    operand = W if kind is PEKind.PARALLEL else W + A - 1      # the shifted weight or the gated one-hot
+    ffs = pes * W + (pes - C) * W + (pes * W if kind is PEKind.SERIAL_BOTH else 0) + R * A
+    luts = pes * (W + operand + ab) + (pes * W if kind is PEKind.SERIAL_BOTH else 0) + C * (R - 1) * ab + C * ab
+    return FPGAArea(luts, ffs, C * (R - 1) * ab)
+
+
 def core_area(acc: Accelerator) -> CoreArea:
     """Area of the accelerator core generated for ``acc`` on iCE40: :func:`fpga_area` of its PE array, the
     exact block-RAM count of its buffers (:func:`bram_count`) and the fitted controller term. Fitted on
-    OS-only cores; a core with WS also has the WS array, counted here as a second :func:`fpga_area`
-    array (extrapolated, not fitted)."""
+    OS-only cores; a core with WS adds :func:`ws_datapath` (counted, not fitted; its error on the one WS
+    build is in docs/rtl.md)."""
     array = fpga_area(acc)
     if any(d.value == "ws" for d in acc.dataflows):
-        array = array + array
+        array = array + ws_datapath(acc)
     terms = core_terms(acc)
 
     def extra(what: str) -> float:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import hwsim
-from hwsim.accelerator import Accelerator
+from hwsim.accelerator import Accelerator, Dataflow
 from hwsim.area import CORE_TERMS, bram_count, buffer_memories, core_terms, fpga_area
 
 __all__ = ["Point", "POINTS", "accelerator_of", "run_points", "write_csv", "table", "fit_core", "main"]
@@ -54,6 +54,7 @@ class Point:
     timeout_s: float = 2400.0
     abc9: bool = True      # False: the 16x16 cores, whose ABC9 step exhausts the WebAssembly Yosys' stack
     memories_only: bool = False   # True: Yosys only up to its memory mapping (a core that cannot fit)
+    dataflows: tuple[str, ...] | None = None   # instead of the accelerator's own
 
 
 POINTS = (
@@ -63,6 +64,7 @@ POINTS = (
     Point("small_4x4_up5k", SMALL, "ice40", "up5k"),
     Point("small_4x4_ecp5", SMALL, "ecp5", "lfe5u-25f"),
     Point("edge8_serial", "edge8_serial", "ice40", "hx8k", place=False),
+    Point("small_4x4_ws", SMALL, "ice40", "hx8k", place=False, dataflows=("os", "ws")),
     Point("edge16_serial_1bank", "edge16_serial", "ecp5", "lfe5u-85f", banks=1, abc9=False),
     Point("edge16_serial", "edge16_serial", "ecp5", "lfe5u-85f", abc9=False, timeout_s=1800.0, memories_only=True),
 )
@@ -78,6 +80,9 @@ def accelerator_of(pt: Point) -> Accelerator:
         acc = hwsim.resolve_accelerator(REPO / pt.arch if pt.arch.endswith(".yaml") else pt.arch)
     if pt.rows is not None:
         acc = dataclasses.replace(acc, name=f"{acc.name}_{pt.rows}x{pt.rows}", rows=pt.rows, cols=pt.rows)
+    if pt.dataflows is not None:
+        acc = dataclasses.replace(acc, name=f"{acc.name}_{'_'.join(pt.dataflows)}",
+                                  dataflows=tuple(Dataflow(d) for d in pt.dataflows))
     if pt.banks is not None:
         acc = dataclasses.replace(acc, name=f"{acc.name}_{pt.banks}bank", **{
             f"{b}_sram": dataclasses.replace(getattr(acc, f"{b}_sram"), banks=pt.banks)
