@@ -8,6 +8,7 @@ only the OFMAP stream; :func:`simulate_streams`, the reference of both, replays 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 
 from ..accelerator import Dataflow
 from ..network import Layer
@@ -17,7 +18,7 @@ from .folds import fold_grid, fold_stats, sram_counts
 from .layout import ofmap_layout, read_layout, reading_pixels
 from .overlap import overlap_read_buffer
 from .positions import position_read_buffer
-from .replay import Block, FoldBlocks, demand_streams, fold_blocks, stream_read_buffer
+from .replay import FoldBlocks, demand_streams, fold_blocks, stream_read_buffer
 from .report import ReadBuffer, ScaleSimLayerReport
 from .stationary import ws_read_buffer
 from .timeline import Stalls, Timeline, run_layout, run_stream
@@ -106,40 +107,34 @@ def simulate_calc(layer: Layer, cfg: ScaleSimConfig,
                         (out.row_of(0), out.row_of(out.n - 1)))
 
 
-_FOLD_CACHE_BYTES = 64 * 2**20   # fold blocks kept at once while a USER-mode read buffer is replayed
-
-
 class _FoldFeed:
     """A read operand's demands fold by fold, in service order, as :data:`~hwsim.scalesim.user.Chunk`
-    ``(rows within the fold, fold's first row, addresses, pattern)`` (each fold pattern built once, within
-    a memory bound), and the rows of its first and last demand once fed."""
+    ``(fold pattern, fold's first row, build)``: the buffer builds a fold's demands only when it reads
+    them (a fold it replays from an earlier one of its pattern is never built)."""
 
     def __init__(self, fb: FoldBlocks) -> None:
         self.fb = fb
-        self.first_row = self.last_row = -1
 
     def __iter__(self) -> Iterator[Chunk]:
-        cache: dict[tuple[int, int], Block] = {}
-        held = 0
-        fold_rows = self.fb.fold_rows
-        for f, key in enumerate(self.fb.keys):
-            got = cache.get(key)
-            if got is None:
-                got = self.fb.block(key)
-                size = got[0].nbytes + got[1].nbytes
-                if held + size > _FOLD_CACHE_BYTES:
-                    cache.clear()
-                    held = 0
-                cache[key] = got
-                held += size
-            rel, addrs = got
-            if addrs.size == 0:
-                continue
-            base = f * fold_rows
-            if self.first_row < 0:
-                self.first_row = base + int(rel[0])
-            self.last_row = base + int(rel[-1])
-            yield rel, base, addrs, key
+        fb = self.fb
+        for f, key in enumerate(fb.keys):
+            yield key, f * fb.fold_rows, partial(fb.block, key)
+
+    def demand_rows(self) -> tuple[int, int]:
+        """The rows of the operand's first and last demand (-1, -1 without any)."""
+        fb = self.fb
+        first = last = -1
+        for f, key in enumerate(fb.keys):
+            rel = fb.block(key)[0]
+            if rel.size:
+                first = f * fb.fold_rows + int(rel[0])
+                break
+        for f in range(len(fb.keys) - 1, -1, -1):
+            rel = fb.block(fb.keys[f])[0]
+            if rel.size:
+                last = f * fb.fold_rows + int(rel[-1])
+                break
+        return first, last
 
 
 def simulate_user(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
@@ -152,14 +147,10 @@ def simulate_user(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
     i_feed, f_feed = _FoldFeed(fold_blocks(sp, cfg, "ifmap")), _FoldFeed(fold_blocks(sp, cfg, "filter"))
     i_pf = replay_prefetches(i_feed, i_order, cfg.ifmap_sram_kb, cfg.ifmap_read_words_per_cycle)
     f_pf = replay_prefetches(f_feed, f_order, cfg.filter_sram_kb, cfg.filter_read_words_per_cycle)
-    for feed in (i_feed, f_feed):
-        if feed.first_row < 0:   # a buffer that holds its whole operand reads no demand: rows only
-            for _ in feed:
-                pass
     tl = run_stream(st.ofmap, cfg.ofmap_sram_kb, cfg.bandwidths[0], st.n_rows, (i_pf, f_pf))
     i_own, f_own = tl.read_stalls
-    ifmap = ReadBuffer(i_pf.dram_start, i_pf.dram_stop, i_pf.dram_reads, i_feed.first_row, i_feed.last_row)
-    filt = ReadBuffer(f_pf.dram_start, f_pf.dram_stop, f_pf.dram_reads, f_feed.first_row, f_feed.last_row)
+    ifmap = ReadBuffer(i_pf.dram_start, i_pf.dram_stop, i_pf.dram_reads, *i_feed.demand_rows())
+    filt = ReadBuffer(f_pf.dram_start, f_pf.dram_stop, f_pf.dram_reads, *f_feed.demand_rows())
     return build_report(layer, cfg, sp, st.n_rows, tl, int(tl.shift[-1]), ifmap, filt,
                         (int(st.ofmap.rows[0]), int(st.ofmap.rows[-1])), (i_own, f_own))
 

@@ -10,7 +10,7 @@ a late prefetch's lateness counts twice and an early one moves the row's service
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +18,7 @@ import numpy as np
 from ..accelerator import Dataflow
 from .config import READ_LATENCY_CYCLES, SETS_PER_BUFFER, ScaleSimConfig
 from .folds import fold_grid
-from .replay import Stream, ifmap_addr
+from .replay import Block, Stream, ifmap_addr
 from .topology import Shape
 
 __all__ = ["FetchOrder", "fetch_orders", "Prefetches", "Chunk", "user_prefetches", "replay_prefetches", "read_stall", "rollout",
@@ -112,18 +112,19 @@ class Prefetches:
     dram_reads: int
 
 
-Chunk = tuple[np.ndarray, int, np.ndarray, Hashable]   # (rows from base, base row, addresses, pattern or None)
+Chunk = tuple[Hashable, int, Callable[[], Block]]   # (pattern or None, first row, its (rows from it, addresses))
 
 
 def user_prefetches(stream: Stream, order: FetchOrder, kb: int, bw: int) -> Prefetches:
     """Replay SCALE-Sim's USER-mode read buffer on the demand ``stream`` (:func:`replay_prefetches` on
     one chunk, checked demand by demand: the reference)."""
-    return replay_prefetches([(stream.rows, 0, stream.addrs, None)], order, kb, bw)
+    return replay_prefetches([(None, 0, lambda: (stream.rows, stream.addrs))], order, kb, bw)
 
 
 def replay_prefetches(chunks: Iterable[Chunk], order: FetchOrder, kb: int, bw: int) -> Prefetches:
-    """Replay SCALE-Sim's USER-mode read buffer on its demands, given as consecutive chunks ``(rows
-    from base, base, addresses, pattern)`` in service order (fold by fold: the whole stream is never held).
+    """Replay SCALE-Sim's USER-mode read buffer on its demands, given as consecutive chunks ``(pattern,
+    first row, build)`` in service order, ``build()`` giving the chunk's demands (rows from its first,
+    addresses), called only when they are read (fold by fold: the whole stream is never held).
 
     The buffer cuts its fetch order into ``N`` sets of ``ceil(words / 100)`` addresses (duplicates
     included); the active half is a cyclic window of ``A`` sets that advances by ``P`` sets at each new
@@ -131,7 +132,7 @@ def replay_prefetches(chunks: Iterable[Chunk], order: FetchOrder, kb: int, bw: i
     Which demands miss depends on addresses only, so it is found here once; what a miss costs depends
     on the cycle it happens at, found by :func:`read_stall`.
 
-    A chunk's pattern (a hashable, or None) names its addresses. The window is a function of its first
+    A chunk's pattern (a hashable, or None) names its demands. The window is a function of its first
     set alone, so a chunk whose pattern was fed before at the same first set misses at the same demands
     by as many prefetches: those are replayed, the chunk unread. Folds repeat their patterns (an OS
     IFMAP row fold once per column fold), so most demands are never looked at.
@@ -154,23 +155,33 @@ def replay_prefetches(chunks: Iterable[Chunk], order: FetchOrder, kb: int, bw: i
         base = int(fetch.min()) if cnt else 0
         span = int(fetch.max()) - base + 1 if cnt else 1
         elems = fetch - base
-        outside = np.ones(span, dtype=bool)   # addresses in no set of the window
+        # a filter's fetch order holds each address once: a demand is then read as the set holding its
+        # address, in the window when that set is; otherwise as its address, in the window when some
+        # set of the window holds it (``outside`` marks the others)
         unique = cnt == 0 or int(np.bincount(elems, minlength=span).max()) == 1
-        if unique:   # a filter's fetch order holds each address once: its place, by address
-            place = np.full(span, -1, dtype=np.int64)
-            place[elems] = np.arange(cnt, dtype=np.int64)
+        if unique:
+            set_of = np.full(span, -1, dtype=np.int64)
+            set_of[elems] = np.arange(cnt, dtype=np.int64) // eps
         else:
+            outside = np.ones(span, dtype=bool)
             by_addr = np.argsort(elems, kind="stable")
             sorted_elems = elems[by_addr]
 
-        def places(a: int) -> np.ndarray:
-            """Every place of address ``a`` (relative to the base) in the fetch order."""
-            if unique:
-                return place[a: a + 1][place[a: a + 1] >= 0]
+        def sets_of(a: int) -> np.ndarray:
+            """The sets that hold address ``a`` (relative to the base)."""
             lo, hi = np.searchsorted(sorted_elems, [a, a + 1])
-            return by_addr[lo:hi]
+            return by_addr[lo:hi] // eps
 
-        prepared: dict[Hashable, np.ndarray] = {}   # a pattern's addresses relative to the base, checked
+        def off_window(seg: np.ndarray, s0: int) -> np.ndarray:
+            """Which demands of ``seg`` (sets, or addresses) the window from set ``s0`` does not hold."""
+            if not unique:
+                return outside[seg]
+            if s0 + a_sets <= n_sets:
+                return (seg < s0) | (seg >= s0 + a_sets)
+            return (seg < s0) & (seg >= s0 + a_sets - n_sets)
+
+        # a pattern's rows and demands (sets, or addresses relative to the base), checked
+        prepared: dict[Hashable, Block] = {}
         held = 0
         # (pattern, first set of the window) -> the misses of a fold fed at that window: (row within the
         # fold, prefetches) of each, and the prefetches in all
@@ -178,6 +189,8 @@ def replay_prefetches(chunks: Iterable[Chunk], order: FetchOrder, kb: int, bw: i
 
         def fill(s0: int, on: bool) -> None:
             """Mark (or unmark) the addresses of the window whose first set is ``s0``."""
+            if unique:
+                return
             s1 = s0 + a_sets
             if s1 <= n_sets:
                 outside[elems[s0 * eps: min(s1 * eps, cnt)]] = not on
@@ -194,9 +207,7 @@ def replay_prefetches(chunks: Iterable[Chunk], order: FetchOrder, kb: int, bw: i
 
         filled = 0   # the window ``outside`` leaves out
         fill(0, True)
-        for dem_rows, row0, addrs, pattern in chunks:
-            if addrs.size == 0:
-                continue
+        for pattern, row0, build in chunks:
             s_in = (k * p_sets) % n_sets
             got = None if pattern is None else memo.get((pattern, s_in))
             if got is not None:   # this pattern was fed at this window before: the same misses again
@@ -204,37 +215,48 @@ def replay_prefetches(chunks: Iterable[Chunk], order: FetchOrder, kb: int, bw: i
                     record(row0 + rel, c)
                 k += got[1]
                 continue
-            if filled != s_in:
+            prep = None if pattern is None else prepared.get(pattern)
+            if prep is None:
+                dem_rows, addrs = build()
+                dem = addrs - base
+                if dem.size and (int(dem.min()) < 0 or int(dem.max()) >= span):
+                    bad_at = int(np.flatnonzero((dem < 0) | (dem >= span))[0])
+                    raise ValueError(f"address {int(addrs[bad_at])} is demanded but never fetched")
+                if unique:
+                    dem = set_of[dem]
+                    if dem.size and int(dem.min()) < 0:
+                        bad_at = int(np.flatnonzero(dem < 0)[0])
+                        raise ValueError(f"address {int(addrs[bad_at])} is demanded but never fetched")
+                prep = (dem_rows, dem)
+                if pattern is not None:
+                    size = dem_rows.nbytes + dem.nbytes
+                    if held + size > PREPARED_BYTES:
+                        prepared.clear()
+                        held = 0
+                    prepared[pattern] = prep
+                    held += size
+            dem_rows, dem = prep
+            k_in = k
+            misses: list[tuple[int, int]] = []
+            if dem.size and filled != s_in:
                 fill(filled, False)
                 fill(s_in, True)
                 filled = s_in
-            k_in = k
-            misses: list[tuple[int, int]] = []
-            dem = None if pattern is None else prepared.get(pattern)
-            if dem is None:
-                dem = addrs - base
-                if int(dem.min()) < 0 or int(dem.max()) >= span:
-                    bad_at = int(np.flatnonzero((dem < 0) | (dem >= span))[0])
-                    raise ValueError(f"address {int(addrs[bad_at])} is demanded but never fetched")
-                if pattern is not None:
-                    if held + dem.nbytes > PREPARED_BYTES:
-                        prepared.clear()
-                        held = 0
-                    prepared[pattern] = dem
-                    held += dem.nbytes
             n = dem.size
             pos, chunk = 0, 4096
             while pos < n:
                 end = min(n, pos + chunk)
-                bad = np.flatnonzero(outside[dem[pos:end]])
+                bad = np.flatnonzero(off_window(dem[pos:end], (k * p_sets) % n_sets))
                 if bad.size == 0:
                     pos, chunk = end, chunk * 2
                     continue
                 q = pos + int(bad[0])
-                a = int(dem[q])
-                sets = places(a) // eps
-                if sets.size == 0:
-                    raise ValueError(f"address {a + base} is demanded but never fetched")
+                if unique:
+                    sets = dem[q: q + 1]
+                else:
+                    sets = sets_of(int(dem[q]))
+                    if sets.size == 0:
+                        raise ValueError(f"address {int(dem[q]) + base} is demanded but never fetched")
                 k1 = k + 1
                 if sets.size == 1:   # one place (always for a filter): plain integers
                     one = int(sets[0])

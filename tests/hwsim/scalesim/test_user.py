@@ -3,6 +3,8 @@ the replay of the full demand streams (``simulate_streams``, the model the SCALE
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -60,7 +62,8 @@ def test_user_mode_stalls_on_reads_in_the_generated_range() -> None:
 def test_a_demand_never_fetched_is_one_line() -> None:
     order = FetchOrder(np.arange(10, 2010, dtype=np.int64), 2000)   # more than the active half of 1 kB
     with pytest.raises(ValueError, match=r"^address 5 is demanded but never fetched$"):
-        replay_prefetches([(np.zeros(1, dtype=np.int64), 0, np.array([5], dtype=np.int64), None)], order, 1, 1)
+        replay_prefetches([(None, 0, lambda: (np.zeros(1, dtype=np.int64), np.array([5], dtype=np.int64)))], order,
+                          1, 1)
 
 
 @settings(max_examples=60, deadline=None)
@@ -123,9 +126,9 @@ def test_replaying_repeated_folds_changes_no_prefetch(flow: Dataflow) -> None:
     for operand, order in zip(("ifmap", "filter"), fetch_orders(sp, cfg), strict=True):
         fb = fold_blocks(sp, cfg, operand)
         repeats.append(len(set(fb.keys)) < len(fb.keys))
-        chunks = [(*fb.block(key), f * fb.fold_rows, key) for f, key in enumerate(fb.keys)]
-        named = replay_prefetches([(rel, base, addrs, key) for rel, addrs, base, key in chunks], order, 1, 1)
-        plain = replay_prefetches([(rel, base, addrs, None) for rel, addrs, base, _ in chunks], order, 1, 1)
+        chunks = [(key, f * fb.fold_rows, partial(fb.block, key)) for f, key in enumerate(fb.keys)]
+        named = replay_prefetches(chunks, order, 1, 1)
+        plain = replay_prefetches([(None, base, build) for _, base, build in chunks], order, 1, 1)
         assert named.rows.size > 1   # the buffer misses again and again
         assert np.array_equal(named.rows, plain.rows) and np.array_equal(named.counts, plain.counts)
         fields = ("gap", "dram_start", "dram_stop", "dram_reads")
