@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import itertools
+import re
 from pathlib import Path
 
 import pytest
@@ -126,5 +127,6 @@ def test_reference_fc_is_a_1x1_conv_and_ignores_nothing() -> None:
 
 @pytest.mark.parametrize("bad", [0, 9, 2.0])
 def test_reference_rejects_widths_outside_1_to_pmax(bad: object) -> None:
-    with pytest.raises(ValueError, match="act_bits must be an integer in"):
+    with pytest.raises(ValueError, match=rf"^bitfusion_ref\.act_bits must be an integer in \[1, 8\], "
+                                         rf"not {re.escape(repr(bad))}$"):
         ref.perf_factor(bad, 8)  # type: ignore[arg-type]

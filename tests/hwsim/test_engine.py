@@ -132,16 +132,21 @@ def test_cascade_expected_and_worst_case() -> None:
 def test_bad_inputs_name_the_field() -> None:
     a = acc(size=8)
     la = Layer("big", LayerKind.CONV2D, 64, 64, 8, 8, 3, 3)
-    with pytest.raises(ValueError, match=r"Layer\['big'\]: buffers too small to hold even a 1x1x1x1x1 tile"):
+    with pytest.raises(ValueError, match=r"^Layer\['big'\]: buffers too small to hold even a 1x1x1x1x1 tile: "
+                                         r"needs 9 bytes of ifmap_sram per buffer half, but "
+                                         r"ifmap_sram\.size_bytes=8 holds 4 per half \(double buffering\)$"):
         hwsim.simulate(Network.single("n", [la]), a)
-    with pytest.raises(ValueError, match=r"Layer\['x'\].act_bits must be an integer in \[1, 8\], not 16"):
+    with pytest.raises(ValueError, match=r"^Layer\['x'\]\.act_bits must be an integer in \[1, 8\], not 16$"):
         hwsim.simulate(Network.single("n", [Layer("x", LayerKind.LINEAR, 4, 4, act_bits=16)]), acc())
     small = Layer("s", LayerKind.CONV2D, 4, 4, 4, 4, 3, 3)
-    with pytest.raises(ValueError, match=r"LayerMapping\['s'\].tile.m must be an integer in \[1, 4\], not 9"):
+    with pytest.raises(ValueError, match=r"^LayerMapping\['s'\]\.tile\.m must be an integer in \[1, 4\], "
+                                         r"not 9$"):
         simulate_layer(small, LayerMapping("s", Dataflow.OS, Tile(1, 9, 4, 2, 2)), acc())
-    with pytest.raises(ValueError, match=r"LayerMapping\['s'\].dataflow must be one of the accelerator's \['os'\]"):
+    with pytest.raises(ValueError, match=r"^LayerMapping\['s'\]\.dataflow must be one of the accelerator's "
+                                         r"\['os'\], not 'ws'$"):
         simulate_layer(small, LayerMapping("s", Dataflow.WS, Tile(1, 4, 4, 2, 2)), acc(flows=("os",)))
-    with pytest.raises(ValueError, match="loop_order must be a permutation"):
+    with pytest.raises(ValueError, match=r"^LayerMapping\['s'\]\.loop_order must be a permutation of "
+                                         r"'nmcpq', not 'nmcp'$"):
         LayerMapping("s", Dataflow.OS, Tile(1, 1, 1, 1, 1), loop_order="nmcp")
 
 

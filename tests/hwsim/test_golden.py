@@ -37,9 +37,11 @@ def test_bit_stream_is_lsb_first_with_negative_msb() -> None:
 
 
 def test_act_out_of_range_is_rejected() -> None:
-    with pytest.raises(ValueError, match=r"bit_serial_mac.act must be a signed 3-bit integer in \[-4, 3\], not 4"):
+    with pytest.raises(ValueError, match=r"^bit_serial_mac\.act must be a signed 3-bit integer in \[-4, 3\], "
+                                         r"not 4$"):
         golden.bit_serial_mac(1, 4, 3)
-    with pytest.raises(ValueError, match="unsigned 2-bit"):
+    with pytest.raises(ValueError, match=r"^bit_serial_mac\.act must be a unsigned 2-bit integer in "
+                                         r"\[0, 3\], not -1$"):
         golden.bit_serial_mac(1, -1, 2, signed_act=False)
 
 
@@ -97,5 +99,6 @@ def test_tile_os_and_linear_agree_with_scalar_model() -> None:
     for r, c in itertools.product(range(3), range(4)):
         assert tile[r, c] == golden.bit_serial_dot(list(wts[:, c]), list(acts[r]), 4, acc_bits=10)
     assert np.array_equal(golden.linear(acts, wts.T, acc_bits=10), tile)
-    with pytest.raises(ValueError, match="must agree"):
+    with pytest.raises(ValueError, match=r"^tile_os: acts \(rows x K\) and weights \(K x cols\) must agree, "
+                                         r"not \(3, 5\) and \(4, 5\)$"):
         golden.tile_os(acts, wts.T)

@@ -126,7 +126,8 @@ def test_bank_limited_buffer_stalls_where_the_ports_say() -> None:
 
 
 def test_ports_that_cannot_deliver_one_operand_are_refused() -> None:
-    with pytest.raises(ValueError, match=r"^Accelerator\.ofmap_sram\.word_bits must be >= pe\.acc_bits"):
+    with pytest.raises(ValueError, match=r"^Accelerator\.ofmap_sram\.word_bits must be >= pe\.acc_bits "
+                                         r"\(partial sums\) = 32 \(one operand per access\), not 16$"):
         acc(ofmap_sram=BufferSpec(4096, word_bits=16))
 
 
@@ -166,9 +167,11 @@ def test_pruned_layer_costs_less_memory_and_energy_not_cycles() -> None:
 
 def test_density_outside_0_1_is_refused() -> None:
     for bad in (0.0, 1.5, -0.1):
-        with pytest.raises(ValueError, match=r"^Layer\['c'\]\.weight_density must be a number in \(0\.0, 1\.0\]"):
+        with pytest.raises(ValueError, match=rf"^Layer\['c'\]\.weight_density must be a number in "
+                                             rf"\(0\.0, 1\.0\], not {re.escape(repr(bad))}$"):
             conv(weight_density=bad)
-    with pytest.raises(ValueError, match="weight_density must be 1 for a pool layer"):
+    with pytest.raises(ValueError, match=r"^Layer\['p'\]\.weight_density must be 1 for a pool layer \(it has "
+                                         r"no stored weights\), not 0\.5$"):
         Layer("p", "pool", 4, 4, 4, 4, 2, 2, 2, 2, weight_density=0.5)  # type: ignore[arg-type]
 
 
@@ -182,9 +185,11 @@ def test_adder_tree_bits_and_energy() -> None:
     par = mac_pj(e, PESpec(kind=PEKind.PARALLEL), 8, 8)
     assert one == pytest.approx(e.mult_pj_per_bit2 * 64 + 8 * e.add_pj_per_bit * 32)
     assert tree < one and tree < 2 * par
-    with pytest.raises(ValueError, match="adder_tree must be a power of two"):
+    with pytest.raises(ValueError, match=r"^PESpec\.adder_tree must be a power of two in \[1, 1024\], "
+                                         r"not 12$"):
         PESpec(kind=PEKind.SERIAL_ACT, adder_tree=12)
-    with pytest.raises(ValueError, match="adder_tree must be 1 for a parallel PE"):
+    with pytest.raises(ValueError, match=r"^PESpec\.adder_tree must be 1 for a parallel PE \(an option of "
+                                         r"the kinds \['serial_act', 'serial_both'\]\), not 16$"):
         PESpec(kind=PEKind.PARALLEL, adder_tree=16)
 
 
@@ -226,7 +231,9 @@ def test_huge_layers_are_walked_in_bounded_memory_or_refused() -> None:
     a = hwsim.resolve_accelerator("edge16_serial")
     r = hwsim.simulate(Network.single("n", [la]), a)
     assert r.layers[0].macs == 64 * 10_000_000
-    with pytest.raises(ValueError, match=r"^LayerMapping\['fc'\]\.tile must give at most"):
+    with pytest.raises(ValueError, match=r"^LayerMapping\['fc'\]\.tile must give at most 16777216 DRAM tiles "
+                                         r"for the engine's walk, not 640000000 \(larger tiles, or buffers "
+                                         r"large enough for them\)$"):
         hwsim.simulate_layer(la, LayerMapping("fc", Dataflow.OS, Tile(1, 1, 1, 1, 1)), a)
     f = layer_cost(la, hwsim.default_mapping(la, a), a)
     assert f.compute_cycles == r.layers[0].compute_cycles
@@ -288,7 +295,7 @@ def test_unpacked_buffers_store_one_element_per_word() -> None:
     assert hwsim.engine.element_cycles(flat.ifmap_sram, 4, 64.0) == 1.0
     assert hwsim.engine.element_cycles(packed.ifmap_sram, 4, 64.0) == 0.5
     assert ru.stall_cycles > rp.stall_cycles
-    with pytest.raises(TypeError, match=r"^BufferSpec\.packed must be"):
+    with pytest.raises(TypeError, match=r"^BufferSpec\.packed must be true or false, not 'no'$"):
         BufferSpec(1024, packed="no")  # type: ignore[arg-type]
 
 
@@ -340,8 +347,9 @@ def test_an_accelerator_that_cannot_split_the_reduction_is_never_given_such_a_ti
     whole = dataclasses.replace(split_ok, split_reduction=False)
     bad = LayerMapping("c", Dataflow.OS, Tile(1, 4, 32, 8, 8))
     bad.validate(la, split_ok)
-    with pytest.raises(ValueError, match=re.escape("LayerMapping['c'].tile splits the reduction (tile.c=32 of 64), "
-                                                   "which 't' cannot (split_reduction: false)")):
+    with pytest.raises(ValueError, match="^" + re.escape("LayerMapping['c'].tile splits the reduction "
+                                                          "(tile.c=32 of 64), which 't' cannot "
+                                                          "(split_reduction: false)") + "$"):
         bad.validate(la, whole)
     assert hwsim.schedule.default_mapping(la, whole).tile.c == 64
     assert hwsim.schedule.default_mapping(la, split_ok).tile.c < 64

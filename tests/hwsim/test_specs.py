@@ -17,25 +17,30 @@ def conv(name: str = "c", **kw: object) -> Layer:
 
 
 def test_pe_spec_rules() -> None:
-    with pytest.raises(ValueError, match=r"PESpec.max_act_bits must be an integer in \[1, 32\], not 0"):
+    with pytest.raises(ValueError, match=r"^PESpec\.max_act_bits must be an integer in \[1, 32\], not 0$"):
         PESpec(max_act_bits=0)
-    with pytest.raises(TypeError, match=r"^PESpec\.max_weight_bits must be an integer.*, not 8\.5$"):
+    with pytest.raises(TypeError, match=r"^PESpec\.max_weight_bits must be an integer in \[1, 32\], "
+                                        r"not 8\.5$"):
         PESpec(max_weight_bits=8.5)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="PESpec.acc_bits must be >= max_weight_bits"):
+    with pytest.raises(ValueError, match=r"^PESpec\.acc_bits must be >= max_weight_bits \+ max_act_bits = "
+                                         r"32, not 24$"):
         PESpec(max_weight_bits=16, max_act_bits=16, acc_bits=24)
-    with pytest.raises(ValueError, match="PESpec.kind must be one of"):
+    with pytest.raises(ValueError, match=r"^PESpec\.kind must be one of \['parallel', 'serial_act', "
+                                         r"'serial_both', 'fusion'\], not 'quantum'$"):
         PESpec(kind="quantum")  # type: ignore[arg-type]
     assert PESpec(kind="serial_act").kind is PEKind.SERIAL_ACT  # type: ignore[arg-type]
 
 
 def test_accelerator_rules() -> None:
-    with pytest.raises(ValueError, match=r"Accelerator.rows must be an integer in \[1, 4096\], not -4"):
+    with pytest.raises(ValueError, match=r"^Accelerator\.rows must be an integer in \[1, 4096\], not -4$"):
         Accelerator("a", -4, 4)
-    with pytest.raises(ValueError, match="BufferSpec.size_bytes must be an integer >= 1, not -1"):
+    with pytest.raises(ValueError, match=r"^BufferSpec\.size_bytes must be an integer >= 1, not -1$"):
         BufferSpec(-1)
-    with pytest.raises(ValueError, match="Accelerator.dataflows must be a non-empty list"):
+    with pytest.raises(ValueError, match=r"^Accelerator\.dataflows must be a non-empty list of \['os', 'ws', "
+                                         r"'is'\], not \(\)$"):
         Accelerator("a", 4, 4, dataflows=())
-    with pytest.raises(ValueError, match="must not repeat"):
+    with pytest.raises(ValueError, match=r"^Accelerator\.dataflows must not repeat a dataflow, "
+                                         r"not \['os', 'os'\]$"):
         Accelerator("a", 4, 4, dataflows=("os", "os"))  # type: ignore[arg-type]
     a = Accelerator("a", 4, 4, dataflows=("ws",))  # type: ignore[arg-type]
     assert a.dataflows == (Dataflow.WS,)
@@ -56,17 +61,23 @@ def test_layer_shapes_and_counts() -> None:
 
 
 def test_layer_rules() -> None:
-    with pytest.raises(ValueError, match=r"Layer\['c'\].groups must divide"):
+    with pytest.raises(ValueError, match=r"^Layer\['c'\]\.groups must divide in_channels=4 and "
+                                         r"out_channels=8, not 3$"):
         conv(groups=3)
-    with pytest.raises(ValueError, match=r"Layer\['c'\].weight_bits must be an integer in \[1, 32\], not 0"):
+    with pytest.raises(ValueError, match=r"^Layer\['c'\]\.weight_bits must be an integer in \[1, 32\], "
+                                         r"not 0$"):
         conv(weight_bits=0)
-    with pytest.raises(ValueError, match="must be 1 for a linear layer"):
+    with pytest.raises(ValueError, match=r"^Layer\['fc'\]\.in_h/in_w/kernel_h/kernel_w must be 1 for a "
+                                         r"linear layer, not \(2, 1, 1, 1\)$"):
         Layer("fc", LayerKind.LINEAR, 8, 8, in_h=2)
-    with pytest.raises(ValueError, match="kernel_h/kernel_w must fit"):
+    with pytest.raises(ValueError, match=r"^Layer\['c'\]\.kernel_h/kernel_w must fit the padded input 6x8, "
+                                         r"not 9x3$"):
         conv(kernel_h=9, pad_h=0)
-    with pytest.raises(ValueError, match="channel_weight_bits must have out_channels=8 entries, not 2"):
+    with pytest.raises(ValueError, match=r"^Layer\['c'\]\.channel_weight_bits must have out_channels=8 "
+                                         r"entries, not 2$"):
         conv(channel_weight_bits=(4, 4))
-    with pytest.raises(ValueError, match=r"weight_bits must equal max\(channel_weight_bits\)=4"):
+    with pytest.raises(ValueError, match=r"^Layer\['c'\]\.weight_bits must equal "
+                                         r"max\(channel_weight_bits\)=4, not 8$"):
         conv(channel_weight_bits=(4,) * 8, weight_bits=8)
 
 
@@ -84,9 +95,11 @@ def test_cascade_reach_probabilities() -> None:
     s3 = Stage("int8", (conv("c"),))
     net = Network("casc", (s1, s2, s3))
     assert net.reach_probabilities() == pytest.approx([1.0, 0.4, 0.2])
-    with pytest.raises(ValueError, match=r"exit_rate must be a number in \[0.0, 1.0\], not 1.5"):
+    with pytest.raises(ValueError, match=r"^Stage\['x'\]\.exit_rate must be a number in \[0\.0, 1\.0\], "
+                                         r"not 1\.5$"):
         Stage("x", (conv(),), exit_rate=1.5)
-    with pytest.raises(ValueError, match="unique names"):
+    with pytest.raises(ValueError, match=r"^Network\['n'\]\.layers must have unique names, "
+                                         r"not repeated \['a'\]$"):
         Network.single("n", [conv("a"), conv("a")])
 
 
@@ -110,10 +123,11 @@ def test_connected_layers_must_agree() -> None:
     add = Layer("add", LayerKind.ELTWISE, 8, 8, 6, 6, inputs=("a", "b"))
     fc = Layer("fc", LayerKind.LINEAR, 8 * 36, 10, inputs=("add",))
     assert Network.single("n", [a, ok, add, fc]).layers[-1].inputs == ("add",)
-    with pytest.raises(ValueError, match=r"Layer\['b'\] input shape must match input 8x6x6 \(output of 'a'\), "
-                                         r"not 4x6x6"):
+    with pytest.raises(ValueError, match=r"^Layer\['b'\] input shape must match input 8x6x6 \(output of "
+                                         r"'a'\), not 4x6x6$"):
         Network.single("n", [a, conv("b", inputs=("a",))])
-    with pytest.raises(ValueError, match=r"Layer\['fc'\] input shape must match in_channels=288"):
+    with pytest.raises(ValueError, match=r"^Layer\['fc'\] input shape must match in_channels=288 \(flattened "
+                                         r"'a'\), not 100x1x1$"):
         Network.single("n", [a, Layer("fc", LayerKind.LINEAR, 100, 10, inputs=("a",))])
-    with pytest.raises(ValueError, match=r"Layer\['b'\].inputs must name earlier layers, not 'zz'"):
+    with pytest.raises(ValueError, match=r"^Layer\['b'\]\.inputs must name earlier layers, not 'zz'$"):
         Network.single("n", [a, conv("b", in_channels=8, inputs=("zz",))])
