@@ -1,8 +1,9 @@
 """One layer, or a topology, through SCALE-Sim 3.0.0's model: the three reports' numbers.
 
 CALC mode (:func:`simulate_calc`) works on layouts of folds and closed forms and never builds a demand
-stream; USER mode (:func:`simulate_user`) replays the read operands' demands fold by fold and builds
-only the OFMAP stream; :func:`simulate_streams`, the reference of both, replays the full streams.
+stream; USER mode (:func:`simulate_user`) replays the read operands' demands fold by fold (a fold
+replayed from an earlier one of its pattern unread) and runs the OFMAP buffer on its layout;
+:func:`simulate_streams`, the reference of both, replays the full streams.
 """
 
 from __future__ import annotations
@@ -138,21 +139,22 @@ class _FoldFeed:
 
 
 def simulate_user(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
-    """USER mode without the read operands' demand streams: each read buffer is replayed on its demands
-    fold by fold (:func:`~hwsim.scalesim.user.replay_prefetches`); only the OFMAP stream is built. Equal
-    to :func:`simulate_streams` (tested)."""
+    """USER mode without demand streams: each read buffer is replayed on its demands fold by fold
+    (:func:`~hwsim.scalesim.user.replay_prefetches`, a fold built only when read), and the OFMAP buffer's
+    drains and the read buffers' stalls are found on the OFMAP layout
+    (:func:`~hwsim.scalesim.timeline.run_layout`). Equal to :func:`simulate_streams` (tested)."""
     sp = scalesim_shape(layer)
-    st = demand_streams(sp, cfg, reads=False)
+    n_rows = fold_grid(sp, cfg).demand_rows
     i_order, f_order = fetch_orders(sp, cfg)
     i_feed, f_feed = _FoldFeed(fold_blocks(sp, cfg, "ifmap")), _FoldFeed(fold_blocks(sp, cfg, "filter"))
     i_pf = replay_prefetches(i_feed, i_order, cfg.ifmap_sram_kb, cfg.ifmap_read_words_per_cycle)
     f_pf = replay_prefetches(f_feed, f_order, cfg.filter_sram_kb, cfg.filter_read_words_per_cycle)
-    tl = run_stream(st.ofmap, cfg.ofmap_sram_kb, cfg.bandwidths[0], st.n_rows, (i_pf, f_pf))
-    i_own, f_own = tl.read_stalls
+    out = ofmap_layout(sp, cfg)
+    tl = run_layout(out, cfg.ofmap_sram_kb, cfg.bandwidths[0], n_rows, reads=(i_pf, f_pf))
     ifmap = ReadBuffer(i_pf.dram_start, i_pf.dram_stop, i_pf.dram_reads, *i_feed.demand_rows())
     filt = ReadBuffer(f_pf.dram_start, f_pf.dram_stop, f_pf.dram_reads, *f_feed.demand_rows())
-    return build_report(layer, cfg, sp, st.n_rows, tl, int(tl.shift[-1]), ifmap, filt,
-                        (int(st.ofmap.rows[0]), int(st.ofmap.rows[-1])), (i_own, f_own))
+    return build_report(layer, cfg, sp, n_rows, tl, tl.cum[-1], ifmap, filt,
+                        (out.row_of(0), out.row_of(out.n - 1)), (tl.read_stalls[0], tl.read_stalls[1]))
 
 
 def simulate_streams(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:

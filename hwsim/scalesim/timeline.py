@@ -172,18 +172,17 @@ def run_stream(stream: Stream, kb: int, bw: int, n_rows: int, reads: tuple[Prefe
     return Timeline(shift, wstall, rstall, queue.dram())
 
 
-
-
-
 @dataclass(frozen=True, slots=True)
 class Stalls:
-    """The OFMAP write buffer's stalls in CALC mode: ``(row, cycles)`` in row order; rows after a
-    stalled row are served that much later."""
+    """The stalls on a layout: ``(row, cycles)`` in row order, rows after a stalled row served that much
+    later (the OFMAP buffer's write stalls, and in USER mode what the read buffers' stalls add), each
+    buffer's own stalls on the rows it stalled, and the OFMAP buffer's DRAM trace."""
 
     rows: list[int]
     cum: list[int]              # cum[i]: cycles of the first i stalls
     write_stalls: dict[int, int]
     ofmap_dram: OfmapDram
+    read_stalls: tuple[dict[int, int], ...] = ()
 
     def shift_at(self, row: int) -> int:
         return self.cum[bisect.bisect_left(self.rows, row)]
@@ -192,12 +191,14 @@ class Stalls:
         return row + self.shift_at(row)
 
 
-def run_layout(out: Layout, kb: int, bw: int, n_rows: int,
-               progress: Callable[[float], None] | None = None) -> Stalls:
-    """:func:`run_stream` without read buffers, on a layout instead of a stream: the same drains and stalls,
-    found with a handful of lookups per drain. Demands at and after ``j0`` are served ``late`` cycles
-    after their row (every stall so far came before them). ``progress(fraction)`` is told how far the
-    drains have come every ``PROGRESS_DRAINS`` drains (a large GEMM drains ~10^5 times)."""
+def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[float], None] | None = None,
+               reads: tuple[Prefetches, ...] = ()) -> Stalls:
+    """:func:`run_stream` on a layout instead of a stream: the same drains and stalls, found with a
+    handful of lookups per drain and per prefetching row. Demands at and after ``j0`` are served ``late``
+    cycles after their row, plus the ``pending`` read stalls of rows before theirs (a read stall moves
+    only the rows after its own; once ``j0`` is past that row it joins ``late``). ``progress(fraction)``
+    is told how far the drains have come every ``PROGRESS_DRAINS`` drains (a large GEMM drains ~10^5
+    times)."""
     total = kb * 1024
     drain = total - math.ceil(total * 0.5)
     lines_per_drain = -(-drain // bw)
@@ -205,42 +206,93 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int,
     rows: list[int] = []
     cum = [0]
     wstall: dict[int, int] = {}
+    rstall: tuple[dict[int, int], ...] = tuple({} for _ in reads)
+    done = [0] * len(reads)
+    ev_rows = sorted(set().union(*(pf.rows.tolist() for pf in reads))) if reads else []
+    ev_counts = [dict(zip(pf.rows.tolist(), pf.counts.tolist(), strict=True)) for pf in reads]
+    ev = 0
     late = 0
+    pending: list[tuple[int, int]] = []   # (row, cycles): demands of later rows are served that much later
     queue = LineQueue(bw, lines_per_drain)
     drain_end = j0 = 0
     tick = 0
 
-    while j0 < n:
-        tick += 1
-        if progress is not None and tick % PROGRESS_DRAINS == 0:
-            progress(j0 / n)
-        ja = out.count_below(drain_end - late)
-        jb = drain + queue.drained
-        jfull = total + queue.drained - 1
-        j = max(j0, ja, jb)
-        if jfull < min(j, n) and jfull >= j0:
-            row = out.row_of(jfull)
-            if row + late < drain_end:
-                stall = drain_end - row - late
-                late += stall
-                if rows and rows[-1] == row:
-                    cum[-1] += stall
-                else:
-                    rows.append(row)
-                    cum.append(cum[-1] + stall)
-                wstall[row] = wstall.get(row, 0) + stall
-                j0 = jfull + 1
-                continue
-        if j >= n:
+    def add_stall(row: int, cycles: int) -> None:
+        if rows and rows[-1] == row:
+            cum[-1] += cycles
+        else:
+            rows.append(row)
+            cum.append(cum[-1] + cycles)
+
+    def cycle(j: int) -> int:
+        """The cycle demand ``j`` (at or after ``j0``) is served at."""
+        r = out.row_of(j)
+        return r + late + sum(c for t, c in pending if r > t)
+
+    def first_at(x: int) -> int:
+        """The first demand at or after ``j0`` served at cycle ``x`` or later (``n``: none)."""
+        off, lo = late, None
+        for t, c in pending:   # rows up to t are served ``off`` after their row
+            r = x - off if lo is None else max(x - off, lo)
+            if r <= t:
+                return max(j0, out.count_below(r))
+            lo, off = t + 1, off + c
+        return max(j0, out.count_below(x - off if lo is None else max(x - off, lo)))
+
+    def read_row(row: int) -> None:
+        """The read buffers' stalls on ``row``; later rows move by what exceeds its write stall."""
+        c = row + cum[bisect.bisect_left(rows, row)]
+        worst = 0
+        for b, pf in enumerate(reads):
+            count = ev_counts[b].get(row, 0)
+            if count:
+                x = read_stall(pf, done[b], count, c)
+                done[b] += count
+                rstall[b][row] = x
+                worst = max(worst, x)
+        extra = worst - wstall.get(row, 0)
+        if extra > 0:
+            add_stall(row, extra)
+            pending.append((row, extra))
+
+    while True:
+        event_row = n_rows
+        stall_at = drain_from = -1
+        if j0 < n:
+            tick += 1
+            if progress is not None and tick % PROGRESS_DRAINS == 0:
+                progress(j0 / n)
+            if pending:
+                r0 = out.row_of(j0)
+                while pending and pending[0][0] < r0:
+                    late += pending.pop(0)[1]
+            ja = first_at(drain_end)
+            jb = drain + queue.drained   # demand whose store makes occupancy exceed ``drain``
+            jfull = total + queue.drained - 1   # demand whose store leaves no free space
+            j = max(j0, ja, jb)
+            if j0 <= jfull < min(j, n) and cycle(jfull) < drain_end:
+                stall_at, event_row = jfull, out.row_of(jfull)
+            elif j < n:
+                drain_from, event_row = j, out.row_of(j)
+        if ev < len(ev_rows) and ev_rows[ev] < event_row:
+            read_row(ev_rows[ev])
+            ev += 1
+            continue
+        if stall_at >= 0:
+            stall = drain_end - cycle(stall_at)
+            late += stall
+            add_stall(event_row, stall)
+            wstall[event_row] = wstall.get(event_row, 0) + stall
+            j0 = stall_at + 1
+        elif drain_from >= 0:
+            queue.close(drain_from + 1)
+            drain_end = queue.drain_at(cycle(drain_from))
+            j0 = drain_from + 1
+        else:
             break
-        queue.close(j + 1)
-        drain_end = queue.drain_at(out.row_of(j) + late)
-        j0 = j + 1
     queue.close(n)
     last = n_rows - 1
     at = last + cum[bisect.bisect_left(rows, last)] + wstall.get(last, 0)
     while queue.pending:
         at = queue.drain_at(at) + 1
-    return Stalls(rows, cum, wstall, queue.dram())
-
-
+    return Stalls(rows, cum, wstall, queue.dram(), rstall)

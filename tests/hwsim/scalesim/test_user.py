@@ -13,10 +13,19 @@ from hypothesis import strategies as st
 from hwsim import Dataflow, Layer, LayerKind
 from hwsim.scalesim import ScaleSimConfig, stall_free_cycles
 from hwsim.scalesim.folds import fold_grid
-from hwsim.scalesim.replay import fold_blocks, grid, ifmap_addr
+from hwsim.scalesim.layout import ofmap_layout
+from hwsim.scalesim.replay import demand_streams, fold_blocks, grid, ifmap_addr
 from hwsim.scalesim.simulate import simulate_streams, simulate_user
+from hwsim.scalesim.timeline import run_layout, run_stream
 from hwsim.scalesim.topology import Shape, scalesim_shape
-from hwsim.scalesim.user import FetchOrder, fetch_orders, replay_prefetches, rollout, rollout_sorted
+from hwsim.scalesim.user import (
+    FetchOrder,
+    fetch_orders,
+    replay_prefetches,
+    rollout,
+    rollout_sorted,
+    user_prefetches,
+)
 
 
 @st.composite
@@ -134,3 +143,20 @@ def test_replaying_repeated_folds_changes_no_prefetch(flow: Dataflow) -> None:
         fields = ("gap", "dram_start", "dram_stop", "dram_reads")
         assert [getattr(named, f) for f in fields] == [getattr(plain, f) for f in fields]
     assert any(repeats)   # some operand's fold patterns repeat (and can be skipped)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(user_cases())
+def test_layout_drains_with_read_stalls_equal_the_stream(case: tuple[Layer, ScaleSimConfig]) -> None:
+    """The OFMAP layout's drain loop with the read buffers' prefetching rows finds the stream's write
+    and read stalls, row by row, and its DRAM trace."""
+    layer, cfg = case
+    sp = scalesim_shape(layer)
+    st = demand_streams(sp, cfg)
+    i_order, f_order = fetch_orders(sp, cfg)
+    reads = (user_prefetches(st.ifmap, i_order, cfg.ifmap_sram_kb, cfg.ifmap_read_words_per_cycle),
+             user_prefetches(st.filter, f_order, cfg.filter_sram_kb, cfg.filter_read_words_per_cycle))
+    ref = run_stream(st.ofmap, cfg.ofmap_sram_kb, cfg.bandwidths[0], st.n_rows, reads)
+    new = run_layout(ofmap_layout(sp, cfg), cfg.ofmap_sram_kb, cfg.bandwidths[0], st.n_rows, reads=reads)
+    assert (new.write_stalls, new.read_stalls, new.ofmap_dram) == (ref.write_stalls, ref.read_stalls, ref.ofmap_dram)
+    assert [new.shift_at(r) for r in range(st.n_rows + 1)] == ref.shift.tolist()
