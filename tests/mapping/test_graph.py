@@ -222,7 +222,7 @@ def test_unreadable_mac_operators_name_node_op_and_macs() -> None:
 
     x = torch.zeros(1, 1, 6, 6)
     with pytest.raises(ValueError, match=r"^from_torch\[M\]: unsupported operators: c1 \(Conv1d; 1,344 MACs\) and "
-                                         r"2 more; pass skip_unsupported"):
+                                         r"2 more; pass skip_unsupported \(--skip-unsupported\) to skip them$"):
         from_torch(M(), x)
     with pytest.warns(UnsupportedOperatorWarning) as rec:
         net = from_torch(M(), x, skip_unsupported=True)
