@@ -31,10 +31,12 @@ PREPARED_BYTES = 64 * 2**20   # demand patterns a USER-mode read buffer keeps ch
 @dataclass(frozen=True, slots=True)
 class FetchOrder:
     """The order in which a USER-mode read buffer holds addresses: the valid ``addrs`` of its prefetch
-    matrix in order, and ``size``, the matrix's slots with its null ones."""
+    matrix in order, ``size``, the matrix's slots with its null ones, and whether each address is held
+    once (``None``: not known; a filter's always is)."""
 
     addrs: np.ndarray
     size: int
+    distinct: bool | None = None
 
 
 def rollout(vals: np.ndarray) -> np.ndarray:
@@ -96,7 +98,7 @@ def fetch_orders(sp: Shape, cfg: ScaleSimConfig) -> tuple[FetchOrder, FetchOrder
         i_mat = ifm(fc * C + c, k, fc * C + c < P).ravel()
         fr, t, c = axes(rf, M, R)
         f_mat = rollout(filt(fr * R + c, t, fr * R + c < K).reshape(rf * M, R))
-    return FetchOrder(i_mat[i_mat >= 0], i_mat.size), FetchOrder(f_mat[f_mat >= 0], f_mat.size)
+    return FetchOrder(i_mat[i_mat >= 0], i_mat.size), FetchOrder(f_mat[f_mat >= 0], f_mat.size, distinct=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +160,8 @@ def replay_prefetches(chunks: Iterable[Chunk], order: FetchOrder, kb: int, bw: i
         # a filter's fetch order holds each address once: a demand is then read as the set holding its
         # address, in the window when that set is; otherwise as its address, in the window when some
         # set of the window holds it (``outside`` marks the others)
-        unique = cnt == 0 or int(np.bincount(elems, minlength=span).max()) == 1
+        unique = order.distinct if order.distinct is not None else (
+            cnt == 0 or int(np.bincount(elems, minlength=span).max()) == 1)
         if unique:
             set_of = np.full(span, -1, dtype=np.int64)
             set_of[elems] = np.arange(cnt, dtype=np.int64) // eps

@@ -13,10 +13,14 @@ Measures, in one run and side by side:
 
 Each dataflow's table replaces its section "## SCALE-Sim mode vs SCALE-Sim (OS)" (WS, IS) of
 docs/performance.md, and the GEMM (run for all three dataflows unless ``--no-gemm``) the section
-"## SCALE-Sim mode: a large GEMM"; other sections are kept::
+"## SCALE-Sim mode: a large GEMM"; other sections are kept. ``--mode user`` runs the same layers with
+``InterfaceBandwidth: USER`` instead (10 words per cycle for the OFMAP drain and both read buffers, the
+bandwidths of the CALC runs' config), into "## SCALE-Sim mode vs SCALE-Sim (USER, OS)" (WS, IS), without
+the GEMM::
 
-    python -m sims.bench.scalesim [--dataflows os ws is] [--layers NAME ...] [--no-gemm] [--no-doc] [--log FILE]
-    python -m sims.bench.scalesim --from-log FILE   # the sections again from a run cut short
+    python -m sims.bench.scalesim [--mode calc|user] [--dataflows os ws is] [--layers NAME ...] [--no-gemm]
+                                  [--no-doc] [--log FILE]
+    python -m sims.bench.scalesim [--mode user] --from-log FILE   # the sections again from a run cut short
 
 SCALE-Sim takes about 15-35 minutes per dataflow on these layers (more on a loaded machine);
 ``--dataflows`` with no value runs only the GEMM; ``--log`` appends each measured row as a JSON line as
@@ -57,10 +61,27 @@ SECTION = "SCALE-Sim mode vs SCALE-Sim"   # one section per dataflow: "SCALE-Sim
 GEMM_SECTION = "SCALE-Sim mode: a large GEMM"
 
 
-def bench_config(flow: hwsim.Dataflow) -> ScaleSimConfig:
-    """The benchmark's array: 16x16, 64 kB buffers, CALC mode."""
+USER_BANDWIDTH = 10   # words/cycle of the OFMAP drain (``Bandwidth``) in USER mode; the read buffers take
+                      # their [layout] bank bandwidth, 10 in config_text (the CALC-mode read rate)
+
+
+def bench_config(flow: hwsim.Dataflow, user: bool = False) -> ScaleSimConfig:
+    """The benchmark's array: 16x16, 64 kB buffers, CALC mode (or USER mode at 10 words per cycle)."""
     return ScaleSimConfig(run_name=f"resnet18_16x16_{flow.value}", array_rows=16, array_cols=16, ifmap_sram_kb=64,
-                          filter_sram_kb=64, ofmap_sram_kb=64, dataflow=flow)
+                          filter_sram_kb=64, ofmap_sram_kb=64, dataflow=flow, user_bandwidth=user,
+                          bandwidths=(USER_BANDWIDTH,) if user else ())
+
+
+def scalesim_config_text(cfg: ScaleSimConfig) -> str:
+    """SCALE-Sim's config for ``cfg``: ``config_text`` (CALC mode), switched to USER mode when asked."""
+    text = config_text(cfg)
+    if not cfg.user_bandwidth:
+        return text
+    if (cfg.bandwidths, cfg.ifmap_read_words_per_cycle, cfg.filter_read_words_per_cycle) != ((10,), 10, 10):
+        raise ValueError(f"bench_scalesim: USER mode runs at 10 words per cycle, not {cfg.bandwidths!r}")
+    user = text.replace("InterfaceBandwidth: CALC", "InterfaceBandwidth: USER")
+    assert user != text and "Bandwidth : 10\n" in user and "IfmapSRAMBankBandwidth: 10\n" in user
+    return user
 
 
 CFG = bench_config(hwsim.Dataflow.OS)
@@ -121,7 +142,7 @@ def run_scalesim(topo_text: str, work: Path, config: ScaleSimConfig = CFG) -> tu
         sys.exit("bench_scalesim: .venv-scalesim is missing; run `make .venv-scalesim/.installed`")
     work.mkdir(parents=True, exist_ok=True)
     cfg, topo = work / "arch.cfg", work / "topo.csv"
-    cfg.write_text(config_text(config))
+    cfg.write_text(scalesim_config_text(config))
     topo.write_text(topo_text)
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
     done = subprocess.run([str(SCALESIM_PY), str(REPO / "sims" / "scalesim_ref.py"), "-c", str(cfg), "-t", str(topo),
@@ -158,9 +179,9 @@ Row = tuple[hwsim.Dataflow, list[str], int, float, float, float]   # flow, names
 
 
 def measure(flow: hwsim.Dataflow, chosen: list[tuple[Layer, list[str]]], topo_text: str, work: Path,
-            log: Path | None) -> tuple[list[Row], float]:
+            log: Path | None, user: bool = False) -> tuple[list[Row], float]:
     """One dataflow side by side: SCALE-Sim's run, every column compared, then ours timed per layer."""
-    cfg = bench_config(flow)
+    cfg = bench_config(flow, user)
     t_ref = time.perf_counter()
     ss_seconds, ref_dir = run_scalesim(topo_text, work / flow.value, cfg)
     t_ref = time.perf_counter() - t_ref
@@ -181,29 +202,30 @@ def measure(flow: hwsim.Dataflow, chosen: list[tuple[Layer, list[str]]], topo_te
               flush=True)
         if log is not None:
             with log.open("a") as fh:
-                fh.write(json.dumps({"dataflow": flow.value, "layer": la.name, "cycles": rep.total_cycles,
+                fh.write(json.dumps({"mode": "user" if user else "calc", "dataflow": flow.value, "layer": la.name, "cycles": rep.total_cycles,
                                      "scalesim_s": ss_s, "ours_s": t_ours, "peak_mb": peak,
                                      "load": os.getloadavg()[0]}) + "\n")
     return rows, t_ref
 
 
-def from_log(path: Path) -> None:
+def from_log(path: Path, user: bool = False) -> None:
     """Rewrite the sections from a ``--log`` file of an earlier run (a run cut short after some dataflows):
     the rows as measured, SCALE-Sim's time as the sum of its layers' times."""
     entries = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
     chosen = {la.name: names for la, names in resnet18_layers()}
     n_layers = sum(len(v) for v in chosen.values())
     for flow in hwsim.Dataflow:
-        mine = [e for e in entries if e.get("dataflow") == flow.value]
+        mine = [e for e in entries if e.get("dataflow") == flow.value
+                and e.get("mode", "calc") == ("user" if user else "calc")]
         if not mine:
             continue
         rows: list[Row] = [(flow, chosen[e["layer"]], e["cycles"], e["scalesim_s"], e["ours_s"], e["peak_mb"])
                            for e in mine]
         section = flow_section(flow, rows, len(chosen), n_layers, sum(r[3] for r in rows), mine[-1]["load"],
-                               "the sum of its layers' times").replace(
+                               "the sum of its layers' times", user).replace(
             "one run (", "one run, written from its `--log` (`--from-log`; the run was cut short after it) (", 1)
         print(section)
-        replace_section(DOC, f"{SECTION} ({flow.value.upper()})", section)
+        replace_section(DOC, section_name(flow, user), section)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,9 +238,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-gemm", action="store_true", help="leave out the large GEMM (all three dataflows)")
     ap.add_argument("--log", type=Path, help="append each measured row to this file (JSON lines)")
     ap.add_argument("--from-log", type=Path, help="only rewrite the doc's sections from an earlier run's --log")
+    ap.add_argument("--mode", choices=["calc", "user"], default="calc",
+                    help="SCALE-Sim's InterfaceBandwidth: CALC (default) or USER (10 words per cycle; no GEMM)")
     args = ap.parse_args(argv)
+    user = args.mode == "user"
     if args.from_log is not None:
-        from_log(args.from_log)
+        from_log(args.from_log, user)
         return 0
     flows = [hwsim.Dataflow(f) for f in args.dataflows]
     chosen = resnet18_layers()
@@ -230,12 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for flow in flows:   # each dataflow's section is written as soon as it is measured
-            rows, t_ref = measure(flow, chosen, topo_text, work, args.log)
-            section = flow_section(flow, rows, len(chosen), n_layers, t_ref, os.getloadavg()[0], "its run took")
+            rows, t_ref = measure(flow, chosen, topo_text, work, args.log, user)
+            section = flow_section(flow, rows, len(chosen), n_layers, t_ref, os.getloadavg()[0], "its run took",
+                                   user)
             print(section)
             if not args.no_doc and not args.layers:
-                replace_section(DOC, f"{SECTION} ({flow.value.upper()})", section)
-        gemm = [] if args.layers or args.no_gemm else [(flow, *gemm_run(flow, work)) for flow in hwsim.Dataflow]
+                replace_section(DOC, section_name(flow, user), section)
+        gemm = [] if args.layers or args.no_gemm or user else [(flow, *gemm_run(flow, work)) for flow in hwsim.Dataflow]
         if args.log is not None:
             with args.log.open("a") as fh:
                 for flow, s, pk, cyc in gemm:
@@ -248,16 +274,27 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def section_name(flow: hwsim.Dataflow, user: bool) -> str:
+    """The doc section of one dataflow's table: "SCALE-Sim mode vs SCALE-Sim (OS)", "... (USER, OS)"."""
+    return f"{SECTION} ({'USER, ' if user else ''}{flow.value.upper()})"
+
+
 def flow_section(flow: hwsim.Dataflow, rows: list[Row], n_shapes: int, n_layers: int, t_ref: float, load: float,
-                 ref_label: str) -> str:
+                 ref_label: str, user: bool = False) -> str:
     """The section of one dataflow's side-by-side table."""
+    mode = ("USER mode (`InterfaceBandwidth: USER`: the OFMAP buffer drains and both read buffers prefetch "
+            f"at {USER_BANDWIDTH} words per cycle, stalling the array; *cycles* include the stalls)"
+            if user else "CALC mode")
+    quiet = ("" if user else " (the quiet run of \"Engine vs SCALE-Sim\" measured 84 us per cycle on "
+             "layer4.1.conv1, OS)")
     lines = [
-        f"## {SECTION} ({flow.value.upper()})", "",
-        f"`python -m sims.bench.scalesim --dataflows {flow.value}` (sims/bench/scalesim.py), one run "
+        f"## {section_name(flow, user)}", "",
+        f"`python -m sims.bench.scalesim {'--mode user ' if user else ''}--dataflows {flow.value}` "
+        "(sims/bench/scalesim.py), one run "
         f"({platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} cores shared with other "
         f"jobs; load average at the end {load:.1f}). SCALE-Sim 3.0.0 and hwsim's SCALE-Sim mode side "
         f"by side on every distinct conv / linear layer shape of ResNet-18 at ImageNet shapes ({n_shapes} shapes "
-        f"covering all {n_layers} such layers), 16x16 {flow.value.upper()} array, 64 kB buffers, CALC mode. "
+        f"covering all {n_layers} such layers), 16x16 {flow.value.upper()} array, 64 kB buffers, {mode}. "
         "*SCALE-Sim*: its own wall time for the layer (`sims/scalesim_ref.py`, reports excluded; "
         f"{ref_label} {t_ref:.0f} s). *ours*: `hwsim.scalesim.simulate_layer`, every number of the three reports, best of 7 "
         "(*peak*: the most memory it holds at once, by `tracemalloc`). Every column of the three report files "
@@ -265,7 +302,7 @@ def flow_section(flow: hwsim.Dataflow, rows: list[Row], n_shapes: int, n_layers:
         f"(*SCALE-Sim / cycle*) ranged over {min(r[3] / r[2] for r in rows) * 1e6:.0f}–"
         f"{max(r[3] / r[2] for r in rows) * 1e6:.0f} us here; on a machine with other jobs it grows with "
         "their load while ours, a best of 7 short calls, grows less, so the ratios hold for this run's "
-        "conditions (the quiet run of \"Engine vs SCALE-Sim\" measured 84 us per cycle on layer4.1.conv1, OS).", "",
+        f"conditions{quiet}.", "",
         "| layer (and the layers of the same shape) | cycles | SCALE-Sim | SCALE-Sim / cycle | ours | speed-up | peak |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]

@@ -121,6 +121,8 @@ def test_fetch_orders_broadcast_equal_the_flat_grids(case: tuple[Layer, ScaleSim
     sp = scalesim_shape(layer)
     for got, ref in zip(fetch_orders(sp, cfg), fetch_orders_flat(sp, cfg), strict=True):
         assert got.size == ref.size and np.array_equal(got.addrs, ref.addrs)
+        if got.distinct:   # claimed: each address held once
+            assert np.unique(got.addrs).size == got.addrs.size
 
 
 @pytest.mark.parametrize("flow", list(Dataflow))
