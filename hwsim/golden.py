@@ -44,8 +44,8 @@ def saturate(value: int, bits: int) -> int:
 def check_act_range(act: int, precision: int, signed: bool, owner: str = "golden") -> None:
     lo, hi = ((-(1 << (precision - 1)), (1 << (precision - 1)) - 1) if signed else (0, (1 << precision) - 1))
     if not lo <= act <= hi:
-        kind = "signed" if signed else "unsigned"
-        raise ValueError(f"{owner}.act must be a {kind} {precision}-bit integer in [{lo}, {hi}], not {act!r}")
+        kind = "a signed" if signed else "an unsigned"
+        raise ValueError(f"{owner}.act must be {kind} {precision}-bit integer in [{lo}, {hi}], not {act!r}")
 
 
 def act_bits_lsb_first(act: int, precision: int) -> list[int]:

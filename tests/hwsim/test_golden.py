@@ -40,7 +40,7 @@ def test_act_out_of_range_is_rejected() -> None:
     with pytest.raises(ValueError, match=r"^bit_serial_mac\.act must be a signed 3-bit integer in \[-4, 3\], "
                                          r"not 4$"):
         golden.bit_serial_mac(1, 4, 3)
-    with pytest.raises(ValueError, match=r"^bit_serial_mac\.act must be a unsigned 2-bit integer in "
+    with pytest.raises(ValueError, match=r"^bit_serial_mac\.act must be an unsigned 2-bit integer in "
                                          r"\[0, 3\], not -1$"):
         golden.bit_serial_mac(1, -1, 2, signed_act=False)
 

@@ -30,7 +30,7 @@ from rtl.pe import BitSerialPE
      "BitSerialPE.act_signed must be true or false, not 1"),
 ])
 def test_pe_rejects(kwargs: dict[str, object], exc: type[Exception], message: str) -> None:
-    with pytest.raises(exc, match=re.escape(message)):
+    with pytest.raises(exc, match="^" + re.escape(message)):
         BitSerialPE(**kwargs)  # type: ignore[arg-type]
 
 
@@ -46,7 +46,7 @@ def test_pe_rejects(kwargs: dict[str, object], exc: type[Exception], message: st
 ])
 def test_array_rejects(kwargs: dict[str, object], exc: type[Exception], message: str) -> None:
     args: dict[str, object] = {"rows": 2, "cols": 2, "weight_bits": 8, "act_bits": 8} | kwargs
-    with pytest.raises(exc, match=re.escape(message)):
+    with pytest.raises(exc, match="^" + re.escape(message)):
         PEArray(**args)  # type: ignore[arg-type]
 
 
@@ -91,7 +91,7 @@ def test_array_signature_follows_parameters() -> None:
 ])
 def test_array_rejects_kind_parameters(kwargs: dict[str, object], exc: type[Exception], message: str) -> None:
     args: dict[str, object] = {"rows": 2, "cols": 2, "weight_bits": 8, "act_bits": 8} | kwargs
-    with pytest.raises(exc, match=re.escape(message)):
+    with pytest.raises(exc, match="^" + re.escape(message)):
         PEArray(**args)  # type: ignore[arg-type]
 
 

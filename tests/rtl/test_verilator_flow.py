@@ -96,8 +96,8 @@ def test_short_transfer_table_is_an_error(sim: str, driver: str, tensor: str, di
     acc, progs, _ = _tiny_run()
     prog, tag = _edit_transfer(progs[0][0], tensor, -1)   # type: ignore[arg-type]
     n = prog.transfers[tag].indices.size
-    with pytest.raises(CoreBenchError, match=rf"layer 'c3': {direction} beat of transfer {tag}\b.* beyond its {n} "
-                                             rf"elements"):
+    with pytest.raises(CoreBenchError, match=rf"^core testbench on {sim}, layer 'c3': {direction} beat "
+                                             rf"of transfer {tag}\b.* beyond its {n} elements"):
         run_layers(sim, acc, [(prog, progs[0][1], progs[0][2])], driver=driver)  # type: ignore[arg-type]
 
 
@@ -111,7 +111,7 @@ def test_long_transfer_table_is_incomplete() -> None:
 
 def test_cycle_limit_is_an_error() -> None:
     acc, progs, _ = _tiny_run()
-    with pytest.raises(CoreBenchError, match=r"layer 'c3': no finish after 100 cycles"):
+    with pytest.raises(CoreBenchError, match=r"^core testbench on verilator, layer 'c3': no finish after 100 cycles"):
         run_layers("verilator", acc, progs, max_cycles=100, driver="binary")  # type: ignore[arg-type]
 
 
