@@ -37,7 +37,8 @@ from .kinds import PEKind, tree_bits
 
 __all__ = ["MODEL_VERSION", "KINDS", "TERMS", "FPGAArea", "ICE40_COEFFS", "FIT_ERROR", "FIT_POINTS", "FIT_YOSYS",
            "area_terms", "array_area", "fpga_area", "BRAM_SHAPES", "BufferMemory", "buffer_memories", "bram_count",
-           "CORE_TERMS", "CORE_COEFFS", "CORE_FIT_ERROR", "CORE_FIT_POINTS", "CORE_FIT_YOSYS", "CoreArea", "core_terms", "ws_datapath", "core_area"]
+           "CORE_TERMS", "CORE_COEFFS", "CORE_FIT_ERROR", "CORE_FIT_POINTS", "CORE_FIT_YOSYS", "CoreArea", "core_terms",
+           "WS_CONTROL_PER_ROW", "ws_datapath", "ws_area", "core_area"]
 
 # Bump whenever TERMS or the coefficients below change (sweep stores record it with every area result).
 MODEL_VERSION = "2-ice40-yosys0.23-3kinds"
@@ -226,14 +227,14 @@ CORE_TERMS = ("const", "rows", "pe_acc")
 # synth_ice40, OS-only serial_act cores, buffers in block RAM); FIT_ERROR-style (max, mean) relative error
 # on those builds, and the leave-one-out maximum, the figure to quote for so few designs.
 CORE_COEFFS: dict[str, tuple[float, ...]] = {
-    "luts": (3891.8631, 592.0706, 2.1235),
+    "luts": (3668.3612, 613.45, 1.9661),
     "ffs": (1839.0726, 108.9342, 0.9368),
-    "carries": (1409.3931, 137.9431, 0.0141),
+    "carries": (1303.5903, 135.3604, 0.003),
 }
 # (max, mean) relative error of the model on the builds it was fitted on, and the leave-one-out maximum
 # (each build predicted by the fit of the other three).
 CORE_FIT_ERROR: dict[str, tuple[float, float, float]] = {
-    "luts": (0.0307, 0.018, 0.2636), "ffs": (0.0039, 0.0023, 0.0351), "carries": (0.0035, 0.0021, 0.0351)}
+    "luts": (0.033, 0.0194, 0.2798), "ffs": (0.0039, 0.0023, 0.0351), "carries": (0.0014, 0.0008, 0.0139)}
 CORE_FIT_POINTS = 4
 CORE_FIT_YOSYS = "Yosys 0.70 (git sha1 28ba3cb92), synth_ice40"
 
@@ -255,6 +256,13 @@ def core_terms(acc: Accelerator) -> tuple[int, ...]:
     return (1, acc.rows, acc.rows * acc.cols * acc.pe.acc_bits)
 
 
+# What a core's WS control adds per array row beyond its datapath (``ws_datapath``): the per-row reduction
+# coordinate chains, the weight fetcher and the partial-sum read-back, in iCE40 cells. Calibrated on the one
+# core built with and without WS (docs/core_fpga.json: small_4x4_ws - small_4x4 - ws_datapath, / rows), so
+# it has no error estimate of its own; per row is an assumption (the coordinate chains are per row).
+WS_CONTROL_PER_ROW: dict[str, float] = {"luts": 496.5, "ffs": 96.25, "carries": 99.0}
+
+
 def ws_datapath(acc: Accelerator) -> FPGAArea:
     """What WS adds to a core's one PE array (``rtl.core_array.CoreArray``), counted from its structure in
     iCE40 cells (not fitted): per PE its fold weight and its staged weight (``W`` flip-flops each; OS stages
@@ -270,14 +278,21 @@ def ws_datapath(acc: Accelerator) -> FPGAArea:
     return FPGAArea(luts, ffs, C * (R - 1) * ab)
 
 
+def ws_area(acc: Accelerator) -> FPGAArea:
+    """All that WS adds to a core: :func:`ws_datapath` and :data:`WS_CONTROL_PER_ROW` per array row."""
+    dp, k = ws_datapath(acc), WS_CONTROL_PER_ROW
+    return FPGAArea(round(dp.luts + k["luts"] * acc.rows), round(dp.ffs + k["ffs"] * acc.rows),
+                    round(dp.carries + k["carries"] * acc.rows))
+
+
 def core_area(acc: Accelerator) -> CoreArea:
     """Area of the accelerator core generated for ``acc`` on iCE40: :func:`fpga_area` of its PE array, the
     exact block-RAM count of its buffers (:func:`bram_count`) and the fitted controller term. Fitted on
-    OS-only cores; a core with WS adds :func:`ws_datapath` (counted, not fitted; its error on the one WS
-    build is in docs/rtl.md)."""
+    OS-only cores; a core with WS adds :func:`ws_area` (its datapath counted, its control calibrated on the
+    one WS build)."""
     array = fpga_area(acc)
     if any(d.value == "ws" for d in acc.dataflows):
-        array = array + ws_datapath(acc)
+        array = array + ws_area(acc)
     terms = core_terms(acc)
 
     def extra(what: str) -> float:

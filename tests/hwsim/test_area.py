@@ -185,3 +185,22 @@ def test_core_model_is_the_fit_of_the_builds_and_within_its_error() -> None:
     # the controller, not the PE array, is most of a small core: the 1x2 array model is about 2 % of it
     tiny = core_area(accelerator_of(POINTS[0]))
     assert fpga_area(accelerator_of(POINTS[0])).luts < 0.05 * tiny.luts
+
+
+def test_ws_control_is_the_ws_builds_excess_over_its_datapath() -> None:
+    """A core with WS = the OS core + its WS datapath (counted) + WS control per row, calibrated on the one
+    core built with and without WS (small_4x4_ws, small_4x4): the constant is that pair's difference less
+    the datapath, and the model of the WS build is then as close as the OS fit is to small_4x4."""
+    from hwsim.area import CORE_FIT_ERROR, WS_CONTROL_PER_ROW, core_area, ws_datapath
+    from sims.experiments.core_fpga import POINTS, accelerator_of
+
+    rows = {r["point"]: r for r in json.loads((DOCS / "core_fpga.json").read_text())["builds"]}
+    ws_pt = next(p for p in POINTS if p.name == "small_4x4_ws")
+    acc = accelerator_of(ws_pt)
+    assert [d.value for d in acc.dataflows] == ["os", "ws"] and acc.rows == 4
+    dp = ws_datapath(acc)
+    for what in ("luts", "ffs", "carries"):
+        excess = rows["small_4x4_ws"][what] - rows["small_4x4"][what] - getattr(dp, what)
+        assert excess / acc.rows == pytest.approx(WS_CONTROL_PER_ROW[what], abs=0.01), what
+        assert abs(getattr(core_area(acc), what) - rows["small_4x4_ws"][what]) <= \
+            CORE_FIT_ERROR[what][0] * rows["small_4x4"][what] + 1, what
