@@ -17,7 +17,7 @@ from .replay import Stream
 from .report import OfmapDram
 from .user import Prefetches, read_stall
 
-__all__ = ["Timeline", "LineQueue", "run_stream", "Stalls", "run_layout", "PROGRESS_DRAINS"]
+__all__ = ["Timeline", "LineQueue", "ReadBuffers", "run_stream", "Stalls", "run_layout", "PROGRESS_DRAINS"]
 
 PROGRESS_DRAINS = 2048   # drains between two progress reports of run_layout
 
@@ -98,6 +98,31 @@ class LineQueue:
         return OfmapDram(self.first_drain if self.first_drain is not None else 0, self.last_end, self.writes)
 
 
+class ReadBuffers:
+    """The USER-mode read buffers inside the memory loop: each one's prefetches served so far (``done``),
+    its count of prefetches per row and the stall it charged each row (``stall``). Both memory loops
+    (:func:`run_stream`, :func:`run_layout`) serve rows through :meth:`serve`."""
+
+    def __init__(self, reads: tuple[Prefetches, ...]) -> None:
+        self.reads = reads
+        self.stall: tuple[dict[int, int], ...] = tuple({} for _ in reads)
+        self.done = [0] * len(reads)
+        self.counts = [dict(zip(pf.rows.tolist(), pf.counts.tolist(), strict=True)) for pf in reads]
+
+    def serve(self, row: int, cycle: int) -> int:
+        """Serve every buffer's prefetches due at ``row``, whose service cycle is ``cycle``; the row's
+        stall, the largest of its buffers' stalls."""
+        worst = 0
+        for b, pf in enumerate(self.reads):
+            cnt = self.counts[b].get(row, 0)
+            if cnt:
+                x = read_stall(pf, self.done[b], cnt, cycle)
+                self.done[b] += cnt
+                self.stall[b][row] = x
+                worst = max(worst, x)
+        return worst
+
+
 def run_stream(stream: Stream, kb: int, bw: int, n_rows: int, reads: tuple[Prefetches, ...] = ()) -> Timeline:
     """SCALE-Sim's memory loop: the OFMAP write buffer (drains of half the buffer in lines of ``bw``
     words, one line per cycle) together with the read buffers' prefetch stalls (USER mode). A row's
@@ -110,11 +135,9 @@ def run_stream(stream: Stream, kb: int, bw: int, n_rows: int, reads: tuple[Prefe
     cyc = orow.astype(np.int64).copy()
     shift = np.zeros(n_rows + 1, dtype=np.int64)
     wstall: dict[int, int] = {}
-    rstall: tuple[dict[int, int], ...] = tuple({} for _ in reads)
-    done = [0] * len(reads)
+    rb = ReadBuffers(reads)
     # the rows at which some read buffer prefetches, in order, with each buffer's count there
     ev_rows = np.unique(np.concatenate([pf.rows for pf in reads])) if reads else np.zeros(0, np.int64)
-    ev_counts = [dict(zip(pf.rows.tolist(), pf.counts.tolist(), strict=True)) for pf in reads]
     ev = 0
     queue = LineQueue(bw, lines_per_drain)
     drain_end = 0
@@ -122,16 +145,7 @@ def run_stream(stream: Stream, kb: int, bw: int, n_rows: int, reads: tuple[Prefe
 
     def read_row(row: int) -> None:
         """The read buffers' stalls on ``row``; later rows move by what exceeds its write stall."""
-        c = row + int(shift[row])
-        worst = 0
-        for b, pf in enumerate(reads):
-            cnt = ev_counts[b].get(row, 0)
-            if cnt:
-                x = read_stall(pf, done[b], cnt, c)
-                done[b] += cnt
-                rstall[b][row] = x
-                worst = max(worst, x)
-        extra = worst - wstall.get(row, 0)
+        extra = rb.serve(row, row + int(shift[row])) - wstall.get(row, 0)
         if extra > 0:
             shift[row + 1:] += extra
             cyc[int(np.searchsorted(orow, row, side="right")):] += extra
@@ -169,7 +183,7 @@ def run_stream(stream: Stream, kb: int, bw: int, n_rows: int, reads: tuple[Prefe
     at = last + int(shift[last]) + wstall.get(last, 0)  # SCALE-Sim empties the buffer after the last row
     while queue.pending:
         at = queue.drain_at(at) + 1
-    return Timeline(shift, wstall, rstall, queue.dram())
+    return Timeline(shift, wstall, rb.stall, queue.dram())
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,10 +220,8 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
     rows: list[int] = []
     cum = [0]
     wstall: dict[int, int] = {}
-    rstall: tuple[dict[int, int], ...] = tuple({} for _ in reads)
-    done = [0] * len(reads)
+    rb = ReadBuffers(reads)
     ev_rows = sorted(set().union(*(pf.rows.tolist() for pf in reads))) if reads else []
-    ev_counts = [dict(zip(pf.rows.tolist(), pf.counts.tolist(), strict=True)) for pf in reads]
     ev = 0
     late = 0
     pending: list[tuple[int, int]] = []   # (row, cycles): demands of later rows are served that much later
@@ -241,16 +253,7 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
 
     def read_row(row: int) -> None:
         """The read buffers' stalls on ``row``; later rows move by what exceeds its write stall."""
-        c = row + cum[bisect.bisect_left(rows, row)]
-        worst = 0
-        for b, pf in enumerate(reads):
-            count = ev_counts[b].get(row, 0)
-            if count:
-                x = read_stall(pf, done[b], count, c)
-                done[b] += count
-                rstall[b][row] = x
-                worst = max(worst, x)
-        extra = worst - wstall.get(row, 0)
+        extra = rb.serve(row, row + cum[bisect.bisect_left(rows, row)]) - wstall.get(row, 0)
         if extra > 0:
             add_stall(row, extra)
             pending.append((row, extra))
@@ -295,4 +298,4 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
     at = last + cum[bisect.bisect_left(rows, last)] + wstall.get(last, 0)
     while queue.pending:
         at = queue.drain_at(at) + 1
-    return Stalls(rows, cum, wstall, queue.dram(), rstall)
+    return Stalls(rows, cum, wstall, queue.dram(), rb.stall)
