@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from demands import ws_fold_demands
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,30 +17,6 @@ from hwsim.scalesim.replay import stream_read_buffer
 from hwsim.scalesim.sharing import fold_sizes
 from hwsim.scalesim.stationary import first_slots, repeat_reach, ws_read_buffer
 from hwsim.scalesim.topology import Shape
-
-
-def enumerated(sp: Shape, ks: range) -> tuple[list[int], list[int], list[int]]:
-    """A fold's demands served in order, by diagonal then window column: their diagonals, addresses and
-    the indices of the first demand of each address."""
-    diags, addrs = [], []
-    for t in range(sp.npix + len(ks) - 1):
-        for col in range(len(ks)):
-            p = t - col
-            if not 0 <= p < sp.npix:
-                continue
-            (orow, ocol), (kr, rem) = divmod(p, sp.ew), divmod(ks[col], sp.s * sp.c)
-            kc, ch = divmod(rem, sp.c)
-            y, x = orow * sp.sh + kr, ocol * sp.sw + kc
-            if y < sp.h and x < sp.w:
-                diags.append(t)
-                addrs.append((y * sp.w + x) * sp.c + ch)
-    seen: set[int] = set()
-    firsts = []
-    for i, a in enumerate(addrs):
-        if a not in seen:
-            seen.add(a)
-            firsts.append(i)
-    return diags, addrs, firsts
 
 
 def built(sp: Shape, rows: int) -> dict[int, PeriodicFold | None]:
@@ -75,7 +52,8 @@ def test_periodic_folds_equal_their_demands_enumerated(c: int, r: int, s: int, s
     folds = {f: pf for f, pf in built(sp, rows).items() if pf is not None}
     for fr, pf in list(folds.items())[:3]:
         ks = range(fr * rows, min(fr * rows + rows, sp.window))
-        diags, addrs, firsts = enumerated(sp, ks)
+        slots, addrs, firsts = ws_fold_demands(sp, ks)
+        diags = [t for t, _ in slots]
         n = len(addrs)
         assert pf.n == n and pf.firsts == len(firsts) and pf.reach == repeat_reach(sp, ks)
         assert [pf.diagonal(i) for i in range(n)] == diags

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from demands import ws_fold_demands
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -103,24 +104,7 @@ def test_first_slots_equal_the_first_demands_found_by_enumeration(c: int, r: int
                               kernel_w=s, stride_h=sh, stride_w=sw))
     fr = data.draw(st.integers(0, -(-sp.window // rows) - 1))
     ks = range(fr * rows, min(fr * rows + rows, sp.window))
-    want_slots, addrs = [], []
-    for t in range(sp.npix + len(ks) - 1):   # by diagonal, then window column
-        for col in range(len(ks)):
-            p = t - col
-            if not 0 <= p < sp.npix:
-                continue
-            (orow, ocol), (kr, rem) = divmod(p, sp.ew), divmod(ks[col], sp.s * sp.c)
-            kc, ch = divmod(rem, sp.c)
-            y, x = orow * sp.sh + kr, ocol * sp.sw + kc
-            if y < sp.h and x < sp.w:
-                want_slots.append((t, col))
-                addrs.append((y * sp.w + x) * sp.c + ch)
-    seen: set[int] = set()
-    want = []
-    for i, a in enumerate(addrs):
-        if a not in seen:
-            seen.add(a)
-            want.append(i)
+    want_slots, addrs, want = ws_fold_demands(sp, ks)   # by diagonal, then window column
     sk, ft, fc = stationary.first_slots(sp, ks, rows)
     assert sk.n == len(addrs)
     assert sk.index(ft, fc).tolist() == want
