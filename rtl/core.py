@@ -147,12 +147,10 @@ class AccelCore(wiring.Component):
         # ---- array -------------------------------------------------------------------------------------
         has_ws = "ws" in p.dataflows
         hold = Signal()
-        take = Signal()        # the array samples its operand inputs this cycle
         accept = Signal()      # a fold starts (the array's load cycle)
         arr = CoreArray(R, Cc, W, A, acc_bits=p.acc_bits, max_steps=p.max_steps, kind=p.kind, dataflows=p.dataflows)
         m.submodules.array = arr
-        a_busy, a_want, a_last, a_adv = arr.busy, arr.want_load, arr.last, Signal(name="arr_adv")
-        m.d.comb += [take.eq(arr.load), a_adv.eq(a_busy & ~hold)]
+        take = arr.load        # the array samples its operand inputs this cycle
 
         # ---- phase control ----------------------------------------------------------------------------
         boundary = Signal()    # the current phase (or idle) ends this cycle and `nxt` becomes `cur`
@@ -332,7 +330,7 @@ class AccelCore(wiring.Component):
         w_now = [Mux(w_staged[c], s_w[c], w_lane_now[c % bf]) for c in range(n_wl)]
         steps_now = Mux(ws, cur.P, cur.K) if has_ws else cur.K
         # the array: start a fold when idle and step 0 is ready; hold a step boundary until operands are
-        m.d.comb += [accept.eq(f_active & (k == 0) & vec_ready & ~a_busy), hold.eq(a_want & ~vec_ready)]
+        m.d.comb += [accept.eq(f_active & (k == 0) & vec_ready & ~arr.busy), hold.eq(arr.want_load & ~vec_ready)]
         m.d.comb += [arr.start.eq(accept), arr.ws.eq(ws), arr.steps.eq(steps_now), arr.act_signed.eq(cur.sgn),
                      arr.hold.eq(hold)]
         m.d.comb += [arr.acts[r].eq(acts_now[r]) for r in range(R)]
@@ -596,14 +594,14 @@ class AccelCore(wiring.Component):
                 m.d.sync += written[h].eq(written[h] + o_finals)
 
         # ---- phase end -------------------------------------------------------------------------------
-        comp_over = ~f_active & (~a_busy | a_last)
+        comp_over = ~f_active & (~arr.busy | arr.last)
         dma_over = ~x_active | x_ending
         m.d.comb += phase_end.eq(running & comp_over & dma_over)
         m.d.comb += boundary.eq(nxt_valid & (~running | (phase_end & ~cur.end)))
 
         # ---- counters ----------------------------------------------------------------------------------
         cnt = {name: Signal(COUNTER_BITS, name=f"cnt_{name}") for name in COUNTERS}
-        adv = a_adv
+        adv = arr.adv
         x_rd = beat & (sl["dir"] == 0)
         x_wr = beat & (sl["dir"] == 1)
         incs = {

@@ -55,7 +55,7 @@ class CoreArray(wiring.Component):
             "weights": In(data.ArrayLayout(signed(weight_bits), cols)),
             "pe_weights": In(data.ArrayLayout(signed(weight_bits), rows * cols)),
             "acts": In(data.ArrayLayout(unsigned(act_bits), rows)),
-            "load": Out(1), "busy": Out(1), "want_load": Out(1), "last": Out(1),
+            "load": Out(1), "busy": Out(1), "adv": Out(1), "want_load": Out(1), "last": Out(1),
             "os_done": Out(1), "step_out": Out(1),
             "acc": Out(data.ArrayLayout(signed(acc_bits), rows * cols)),
             "colsum": Out(data.ArrayLayout(signed(acc_bits), cols)),
@@ -93,7 +93,8 @@ class CoreArray(wiring.Component):
             mode = accumulate = C(int(self.has_ws), 1)
         m.d.comb += [ctrl.start.eq(self.start), ctrl.accumulate.eq(accumulate), ctrl.steps.eq(self.steps),
                      ctrl.act_signed.eq(self.act_signed), ctrl.hold.eq(self.hold),
-                     self.load.eq(ctrl.load), self.busy.eq(ctrl.busy), self.want_load.eq(ctrl.want_load),
+                     self.load.eq(ctrl.load), self.busy.eq(ctrl.busy), self.adv.eq(ctrl.adv),
+                     self.want_load.eq(ctrl.want_load),
                      self.last.eq(ctrl.last), self.os_done.eq(ctrl.done & ~mode)]
         have_prev = Signal()      # WS: a step has computed, so the first bit of the next one outputs its sums
         with m.If(accept):
