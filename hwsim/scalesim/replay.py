@@ -149,11 +149,14 @@ def skew_slots(w: int, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @dataclass(frozen=True, slots=True)
 class FoldBlocks:
     """One read operand's demands, fold by fold: ``fold_rows`` rows per fold, the pattern ``keys[f]`` of
-    each fold, and ``block(pattern)``, the fold's ``(rows within the fold, addresses)`` in service order."""
+    each fold, ``block(pattern)``, the fold's ``(rows within the fold, addresses)`` in service order, and
+    ``span(f0, f1)``, folds ``f0 .. f1 - 1`` at once (rows from fold ``f0``'s first row), built by
+    broadcasting over the folds: the blocks of those folds concatenated."""
 
     fold_rows: int
     keys: list[tuple[int, int]]
     block: Callable[[tuple[int, int]], Block]
+    span: Callable[[int, int], Block]
 
 
 def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
@@ -201,9 +204,12 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
     bounds = {"p": P, "k": K, "m": M}
     n_a, n_c = (R, C) if preload else (T, width)
 
-    def part(kind: str, start: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Address parts, validity and (clipped) indices of operand indices ``start .. start + n - 1``."""
-        idx = np.arange(start, start + n, dtype=np.int64)
+    def part(kind: str, start: int | np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Address parts, validity and (clipped) indices of operand indices ``start .. start + n - 1``
+        (one row per start when ``start`` is an array of them)."""
+        idx = np.asarray(start, dtype=np.int64)[..., None] + np.arange(n, dtype=np.int64)
+        if idx.ndim == 2 and np.ndim(start) == 0:
+            idx = idx[0]
         ok = idx < bounds[kind]
         idx = np.minimum(idx, bounds[kind] - 1)
         if kind == "p":
@@ -248,7 +254,43 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
             return rel, addr
         return rel[keep], addr[keep]
 
-    return FoldBlocks(fold_rows, keys, block)
+    def span(f0: int, f1: int) -> Block:
+        """Folds ``f0 .. f1 - 1``: ``block`` with a leading axis of folds (one pass of numpy for a run
+        of folds whose patterns never recur, instead of one call per fold)."""
+        f = np.arange(f0, f1, dtype=np.int64)
+        fcs, frs = np.divmod(f, rf)   # keys run over the row folds within each column fold
+        fr = np.zeros_like(frs) if by_fc else frs
+        fc = np.zeros_like(fcs) if by_fr else fcs
+        starts = {"p": fc * C if flow is Dataflow.IS else fr * R, "k": fr * R, "m": fc * C}
+        pc, okc, ic = part(kinds[1], starts[kinds[1]], n_c)   # one row per fold
+        base = (f - f0) * fold_rows
+        if preload:
+            rel, a, c = grid(n_c)
+            pa, oka, ia = part(kinds[0], starts[kinds[0]], n_a)
+            addr = pa[:, a] + pc[:, c]
+            keep = oka[:, a] & okc[:, c]
+            if ifmap and partial:
+                p, k = (ia[:, a], ic[:, c]) if kinds[0] == "p" else (ic[:, c], ia[:, a])
+                keep &= (kr[k] < room_r[p]) & (kc[k] < room_c[p])
+            return (base[:, None] + rel)[keep], addr[keep]
+        # a stream's valid columns are a prefix: folds of one width at a time, in order
+        widths = np.count_nonzero(okc, axis=1)
+        cuts = np.flatnonzero(np.diff(widths)) + 1
+        rows_out, addr_out = [], []
+        for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), f.size], strict=True):
+            w = int(widths[lo])
+            rel, a, c = grid(w)
+            addr = pa0[a] + pc[lo:hi, c]
+            rows = base[lo:hi, None] + rel
+            if ifmap and partial:
+                p, k = (ia0[a], ic[lo:hi, c]) if kinds[0] == "p" else (ic[lo:hi, c], ia0[a])
+                inside = (kr[k] < room_r[p]) & (kc[k] < room_c[p])
+                rows, addr = rows[inside], addr[inside]
+            rows_out.append(rows.ravel())
+            addr_out.append(addr.ravel())
+        return np.concatenate(rows_out), np.concatenate(addr_out)
+
+    return FoldBlocks(fold_rows, keys, block, span)
 
 
 def stream_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,

@@ -26,7 +26,8 @@ from .timeline import Stalls, Timeline, run_layout, run_stream
 from .topology import Shape, scalesim_shape
 from .user import Chunk, fetch_orders, replay_prefetches, user_prefetches
 
-__all__ = ["simulate_layer", "simulate_topology", "simulate_calc", "simulate_user", "simulate_streams", "build_report"]
+__all__ = ["simulate_layer", "simulate_topology", "simulate_calc", "simulate_user", "simulate_streams", "build_report",
+           "FoldFeed", "SPAN_DEMANDS"]
 
 
 def simulate_layer(layer: Layer, cfg: ScaleSimConfig,
@@ -108,18 +109,39 @@ def simulate_calc(layer: Layer, cfg: ScaleSimConfig,
                         (out.row_of(0), out.row_of(out.n - 1)))
 
 
-class _FoldFeed:
-    """A read operand's demands fold by fold, in service order, as :data:`~hwsim.scalesim.user.Chunk`
-    ``(fold pattern, fold's first row, build)``: the buffer builds a fold's demands only when it reads
-    them (a fold it replays from an earlier one of its pattern is never built)."""
+SPAN_DEMANDS = 2**19   # demands of the folds a USER-mode read buffer is fed at once, where it is fed runs
 
-    def __init__(self, fb: FoldBlocks) -> None:
+
+class FoldFeed:
+    """A read operand's demands in service order, as :data:`~hwsim.scalesim.user.Chunk` ``(pattern,
+    first row, build)``: the buffer builds a chunk's demands only when it reads them.
+
+    ``sweep == 0``: fold by fold, each named by its pattern (an OS filter column fold recurs right
+    after itself once per row fold: replayed unread). Otherwise runs of folds of about
+    ``SPAN_DEMANDS`` demands, built at once (``FoldBlocks.span``), cut at every ``sweep``-th fold
+    (a column fold's row folds); with ``named`` a run is named by its first and last fold's patterns
+    and its length, which within a column fold determine it (a WS IFMAP or IS filter sweep recurs
+    once per column fold: built once, replayed where its window recurs), else unnamed (WS filter and
+    IS IFMAP folds never recur)."""
+
+    def __init__(self, fb: FoldBlocks, sweep: int = 0, named: bool = False) -> None:
         self.fb = fb
+        self.sweep = sweep
+        self.named = named
 
     def __iter__(self) -> Iterator[Chunk]:
         fb = self.fb
-        for f, key in enumerate(fb.keys):
-            yield key, f * fb.fold_rows, partial(fb.block, key)
+        if not self.sweep:
+            for f, key in enumerate(fb.keys):
+                yield key, f * fb.fold_rows, partial(fb.block, key)
+            return
+        per = max(1, SPAN_DEMANDS // max(1, fb.block(fb.keys[0])[1].size))
+        for s0 in range(0, len(fb.keys), self.sweep):
+            s1 = min(s0 + self.sweep, len(fb.keys))
+            for f0 in range(s0, s1, per):
+                f1 = min(f0 + per, s1)
+                name = (fb.keys[f0], fb.keys[f1 - 1], f1 - f0) if self.named else None
+                yield name, f0 * fb.fold_rows, partial(fb.span, f0, f1)
 
     def demand_rows(self) -> tuple[int, int]:
         """The rows of the operand's first and last demand (-1, -1 without any)."""
@@ -146,7 +168,11 @@ def simulate_user(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
     sp = scalesim_shape(layer)
     n_rows = fold_grid(sp, cfg).demand_rows
     i_order, f_order = fetch_orders(sp, cfg)
-    i_feed, f_feed = _FoldFeed(fold_blocks(sp, cfg, "ifmap")), _FoldFeed(fold_blocks(sp, cfg, "filter"))
+    rf = fold_grid(sp, cfg).row_folds
+    flow = cfg.dataflow
+    i_feed = FoldFeed(fold_blocks(sp, cfg, "ifmap"), 0 if flow is Dataflow.OS else rf, named=flow is Dataflow.WS)
+    f_feed = FoldFeed(fold_blocks(sp, cfg, "filter"), 0 if flow is Dataflow.OS else rf,
+                       named=flow is Dataflow.IS)
     i_pf = replay_prefetches(i_feed, i_order, cfg.ifmap_sram_kb, cfg.ifmap_read_words_per_cycle)
     f_pf = replay_prefetches(f_feed, f_order, cfg.filter_sram_kb, cfg.filter_read_words_per_cycle)
     out = ofmap_layout(sp, cfg)

@@ -21,8 +21,8 @@ from .folds import fold_grid
 from .replay import Block, Stream, ifmap_addr
 from .topology import Shape
 
-__all__ = ["FetchOrder", "fetch_orders", "Prefetches", "Chunk", "user_prefetches", "replay_prefetches", "read_stall", "rollout",
-           "rollout_sorted"]
+__all__ = ["FetchOrder", "fetch_orders", "Prefetches", "Chunk", "user_prefetches", "replay_prefetches", "read_stall", "skewed",
+           "rollout", "rollout_sorted"]
 
 
 PREPARED_BYTES = 64 * 2**20   # demand patterns a USER-mode read buffer keeps checked at once
@@ -39,20 +39,26 @@ class FetchOrder:
     distinct: bool | None = None
 
 
-def rollout(vals: np.ndarray) -> np.ndarray:
-    """A matrix read out along its anti-diagonals (first to last), each from its lowest row up.
-
-    Each entry's place is counted, not sorted: the entries of the diagonals before its own, plus its
-    rows below the diagonal's lowest one (:func:`rollout_sorted`, the definition, is tested equal)."""
+def skewed(vals: np.ndarray, fill: int) -> np.ndarray:
+    """``vals`` (``m x n``) with column ``c`` shifted down by ``c`` rows into ``m + n - 1`` rows, ``fill``
+    in the corners, read row by row: the anti-diagonals in :func:`rollout`'s order with ``fill`` between
+    them (a fetch order whose null slots are ``-1`` drops them together with its own)."""
     m, n = vals.shape
-    d = np.arange(m + n - 1, dtype=np.int64)
-    lengths = np.minimum(d, m - 1) - np.maximum(d - n + 1, 0) + 1
-    start = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths[:-1])]) + np.minimum(d, m - 1)
-    r = np.arange(m, dtype=np.int64)[:, None]
-    place = start[r + np.arange(n, dtype=np.int64)] - r
-    out = np.empty(m * n, dtype=vals.dtype)
-    out[place.ravel()] = vals.ravel()
-    return out
+    skew = np.full((m + n - 1, n), fill, dtype=vals.dtype)
+    for c in range(n):
+        skew[c: c + m, c] = vals[:, c]
+    return skew.ravel()
+
+
+def rollout(vals: np.ndarray) -> np.ndarray:
+    """A matrix read out along its anti-diagonals (first to last), each from its lowest row up:
+    :func:`skewed` without the corners. No entry's place is computed (:func:`rollout_sorted`, the
+    definition, is tested equal)."""
+    m, n = vals.shape
+    mask = np.zeros((m + n - 1, n), dtype=bool)
+    for c in range(n):
+        mask[c: c + m, c] = True
+    return skewed(vals, 0)[mask.ravel()]
 
 
 def rollout_sorted(vals: np.ndarray) -> np.ndarray:
@@ -83,22 +89,26 @@ def fetch_orders(sp: Shape, cfg: ScaleSimConfig) -> tuple[FetchOrder, FetchOrder
                 for i, n in enumerate(sizes)]
 
     flow = cfg.dataflow
+    # the matrices' slots (null ones included); a skewed read-out (the anti-diagonals) is laid out with
+    # -1 in its corners, dropped with the null slots
     if flow is Dataflow.OS:
         fr, t, c = axes(rf, K, R)
-        i_mat = rollout(ifm(fr * R + c, t, fr * R + c < P).reshape(rf * K, R))
+        i_mat, i_size = skewed(ifm(fr * R + c, t, fr * R + c < P).reshape(rf * K, R), -1), rf * K * R
         fc, t, c = axes(cf, K, C)
-        f_mat = rollout(filt(t, fc * C + c, fc * C + c < M).reshape(cf * K, C))
+        f_mat, f_size = skewed(filt(t, fc * C + c, fc * C + c < M).reshape(cf * K, C), -1), cf * K * C
     elif flow is Dataflow.WS:
         fr, t, c = axes(rf, P, R)
-        i_mat = rollout(ifm(t, fr * R + c, fr * R + c < K).reshape(rf * P, R))
+        i_mat, i_size = skewed(ifm(t, fr * R + c, fr * R + c < K).reshape(rf * P, R), -1), rf * P * R
         fc, t, c = axes(cf, K, C)
         f_mat = filt(t, fc * C + c, fc * C + c < M).ravel()
+        f_size = f_mat.size
     else:
         fc, k, c = axes(cf, K, C)
         i_mat = ifm(fc * C + c, k, fc * C + c < P).ravel()
+        i_size = i_mat.size
         fr, t, c = axes(rf, M, R)
-        f_mat = rollout(filt(fr * R + c, t, fr * R + c < K).reshape(rf * M, R))
-    return FetchOrder(i_mat[i_mat >= 0], i_mat.size), FetchOrder(f_mat[f_mat >= 0], f_mat.size, distinct=True)
+        f_mat, f_size = skewed(filt(fr * R + c, t, fr * R + c < K).reshape(rf * M, R), -1), rf * M * R
+    return FetchOrder(i_mat[i_mat >= 0], i_size), FetchOrder(f_mat[f_mat >= 0], f_size, distinct=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,20 +170,22 @@ def replay_prefetches(chunks: Iterable[Chunk], order: FetchOrder, kb: int, bw: i
         # a filter's fetch order holds each address once: a demand is then read as the set holding its
         # address, in the window when that set is; otherwise as its address, in the window when some
         # set of the window holds it (``outside`` marks the others)
+        held_times = None if order.distinct else np.bincount(elems, minlength=span)
         unique = order.distinct if order.distinct is not None else (
-            cnt == 0 or int(np.bincount(elems, minlength=span).max()) == 1)
+            cnt == 0 or held_times is None or int(held_times.max()) == 1)
         if unique:
             set_of = np.full(span, -1, dtype=np.int64)
             set_of[elems] = np.arange(cnt, dtype=np.int64) // eps
         else:
             outside = np.ones(span, dtype=bool)
-            by_addr = np.argsort(elems, kind="stable")
-            sorted_elems = elems[by_addr]
 
-        def sets_of(a: int) -> np.ndarray:
-            """The sets that hold address ``a`` (relative to the base)."""
-            lo, hi = np.searchsorted(sorted_elems, [a, a + 1])
-            return by_addr[lo:hi] // eps
+        def holds(s0: int, a: int) -> bool:
+            """Whether the window from set ``s0`` holds address ``a`` (relative to the base): its slice
+            of the fetch order read, no index of the whole order built."""
+            s1 = s0 + a_sets
+            if s1 <= n_sets:
+                return bool(np.any(elems[s0 * eps: min(s1 * eps, cnt)] == a))
+            return bool(np.any(elems[s0 * eps:] == a) or np.any(elems[: min((s1 - n_sets) * eps, cnt)] == a))
 
         def off_window(seg: np.ndarray, s0: int) -> np.ndarray:
             """Which demands of ``seg`` (sets, or addresses) the window from set ``s0`` does not hold."""
@@ -254,19 +266,16 @@ def replay_prefetches(chunks: Iterable[Chunk], order: FetchOrder, kb: int, bw: i
                     pos, chunk = end, chunk * 2
                     continue
                 q = pos + int(bad[0])
-                if unique:
-                    sets = dem[q: q + 1]
-                else:
-                    sets = sets_of(int(dem[q]))
-                    if sets.size == 0:
-                        raise ValueError(f"address {int(dem[q]) + base} is demanded but never fetched")
                 k1 = k + 1
-                if sets.size == 1:   # one place (always for a filter): plain integers
-                    one = int(sets[0])
+                if unique:   # one place: plain integers
+                    one = int(dem[q])
                     while (one - k1 * p_sets) % n_sets >= a_sets:
                         k1 += 1
-                else:
-                    while not np.any((sets - k1 * p_sets) % n_sets < a_sets):
+                else:   # every set is in some window (the window moves by at most its own size)
+                    a = int(dem[q])
+                    if held_times is not None and held_times[a] == 0:
+                        raise ValueError(f"address {a + base} is demanded but never fetched")
+                    while not holds((k1 * p_sets) % n_sets, a):
                         k1 += 1
                 s1 = (k1 * p_sets) % n_sets
                 fill(filled, False)
