@@ -256,7 +256,9 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
 
     def span(f0: int, f1: int) -> Block:
         """Folds ``f0 .. f1 - 1``: ``block`` with a leading axis of folds (one pass of numpy for a run
-        of folds whose patterns never recur, instead of one call per fold)."""
+        of folds, instead of one call per fold). A slot's parts are per-fold values of its row and its
+        column broadcast over the slots, gathered only in a stream's partly filled first and last
+        diagonals."""
         f = np.arange(f0, f1, dtype=np.int64)
         fcs, frs = np.divmod(f, rf)   # keys run over the row folds within each column fold
         fr = np.zeros_like(frs) if by_fc else frs
@@ -264,33 +266,63 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
         starts = {"p": fc * C if flow is Dataflow.IS else fr * R, "k": fr * R, "m": fc * C}
         pc, okc, ic = part(kinds[1], starts[kinds[1]], n_c)   # one row per fold
         base = (f - f0) * fold_rows
-        if preload:
-            rel, a, c = grid(n_c)
+        nf = f.size
+        if preload:   # slot (i, c): row R - 1 - i of the block, array column c
             pa, oka, ia = part(kinds[0], starts[kinds[0]], n_a)
-            addr = pa[:, a] + pc[:, c]
-            keep = oka[:, a] & okc[:, c]
+            rows_a = (slice(None), slice(None, None, -1), None)
+            cols = (slice(None), None, slice(None))
+            addr = pa[rows_a] + pc[cols]
+            keep = oka[rows_a] & okc[cols]
             if ifmap and partial:
-                p, k = (ia[:, a], ic[:, c]) if kinds[0] == "p" else (ic[:, c], ia[:, a])
-                keep &= (kr[k] < room_r[p]) & (kc[k] < room_c[p])
-            return (base[:, None] + rel)[keep], addr[keep]
+                p_a, k_c = (ia[rows_a], ic[cols]) if kinds[0] == "p" else (ic[cols], ia[rows_a])
+                keep = keep & (kr[k_c] < room_r[p_a]) & (kc[k_c] < room_c[p_a])
+            rows = base[:, None, None] + np.arange(R, dtype=np.int64)[:, None]
+            rows = np.broadcast_to(rows, addr.shape)
+            if keep.all():
+                return rows.ravel(), addr.ravel()
+            return rows[keep], addr[keep]
         # a stream's valid columns are a prefix: folds of one width at a time, in order
         widths = np.count_nonzero(okc, axis=1)
         cuts = np.flatnonzero(np.diff(widths)) + 1
         rows_out, addr_out = [], []
-        for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), f.size], strict=True):
+        for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), nf], strict=True):
             w = int(widths[lo])
-            rel, a, c = grid(w)
-            addr = pa0[a] + pc[lo:hi, c]
+            if w not in grids:
+                rel, a, c = grid(w)
+                grids[w] = (rel, a, c, pa0[a])
+            rel, a, c, slots_a = grids[w]
+            addr = spread(pc[lo:hi, :w], c, w, T)
+            addr += slots_a
             rows = base[lo:hi, None] + rel
             if ifmap and partial:
-                p, k = (ia0[a], ic[lo:hi, c]) if kinds[0] == "p" else (ic[lo:hi, c], ia0[a])
-                inside = (kr[k] < room_r[p]) & (kc[k] < room_c[p])
+                along_c, along_a = ic[lo:hi, :w], ia0[a]
+                if kinds[0] == "p":   # the slot's pixel along a, its window index along c
+                    inside = ((spread(kr[along_c], c, w, T) < room_r[along_a])
+                              & (spread(kc[along_c], c, w, T) < room_c[along_a]))
+                else:                 # the window index along a, the pixel along c
+                    inside = ((kr[along_a] < spread(room_r[along_c], c, w, T))
+                              & (kc[along_a] < spread(room_c[along_c], c, w, T)))
                 rows, addr = rows[inside], addr[inside]
             rows_out.append(rows.ravel())
             addr_out.append(addr.ravel())
         return np.concatenate(rows_out), np.concatenate(addr_out)
 
     return FoldBlocks(fold_rows, keys, block, span)
+
+
+def spread(v: np.ndarray, c: np.ndarray, w: int, t: int) -> np.ndarray:
+    """Per-fold values ``v`` (folds x ``w`` array columns) at every slot of a skewed block of ``t`` steps
+    whose slots' columns are ``c`` (:func:`skew_slots`): broadcast over its full middle diagonals (each
+    holds every column in turn), gathered only in the partly filled first and last ones."""
+    if t < w:
+        return v[:, c]
+    h0 = w * (w - 1) // 2
+    h1 = c.size - h0
+    out = np.empty((v.shape[0], c.size), dtype=v.dtype)
+    out[:, h0:h1].reshape(v.shape[0], -1, w)[:] = v[:, None, :]
+    out[:, :h0] = v[:, c[:h0]]
+    out[:, h1:] = v[:, c[h1:]]
+    return out
 
 
 def stream_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,

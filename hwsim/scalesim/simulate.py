@@ -117,7 +117,8 @@ class FoldFeed:
     first row, build)``: the buffer builds a chunk's demands only when it reads them.
 
     ``sweep == 0``: fold by fold, each named by its pattern (an OS filter column fold recurs right
-    after itself once per row fold: replayed unread). Otherwise runs of folds of about
+    after itself once per row fold, an OS IFMAP row fold once per column fold: replayed unread where
+    its window recurs). Otherwise runs of folds of about
     ``SPAN_DEMANDS`` demands, built at once (``FoldBlocks.span``), cut at every ``sweep``-th fold
     (a column fold's row folds); with ``named`` a run is named by its first and last fold's patterns
     and its length, which within a column fold determine it (a WS IFMAP or IS filter sweep recurs

@@ -21,7 +21,7 @@ from .folds import fold_grid
 from .replay import Block, Stream, ifmap_addr
 from .topology import Shape
 
-__all__ = ["FetchOrder", "fetch_orders", "Prefetches", "Chunk", "user_prefetches", "replay_prefetches", "read_stall", "skewed",
+__all__ = ["FetchOrder", "window_sets", "held_addresses", "fetch_orders", "Prefetches", "Chunk", "user_prefetches", "replay_prefetches", "read_stall", "skewed",
            "rollout", "rollout_sorted"]
 
 
@@ -37,6 +37,28 @@ class FetchOrder:
     addrs: np.ndarray
     size: int
     distinct: bool | None = None
+    held: int | None = None   # valid addresses where ``addrs`` is left empty: the order fits the active
+                              # half, so no address of it is ever looked at
+
+
+def window_sets(held: int, kb: int) -> tuple[int, int, int, int]:
+    """A read buffer of ``kb`` kB holding ``held`` addresses: addresses per set, sets, sets in the active
+    window, sets a new prefetch moves it by (0: the whole order fits the window, nothing is prefetched
+    again)."""
+    total = kb * 1024
+    active = -(-total // 2)
+    eps = -(-total // SETS_PER_BUFFER)
+    n_sets = held // eps + 1
+    a_sets = min(-(-active // eps), n_sets)
+    return eps, n_sets, a_sets, min(-(-(total - active) // eps), n_sets - a_sets)
+
+
+def held_addresses(sp: Shape) -> tuple[int, int]:
+    """How many valid addresses the IFMAP and filter prefetch matrices hold: every (pixel, window index)
+    pair once, less those whose window runs past the input; every filter entry once."""
+    rows = sum(max(0, min(sp.r, sp.h - e * sp.sh)) for e in range(sp.eh))   # a window may start past it
+    cols = sum(max(0, min(sp.s, sp.w - e * sp.sw)) for e in range(sp.ew))
+    return rows * cols * sp.c, sp.window * sp.m
 
 
 def skewed(vals: np.ndarray, fill: int) -> np.ndarray:
@@ -89,26 +111,39 @@ def fetch_orders(sp: Shape, cfg: ScaleSimConfig) -> tuple[FetchOrder, FetchOrder
                 for i, n in enumerate(sizes)]
 
     flow = cfg.dataflow
-    # the matrices' slots (null ones included); a skewed read-out (the anti-diagonals) is laid out with
-    # -1 in its corners, dropped with the null slots
-    if flow is Dataflow.OS:
-        fr, t, c = axes(rf, K, R)
-        i_mat, i_size = skewed(ifm(fr * R + c, t, fr * R + c < P).reshape(rf * K, R), -1), rf * K * R
-        fc, t, c = axes(cf, K, C)
-        f_mat, f_size = skewed(filt(t, fc * C + c, fc * C + c < M).reshape(cf * K, C), -1), cf * K * C
-    elif flow is Dataflow.WS:
-        fr, t, c = axes(rf, P, R)
-        i_mat, i_size = skewed(ifm(t, fr * R + c, fr * R + c < K).reshape(rf * P, R), -1), rf * P * R
-        fc, t, c = axes(cf, K, C)
-        f_mat = filt(t, fc * C + c, fc * C + c < M).ravel()
-        f_size = f_mat.size
-    else:
+
+    # each matrix's slots (null ones included) and its build; a skewed read-out (the anti-diagonals)
+    # is laid out with -1 in its corners, dropped with the null slots
+    def i_mat() -> np.ndarray:
+        if flow is Dataflow.OS:
+            fr, t, c = axes(rf, K, R)
+            return skewed(ifm(fr * R + c, t, fr * R + c < P).reshape(rf * K, R), -1)
+        if flow is Dataflow.WS:
+            fr, t, c = axes(rf, P, R)
+            return skewed(ifm(t, fr * R + c, fr * R + c < K).reshape(rf * P, R), -1)
         fc, k, c = axes(cf, K, C)
-        i_mat = ifm(fc * C + c, k, fc * C + c < P).ravel()
-        i_size = i_mat.size
-        fr, t, c = axes(rf, M, R)
-        f_mat, f_size = skewed(filt(fr * R + c, t, fr * R + c < K).reshape(rf * M, R), -1), rf * M * R
-    return FetchOrder(i_mat[i_mat >= 0], i_size), FetchOrder(f_mat[f_mat >= 0], f_size, distinct=True)
+        return ifm(fc * C + c, k, fc * C + c < P).ravel()
+
+    def f_mat() -> np.ndarray:
+        if flow is Dataflow.IS:
+            fr, t, c = axes(rf, M, R)
+            return skewed(filt(fr * R + c, t, fr * R + c < K).reshape(rf * M, R), -1)
+        fc, t, c = axes(cf, K, C)
+        mat = filt(t, fc * C + c, fc * C + c < M)
+        return skewed(mat.reshape(cf * K, C), -1) if flow is Dataflow.OS else mat.ravel()
+
+    i_size = {Dataflow.OS: rf * K * R, Dataflow.WS: rf * P * R, Dataflow.IS: cf * K * C}[flow]
+    f_size = rf * M * R if flow is Dataflow.IS else cf * K * C
+    out = []
+    for build, size, held, kb in ((i_mat, i_size, held_addresses(sp)[0], cfg.ifmap_sram_kb),
+                                  (f_mat, f_size, held_addresses(sp)[1], cfg.filter_sram_kb)):
+        distinct = True if build is f_mat else None
+        if window_sets(held, kb)[3] == 0:   # the whole order fits the active half: never looked at
+            out.append(FetchOrder(np.zeros(0, dtype=np.int64), size, distinct, held))
+        else:
+            mat = build()
+            out.append(FetchOrder(mat[mat >= 0], size, distinct))
+    return out[0], out[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,11 +188,10 @@ def replay_prefetches(chunks: Iterable[Chunk], order: FetchOrder, kb: int, bw: i
     total = kb * 1024
     active = -(-total // 2)
     prefetch = total - active
-    eps = -(-total // SETS_PER_BUFFER)
-    cnt = fetch.size
-    n_sets = cnt // eps + 1
-    a_sets = min(-(-active // eps), n_sets)
-    p_sets = min(-(-prefetch // eps), n_sets - a_sets)
+    cnt = fetch.size if order.held is None else order.held
+    eps, n_sets, a_sets, p_sets = window_sets(cnt, kb)
+    if p_sets > 0 and order.held is not None:
+        raise ValueError(f"a fetch order of {cnt} addresses, more than a {kb} kB buffer's active half, was not built")
     first_lines = min(-(-active // bw), -(-fetch_size // bw))
     lines = -(-prefetch // bw)
     rows: list[int] = []
