@@ -178,20 +178,24 @@ def gemm_run(flow: hwsim.Dataflow, work: Path) -> tuple[float, float, int]:
 Row = tuple[hwsim.Dataflow, list[str], int, float, float, float]   # flow, names, cycles, SCALE-Sim s, ours s, MB
 
 
-def measure(flow: hwsim.Dataflow, chosen: list[tuple[Layer, list[str]]], topo_text: str, work: Path,
+def measure(flow: hwsim.Dataflow, chosen: list[tuple[Layer, list[str]]], topo_head: str, work: Path,
             log: Path | None, user: bool = False) -> tuple[list[Row], float]:
-    """One dataflow side by side: SCALE-Sim's run, every column compared, then ours timed per layer."""
+    """One dataflow side by side, layer by layer (a run stopped early keeps the layers done): SCALE-Sim
+    on the layer's one-row topology, every column compared, then ours timed on the layer."""
     cfg = bench_config(flow, user)
-    t_ref = time.perf_counter()
-    ss_seconds, ref_dir = run_scalesim(topo_text, work / flow.value, cfg)
-    t_ref = time.perf_counter() - t_ref
-    (work / "ours.csv").write_text(topo_text)
-    layers = load_topology(work / "ours.csv")   # as SCALE-Sim reads them back (fc: a 1x1 conv)
-    bad = mismatches(report_csvs(simulate_topology(layers, cfg)), ref_dir)
-    if bad:
-        sys.exit(f"bench_scalesim: {flow.value} reports differ from SCALE-Sim's:\n" + "\n".join(bad[:20]))
     rows: list[Row] = []
-    for la, (_, names), ss_s in zip(layers, chosen, ss_seconds, strict=True):
+    t_ref = 0.0
+    for la0, names in chosen:
+        topo_text = topo_head + topology_row(la0) + "\n"
+        t0 = time.perf_counter()
+        ss_seconds, ref_dir = run_scalesim(topo_text, work / flow.value / la0.name, cfg)
+        t_ref += time.perf_counter() - t0
+        (work / "ours.csv").write_text(topo_text)
+        layers = load_topology(work / "ours.csv")   # as SCALE-Sim reads it back (fc: a 1x1 conv)
+        bad = mismatches(report_csvs(simulate_topology(layers, cfg)), ref_dir)
+        if bad:
+            sys.exit(f"bench_scalesim: {flow.value} {la0.name} reports differ from SCALE-Sim's:\n" + "\n".join(bad[:20]))
+        la, ss_s = layers[0], ss_seconds[0]
         t_ours = best_of(lambda la=la: simulate_layer(la, cfg), repeat=7)
         tracemalloc.start()
         rep = simulate_layer(la, cfg)
@@ -221,8 +225,10 @@ def from_log(path: Path, user: bool = False) -> None:
             continue
         rows: list[Row] = [(flow, chosen[e["layer"]], e["cycles"], e["scalesim_s"], e["ours_s"], e["peak_mb"])
                            for e in mine]
+        done = {e["layer"] for e in mine}
+        missing = [names for first, names in chosen.items() if first not in done]
         section = flow_section(flow, rows, len(chosen), n_layers, sum(r[3] for r in rows), mine[-1]["load"],
-                               "the sum of its layers' times", user).replace(
+                               "the sum of its layers' times", user, missing).replace(
             "one run (", "one run, written from its `--log` (`--from-log`; the run was cut short after it) (", 1)
         print(section)
         replace_section(DOC, section_name(flow, user), section)
@@ -249,13 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     chosen = resnet18_layers()
     if args.layers:
         chosen = [(la, names) for la, names in chosen if la.name in args.layers]
-    topo_text = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
-                 "Strides,\n" + "\n".join(topology_row(la) for la, _ in chosen) + "\n")
+    topo_head = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
+                 "Strides,\n")
     n_layers = sum(len(names) for _, names in chosen)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for flow in flows:   # each dataflow's section is written as soon as it is measured
-            rows, t_ref = measure(flow, chosen, topo_text, work, args.log, user)
+            rows, t_ref = measure(flow, chosen, topo_head, work, args.log, user)
             section = flow_section(flow, rows, len(chosen), n_layers, t_ref, os.getloadavg()[0], "its run took",
                                    user)
             print(section)
@@ -280,8 +286,10 @@ def section_name(flow: hwsim.Dataflow, user: bool) -> str:
 
 
 def flow_section(flow: hwsim.Dataflow, rows: list[Row], n_shapes: int, n_layers: int, t_ref: float, load: float,
-                 ref_label: str, user: bool = False) -> str:
-    """The section of one dataflow's side-by-side table."""
+                 ref_label: str, user: bool = False, missing: list[list[str]] | None = None) -> str:
+    """The section of one dataflow's side-by-side table; ``missing``: the shapes (their layers' names) a
+    run cut short did not reach, named in the text."""
+    missing = missing or []
     mode = ("USER mode (`InterfaceBandwidth: USER`: the OFMAP buffer drains and both read buffers prefetch "
             f"at {USER_BANDWIDTH} words per cycle, stalling the array; *cycles* include the stalls)"
             if user else "CALC mode")
@@ -293,8 +301,13 @@ def flow_section(flow: hwsim.Dataflow, rows: list[Row], n_shapes: int, n_layers:
         "(sims/bench/scalesim.py), one run "
         f"({platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} cores shared with other "
         f"jobs; load average at the end {load:.1f}). SCALE-Sim 3.0.0 and hwsim's SCALE-Sim mode side "
-        f"by side on every distinct conv / linear layer shape of ResNet-18 at ImageNet shapes ({n_shapes} shapes "
-        f"covering all {n_layers} such layers), 16x16 {flow.value.upper()} array, 64 kB buffers, {mode}. "
+        + (f"by side on every distinct conv / linear layer shape of ResNet-18 at ImageNet shapes ({n_shapes} shapes "
+           f"covering all {n_layers} such layers)" if not missing else
+           f"by side on {len(rows)} of the {n_shapes} distinct conv / linear layer shapes of ResNet-18 at ImageNet "
+           f"shapes (covering {sum(len(r[1]) for r in rows)} of its {n_layers} such layers; not measured: "
+           f"{', '.join(names[0] for names in missing)}, which SCALE-Sim had not reached when the run was "
+           "stopped)")
+        + f", 16x16 {flow.value.upper()} array, 64 kB buffers, {mode}. "
         "*SCALE-Sim*: its own wall time for the layer (`sims/scalesim_ref.py`, reports excluded; "
         f"{ref_label} {t_ref:.0f} s). *ours*: `hwsim.scalesim.simulate_layer`, every number of the three reports, best of 7 "
         "(*peak*: the most memory it holds at once, by `tracemalloc`). Every column of the three report files "
