@@ -1,12 +1,15 @@
 """The accumulate step of a bit-serial MAC: ``acc + bit * (neg ? -x : x)``, in two RTL styles.
 
 ``single`` folds the subtraction of the MSB term into one carry chain with the classic
-``~x + 1`` trick, carrying the ``+1`` in through an extra low bit::
+``~x + 1`` trick, the ``+1`` as the chain's carry input::
 
-    {base, 1} + {x_g ^ n, n}  ->  bits [1:]  =  base + (n ? ~x_g + 1 : x_g)
+    base + (x_g ^ n) + n  =  base + (n ? ~x_g + 1 : x_g)
 
-(``x_g = bit ? x : 0``, ``n = neg & bit``). ``dual`` writes an adder and a subtractor and picks one
-with a multiplexer. On iCE40 the single chain uses about half the LUTs and carries (docs/rtl.md).
+(``x_g = bit ? x : 0``, ``n = neg & bit``). Yosys maps a one-bit third addend to the carry input of
+the same chain (the same cells as writing the carry in through an extra low bit, ``{base, 1} + {x_g ^ n,
+n}``), and simulators compute it at the accumulator's width instead of one bit wider. ``dual`` writes an
+adder and a subtractor and picks one with a multiplexer. On iCE40 the single chain uses about half the
+LUTs and carries (docs/rtl.md).
 """
 
 from __future__ import annotations
@@ -36,8 +39,7 @@ def mac_sum(m: Module, base: Value, operand: Value, bit: Value, neg: Value, styl
     n = neg & bit
     if style == "single":
         ones = Mux(n, C((1 << width) - 1, width), C(0, width))     # n in every bit (see extend)
-        total = Cat(C(1, 1), base) + Cat(n, gated ^ ones)
-        return total[1:width + 1]
+        return (base.as_unsigned() + (gated ^ ones).as_unsigned() + n)[:width]
     if style == "dual":
         return Mux(n, base - gated, base + gated)[:width]
     raise ValueError(f"mac_sum.style must be one of ['single', 'dual'], not {style!r}")

@@ -34,6 +34,7 @@ waiting on the DMA or on a port), SRAM reads/writes per buffer in words, DRAM bi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from amaranth.hdl import C, Module, Mux, Signal, Value, signed, unsigned
@@ -90,6 +91,32 @@ def _pick(m: Module, values: list[Value], index: Value, name: str) -> Signal:
     for i in range(len(values) - 2, -1, -1):
         out = Mux(idx == i, values[i], out)
     return _held(m, out, name)
+
+
+def _compact(grid: list[Value], j: int, sc: Value, rows: int, cols: int) -> Value:
+    """Fold position ``j`` (row-major over a fold's ``sc`` used columns) of the ``rows x cols`` PE grid:
+    PE ``(j // sc) * cols + j % sc``, a multiplexer over the distinct PEs the position can be (for
+    ``sc > j`` it is PE ``j``); positions beyond the fold's rows read any PE (they are not drained)."""
+    by_pe: dict[int, list[int]] = {}
+    for s in range(1, cols + 1):
+        if j // s < rows:
+            by_pe.setdefault((j // s) * cols + j % s, []).append(s)
+    if not by_pe:
+        return grid[0]
+    groups = sorted(by_pe.items(), key=lambda kv: -len(kv[1]))
+    out = grid[groups[0][0]]
+    for pe, scs in groups[1:]:
+        cond = (sc >= scs[0]) & (sc <= scs[-1]) if scs == list(range(scs[0], scs[-1] + 1)) else \
+            _any(sc == s for s in scs)
+        out = Mux(cond, grid[pe], out)
+    return out
+
+
+def _any(conds: Iterable[Value]) -> Value:
+    out: Value = C(0, 1)
+    for c in conds:
+        out = out | c
+    return out
 
 
 def _popcount(bits: list[Value]) -> Value:
@@ -451,9 +478,11 @@ class AccelCore(wiring.Component):
         with m.Elif(arr.step_out):
             m.d.sync += ws_ptr.eq(ws_ptr + run["sc"])
 
-        # The drain starts in the `done` cycle itself (from the accumulators; `cap` keeps them for the
-        # later cycles) and writes `bo` results per cycle in fold order: lane b takes the entry b after
-        # lane b-1 (row-major over the fold's sr x sc results).
+        # The drain starts in the `done` cycle itself (from the accumulators) and writes `bo` results per
+        # cycle in fold order (row-major over the fold's sr x sc results): lane b takes fold position
+        # t*bo + b in the drain's cycle t. `cap` is a queue in fold order: loaded in the `done` cycle with
+        # positions bo, bo+1, ... (compacted from the PE grid by the fold's sc), moved on by bo positions in
+        # every later drain cycle, so a lane always reads its own queue entry (no lookup over the array).
         cap = [Signal(signed(p.acc_bits), name=f"cap{i}", reset_less=True) for i in range(R * Cc)]
         d_active = Signal()
         d_r = Signal(range(R + 1))
@@ -467,10 +496,12 @@ class AccelCore(wiring.Component):
         addr0 = _held(m, Mux(trigger, Mux(run["ws"], ws_ptr, run["base"]), d_addr), "drain_addr0")
         live = [_held(m, Mux(run["ws"], arr.colsum[i], arr.acc[i]), f"live{i}") if has_ws and i < Cc
                 else arr.acc[i] for i in range(R * Cc)]
-        src_vals = [_held(m, Mux(trigger, live[i], cap[i]), f"src{i}") for i in range(R * Cc)]
+        n_q = R * Cc
         with m.If(trigger):
-            m.d.sync += [cap[i].eq(live[i]) for i in range(R * Cc)]
+            m.d.sync += [cap[j].eq(_compact(live, j + bo, run["sc"], R, Cc)) for j in range(n_q - bo)]
             m.d.sync += [dinfo[key].eq(run[key]) for key in run]
+        with m.Elif(d_active):
+            m.d.sync += [cap[j].eq(cap[j + bo]) for j in range(n_q - bo)]
         ab = p.acc_bits
         obm1 = Signal(6)
         top = Signal(signed(ab + 2))     # 2**(ob-1), at most 2**acc_bits: no clip bites beyond the accumulator
@@ -482,7 +513,6 @@ class AccelCore(wiring.Component):
         o_lanes: list[Value] = []
         o_reads: list[Value] = []
         o_final: list[Value] = []
-        o_addr: list[Value] = []
         o_data: list[Value] = []
         rr, cc = r0, c0
         rmw = now["ws"] & ~now["first"]        # WS: add the partial sum of the earlier row folds
@@ -505,7 +535,7 @@ class AccelCore(wiring.Component):
             m.d.comb += ok.eq(draining & (rr < now["sr"]))
             old = pre_old[b]
             total = Signal(signed(p.acc_bits), name=f"o_sum{b}")
-            entry = _pick(m, src_vals, rr * Cc + cc, f"o_entry{b}")
+            entry = _held(m, Mux(trigger, _compact(live, b, run["sc"], R, Cc), cap[b]), f"o_entry{b}")
             m.d.comb += total.eq(Mux(rmw, old + entry, entry))
             v = Signal(signed(p.acc_bits), name=f"o_acc{b}")
             m.d.comb += v.eq(total >> now["shift"])
@@ -518,7 +548,6 @@ class AccelCore(wiring.Component):
             o_lanes.append(ok)
             o_reads.append(pre_reads[b])
             o_final.append(ok & now["final"])
-            o_addr.append(addr0 + b)
             o_data.append(q)
             wrap = cc + 1 >= now["sc"]
             rr_n, cc_n = Signal(range(R + 2), name=f"o_r{b + 1}"), Signal(range(Cc + 1), name=f"o_c{b + 1}")
@@ -563,18 +592,22 @@ class AccelCore(wiring.Component):
                                  wp.en.eq(beat & (sl["dir"] == 0) & (sl["buf"] == bix) & (sl["half"] == h)
                                           & (lane < x_n))]
         wdata: Value = C(0, p.link_bits)
+        fwd = _held(m, x_ptr - addr0, "fwd")
         for lane in range(p.ofmap.banks):
             for h in range(2):
                 mine = pre_rmw & (run["half"] == h) if lane < bo else C(0, 1)
                 d_ad = (pre_addr + lane if lane < bo else C(0, 1))
                 m.d.comb += rports["ofmap"][h][lane].addr.eq(Mux(mine, d_ad, x_ptr + lane)[:abits["ofmap"]])
             raw = Mux(sl["half"], rports["ofmap"][1][lane].data, rports["ofmap"][0][lane].data)
-            for b in range(bo):   # forward a result the drain writes in this very cycle
-                hit = same_half & o_final[b] & (o_addr[b] == x_ptr + lane)
-                raw = Mux(hit, o_data[b][:p.ofmap.word_bits], raw)
+            # forward a result the drain writes in this very cycle: drain lane b writes addr0 + b, so the
+            # only lane that can write this word is b = x_ptr + lane - addr0 (final lanes are a prefix)
+            fb = _held(m, fwd + lane, f"fwd{lane}")
+            hit = same_half & now["final"] & (fb >= 0) & (fb < o_written)
+            raw = Mux(hit, _pick(m, [d[:p.ofmap.word_bits] for d in o_data], fb.as_unsigned(), f"fwd_data{lane}"),
+                      raw)
             part = Mux(lane < x_n, raw & _mask(sl["bits"], p.ofmap.word_bits), 0)
             wdata = wdata | (part[:p.link_bits] << (sl["bits"] * lane)[:lb])[:p.link_bits]
-        m.d.comb += self.ext_wdata.eq(wdata)
+        m.d.comb += self.ext_wdata.eq(Mux(self.ext_wr, wdata, 0))   # 0 outside write beats: not evaluated there
         with m.If(boundary):
             m.d.sync += [x_active.eq(nxt.n_slots != 0), x_slot.eq(0), x_ptr.eq(0)]
         with m.Elif(beat):
