@@ -46,6 +46,7 @@ class CoreRun:
     driver: str = "cocotb"       # which driver ran the testbench (sims.tb.core_tb.DRIVERS)
     build_seconds: float = 0.0   # compiling the testbench and the core this time (0 when reused)
     run_seconds: float = 0.0     # simulating (after the build), wall time
+    run_cpu_seconds: float = 0.0  # the simulator's CPU time (user + system) in run_seconds
 
 
 def rtl_counts(counters: dict[str, int], layer: Layer, acc: Accelerator) -> dict[str, float]:
@@ -147,4 +148,4 @@ def run_layers(sim: str, acc: Accelerator, programs: list[tuple[LayerProgram, np
         shape = (la.batch, la.out_channels, la.out_h, la.out_w)
         out.append(LayerRun(la.name, r.counters, r.y.reshape(shape), r.written.reshape(shape),
                             r.incomplete_transfers))
-    return CoreRun(tuple(out), tb.build_dir, drv, tb.build_s, tb.run_s)
+    return CoreRun(tuple(out), tb.build_dir, drv, tb.build_s, tb.run_s, tb.run_cpu_s)
