@@ -34,7 +34,6 @@ waiting on the DMA or on a port), SRAM reads/writes per buffer in words, DRAM bi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from amaranth.hdl import C, Module, Mux, Signal, Value, signed, unsigned
@@ -91,32 +90,6 @@ def _pick(m: Module, values: list[Value], index: Value, name: str) -> Signal:
     for i in range(len(values) - 2, -1, -1):
         out = Mux(idx == i, values[i], out)
     return _held(m, out, name)
-
-
-def _compact(grid: list[Value], j: int, sc: Value, rows: int, cols: int) -> Value:
-    """Fold position ``j`` (row-major over a fold's ``sc`` used columns) of the ``rows x cols`` PE grid:
-    PE ``(j // sc) * cols + j % sc``, a multiplexer over the distinct PEs the position can be (for
-    ``sc > j`` it is PE ``j``); positions beyond the fold's rows read any PE (they are not drained)."""
-    by_pe: dict[int, list[int]] = {}
-    for s in range(1, cols + 1):
-        if j // s < rows:
-            by_pe.setdefault((j // s) * cols + j % s, []).append(s)
-    if not by_pe:
-        return grid[0]
-    groups = sorted(by_pe.items(), key=lambda kv: -len(kv[1]))
-    out = grid[groups[0][0]]
-    for pe, scs in groups[1:]:
-        cond = (sc >= scs[0]) & (sc <= scs[-1]) if scs == list(range(scs[0], scs[-1] + 1)) else \
-            _any(sc == s for s in scs)
-        out = Mux(cond, grid[pe], out)
-    return out
-
-
-def _any(conds: Iterable[Value]) -> Value:
-    out: Value = C(0, 1)
-    for c in conds:
-        out = out | c
-    return out
 
 
 def _popcount(bits: list[Value]) -> Value:
@@ -478,11 +451,11 @@ class AccelCore(wiring.Component):
         with m.Elif(arr.step_out):
             m.d.sync += ws_ptr.eq(ws_ptr + run["sc"])
 
-        # The drain starts in the `done` cycle itself (from the accumulators) and writes `bo` results per
-        # cycle in fold order (row-major over the fold's sr x sc results): lane b takes fold position
-        # t*bo + b in the drain's cycle t. `cap` is a queue in fold order: loaded in the `done` cycle with
-        # positions bo, bo+1, ... (compacted from the PE grid by the fold's sc), moved on by bo positions in
-        # every later drain cycle, so a lane always reads its own queue entry (no lookup over the array).
+        # The drain starts in the `done` cycle itself (from the accumulators; `cap` keeps them for the
+        # later cycles) and writes `bo` results per cycle in fold order: lane b takes the entry b after
+        # lane b-1 (row-major over the fold's sr x sc results). (A queue in fold order, compacted from the PE
+        # grid, needs fewer multiplexer inputs only when bo is close to the array's columns; FPGA cores have
+        # one or two ofmap banks, where this lookup is the smaller one.)
         cap = [Signal(signed(p.acc_bits), name=f"cap{i}", reset_less=True) for i in range(R * Cc)]
         d_active = Signal()
         d_r = Signal(range(R + 1))
@@ -496,12 +469,10 @@ class AccelCore(wiring.Component):
         addr0 = _held(m, Mux(trigger, Mux(run["ws"], ws_ptr, run["base"]), d_addr), "drain_addr0")
         live = [_held(m, Mux(run["ws"], arr.colsum[i], arr.acc[i]), f"live{i}") if has_ws and i < Cc
                 else arr.acc[i] for i in range(R * Cc)]
-        n_q = R * Cc
+        src_vals = [_held(m, Mux(trigger, live[i], cap[i]), f"src{i}") for i in range(R * Cc)]
         with m.If(trigger):
-            m.d.sync += [cap[j].eq(_compact(live, j + bo, run["sc"], R, Cc)) for j in range(n_q - bo)]
+            m.d.sync += [cap[i].eq(live[i]) for i in range(R * Cc)]
             m.d.sync += [dinfo[key].eq(run[key]) for key in run]
-        with m.Elif(d_active):
-            m.d.sync += [cap[j].eq(cap[j + bo]) for j in range(n_q - bo)]
         ab = p.acc_bits
         obm1 = Signal(6)
         top = Signal(signed(ab + 2))     # 2**(ob-1), at most 2**acc_bits: no clip bites beyond the accumulator
@@ -535,7 +506,7 @@ class AccelCore(wiring.Component):
             m.d.comb += ok.eq(draining & (rr < now["sr"]))
             old = pre_old[b]
             total = Signal(signed(p.acc_bits), name=f"o_sum{b}")
-            entry = _held(m, Mux(trigger, _compact(live, b, run["sc"], R, Cc), cap[b]), f"o_entry{b}")
+            entry = _pick(m, src_vals, rr * Cc + cc, f"o_entry{b}")
             m.d.comb += total.eq(Mux(rmw, old + entry, entry))
             v = Signal(signed(p.acc_bits), name=f"o_acc{b}")
             m.d.comb += v.eq(total >> now["shift"])
