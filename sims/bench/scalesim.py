@@ -307,7 +307,7 @@ def flow_section(flow: hwsim.Dataflow, rows: list[Row], n_shapes: int, n_layers:
            f"covering all {n_layers} such layers)" if not missing else
            f"by side on {len(rows)} of the {n_shapes} distinct conv / linear layer shapes of ResNet-18 at ImageNet "
            f"shapes (covering {sum(len(r[1]) for r in rows)} of its {n_layers} such layers; not measured: "
-           f"{', '.join(names[0] for names in missing)}, which SCALE-Sim had not reached when the run was "
+           f"{', '.join(names[0] for names in missing)}, which SCALE-Sim had not finished when the run was "
            "stopped)")
         + f", 16x16 {flow.value.upper()} array, 64 kB buffers, {mode}. "
         "*SCALE-Sim*: its own wall time for the layer (`sims/scalesim_ref.py`, reports excluded; "
