@@ -231,7 +231,7 @@ def from_log(path: Path, user: bool = False) -> None:
         missing = [names for first, names in chosen.items() if first not in done]
         section = flow_section(flow, rows, len(chosen), n_layers, sum(r[3] for r in rows), mine[-1]["load"],
                                "the sum of its layers' times", user, missing).replace(
-            "one run (", "one run, written from its `--log` (`--from-log`; the run was cut short after it) (", 1)
+            "one run (", "one run, written from its `--log` (`--from-log`: the run was stopped before its end) (", 1)
         print(section)
         replace_section(DOC, section_name(flow, user), section)
 
