@@ -7,11 +7,12 @@ from functools import partial
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from demands import user_cases
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hwsim import Dataflow, Layer, LayerKind
-from hwsim.scalesim import ScaleSimConfig, stall_free_cycles
+from hwsim.scalesim import ScaleSimConfig
 from hwsim.scalesim.folds import fold_grid
 from hwsim.scalesim.layout import ofmap_layout
 from hwsim.scalesim.replay import demand_streams, fold_blocks, grid, ifmap_addr
@@ -27,29 +28,6 @@ from hwsim.scalesim.user import (
     user_prefetches,
     window_sets,
 )
-
-
-@st.composite
-def user_cases(draw: st.DrawFn) -> tuple[Layer, ScaleSimConfig]:
-    """GEMMs and convs (strides below, at and above the kernel, windows running past the input), every
-    dataflow, 1-12 x 1-12 arrays, 1-2 kB buffers and 1-5 words per cycle: read buffers that prefetch
-    again and stall, and write-buffer stalls."""
-    if draw(st.integers(0, 4)) == 0:
-        layer = Layer("g", LayerKind.LINEAR, in_channels=draw(st.integers(1, 200)),
-                      out_channels=draw(st.integers(1, 200)), batch=draw(st.integers(1, 30)))
-    else:
-        r, s, stride = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
-        layer = Layer("c", LayerKind.CONV2D, in_channels=draw(st.integers(1, 24)), out_channels=draw(st.integers(1, 40)),
-                      in_h=draw(st.integers(r, r + 10)), in_w=draw(st.integers(s, s + 10)), kernel_h=r, kernel_w=s,
-                      stride_h=stride, stride_w=stride)
-    bw = draw(st.integers(1, 5))
-    cfg = ScaleSimConfig("r", draw(st.integers(1, 12)), draw(st.integers(1, 12)), draw(st.sampled_from([1, 2])),
-                         draw(st.sampled_from([1, 2])), draw(st.sampled_from([1, 2])), draw(st.sampled_from(list(Dataflow))),
-                         ifmap_offset=draw(st.sampled_from([0, 5])), user_bandwidth=True, bandwidths=(bw,),
-                         ifmap_read_words_per_cycle=draw(st.integers(1, 5)),
-                         filter_read_words_per_cycle=draw(st.integers(1, 5)))
-    assume(stall_free_cycles(layer, cfg) > 0)
-    return layer, cfg
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from demands import user_cases
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hwsim import Dataflow, Layer, LayerKind
-from hwsim.scalesim import ScaleSimConfig, stall_free_cycles
+from hwsim.scalesim import ScaleSimConfig
 from hwsim.scalesim import simulate as sim
 from hwsim.scalesim.folds import fold_grid
 from hwsim.scalesim.replay import demand_streams, fold_blocks
@@ -26,29 +27,8 @@ from hwsim.scalesim.user import (
 )
 
 
-@st.composite
-def cases(draw: st.DrawFn) -> tuple[Layer, ScaleSimConfig]:
-    """Convs (strides below, at and above the kernel, windows past the input) and GEMMs, every dataflow,
-    1-10 x 1-10 arrays, 1-2 kB buffers, 1-4 words per cycle."""
-    if draw(st.integers(0, 4)) == 0:
-        layer = Layer("g", LayerKind.LINEAR, in_channels=draw(st.integers(1, 150)),
-                      out_channels=draw(st.integers(1, 150)), batch=draw(st.integers(1, 20)))
-    else:
-        r, s, stride = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
-        layer = Layer("c", LayerKind.CONV2D, in_channels=draw(st.integers(1, 20)), out_channels=draw(st.integers(1, 40)),
-                      in_h=draw(st.integers(r, r + 10)), in_w=draw(st.integers(s, s + 10)), kernel_h=r, kernel_w=s,
-                      stride_h=stride, stride_w=draw(st.sampled_from([stride, 1])))
-    cfg = ScaleSimConfig("r", draw(st.integers(1, 10)), draw(st.integers(1, 10)), draw(st.sampled_from([1, 2])),
-                         draw(st.sampled_from([1, 2])), 1, draw(st.sampled_from(list(Dataflow))),
-                         ifmap_offset=draw(st.sampled_from([0, 7])), user_bandwidth=True, bandwidths=(2,),
-                         ifmap_read_words_per_cycle=draw(st.integers(1, 4)),
-                         filter_read_words_per_cycle=draw(st.integers(1, 4)))
-    assume(stall_free_cycles(layer, cfg) > 0)
-    return layer, cfg
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cases(), st.integers(0, 2**31))
+@given(user_cases(), st.integers(0, 2**31))
 def test_span_equals_the_blocks_concatenated(case: tuple[Layer, ScaleSimConfig], seed: int) -> None:
     layer, cfg = case
     sp = scalesim_shape(layer)
@@ -70,7 +50,7 @@ def same(a: Prefetches, b: Prefetches) -> bool:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cases(), st.sampled_from([1, 7, 60, 2**19]))
+@given(user_cases(), st.sampled_from([1, 7, 60, 2**19]))
 def test_every_feed_replays_the_streams_prefetches(case: tuple[Layer, ScaleSimConfig], span: int) -> None:
     """Fold by fold, runs unnamed and runs named, each with runs of ``span`` demands (1: a fold per run;
     7, 60: runs cut inside a column fold), against the full stream fed demand by demand."""
