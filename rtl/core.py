@@ -578,7 +578,7 @@ class AccelCore(wiring.Component):
                       raw)
             part = Mux(lane < x_n, raw & _mask(sl["bits"], p.ofmap.word_bits), 0)
             wdata = wdata | (part[:p.link_bits] << (sl["bits"] * lane)[:lb])[:p.link_bits]
-        m.d.comb += self.ext_wdata.eq(Mux(self.ext_wr, wdata, 0))   # 0 outside write beats: not evaluated there
+        m.d.comb += self.ext_wdata.eq(Mux(self.ext_wr, wdata, 0))   # 0 outside write beats
         with m.If(boundary):
             m.d.sync += [x_active.eq(nxt.n_slots != 0), x_slot.eq(0), x_ptr.eq(0)]
         with m.Elif(beat):
