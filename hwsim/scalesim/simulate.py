@@ -16,6 +16,7 @@ from ..network import Layer
 from .calc import closed_read_buffer
 from .config import READ_LATENCY_CYCLES, ScaleSimConfig
 from .folds import fold_grid, fold_stats, sram_counts
+from .homes import home_map, replay_homes
 from .layout import ofmap_layout, read_layout, reading_pixels
 from .overlap import overlap_read_buffer
 from .positions import position_read_buffer
@@ -24,7 +25,7 @@ from .report import ReadBuffer, ScaleSimLayerReport
 from .stationary import ws_read_buffer
 from .timeline import Stalls, Timeline, run_layout, run_stream
 from .topology import Shape, scalesim_shape
-from .user import Chunk, fetch_orders, replay_prefetches, user_prefetches
+from .user import Chunk, fetch_orders, user_prefetches
 
 __all__ = ["simulate_layer", "simulate_topology", "simulate_calc", "simulate_user", "simulate_streams", "build_report",
            "FoldFeed", "SPAN_DEMANDS"]
@@ -168,14 +169,12 @@ def simulate_user(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
     (:func:`~hwsim.scalesim.timeline.run_layout`). Equal to :func:`simulate_streams` (tested)."""
     sp = scalesim_shape(layer)
     n_rows = fold_grid(sp, cfg).demand_rows
-    i_order, f_order = fetch_orders(sp, cfg)
-    rf = fold_grid(sp, cfg).row_folds
-    flow = cfg.dataflow
-    i_feed = FoldFeed(fold_blocks(sp, cfg, "ifmap"), 0 if flow is Dataflow.OS else rf, named=flow is Dataflow.WS)
-    f_feed = FoldFeed(fold_blocks(sp, cfg, "filter"), 0 if flow is Dataflow.OS else rf,
-                       named=flow is Dataflow.IS)
-    i_pf = replay_prefetches(i_feed, i_order, cfg.ifmap_sram_kb, cfg.ifmap_read_words_per_cycle)
-    f_pf = replay_prefetches(f_feed, f_order, cfg.filter_sram_kb, cfg.filter_read_words_per_cycle)
+    i_order, f_order = fetch_orders(sp, cfg, lazy=True)
+    i_fb, f_fb = fold_blocks(sp, cfg, "ifmap"), fold_blocks(sp, cfg, "filter")
+    i_pf = replay_homes(i_fb, home_map(sp, cfg, "ifmap"), i_order, cfg.ifmap_sram_kb, cfg.ifmap_read_words_per_cycle)
+    f_pf = replay_homes(f_fb, home_map(sp, cfg, "filter"), f_order, cfg.filter_sram_kb,
+                        cfg.filter_read_words_per_cycle)
+    i_feed, f_feed = FoldFeed(i_fb), FoldFeed(f_fb)
     out = ofmap_layout(sp, cfg)
     tl = run_layout(out, cfg.ofmap_sram_kb, cfg.bandwidths[0], n_rows, reads=(i_pf, f_pf))
     ifmap = ReadBuffer(i_pf.dram_start, i_pf.dram_stop, i_pf.dram_reads, *i_feed.demand_rows())

@@ -21,7 +21,7 @@ from .folds import fold_grid
 from .replay import Block, Stream, ifmap_addr
 from .topology import Shape
 
-__all__ = ["FetchOrder", "window_sets", "held_addresses", "fetch_orders", "Prefetches", "Chunk", "user_prefetches", "replay_prefetches", "read_stall", "skewed",
+__all__ = ["FetchOrder", "window_sets", "distinct_ifmap", "held_addresses", "fetch_orders", "Prefetches", "Chunk", "user_prefetches", "replay_prefetches", "read_stall", "skewed",
            "rollout", "rollout_sorted"]
 
 
@@ -90,9 +90,16 @@ def rollout_sorted(vals: np.ndarray) -> np.ndarray:
     return vals.ravel()[np.argsort((r + c) * m + (m - 1 - r), kind="stable")]
 
 
-def fetch_orders(sp: Shape, cfg: ScaleSimConfig) -> tuple[FetchOrder, FetchOrder]:
+def distinct_ifmap(sp: Shape) -> bool:
+    """Whether no two (pixel, window index) pairs read one input element: neighbouring windows share
+    nothing along either axis (stride at least the kernel, or one output along it)."""
+    return (sp.sh >= sp.r or sp.eh == 1) and (sp.sw >= sp.s or sp.ew == 1)
+
+
+def fetch_orders(sp: Shape, cfg: ScaleSimConfig, lazy: bool = False) -> tuple[FetchOrder, FetchOrder]:
     """The order in which SCALE-Sim's USER-mode IFMAP and filter buffers hold addresses (its "prefetch
-    matrices")."""
+    matrices"); with ``lazy``, an order that holds each address once is not built either (its demands'
+    places in it have a closed form: :mod:`.homes`)."""
     R, C = cfg.array_rows, cfg.array_cols
     K, M, P = sp.window, sp.m, sp.npix
     g = fold_grid(sp, cfg)
@@ -137,8 +144,8 @@ def fetch_orders(sp: Shape, cfg: ScaleSimConfig) -> tuple[FetchOrder, FetchOrder
     out = []
     for build, size, held, kb in ((i_mat, i_size, held_addresses(sp)[0], cfg.ifmap_sram_kb),
                                   (f_mat, f_size, held_addresses(sp)[1], cfg.filter_sram_kb)):
-        distinct = True if build is f_mat else None
-        if window_sets(held, kb)[3] == 0:   # the whole order fits the active half: never looked at
+        distinct = True if build is f_mat else (True if lazy and distinct_ifmap(sp) else None)
+        if window_sets(held, kb)[3] == 0 or (lazy and distinct):   # never looked at
             out.append(FetchOrder(np.zeros(0, dtype=np.int64), size, distinct, held))
         else:
             mat = build()

@@ -1,0 +1,336 @@
+"""USER mode's read buffers without scanning every demand: each demand's *home*, the place of its own
+entry in its buffer's fetch order, in closed form; a fold whose homes all lie in the window misses nowhere.
+
+A USER-mode read buffer holds its prefetch matrix read out in a fixed order (:func:`~hwsim.scalesim.user.
+fetch_orders`), and every demand is one entry of that matrix: the OS IFMAP demand of pixel ``p`` and window
+index ``k`` is the matrix entry of the same pair. The matrix is laid out by folds of the operand, ``F``
+blocks of ``T`` rows by ``n`` columns, read out along anti-diagonals of the whole ``F*T x n`` matrix
+(*skewed*: OS IFMAP and filter, WS IFMAP, IS filter) or row by row (WS filter, IS IFMAP), and a demand
+fold covers one block (a stream) or ``R`` of its rows (a preload). So a demand's home is
+
+* skewed: the number of valid entries of the blocks before its own, plus its index in its fold (the
+  fold's demands are served in the block's own anti-diagonal order), plus a correction that depends only
+  on its anti-diagonal and is non-zero only on the first and last ``n - 1`` of them, where the read-out
+  interleaves the block with its neighbours (:meth:`HomeMap.corrections`);
+* row by row: the valid entries before its row in the block, plus its rank in its row.
+
+A demand whose home is in the window is a hit (its own entry is there). The window changes only at a
+miss, so the folds between two misses whose homes' sets all lie in the window (bounds per fold, in closed
+form) are skipped unread (:func:`replay_homes`); only the folds where the window's edge falls are built
+and checked: a filter's (each address held once) by its homes alone, an IFMAP's with duplicates by its
+homes and, for those outside the window, the window's addresses. Equal to
+:func:`~hwsim.scalesim.user.replay_prefetches` on the same folds (tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..accelerator import Dataflow
+from .config import READ_LATENCY_CYCLES, ScaleSimConfig
+from .folds import fold_grid
+from .replay import FoldBlocks
+from .topology import Shape
+from .user import PREPARED_BYTES, FetchOrder, Prefetches, window_sets
+
+__all__ = ["HomeMap", "home_map", "replay_homes"]
+
+
+@dataclass(frozen=True, slots=True)
+class HomeMap:
+    """A read operand's fetch matrix as folds, and where each demand fold's homes lie.
+
+    ``cum[g]``: valid entries of the blocks before block ``g``; ``block_of[f]`` / ``lo[f]`` / ``hi[f]``:
+    demand fold ``f``'s block and the range its homes lie in (``lo == hi``: no demand)."""
+
+    sp: Shape
+    cfg: ScaleSimConfig
+    operand: str
+    skew: bool
+    folds: int       # F
+    steps: int       # T, rows per block
+    width: int       # n, columns
+    cum: np.ndarray
+    block_of: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+
+    def valid(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Whether the matrix entries at global rows ``rows`` and columns ``cols`` (broadcast) hold an
+        address: the index along the columns within its bound, the window inside the input."""
+        return entry_valid(self.sp, self.cfg, self.operand, self.steps, rows, cols)
+
+    def corrections(self, g: int) -> np.ndarray:
+        """Skewed read-out: per anti-diagonal ``j`` of block ``g`` (``T + n - 1`` of them), the valid
+        entries of later blocks read before it, less those of earlier blocks read at or after it."""
+        T, n = self.steps, self.width
+        corr = np.zeros(T + n - 1, dtype=np.int64)
+        if n == 1:
+            return corr
+        cols = np.arange(n, dtype=np.int64)
+        before = np.arange(max(0, g * T - (n - 1)), g * T, dtype=np.int64)
+        if before.size:
+            ok = self.valid(before[:, None], cols[None, :])
+            j = (before[:, None] + cols[None, :] - g * T)[ok]
+            hist = np.bincount(j[j >= 0], minlength=n)[:n]
+            corr[:n] -= np.cumsum(hist[::-1])[::-1]
+        after = np.arange((g + 1) * T, min((g + 1) * T + n - 1, self.folds * T), dtype=np.int64)
+        if after.size:
+            ok = self.valid(after[:, None], cols[None, :])
+            j = (after[:, None] + cols[None, :] - g * T)[ok]
+            corr += np.cumsum(np.bincount(j[j < T + n - 1], minlength=T + n - 1))
+        return corr
+
+    def homes(self, f: int, rel: np.ndarray) -> np.ndarray:
+        """The homes of demand fold ``f``'s demands, given their rows within the fold (in service order)."""
+        g = int(self.block_of[f])
+        base = int(self.cum[g])
+        if self.skew:
+            off = 0 if self.cfg.dataflow is Dataflow.OS else self.cfg.array_rows
+            return base + np.arange(rel.size, dtype=np.int64) + self.corrections(g)[rel - off]
+        R = self.cfg.array_rows
+        fr = f % fold_grid(self.sp, self.cfg).row_folds
+        t = fr * R + (R - 1 - rel)   # a preload: block rows bottom first, then the array's columns
+        rank = np.arange(rel.size, dtype=np.int64) - np.searchsorted(rel, rel)
+        return base + self.below(g, t) + rank
+
+    def below(self, g: int, t: np.ndarray) -> np.ndarray:
+        """Row-by-row read-out: valid entries of block ``g`` in its rows before ``t``."""
+        sp, cfg = self.sp, self.cfg
+        if self.operand == "filter":   # WS: block fc, rows k, columns filters (valid: a prefix)
+            cols = min(cfg.array_cols, sp.m - g * cfg.array_cols)
+            return t * cols
+        # IS IFMAP: block fc, rows window indices, columns pixels
+        p = g * cfg.array_cols + np.arange(cfg.array_cols, dtype=np.int64)
+        p = p[p < sp.npix]
+        return valid_before(sp, p[None, :], np.asarray(t)[..., None]).sum(axis=-1)
+
+
+def rooms(sp: Shape, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel rows and columns of pixel ``p``'s window that lie inside the input."""
+    orow, ocol = np.divmod(p, sp.ew)
+    return np.minimum(sp.r, sp.h - orow * sp.sh), np.minimum(sp.s, sp.w - ocol * sp.sw)
+
+
+def valid_before(sp: Shape, p: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Window indices below ``k`` (``0 <= k <= K``) that pixel ``p`` reads inside the input."""
+    rr, rc = rooms(sp, p)
+    kr, rem = np.divmod(k, sp.s * sp.c)
+    kc, ch = np.divmod(rem, sp.c)
+    inrow = np.minimum(kc, rc) * sp.c + np.where(kc < rc, ch, 0)
+    return np.minimum(kr, rr) * rc * sp.c + np.where(kr < rr, inrow, 0)
+
+
+def entry_valid(sp: Shape, cfg: ScaleSimConfig, operand: str, T: int, rows: np.ndarray,
+                cols: np.ndarray) -> np.ndarray:
+    """Whether fetch-matrix entries (global row, column) hold an address (:class:`HomeMap.valid`)."""
+    R, C = cfg.array_rows, cfg.array_cols
+    g, t = np.divmod(rows, T)
+    flow = cfg.dataflow
+    if operand == "filter":
+        if flow is Dataflow.IS:   # block fr: rows filters, columns window indices fr*R + c
+            return np.broadcast_to(g * R + cols < sp.window, np.broadcast_shapes(rows.shape, cols.shape))
+        return np.broadcast_to(g * C + cols < sp.m, np.broadcast_shapes(rows.shape, cols.shape))
+    if flow is Dataflow.WS:       # block fr: rows pixels, columns window indices fr*R + c
+        p, k = t, g * R + cols
+    else:                          # OS: block fr of pixels fr*R + c; IS: block fc of pixels fc*C + c
+        p, k = g * (R if flow is Dataflow.OS else C) + cols, t
+    inb = (p < sp.npix) & (k < sp.window)
+    p, k = np.minimum(p, sp.npix - 1), np.minimum(k, sp.window - 1)
+    rr, rc = rooms(sp, p)
+    kr, rem = np.divmod(k, sp.s * sp.c)
+    return inb & (kr < rr) & (rem // sp.c < rc)
+
+
+def home_map(sp: Shape, cfg: ScaleSimConfig, operand: str) -> HomeMap:
+    """The fetch matrix's folds and every demand fold's home range, in closed form (no entry built)."""
+    R, C = cfg.array_rows, cfg.array_cols
+    K, M, P = sp.window, sp.m, sp.npix
+    flow = cfg.dataflow
+    gr = fold_grid(sp, cfg)
+    rf, cf = gr.row_folds, gr.col_folds
+    ifmap = operand == "ifmap"
+    # (blocks, rows per block, columns, skewed) of each matrix (user.fetch_orders)
+    F, T, n, skew = {
+        (Dataflow.OS, "ifmap"): (rf, K, R, True), (Dataflow.OS, "filter"): (cf, K, C, True),
+        (Dataflow.WS, "ifmap"): (rf, P, R, True), (Dataflow.WS, "filter"): (cf, K, C, False),
+        (Dataflow.IS, "ifmap"): (cf, K, C, False), (Dataflow.IS, "filter"): (rf, M, R, True)}[(flow, operand)]
+    blocks = np.arange(F, dtype=np.int64)
+    if not ifmap:   # valid columns: a prefix, the same for every row of a block
+        bound = K if flow is Dataflow.IS else M
+        counts = T * np.clip(bound - blocks * n, 0, n)
+    elif flow is Dataflow.WS:   # block fr: window indices fr*R .. ; a window index's pixels inside
+        k = np.arange(K, dtype=np.int64)
+        kr, rem = np.divmod(k, sp.s * sp.c)
+        orow, ocol = np.arange(sp.eh, dtype=np.int64), np.arange(sp.ew, dtype=np.int64)
+        rows_in = (sp.h - orow[None, :] * sp.sh > kr[:, None]).sum(axis=1)
+        cols_in = (sp.w - ocol[None, :] * sp.sw > (rem // sp.c)[:, None]).sum(axis=1)
+        per = np.concatenate([rows_in * cols_in, np.zeros(F * R - K, dtype=np.int64)])
+        counts = per.reshape(F, R).sum(axis=1)
+    else:   # blocks of n pixels, each its window's valid indices
+        per = valid_before(sp, np.arange(P, dtype=np.int64), np.full(P, K, dtype=np.int64))
+        counts = np.concatenate([per, np.zeros(F * n - P, dtype=np.int64)]).reshape(F, n).sum(axis=1)
+    cum = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    f = np.arange(rf * cf, dtype=np.int64)
+    fc, fr = np.divmod(f, rf)   # demand folds: column folds outer, row folds inner
+    preload = not skew
+    block_of = fc if (flow, operand) in ((Dataflow.OS, "filter"), (Dataflow.WS, "filter"),
+                                         (Dataflow.IS, "ifmap")) else fr
+    if preload:   # rows fr*R .. fr*R + R - 1 of the block: an exact range
+        bnd = np.minimum(np.arange(rf + 1, dtype=np.int64) * R, T)
+        if not ifmap:
+            below = bnd[None, :] * np.clip(M - blocks * C, 0, C)[:, None]
+        else:
+            p = blocks[:, None] * C + np.arange(C, dtype=np.int64)
+            inb = p < P
+            below = (valid_before(sp, np.minimum(p, P - 1)[:, None, :], bnd[None, :, None])
+                     * inb[:, None, :]).sum(axis=-1)
+        lo = cum[block_of] + below[block_of, fr]
+        hi = cum[block_of] + below[block_of, fr + 1]
+    else:
+        tri = n * (n - 1) // 2   # entries of neighbouring blocks interleaved with a block's own
+        empty = counts[block_of] == 0
+        lo = np.where(empty, 0, cum[block_of] - tri)
+        hi = np.where(empty, 0, cum[block_of + 1] + tri)
+    return HomeMap(sp, cfg, operand, skew, F, T, n, cum, block_of, lo, hi)
+
+
+def replay_homes(fb: FoldBlocks, hm: HomeMap, order: FetchOrder, kb: int, bw: int) -> Prefetches:
+    """SCALE-Sim's USER-mode read buffer on an operand's demand folds (``fb``, in service order), reading
+    only the folds where a miss may happen: :func:`~hwsim.scalesim.user.replay_prefetches`'s result.
+
+    ``order`` gives the fetch order's slots and valid count; its addresses are needed (and built) only
+    where an address can be held more than once (an IFMAP whose windows overlap), to check the demands
+    whose home is outside the window. A fold's pattern at a window's first set misses the same way each
+    time (replayed from a table, as in ``replay_prefetches``).
+    """
+    fetch_size = order.size
+    total = kb * 1024
+    active = -(-total // 2)
+    cnt = order.held if order.held is not None else order.addrs.size
+    eps, n_sets, a_sets, p_sets = window_sets(cnt, kb)
+    first_lines = min(-(-active // bw), -(-fetch_size // bw))
+    lines = -(-(total - active) // bw)
+    gap = lines + READ_LATENCY_CYCLES
+    rows: list[int] = []
+    counts: list[int] = []
+    k = 0
+    if p_sets > 0:
+        distinct = bool(order.distinct)
+        if not distinct:
+            if order.held is not None:
+                raise ValueError("an order that may hold an address twice must be built")
+            base = int(order.addrs.min())
+            elems = order.addrs - base
+            stamp = np.full(int(order.addrs.max()) - base + 1, -1, dtype=np.int64)
+        filled = [-1]   # the window whose addresses ``stamp`` marks
+
+        def inside(sets: np.ndarray, s0: int) -> np.ndarray:
+            """Which sets lie in the window from set ``s0``."""
+            if s0 + a_sets <= n_sets:
+                return (sets >= s0) & (sets < s0 + a_sets)
+            return (sets >= s0) | (sets < s0 + a_sets - n_sets)
+
+        def mark(s0: int) -> None:
+            if filled[0] != s0:
+                s1 = s0 + a_sets
+                stamp[elems[s0 * eps: min(s1 * eps, cnt)]] = s0
+                if s1 > n_sets:
+                    stamp[elems[: min((s1 - n_sets) * eps, cnt)]] = s0
+                filled[0] = s0
+
+        def holds(s0: int, a: int) -> bool:
+            s1 = s0 + a_sets
+            if s1 <= n_sets:
+                return bool(np.any(elems[s0 * eps: min(s1 * eps, cnt)] == a))
+            return bool(np.any(elems[s0 * eps:] == a) or np.any(elems[: min((s1 - n_sets) * eps, cnt)] == a))
+
+        def record(row: int, c: int) -> None:
+            if rows and rows[-1] == row:
+                counts[-1] += c
+            else:
+                rows.append(row)
+                counts.append(c)
+
+        lo_s = np.clip(hm.lo, 0, None) // eps
+        hi_s = np.maximum(hm.hi - 1, 0) // eps
+        whole = (hm.hi - hm.lo) >= a_sets * eps   # never inside a window: always read
+        empty = hm.hi <= hm.lo
+        lo_s, hi_s = np.minimum(lo_s, n_sets - 1), np.minimum(hi_s, n_sets - 1)
+        n_f = len(fb.keys)
+        prepared: dict[Hashable, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        held = 0
+        memo: dict[tuple[Hashable, int], tuple[list[tuple[int, int]], int]] = {}
+        f = 0
+        while f < n_f:
+            s_in = (k * p_sets) % n_sets
+            # the next fold whose homes may leave the window (vectorized, in growing steps)
+            step = 64
+            while f < n_f:
+                end = min(n_f, f + step)
+                a, b = lo_s[f:end], hi_s[f:end]
+                if s_in + a_sets <= n_sets:
+                    ok = (a >= s_in) & (b < s_in + a_sets)
+                else:
+                    e = s_in + a_sets - n_sets
+                    ok = (a >= s_in) | (b < e)
+                out = np.flatnonzero(~((ok & ~whole[f:end]) | empty[f:end]))
+                if out.size:
+                    f += int(out[0])
+                    break
+                f, step = end, step * 4
+            if f >= n_f:
+                break
+            key = fb.keys[f]
+            row0 = f * fb.fold_rows
+            got = memo.get((key, s_in))
+            if got is not None:
+                for rel, c in got[0]:
+                    record(row0 + rel, c)
+                k += got[1]
+                f += 1
+                continue
+            prep = prepared.get(key)
+            if prep is None:
+                rel_rows, addrs = fb.block(key)
+                sets = hm.homes(f, rel_rows) // eps
+                prep = (rel_rows, addrs if distinct else addrs - base, sets)
+                size = rel_rows.nbytes * 3
+                if held + size > PREPARED_BYTES:
+                    prepared.clear()
+                    held = 0
+                prepared[key] = prep
+                held += size
+            rel_rows, dem, sets = prep
+            k_in = k
+            misses: list[tuple[int, int]] = []
+            pos, n = 0, sets.size
+            while pos < n:
+                s0 = (k * p_sets) % n_sets
+                away = ~inside(sets[pos:], s0)
+                bad = np.flatnonzero(away)
+                if bad.size and not distinct:   # a copy of the address elsewhere in the window is a hit
+                    mark(s0)
+                    bad = bad[stamp[dem[pos + bad]] != s0]
+                if bad.size == 0:
+                    break
+                q = pos + int(bad[0])
+                k1 = k + 1
+                one = int(sets[q])
+                while True:
+                    s1 = (k1 * p_sets) % n_sets
+                    if (one - s1) % n_sets < a_sets or (not distinct and holds(s1, int(dem[q]))):
+                        break
+                    k1 += 1
+                rel = int(rel_rows[q])
+                record(row0 + rel, k1 - k)
+                misses.append((rel, k1 - k))
+                k = k1
+                pos = q + 1
+            memo[(key, s_in)] = (misses, k - k_in)
+            f += 1
+    return Prefetches(np.asarray(rows, dtype=np.int64), np.asarray(counts, dtype=np.int64), gap,
+                      -first_lines, -1 + k * gap, (first_lines + k * lines) * bw)

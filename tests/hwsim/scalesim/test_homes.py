@@ -1,0 +1,91 @@
+"""``hwsim.scalesim.homes``: every demand's home (its own entry's place in the built fetch order) and each
+fold's home range in closed form, and the replay that skips folds whose homes lie in the window, against
+the replay of every demand (``replay_prefetches`` on the full stream)."""
+
+from __future__ import annotations
+
+import numpy as np
+from demands import user_cases
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hwsim import Dataflow, Layer, LayerKind
+from hwsim.scalesim import ScaleSimConfig
+from hwsim.scalesim.homes import home_map, replay_homes
+from hwsim.scalesim.replay import demand_streams, fold_blocks
+from hwsim.scalesim.topology import scalesim_shape
+from hwsim.scalesim.user import FetchOrder, distinct_ifmap, fetch_orders, user_prefetches
+
+
+def built(order: FetchOrder, sp_size: int) -> FetchOrder:
+    """``order`` itself when built, else an empty order of the same slots (an operand fits the window)."""
+    return order if order.held is None else FetchOrder(np.zeros(0, dtype=np.int64), sp_size, order.distinct)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(user_cases())
+def test_homes_are_the_demands_own_entries(case: tuple[Layer, ScaleSimConfig]) -> None:
+    """Each demand's home holds its address, every entry of the order is the home of equally many demands
+    (once per sweep over the matrix), and each fold's homes lie in its closed-form range."""
+    layer, cfg = case
+    sp = scalesim_shape(layer)
+    for operand, order in zip(("ifmap", "filter"), fetch_orders(sp, cfg), strict=True):
+        if order.held is not None:   # fits the active half: its order was not built, nothing to compare
+            continue
+        fb, hm = fold_blocks(sp, cfg, operand), home_map(sp, cfg, operand)
+        assert int(hm.cum[-1]) == order.addrs.size
+        homes, addrs = [], []
+        for f, key in enumerate(fb.keys):
+            rel, a = fb.block(key)
+            h = hm.homes(f, rel)
+            if h.size:
+                assert int(hm.lo[f]) <= int(h.min()) and int(h.max()) < int(hm.hi[f])
+            homes.append(h)
+            addrs.append(a)
+        h, a = np.concatenate(homes), np.concatenate(addrs)
+        assert np.array_equal(order.addrs[h], a)
+        times = np.bincount(h, minlength=order.addrs.size)
+        assert times.min() == times.max() and a.size == times[0] * order.addrs.size
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(user_cases(), st.booleans())
+def test_skipping_replay_equals_every_demand_fed(case: tuple[Layer, ScaleSimConfig], lazy: bool) -> None:
+    """Both read buffers, with the orders built or left lazy (held once: not built), against the full
+    stream fed demand by demand."""
+    layer, cfg = case
+    sp = scalesim_shape(layer)
+    st_ = demand_streams(sp, cfg)
+    full = fetch_orders(sp, cfg)
+    orders = fetch_orders(sp, cfg, lazy=lazy)
+    for operand, stream, order, ref_order, kb, bw in (
+            ("ifmap", st_.ifmap, orders[0], full[0], cfg.ifmap_sram_kb, cfg.ifmap_read_words_per_cycle),
+            ("filter", st_.filter, orders[1], full[1], cfg.filter_sram_kb, cfg.filter_read_words_per_cycle)):
+        want = user_prefetches(stream, ref_order, kb, bw)
+        got = replay_homes(fold_blocks(sp, cfg, operand), home_map(sp, cfg, operand), order, kb, bw)
+        assert np.array_equal(got.rows, want.rows) and np.array_equal(got.counts, want.counts)
+        assert (got.gap, got.dram_start, got.dram_stop, got.dram_reads) == (
+            want.gap, want.dram_start, want.dram_stop, want.dram_reads)
+
+
+def test_a_strided_stem_and_a_gemm_skip_and_match() -> None:
+    """A 7x7 stride-2 stem (IFMAP with duplicates, windows past the input) and a GEMM (IFMAP held once,
+    left unbuilt) on 1 kB buffers: many misses, equal to the stream's."""
+    stem = Layer("c", LayerKind.CONV2D, in_channels=3, out_channels=9, in_h=30, in_w=28, kernel_h=7, kernel_w=7,
+                 stride_h=2, stride_w=2)
+    gemm = Layer("g", LayerKind.LINEAR, in_channels=150, out_channels=70, batch=40)
+    assert not distinct_ifmap(scalesim_shape(stem)) and distinct_ifmap(scalesim_shape(gemm))
+    for layer in (stem, gemm):
+        for flow in Dataflow:
+            cfg = ScaleSimConfig("r", 4, 6, 1, 1, 1, flow, user_bandwidth=True, bandwidths=(2,),
+                                 ifmap_read_words_per_cycle=3, filter_read_words_per_cycle=2)
+            sp = scalesim_shape(layer)
+            st_ = demand_streams(sp, cfg)
+            lazy, full = fetch_orders(sp, cfg, lazy=True), fetch_orders(sp, cfg)
+            for operand, stream, i in (("ifmap", st_.ifmap, 0), ("filter", st_.filter, 1)):
+                want = user_prefetches(stream, full[i], 1, 3 if i == 0 else 2)
+                got = replay_homes(fold_blocks(sp, cfg, operand), home_map(sp, cfg, operand), lazy[i], 1,
+                                   3 if i == 0 else 2)
+                assert want.counts.sum() > 0
+                assert np.array_equal(got.rows, want.rows) and np.array_equal(got.counts, want.counts)
+                assert got.dram_stop == want.dram_stop
