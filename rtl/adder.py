@@ -14,7 +14,7 @@ LUTs and carries (docs/rtl.md).
 
 from __future__ import annotations
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed
+from amaranth.hdl import C, Cat, Module, Mux, Signal, Value
 
 __all__ = ["extend", "mac_sum"]
 
@@ -31,15 +31,20 @@ def extend(value: Value, width: int) -> Value:
     return Mux(value[n - 1], Cat(low, C((1 << (width - n)) - 1, width - n)), Cat(low, C(0, width - n))).as_signed()
 
 
-def mac_sum(m: Module, base: Value, operand: Value, bit: Value, neg: Value, style: str) -> Value:
-    """``base + (bit ? (neg ? -operand : operand) : 0)`` wrapped to ``len(base)`` bits (unsigned view)."""
+def mac_sum(m: Module, base: Value, operand: Value, bit: Value, neg: Value, style: str) -> Signal:
+    """``base + (bit ? (neg ? -operand : operand) : 0)`` wrapped to ``len(base)`` bits (unsigned view), as a
+    signal of that width, so that the adder is as wide as the accumulator once Yosys' ``wreduce`` has
+    dropped the carry-out bits nothing reads (rtl.export). Call it outside any ``m.If``: a combinational
+    signal assigned under a condition is gated by it in every cycle."""
     width = len(base)
-    gated = Signal(signed(width))          # sign-extended, gated partial product
-    m.d.comb += gated.eq(Mux(bit, extend(operand, width), 0))
+    out = Signal(width)
+    gated = Mux(bit, extend(operand, width), 0).as_signed()       # sign-extended, gated partial product
     n = neg & bit
     if style == "single":
         ones = Mux(n, C((1 << width) - 1, width), C(0, width))     # n in every bit (see extend)
-        return (base.as_unsigned() + (gated ^ ones).as_unsigned() + n)[:width]
-    if style == "dual":
-        return Mux(n, base - gated, base + gated)[:width]
-    raise ValueError(f"mac_sum.style must be one of ['single', 'dual'], not {style!r}")
+        m.d.comb += out.eq(base.as_unsigned() + (gated.as_unsigned() ^ ones) + n)
+    elif style == "dual":
+        m.d.comb += out.eq(Mux(n, base - gated, base + gated))
+    else:
+        raise ValueError(f"mac_sum.style must be one of ['single', 'dual'], not {style!r}")
+    return out

@@ -39,14 +39,15 @@ class MacCell(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         if self.gated_clear:
-            base = Mux(self.clear, 0, self.acc)
+            nxt = mac_sum(m, Mux(self.clear, 0, self.acc).as_signed(), self.operand, self.bit, self.neg, self.adder)
             with m.If(self.en):
-                m.d.sync += self.acc.eq(mac_sum(m, base.as_signed(), self.operand, self.bit, self.neg, self.adder))
+                m.d.sync += self.acc.eq(nxt)
         else:
+            nxt = mac_sum(m, self.acc, self.operand, self.bit, self.neg, self.adder)
             with m.If(self.clear):
                 m.d.sync += self.acc.eq(0)
             with m.Elif(self.en):
-                m.d.sync += self.acc.eq(mac_sum(m, self.acc, self.operand, self.bit, self.neg, self.adder))
+                m.d.sync += self.acc.eq(nxt)
         return m
 
 

@@ -33,7 +33,7 @@ from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .adder import mac_sum
+from .adder import extend, mac_sum
 from .control import TileController
 from .params import ArrayParams
 
@@ -146,10 +146,11 @@ class CoreArray(wiring.Component):
                 base: Value = Mux(restart, 0, Mux(mode, (acc << 1)[:ab], acc.as_unsigned()))[:ab].as_signed()
             else:
                 base = Mux(restart, 0, acc).as_signed() if self.has_ws else acc
+            nxt = mac_sum(m, base, operands[i], bits[r], neg, "single")
             with m.If(ctrl.clear):
                 m.d.sync += acc.eq(0)
             with m.Elif(ctrl.adv):
-                m.d.sync += acc.eq(mac_sum(m, base, operands[i], bits[r], neg, "single"))
+                m.d.sync += acc.eq(nxt)
 
     def _serial_act(self, m: Module, ctrl: TileController, mode: Value, accept: Value, wst: list[Signal],
                     accs: list[Signal]) -> None:
@@ -175,14 +176,18 @@ class CoreArray(wiring.Component):
         if self.has_os:
             col = [self._reg(m, ctrl, f"wshift{c}", signed(p.operand_bits), self.weights[c], lambda ws: ws << 1, ctrl.adv)
                    for c in range(Cc)]
+        ab = p.acc_bits
+        assert ab is not None
+        colx = [Signal(signed(ab), name=f"wshift{c}_x") for c in range(len(col))]   # a column's operand
+        m.d.comb += [x.eq(extend(c, ab)) for x, c in zip(colx, col, strict=True)]  # extended once, not per PE
         operands: list[Value] = []
         for i in range(R * Cc):
             if self.has_os and self.has_ws:
-                op = Signal(signed(p.operand_bits), name=f"op{i}")
-                m.d.comb += op.eq(Mux(mode, wst[i], col[i % Cc]))
+                op = Signal(signed(ab), name=f"op{i}")
+                m.d.comb += op.eq(Mux(mode, extend(wst[i], ab), colx[i % Cc]))
                 operands.append(op)
             else:
-                operands.append(wst[i] if self.has_ws else col[i % Cc])
+                operands.append(wst[i] if self.has_ws else colx[i % Cc])
         self._pes(m, ctrl, mode, accs, operands, bits, neg, horner=True)
 
     def _serial_both(self, m: Module, ctrl: TileController, mode: Value, accept: Value, wst: list[Signal],

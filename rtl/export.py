@@ -32,9 +32,11 @@ class Exported:
 # Amaranth's own Verilog conversion (amaranth.back.verilog) with each register's enable and synchronous
 # reset inferred (Yosys opt_dff) before writing: a register is written as ``if (en) q <= d`` instead of a
 # next-state multiplexer and a copy in every cycle, which a simulator evaluates whether or not the register
-# changes (the core under Verilator: 12 % fewer instructions per cycle, docs/rtl.md). The logic is
-# the same; synthesis infers the same enables itself.
-_VERILOG_PASSES = ("proc -norom", "opt_expr", "opt_clean", "opt_dff", "opt_clean", "memory_collect")
+# changes (the core under Verilator: 12 % fewer instructions per cycle, docs/rtl.md); and each arithmetic
+# cell narrowed to the output bits that are read (Yosys wreduce: Amaranth's ``a + b`` is one bit wider than
+# its operands, so a 32-bit accumulator's sum became 64-bit arithmetic in Verilator). The logic is the same;
+# synthesis infers the same enables and widths itself.
+_VERILOG_PASSES = ("proc -norom", "opt_expr", "opt_clean", "opt_dff", "wreduce", "opt_clean", "memory_collect")
 
 
 def component_verilog(component: wiring.Component, name: str) -> str:
