@@ -32,11 +32,12 @@ import numpy as np
 from ..accelerator import Dataflow
 from .config import READ_LATENCY_CYCLES, ScaleSimConfig
 from .folds import fold_grid
+from .members import OrderWindows, RasterWindows
 from .replay import FoldBlocks
 from .topology import Shape
 from .user import PREPARED_BYTES, FetchOrder, Prefetches, window_sets
 
-__all__ = ["HomeMap", "home_map", "replay_homes"]
+__all__ = ["HomeMap", "home_map", "FoldCache", "replay_homes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,9 @@ class HomeMap:
     block_of: np.ndarray
     lo: np.ndarray
     hi: np.ndarray
+    row_folds: int
+    ends: tuple[np.ndarray, np.ndarray]   # per block: earlier blocks' entries read at or after each of
+                                          # its first n - 1 diagonals, later blocks' read by its last n - 1
 
     def valid(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Whether the matrix entries at global rows ``rows`` and columns ``cols`` (broadcast) hold an
@@ -65,23 +69,12 @@ class HomeMap:
 
     def corrections(self, g: int) -> np.ndarray:
         """Skewed read-out: per anti-diagonal ``j`` of block ``g`` (``T + n - 1`` of them), the valid
-        entries of later blocks read before it, less those of earlier blocks read at or after it."""
+        entries of later blocks read before it, less those of earlier blocks read at or after it (from
+        ``ends``: non-zero only on the first and last ``n - 1``)."""
         T, n = self.steps, self.width
         corr = np.zeros(T + n - 1, dtype=np.int64)
-        if n == 1:
-            return corr
-        cols = np.arange(n, dtype=np.int64)
-        before = np.arange(max(0, g * T - (n - 1)), g * T, dtype=np.int64)
-        if before.size:
-            ok = self.valid(before[:, None], cols[None, :])
-            j = (before[:, None] + cols[None, :] - g * T)[ok]
-            hist = np.bincount(j[j >= 0], minlength=n)[:n]
-            corr[:n] -= np.cumsum(hist[::-1])[::-1]
-        after = np.arange((g + 1) * T, min((g + 1) * T + n - 1, self.folds * T), dtype=np.int64)
-        if after.size:
-            ok = self.valid(after[:, None], cols[None, :])
-            j = (after[:, None] + cols[None, :] - g * T)[ok]
-            corr += np.cumsum(np.bincount(j[j < T + n - 1], minlength=T + n - 1))
+        corr[: n - 1] -= self.ends[0][g]
+        corr[T: T + n - 1] += self.ends[1][g]
         return corr
 
     def homes(self, f: int, rel: np.ndarray) -> np.ndarray:
@@ -92,10 +85,11 @@ class HomeMap:
             off = 0 if self.cfg.dataflow is Dataflow.OS else self.cfg.array_rows
             return base + np.arange(rel.size, dtype=np.int64) + self.corrections(g)[rel - off]
         R = self.cfg.array_rows
-        fr = f % fold_grid(self.sp, self.cfg).row_folds
-        t = fr * R + (R - 1 - rel)   # a preload: block rows bottom first, then the array's columns
+        fr = f % self.row_folds
+        # a preload: block rows fr*R + R - 1 - rel (bottom first), then the array's columns
+        rows = self.below(g, fr * R + R - 1 - np.arange(R, dtype=np.int64))
         rank = np.arange(rel.size, dtype=np.int64) - np.searchsorted(rel, rel)
-        return base + self.below(g, t) + rank
+        return base + rows[rel] + rank
 
     def below(self, g: int, t: np.ndarray) -> np.ndarray:
         """Row-by-row read-out: valid entries of block ``g`` in its rows before ``t``."""
@@ -110,9 +104,10 @@ class HomeMap:
 
 
 def rooms(sp: Shape, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Kernel rows and columns of pixel ``p``'s window that lie inside the input."""
+    """Kernel rows and columns of pixel ``p``'s window that lie inside the input (a window may start
+    past it)."""
     orow, ocol = np.divmod(p, sp.ew)
-    return np.minimum(sp.r, sp.h - orow * sp.sh), np.minimum(sp.s, sp.w - ocol * sp.sw)
+    return (np.clip(sp.h - orow * sp.sh, 0, sp.r), np.clip(sp.w - ocol * sp.sw, 0, sp.s))
 
 
 def valid_before(sp: Shape, p: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -140,9 +135,12 @@ def entry_valid(sp: Shape, cfg: ScaleSimConfig, operand: str, T: int, rows: np.n
         p, k = g * (R if flow is Dataflow.OS else C) + cols, t
     inb = (p < sp.npix) & (k < sp.window)
     p, k = np.minimum(p, sp.npix - 1), np.minimum(k, sp.window - 1)
-    rr, rc = rooms(sp, p)
-    kr, rem = np.divmod(k, sp.s * sp.c)
-    return inb & (kr < rr) & (rem // sp.c < rc)
+    # per pixel and per window index once (tables), gathered at full size
+    lo_p, lo_k = int(p.min()), int(k.min())
+    rr, rc = rooms(sp, np.arange(lo_p, int(p.max()) + 1, dtype=np.int64))
+    kr, rem = np.divmod(np.arange(lo_k, int(k.max()) + 1, dtype=np.int64), sp.s * sp.c)
+    p, k = p - lo_p, k - lo_k
+    return inb & (kr[k] < rr[p]) & (rem[k] // sp.c < rc[p])
 
 
 def home_map(sp: Shape, cfg: ScaleSimConfig, operand: str) -> HomeMap:
@@ -195,7 +193,70 @@ def home_map(sp: Shape, cfg: ScaleSimConfig, operand: str) -> HomeMap:
         empty = counts[block_of] == 0
         lo = np.where(empty, 0, cum[block_of] - tri)
         hi = np.where(empty, 0, cum[block_of + 1] + tri)
-    return HomeMap(sp, cfg, operand, skew, F, T, n, cum, block_of, lo, hi)
+    return HomeMap(sp, cfg, operand, skew, F, T, n, cum, block_of, lo, hi, rf,
+                   interleaved(sp, cfg, operand, F, T, n) if skew else (np.zeros(0), np.zeros(0)))
+
+
+def interleaved(sp: Shape, cfg: ScaleSimConfig, operand: str, F: int, T: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every block of a skewed read-out, at once: the valid entries of the ``n - 1`` rows above it
+    read at or after its ``j``-th diagonal, and those of the ``n - 1`` rows below it read at or before
+    its ``(T + j)``-th (``j < n - 1``; rows outside the matrix hold nothing)."""
+    if n == 1:
+        return np.zeros((F, 0), dtype=np.int64), np.zeros((F, 0), dtype=np.int64)
+    g = np.arange(F, dtype=np.int64)[:, None, None]
+    i = np.arange(n - 1, dtype=np.int64)[None, :, None]
+    c = np.arange(n, dtype=np.int64)[None, None, :]
+    out: list[np.ndarray] = []
+    # rows above block g, by how far past its first diagonal each entry is read (-(n - 1) .. n - 2);
+    # rows below, by how far past its diagonal T (0 .. 2n - 3)
+    for rows, rel, lo in ((g * T - (n - 1) + i, i - (n - 1) + c, -(n - 1)), ((g + 1) * T + i, i + c, 0)):
+        ok = (rows >= 0) & (rows < F * T)
+        ok = ok & entry_valid(sp, cfg, operand, T, np.clip(rows, 0, F * T - 1), c)
+        idx = (g * (2 * n) + np.broadcast_to(rel - lo, ok.shape))[ok]
+        hist = np.bincount(idx, minlength=F * 2 * n).reshape(F, 2 * n)
+        if out:   # below: read at or before diagonal T + j
+            out.append(np.cumsum(hist, axis=1)[:, : n - 1])
+        else:     # above: read at or after diagonal j (offset n - 1 in the histogram)
+            out.append(np.cumsum(hist[:, ::-1], axis=1)[:, ::-1][:, n - 1: 2 * n - 2])
+    return out[0], out[1]
+
+
+class FoldCache:
+    """Demand folds built once: ``(rows within the fold, addresses, homes)`` by pattern (a pattern's
+    homes are its own: folds of one pattern cover the same block), at most ``PREPARED_BYTES`` held."""
+
+    def __init__(self, fb: FoldBlocks, hm: HomeMap) -> None:
+        self.fb, self.hm = fb, hm
+        self.folds: dict[Hashable, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.held = 0
+
+    def get(self, f: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        key = self.fb.keys[f]
+        got = self.folds.get(key)
+        if got is None:
+            rel, addrs = self.fb.block(key)
+            got = (rel, addrs, self.hm.homes(f, rel))
+            size = 3 * rel.nbytes
+            if self.held + size > PREPARED_BYTES:
+                self.folds.clear()
+                self.held = 0
+            self.folds[key] = got
+            self.held += size
+        return got
+
+
+def first_missing(win: OrderWindows | RasterWindows, s0: int, dem: np.ndarray, away: np.ndarray) -> np.ndarray:
+    """The first of the demands ``away`` (indices into ``dem``, whose homes are outside the window) whose
+    address the window from set ``s0`` does not hold, as a one-index array (empty: it holds them all);
+    checked in growing batches, since the first miss is usually near."""
+    i, step = 0, 64
+    while i < away.size:
+        part = away[i: i + step]
+        out = np.flatnonzero(~win.member(s0, dem[part]))
+        if out.size:
+            return part[out[:1]]
+        i, step = i + step, step * 4
+    return away[:0]
 
 
 def replay_homes(fb: FoldBlocks, hm: HomeMap, order: FetchOrder, kb: int, bw: int) -> Prefetches:
@@ -220,33 +281,22 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap, order: FetchOrder, kb: int, bw: in
     k = 0
     if p_sets > 0:
         distinct = bool(order.distinct)
-        if not distinct:
-            if order.held is not None:
-                raise ValueError("an order that may hold an address twice must be built")
-            base = int(order.addrs.min())
-            elems = order.addrs - base
-            stamp = np.full(int(order.addrs.max()) - base + 1, -1, dtype=np.int64)
-        filled = [-1]   # the window whose addresses ``stamp`` marks
+        cache = FoldCache(fb, hm)
+        win: OrderWindows | RasterWindows | None = None
+        if distinct:
+            pass
+        elif order.held is None:
+            win = OrderWindows(order, eps, n_sets, a_sets)
+        elif hm.operand == "ifmap" and hm.cfg.dataflow is not Dataflow.WS:
+            win = RasterWindows(hm.sp, hm.cfg.ifmap_offset, cache, hm, cnt, eps, n_sets, a_sets)
+        else:
+            raise ValueError("a WS IFMAP order that may hold an address twice must be built")
 
         def inside(sets: np.ndarray, s0: int) -> np.ndarray:
             """Which sets lie in the window from set ``s0``."""
             if s0 + a_sets <= n_sets:
                 return (sets >= s0) & (sets < s0 + a_sets)
             return (sets >= s0) | (sets < s0 + a_sets - n_sets)
-
-        def mark(s0: int) -> None:
-            if filled[0] != s0:
-                s1 = s0 + a_sets
-                stamp[elems[s0 * eps: min(s1 * eps, cnt)]] = s0
-                if s1 > n_sets:
-                    stamp[elems[: min((s1 - n_sets) * eps, cnt)]] = s0
-                filled[0] = s0
-
-        def holds(s0: int, a: int) -> bool:
-            s1 = s0 + a_sets
-            if s1 <= n_sets:
-                return bool(np.any(elems[s0 * eps: min(s1 * eps, cnt)] == a))
-            return bool(np.any(elems[s0 * eps:] == a) or np.any(elems[: min((s1 - n_sets) * eps, cnt)] == a))
 
         def record(row: int, c: int) -> None:
             if rows and rows[-1] == row:
@@ -261,8 +311,6 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap, order: FetchOrder, kb: int, bw: in
         empty = hm.hi <= hm.lo
         lo_s, hi_s = np.minimum(lo_s, n_sets - 1), np.minimum(hi_s, n_sets - 1)
         n_f = len(fb.keys)
-        prepared: dict[Hashable, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        held = 0
         memo: dict[tuple[Hashable, int], tuple[list[tuple[int, int]], int]] = {}
         f = 0
         while f < n_f:
@@ -293,43 +341,33 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap, order: FetchOrder, kb: int, bw: in
                 k += got[1]
                 f += 1
                 continue
-            prep = prepared.get(key)
-            if prep is None:
-                rel_rows, addrs = fb.block(key)
-                sets = hm.homes(f, rel_rows) // eps
-                prep = (rel_rows, addrs if distinct else addrs - base, sets)
-                size = rel_rows.nbytes * 3
-                if held + size > PREPARED_BYTES:
-                    prepared.clear()
-                    held = 0
-                prepared[key] = prep
-                held += size
-            rel_rows, dem, sets = prep
+            rel_rows, dem, homes = cache.get(f)
+            sets = homes // eps
             k_in = k
             misses: list[tuple[int, int]] = []
-            pos, n = 0, sets.size
+            pos, n, chunk = 0, sets.size, 2048
             while pos < n:
                 s0 = (k * p_sets) % n_sets
-                away = ~inside(sets[pos:], s0)
-                bad = np.flatnonzero(away)
-                if bad.size and not distinct:   # a copy of the address elsewhere in the window is a hit
-                    mark(s0)
-                    bad = bad[stamp[dem[pos + bad]] != s0]
+                end = min(n, pos + chunk)
+                bad = np.flatnonzero(~inside(sets[pos:end], s0))
+                if bad.size and win is not None:   # a copy of the address elsewhere in the window is a hit
+                    bad = first_missing(win, s0, dem[pos:end], bad)
                 if bad.size == 0:
-                    break
+                    pos, chunk = end, chunk * 2
+                    continue
                 q = pos + int(bad[0])
                 k1 = k + 1
                 one = int(sets[q])
                 while True:
                     s1 = (k1 * p_sets) % n_sets
-                    if (one - s1) % n_sets < a_sets or (not distinct and holds(s1, int(dem[q]))):
+                    if (one - s1) % n_sets < a_sets or (win is not None and win.holds(s1, int(dem[q]))):
                         break
                     k1 += 1
                 rel = int(rel_rows[q])
                 record(row0 + rel, k1 - k)
                 misses.append((rel, k1 - k))
                 k = k1
-                pos = q + 1
+                pos, chunk = q + 1, 2048
             memo[(key, s_in)] = (misses, k - k_in)
             f += 1
     return Prefetches(np.asarray(rows, dtype=np.int64), np.asarray(counts, dtype=np.int64), gap,

@@ -25,9 +25,10 @@ from .report import ReadBuffer, ScaleSimLayerReport
 from .stationary import ws_read_buffer
 from .timeline import Stalls, Timeline, run_layout, run_stream
 from .topology import Shape, scalesim_shape
-from .user import Chunk, fetch_orders, user_prefetches
+from .user import Chunk, fetch_orders, replay_prefetches, user_prefetches
 
-__all__ = ["simulate_layer", "simulate_topology", "simulate_calc", "simulate_user", "simulate_streams", "build_report",
+__all__ = ["simulate_layer", "simulate_topology", "simulate_calc", "simulate_user", "simulate_user_fed",
+           "simulate_streams", "build_report",
            "FoldFeed", "SPAN_DEMANDS"]
 
 
@@ -163,10 +164,11 @@ class FoldFeed:
 
 
 def simulate_user(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
-    """USER mode without demand streams: each read buffer is replayed on its demands fold by fold
-    (:func:`~hwsim.scalesim.user.replay_prefetches`, a fold built only when read), and the OFMAP buffer's
-    drains and the read buffers' stalls are found on the OFMAP layout
-    (:func:`~hwsim.scalesim.timeline.run_layout`). Equal to :func:`simulate_streams` (tested)."""
+    """USER mode without demand streams: each read buffer is replayed on its demand folds reading only
+    those where its window's edge falls (:func:`~hwsim.scalesim.homes.replay_homes`: a demand whose own
+    entry is in the window hits), and the OFMAP buffer's drains and the read buffers' stalls are found on
+    the OFMAP layout (:func:`~hwsim.scalesim.timeline.run_layout`). Equal to :func:`simulate_streams`
+    and :func:`simulate_user_fed` (tested)."""
     sp = scalesim_shape(layer)
     n_rows = fold_grid(sp, cfg).demand_rows
     i_order, f_order = fetch_orders(sp, cfg, lazy=True)
@@ -180,6 +182,28 @@ def simulate_user(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
     ifmap = ReadBuffer(i_pf.dram_start, i_pf.dram_stop, i_pf.dram_reads, *i_feed.demand_rows())
     filt = ReadBuffer(f_pf.dram_start, f_pf.dram_stop, f_pf.dram_reads, *f_feed.demand_rows())
     return build_report(layer, cfg, sp, n_rows, tl, tl.cum[-1], ifmap, filt,
+                        (out.row_of(0), out.row_of(out.n - 1)), (tl.read_stalls[0], tl.read_stalls[1]))
+
+
+def simulate_user_fed(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
+    """USER mode with every demand of a fold read (:class:`FoldFeed` into
+    :func:`~hwsim.scalesim.user.replay_prefetches`, the fetch orders built), except folds replayed where
+    their window recurs: the path :func:`simulate_user` replaced, kept as a second reference (it is
+    fast enough for the benchmark's layers, which :func:`simulate_streams` is not)."""
+    sp = scalesim_shape(layer)
+    g = fold_grid(sp, cfg)
+    i_order, f_order = fetch_orders(sp, cfg)
+    flow = cfg.dataflow
+    sweep = 0 if flow is Dataflow.OS else g.row_folds
+    i_feed = FoldFeed(fold_blocks(sp, cfg, "ifmap"), sweep, named=flow is Dataflow.WS)
+    f_feed = FoldFeed(fold_blocks(sp, cfg, "filter"), sweep, named=flow is Dataflow.IS)
+    i_pf = replay_prefetches(i_feed, i_order, cfg.ifmap_sram_kb, cfg.ifmap_read_words_per_cycle)
+    f_pf = replay_prefetches(f_feed, f_order, cfg.filter_sram_kb, cfg.filter_read_words_per_cycle)
+    out = ofmap_layout(sp, cfg)
+    tl = run_layout(out, cfg.ofmap_sram_kb, cfg.bandwidths[0], g.demand_rows, reads=(i_pf, f_pf))
+    ifmap = ReadBuffer(i_pf.dram_start, i_pf.dram_stop, i_pf.dram_reads, *i_feed.demand_rows())
+    filt = ReadBuffer(f_pf.dram_start, f_pf.dram_stop, f_pf.dram_reads, *f_feed.demand_rows())
+    return build_report(layer, cfg, sp, g.demand_rows, tl, tl.cum[-1], ifmap, filt,
                         (out.row_of(0), out.row_of(out.n - 1)), (tl.read_stalls[0], tl.read_stalls[1]))
 
 

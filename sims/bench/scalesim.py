@@ -20,7 +20,8 @@ the GEMM::
 
     python -m sims.bench.scalesim [--mode calc|user] [--dataflows os ws is] [--layers NAME ...] [--no-gemm]
                                   [--no-doc] [--log FILE]
-    python -m sims.bench.scalesim [--mode user] --from-log FILE   # the sections again from a run cut short
+    python -m sims.bench.scalesim [--mode user] --from-log FILE [FILE ...] [--retime]
+                                  # the sections again from runs cut short (ours re-measured with --retime)
 
 SCALE-Sim takes about 15-35 minutes per dataflow on these layers in CALC mode (more on a loaded machine),
 73 minutes for OS in USER mode (40 of them on layer4.0.conv2); it runs layer by layer, so ``--log``, which
@@ -53,6 +54,7 @@ from hwsim.scalesim import (
     simulate_layer,
     simulate_topology,
 )
+from hwsim.scalesim.simulate import simulate_user_fed
 from sims.bench.doc import replace_section
 from sims.bench.scalesim_files import config_text, topology_row
 
@@ -206,34 +208,102 @@ def measure(flow: hwsim.Dataflow, chosen: list[tuple[Layer, list[str]]], topo_he
         rows.append((flow, names, rep.total_cycles, ss_s, t_ours, peak))
         print(f"{flow.value} {la.name}: SCALE-Sim {ss_s:.1f} s, ours {t_ours * 1e3:.2f} ms, {ss_s / t_ours:,.0f}x",
               flush=True)
-        if log is not None:
+        if log is not None:   # SCALE-Sim's three reports kept, so that a later --from-log --retime checks them
             with log.open("a") as fh:
                 fh.write(json.dumps({"mode": "user" if user else "calc", "dataflow": flow.value, "layer": la.name, "cycles": rep.total_cycles,
                                      "scalesim_s": ss_s, "ours_s": t_ours, "peak_mb": peak,
-                                     "load": os.getloadavg()[0]}) + "\n")
+                                     "load": os.getloadavg()[0],
+                                     "ref": {name: (ref_dir / name).read_text() for name in REPORT_FILES}}) + "\n")
     return rows, t_ref
 
 
-def from_log(path: Path, user: bool = False) -> None:
-    """Rewrite the sections from a ``--log`` file of an earlier run (a run cut short after some dataflows):
-    the rows as measured, SCALE-Sim's time as the sum of its layers' times."""
-    entries = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+def mismatches_text(ours: dict[str, str], ref: dict[str, str]) -> list[str]:
+    """``mismatches`` against SCALE-Sim's reports kept as text (a log's ``ref``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, text in ref.items():
+            (Path(tmp) / name).write_text(text)
+        return mismatches(ours, Path(tmp))
+
+
+def retime(entry: dict, user: bool) -> tuple[dict, str]:
+    """A logged row with ours measured again by the current code (best of 7, peak by ``tracemalloc``),
+    after checking its reports: against SCALE-Sim's kept in the row, or, for a row logged without them,
+    against the fold-fed replay (``simulate_user_fed``, the path whose reports that run compared with
+    SCALE-Sim's). Returns the row and which check was made."""
+    flow = hwsim.Dataflow(entry["dataflow"])
+    cfg = bench_config(flow, user)
+    la0 = next(la for la, _ in resnet18_layers() if la.name == entry["layer"])
+    topo = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+            + topology_row(la0) + "\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "t.csv").write_text(topo)
+        la = load_topology(Path(tmp) / "t.csv")[0]
+    rep = simulate_layer(la, cfg)
+    if rep.total_cycles != entry["cycles"]:
+        sys.exit(f"bench_scalesim: {flow.value} {la.name}: {rep.total_cycles} cycles, the log has {entry['cycles']}")
+    if "ref" in entry:
+        bad, how = mismatches_text(report_csvs([rep]), entry["ref"]), "SCALE-Sim's reports kept in the log"
+    else:
+        if not user:
+            sys.exit(f"bench_scalesim: {flow.value} {la.name}: a CALC-mode row without reports cannot be rechecked")
+        bad = [] if simulate_user_fed(la, cfg) == rep else ["the report differs from the fold-fed replay's"]
+        how = "the fold-fed replay the run compared with SCALE-Sim's"
+    if bad:
+        sys.exit(f"bench_scalesim: {flow.value} {la.name} reports differ:\n" + "\n".join(bad[:20]))
+    t = best_of(lambda: simulate_layer(la, cfg), repeat=7)
+    tracemalloc.start()
+    simulate_layer(la, cfg)
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return dict(entry, ours_s=t, peak_mb=peak, load=os.getloadavg()[0]), how
+
+
+def from_log(paths: list[Path], user: bool = False, again: bool = False, write: bool = True) -> None:
+    """Rewrite the sections from ``--log`` files of earlier runs (runs cut short, or the shapes of one
+    dataflow measured in several runs; a later file's row of a layer replaces an earlier one's): the
+    rows as measured, SCALE-Sim's time as the sum of its layers' times. With ``again`` (``--retime``),
+    ours is measured again by the current code, its reports checked first (:func:`retime`)."""
+    entries: dict[tuple[str, str, str], dict] = {}
+    for path in paths:
+        for ln in path.read_text().splitlines():
+            if ln.strip():
+                e = json.loads(ln)
+                if "layer" in e:
+                    entries[(e.get("mode", "calc"), e["dataflow"], e["layer"])] = e
     chosen = {la.name: names for la, names in resnet18_layers()}
     n_layers = sum(len(v) for v in chosen.values())
+    order = list(chosen)
     for flow in hwsim.Dataflow:
-        mine = [e for e in entries if e.get("dataflow") == flow.value
-                and e.get("mode", "calc") == ("user" if user else "calc")]
+        mine = sorted((e for (mode, df, _), e in entries.items()
+                       if df == flow.value and mode == ("user" if user else "calc")),
+                      key=lambda e: order.index(e["layer"]))
         if not mine:
             continue
+        checks: set[str] = set()
+        if again:
+            redone = []
+            for e in mine:
+                row, how = retime(e, user)
+                redone.append(row)
+                checks.add(how)
+                print(f"{flow.value} {e['layer']}: SCALE-Sim {e['scalesim_s']:.1f} s, ours {row['ours_s'] * 1e3:.2f} ms "
+                      f"(logged {e['ours_s'] * 1e3:.2f} ms), {e['scalesim_s'] / row['ours_s']:,.0f}x", flush=True)
+            mine = redone
         rows: list[Row] = [(flow, chosen[e["layer"]], e["cycles"], e["scalesim_s"], e["ours_s"], e["peak_mb"])
                            for e in mine]
         done = {e["layer"] for e in mine}
         missing = [names for first, names in chosen.items() if first not in done]
-        section = flow_section(flow, rows, len(chosen), n_layers, sum(r[3] for r in rows), mine[-1]["load"],
-                               "the sum of its layers' times", user, missing).replace(
-            "one run (", "one run, written from its `--log` (`--from-log`: the run was stopped before its end) (", 1)
+        runs = "one run" if len(paths) == 1 else f"{len(paths)} runs"
+        note = (f"{runs}, written from {'its' if len(paths) == 1 else 'their'} `--log` (`--from-log`"
+                + (": the run was stopped before its end" if missing else "") + ")"
+                + ("; *ours* measured again in this rewrite by the current code (`--retime`), every column of "
+                   "its reports first checked equal to " + " or ".join(sorted(checks)) if again else "") + " (")
+        section = flow_section(flow, rows, len(chosen), n_layers, sum(r[3] for r in rows),
+                               mine[-1]["load"], "the sum of its layers' times", user, missing).replace(
+            "one run (", note, 1)
         print(section)
-        replace_section(DOC, section_name(flow, user), section)
+        if write:
+            replace_section(DOC, section_name(flow, user), section)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,13 +315,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-doc", action="store_true", help="print the table, do not rewrite docs/performance.md")
     ap.add_argument("--no-gemm", action="store_true", help="leave out the large GEMM (all three dataflows)")
     ap.add_argument("--log", type=Path, help="append each measured row to this file (JSON lines)")
-    ap.add_argument("--from-log", type=Path, help="only rewrite the doc's sections from an earlier run's --log")
+    ap.add_argument("--from-log", type=Path, nargs="+",
+                    help="only rewrite the doc's sections from earlier runs' --log files (later files win)")
+    ap.add_argument("--retime", action="store_true",
+                    help="with --from-log: measure ours again with the current code, its reports checked first")
     ap.add_argument("--mode", choices=["calc", "user"], default="calc",
                     help="SCALE-Sim's InterfaceBandwidth: CALC (default) or USER (10 words per cycle; no GEMM)")
     args = ap.parse_args(argv)
     user = args.mode == "user"
     if args.from_log is not None:
-        from_log(args.from_log, user)
+        from_log(args.from_log, user, args.retime, not args.no_doc)
         return 0
     flows = [hwsim.Dataflow(f) for f in args.dataflows]
     chosen = resnet18_layers()

@@ -1,5 +1,6 @@
-"""``hwsim.scalesim.simulate.simulate_user``: USER mode with the read buffers replayed fold by fold equals
-the replay of the full demand streams (``simulate_streams``, the model the SCALE-Sim parity tests check)."""
+"""``hwsim.scalesim.simulate.simulate_user`` (folds skipped where their demands' own entries lie in the
+window) and ``simulate_user_fed`` (every demand of a fold read) equal the replay of the full demand streams
+(``simulate_streams``, the model the SCALE-Sim parity tests check)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from hwsim.scalesim import ScaleSimConfig
 from hwsim.scalesim.folds import fold_grid
 from hwsim.scalesim.layout import ofmap_layout
 from hwsim.scalesim.replay import demand_streams, fold_blocks, grid, ifmap_addr
-from hwsim.scalesim.simulate import simulate_streams, simulate_user
+from hwsim.scalesim.simulate import simulate_streams, simulate_user, simulate_user_fed
 from hwsim.scalesim.timeline import run_layout, run_stream
 from hwsim.scalesim.topology import Shape, scalesim_shape
 from hwsim.scalesim.user import (
@@ -34,7 +35,8 @@ from hwsim.scalesim.user import (
 @given(user_cases())
 def test_user_mode_fold_by_fold_equals_the_streams(case: tuple[Layer, ScaleSimConfig]) -> None:
     layer, cfg = case
-    assert simulate_user(layer, cfg) == simulate_streams(layer, cfg)
+    ref = simulate_streams(layer, cfg)
+    assert simulate_user(layer, cfg) == ref and simulate_user_fed(layer, cfg) == ref
 
 
 def test_user_mode_stalls_on_reads_in_the_generated_range() -> None:
