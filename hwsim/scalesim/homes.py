@@ -32,6 +32,7 @@ import numpy as np
 from ..accelerator import Dataflow
 from .config import READ_LATENCY_CYCLES, ScaleSimConfig
 from .folds import fold_grid
+from .layout import skew_find
 from .members import OrderWindows, RasterWindows
 from .replay import FoldBlocks
 from .topology import Shape
@@ -259,6 +260,112 @@ def first_missing(win: OrderWindows | RasterWindows, s0: int, dem: np.ndarray, a
     return away[:0]
 
 
+def first_missing_run(win: OrderWindows | RasterWindows, s0: int, dem: np.ndarray, i: int, j: int) -> int:
+    """:func:`first_missing` over the run of demands ``i .. j - 1``: the first index, or -1."""
+    step = 64
+    while i < j:
+        part = dem[i: min(j, i + step)]
+        out = np.flatnonzero(~win.member(s0, part))
+        if out.size:
+            return i + int(out[0])
+        i, step = i + part.size, step * 4
+    return -1
+
+
+def next_window(one: int, k: int, p_sets: int, n_sets: int, a_sets: int, win: OrderWindows | RasterWindows | None,
+                addr: int) -> int:
+    """After ``k`` prefetches, a demand whose address's own set is ``one`` missed: the count of
+    prefetches after which the window first holds the address (its own set, or another copy)."""
+    k1 = k + 1
+    while True:
+        s1 = (k1 * p_sets) % n_sets
+        if (one - s1) % n_sets < a_sets or (win is not None and win.holds(s1, addr)):
+            return k1
+        k1 += 1
+
+
+def stream_misses(hm: HomeMap, f: int, cache: FoldCache, win: OrderWindows | RasterWindows | None, plain: bool,
+                  k: int, sets: tuple[int, int, int, int], misses: list[tuple[int, int]]) -> int:
+    """The misses of stream fold ``f`` (homes strictly increasing in service order) after ``k``
+    prefetches, appended as ``(row within the fold, prefetches)``; returns the prefetches after it.
+
+    The demands outside a window are runs of the fold (before its first set, past its last): each run's
+    first is a miss where every address is held once; otherwise the run's demands are checked against
+    the window's other copies in growing batches. ``plain`` (a filter: a skewed block of ``T x w``
+    entries, all valid) builds nothing: the i-th demand's diagonal and home are closed forms."""
+    eps, n_sets, a_sets, p_sets = sets
+    g = int(hm.block_of[f])
+    off = 0 if hm.cfg.dataflow is Dataflow.OS else hm.cfg.array_rows
+    T = hm.steps
+    if plain:
+        w = min(hm.width, max(0, (hm.sp.window if hm.cfg.dataflow is Dataflow.IS else hm.sp.m) - g * hm.width))
+        nd = T * w
+        base, corr = int(hm.cum[g]), hm.corrections(g).tolist()
+
+        def home_at(i: int) -> int:
+            return base + i + corr[skew_find(i, w, T)]
+
+        def first_ge(x: int, lo: int) -> int:
+            hi = nd
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if home_at(mid) >= x:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            return lo
+
+        def rel_at(i: int) -> int:
+            return skew_find(i, w, T) + off
+        dem = np.zeros(0, dtype=np.int64)
+    else:
+        rel_rows, dem, homes = cache.get(f)
+        nd = homes.size
+
+        def home_at(i: int) -> int:
+            return int(homes[i])
+
+        def first_ge(x: int, lo: int) -> int:
+            return max(lo, int(np.searchsorted(homes, x)))
+
+        def rel_at(i: int) -> int:
+            return int(rel_rows[i])
+    pos = 0
+    while pos < nd:
+        s0 = (k * p_sets) % n_sets
+        at = home_at(pos) // eps
+        e = s0 + a_sets
+        if e <= n_sets:   # the window is sets s0 .. e - 1
+            if at < s0:
+                i, j = pos, first_ge(s0 * eps, pos)
+            elif at < e:
+                i, j = first_ge(e * eps, pos), nd
+            else:
+                i, j = pos, nd
+        else:             # sets s0 .. N - 1 and 0 .. e - N - 1
+            e -= n_sets
+            if at >= s0:
+                break
+            if at < e:
+                i = first_ge(e * eps, pos)
+                j = first_ge(s0 * eps, i)
+            else:
+                i, j = pos, first_ge(s0 * eps, pos)
+        if i >= nd:
+            break
+        q = i
+        if win is not None:
+            q = first_missing_run(win, s0, dem, i, j)
+            if q < 0:
+                pos = j
+                continue
+        k1 = next_window(home_at(q) // eps, k, p_sets, n_sets, a_sets, win, int(dem[q]) if win is not None else -1)
+        misses.append((rel_at(q), k1 - k))
+        k = k1
+        pos = q + 1
+    return k
+
+
 def replay_homes(fb: FoldBlocks, hm: HomeMap, order: FetchOrder, kb: int, bw: int) -> Prefetches:
     """SCALE-Sim's USER-mode read buffer on an operand's demand folds (``fb``, in service order), reading
     only the folds where a miss may happen: :func:`~hwsim.scalesim.user.replay_prefetches`'s result.
@@ -311,6 +418,7 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap, order: FetchOrder, kb: int, bw: in
         empty = hm.hi <= hm.lo
         lo_s, hi_s = np.minimum(lo_s, n_sets - 1), np.minimum(hi_s, n_sets - 1)
         n_f = len(fb.keys)
+        plain = hm.operand == "filter" and hm.skew   # a skewed block of T x w entries, all valid
         memo: dict[tuple[Hashable, int], tuple[list[tuple[int, int]], int]] = {}
         f = 0
         while f < n_f:
@@ -341,10 +449,17 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap, order: FetchOrder, kb: int, bw: in
                 k += got[1]
                 f += 1
                 continue
-            rel_rows, dem, homes = cache.get(f)
-            sets = homes // eps
             k_in = k
             misses: list[tuple[int, int]] = []
+            if hm.skew:   # homes increase in service order: the demands outside the window are runs
+                k = stream_misses(hm, f, cache, win, plain, k, (eps, n_sets, a_sets, p_sets), misses)
+                for rel, c in misses:
+                    record(row0 + rel, c)
+                memo[(key, s_in)] = (misses, k - k_in)
+                f += 1
+                continue
+            rel_rows, dem, homes = cache.get(f)
+            sets = homes // eps
             pos, n, chunk = 0, sets.size, 2048
             while pos < n:
                 s0 = (k * p_sets) % n_sets
@@ -356,13 +471,7 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap, order: FetchOrder, kb: int, bw: in
                     pos, chunk = end, chunk * 2
                     continue
                 q = pos + int(bad[0])
-                k1 = k + 1
-                one = int(sets[q])
-                while True:
-                    s1 = (k1 * p_sets) % n_sets
-                    if (one - s1) % n_sets < a_sets or (win is not None and win.holds(s1, int(dem[q]))):
-                        break
-                    k1 += 1
+                k1 = next_window(int(sets[q]), k, p_sets, n_sets, a_sets, win, int(dem[q]))
                 rel = int(rel_rows[q])
                 record(row0 + rel, k1 - k)
                 misses.append((rel, k1 - k))
