@@ -33,12 +33,12 @@ from ..accelerator import Dataflow
 from .config import READ_LATENCY_CYCLES, ScaleSimConfig
 from .folds import fold_grid
 from .layout import skew_find
-from .members import OrderWindows, RasterWindows
+from .members import OrderWindows
 from .replay import FoldBlocks
 from .topology import Shape
 from .user import PREPARED_BYTES, FetchOrder, Prefetches, window_sets
 
-__all__ = ["HomeMap", "home_map", "FoldCache", "replay_homes"]
+__all__ = ["HomeMap", "home_map", "FoldCache", "prefetches_again", "replay_homes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +246,7 @@ class FoldCache:
         return got
 
 
-def first_missing(win: OrderWindows | RasterWindows, s0: int, dem: np.ndarray, away: np.ndarray) -> np.ndarray:
+def first_missing(win: OrderWindows, s0: int, dem: np.ndarray, away: np.ndarray) -> np.ndarray:
     """The first of the demands ``away`` (indices into ``dem``, whose homes are outside the window) whose
     address the window from set ``s0`` does not hold, as a one-index array (empty: it holds them all);
     checked in growing batches, since the first miss is usually near."""
@@ -260,7 +260,7 @@ def first_missing(win: OrderWindows | RasterWindows, s0: int, dem: np.ndarray, a
     return away[:0]
 
 
-def first_missing_run(win: OrderWindows | RasterWindows, s0: int, dem: np.ndarray, i: int, j: int) -> int:
+def first_missing_run(win: OrderWindows, s0: int, dem: np.ndarray, i: int, j: int) -> int:
     """:func:`first_missing` over the run of demands ``i .. j - 1``: the first index, or -1."""
     step = 64
     while i < j:
@@ -272,7 +272,7 @@ def first_missing_run(win: OrderWindows | RasterWindows, s0: int, dem: np.ndarra
     return -1
 
 
-def next_window(one: int, k: int, p_sets: int, n_sets: int, a_sets: int, win: OrderWindows | RasterWindows | None,
+def next_window(one: int, k: int, p_sets: int, n_sets: int, a_sets: int, win: OrderWindows | None,
                 addr: int) -> int:
     """After ``k`` prefetches, a demand whose address's own set is ``one`` missed: the count of
     prefetches after which the window first holds the address (its own set, or another copy)."""
@@ -284,7 +284,7 @@ def next_window(one: int, k: int, p_sets: int, n_sets: int, a_sets: int, win: Or
         k1 += 1
 
 
-def stream_misses(hm: HomeMap, f: int, cache: FoldCache, win: OrderWindows | RasterWindows | None, plain: bool,
+def stream_misses(hm: HomeMap, f: int, cache: FoldCache, win: OrderWindows | None, plain: bool,
                   k: int, sets: tuple[int, int, int, int], misses: list[tuple[int, int]]) -> int:
     """The misses of stream fold ``f`` (homes strictly increasing in service order) after ``k``
     prefetches, appended as ``(row within the fold, prefetches)``; returns the prefetches after it.
@@ -366,14 +366,38 @@ def stream_misses(hm: HomeMap, f: int, cache: FoldCache, win: OrderWindows | Ras
     return k
 
 
-def replay_homes(fb: FoldBlocks, hm: HomeMap, order: FetchOrder, kb: int, bw: int) -> Prefetches:
+def prefetches_again(order: FetchOrder, kb: int) -> bool:
+    """Whether a read buffer of ``kb`` kB moves its window at all (else no home is ever looked at)."""
+    return window_sets(order.held if order.held is not None else order.addrs.size, kb)[3] > 0
+
+
+RUN_DEMANDS = 2**16   # demands of the preloaded folds read at once where a run of them is not skipped
+
+
+def run_homes(fb: FoldBlocks, hm: HomeMap, f0: int, f1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Preloaded demand folds ``f0 .. f1 - 1`` of one block at once (``FoldBlocks.span``): rows from
+    fold ``f0``'s first, addresses and homes (each fold's rows bottom first, then the array's columns)."""
+    rows, addrs = fb.span(f0, f1)
+    R = hm.cfg.array_rows
+    g = int(hm.block_of[f0])
+    local, rel = np.divmod(rows, fb.fold_rows)
+    t = (f0 % hm.row_folds + local) * R + R - 1 - rel          # the block row of each demand
+    t0 = (f0 % hm.row_folds) * R
+    t1 = min(hm.steps, (f1 - 1) % hm.row_folds * R + R)
+    below = hm.below(g, np.arange(t0, t1, dtype=np.int64))
+    start = np.searchsorted(rows, rows)                          # a row's demands are consecutive
+    return rows, addrs, int(hm.cum[g]) + below[t - t0] + np.arange(rows.size, dtype=np.int64) - start
+
+
+def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int, bw: int) -> Prefetches:
     """SCALE-Sim's USER-mode read buffer on an operand's demand folds (``fb``, in service order), reading
     only the folds where a miss may happen: :func:`~hwsim.scalesim.user.replay_prefetches`'s result.
 
     ``order`` gives the fetch order's slots and valid count; its addresses are needed (and built) only
     where an address can be held more than once (an IFMAP whose windows overlap), to check the demands
     whose home is outside the window. A fold's pattern at a window's first set misses the same way each
-    time (replayed from a table, as in ``replay_prefetches``).
+    time (replayed from a table, as in ``replay_prefetches``). ``hm`` may be None where nothing is
+    prefetched again (the order fits the window: :func:`prefetches_again`).
     """
     fetch_size = order.size
     total = kb * 1024
@@ -387,17 +411,15 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap, order: FetchOrder, kb: int, bw: in
     counts: list[int] = []
     k = 0
     if p_sets > 0:
+        if hm is None:
+            raise ValueError("replay_homes needs the home map of an order that is prefetched again")
         distinct = bool(order.distinct)
         cache = FoldCache(fb, hm)
-        win: OrderWindows | RasterWindows | None = None
-        if distinct:
-            pass
-        elif order.held is None:
+        win: OrderWindows | None = None
+        if not distinct:
+            if order.held is not None:
+                raise ValueError("an order that may hold an address twice must be built")
             win = OrderWindows(order, eps, n_sets, a_sets)
-        elif hm.operand == "ifmap" and hm.cfg.dataflow is not Dataflow.WS:
-            win = RasterWindows(hm.sp, hm.cfg.ifmap_offset, cache, hm, cnt, eps, n_sets, a_sets)
-        else:
-            raise ValueError("a WS IFMAP order that may hold an address twice must be built")
 
         def inside(sets: np.ndarray, s0: int) -> np.ndarray:
             """Which sets lie in the window from set ``s0``."""
@@ -420,7 +442,7 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap, order: FetchOrder, kb: int, bw: in
         n_f = len(fb.keys)
         plain = hm.operand == "filter" and hm.skew   # a skewed block of T x w entries, all valid
         memo: dict[tuple[Hashable, int], tuple[list[tuple[int, int]], int]] = {}
-        f = 0
+        f, run = 0, 1
         while f < n_f:
             s_in = (k * p_sets) % n_sets
             # the next fold whose homes may leave the window (vectorized, in growing steps)
@@ -458,7 +480,11 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap, order: FetchOrder, kb: int, bw: in
                 memo[(key, s_in)] = (misses, k - k_in)
                 f += 1
                 continue
-            rel_rows, dem, homes = cache.get(f)
+            # a preload: a run of the block's folds at once (their homes are not in service order)
+            # a run grows while its folds hold no miss (copies elsewhere in the window: an IFMAP), and
+            # starts again at one fold after a miss
+            f1 = min(f + run, (f // hm.row_folds + 1) * hm.row_folds, n_f)
+            rel_rows, dem, homes = run_homes(fb, hm, f, f1) if f1 > f + 1 else cache.get(f)
             sets = homes // eps
             pos, n, chunk = 0, sets.size, 2048
             while pos < n:
@@ -477,7 +503,9 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap, order: FetchOrder, kb: int, bw: in
                 misses.append((rel, k1 - k))
                 k = k1
                 pos, chunk = q + 1, 2048
-            memo[(key, s_in)] = (misses, k - k_in)
-            f += 1
+            if f1 == f + 1:
+                memo[(key, s_in)] = (misses, k - k_in)
+            run = 1 if misses else min(4 * run, max(1, RUN_DEMANDS // max(1, sets.size // (f1 - f))))
+            f = f1
     return Prefetches(np.asarray(rows, dtype=np.int64), np.asarray(counts, dtype=np.int64), gap,
                       -first_lines, -1 + k * gap, (first_lines + k * lines) * bw)

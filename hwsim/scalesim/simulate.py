@@ -16,7 +16,7 @@ from ..network import Layer
 from .calc import closed_read_buffer
 from .config import READ_LATENCY_CYCLES, ScaleSimConfig
 from .folds import fold_grid, fold_stats, sram_counts
-from .homes import home_map, replay_homes
+from .homes import home_map, prefetches_again, replay_homes
 from .layout import ofmap_layout, read_layout, reading_pixels
 from .overlap import overlap_read_buffer
 from .positions import position_read_buffer
@@ -173,9 +173,10 @@ def simulate_user(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
     n_rows = fold_grid(sp, cfg).demand_rows
     i_order, f_order = fetch_orders(sp, cfg, lazy=True)
     i_fb, f_fb = fold_blocks(sp, cfg, "ifmap"), fold_blocks(sp, cfg, "filter")
-    i_pf = replay_homes(i_fb, home_map(sp, cfg, "ifmap"), i_order, cfg.ifmap_sram_kb, cfg.ifmap_read_words_per_cycle)
-    f_pf = replay_homes(f_fb, home_map(sp, cfg, "filter"), f_order, cfg.filter_sram_kb,
-                        cfg.filter_read_words_per_cycle)
+    i_hm = home_map(sp, cfg, "ifmap") if prefetches_again(i_order, cfg.ifmap_sram_kb) else None
+    f_hm = home_map(sp, cfg, "filter") if prefetches_again(f_order, cfg.filter_sram_kb) else None
+    i_pf = replay_homes(i_fb, i_hm, i_order, cfg.ifmap_sram_kb, cfg.ifmap_read_words_per_cycle)
+    f_pf = replay_homes(f_fb, f_hm, f_order, cfg.filter_sram_kb, cfg.filter_read_words_per_cycle)
     i_feed, f_feed = FoldFeed(i_fb), FoldFeed(f_fb)
     out = ofmap_layout(sp, cfg)
     tl = run_layout(out, cfg.ofmap_sram_kb, cfg.bandwidths[0], n_rows, reads=(i_pf, f_pf))

@@ -145,9 +145,7 @@ def fetch_orders(sp: Shape, cfg: ScaleSimConfig, lazy: bool = False) -> tuple[Fe
     for build, size, held, kb in ((i_mat, i_size, held_addresses(sp)[0], cfg.ifmap_sram_kb),
                                   (f_mat, f_size, held_addresses(sp)[1], cfg.filter_sram_kb)):
         distinct = True if build is f_mat else (True if lazy and distinct_ifmap(sp) else None)
-        # lazy: only a WS IFMAP with duplicates is read from its order (homes.replay_homes)
-        skip = lazy and (distinct or flow is not Dataflow.WS)
-        if window_sets(held, kb)[3] == 0 or skip:   # never looked at
+        if window_sets(held, kb)[3] == 0 or (lazy and distinct):   # never looked at
             out.append(FetchOrder(np.zeros(0, dtype=np.int64), size, distinct, held))
         else:
             mat = build()

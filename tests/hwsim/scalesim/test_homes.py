@@ -11,11 +11,10 @@ from hypothesis import strategies as st
 
 from hwsim import Dataflow, Layer, LayerKind
 from hwsim.scalesim import ScaleSimConfig
-from hwsim.scalesim.homes import FoldCache, home_map, replay_homes
-from hwsim.scalesim.members import OrderWindows, RasterWindows
+from hwsim.scalesim.homes import home_map, replay_homes
 from hwsim.scalesim.replay import demand_streams, fold_blocks
 from hwsim.scalesim.topology import scalesim_shape
-from hwsim.scalesim.user import FetchOrder, distinct_ifmap, fetch_orders, user_prefetches, window_sets
+from hwsim.scalesim.user import FetchOrder, distinct_ifmap, fetch_orders, user_prefetches
 
 
 def built(order: FetchOrder, sp_size: int) -> FetchOrder:
@@ -91,25 +90,3 @@ def test_a_strided_stem_and_a_gemm_skip_and_match() -> None:
                 assert np.array_equal(got.rows, want.rows) and np.array_equal(got.counts, want.counts)
                 assert got.dram_stop == want.dram_stop
 
-
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(user_cases())
-def test_raster_windows_hold_what_the_order_holds(case: tuple[Layer, ScaleSimConfig]) -> None:
-    """OS and IS IFMAP windows read without the fetch order hold exactly the addresses of the order's
-    slice, for every window position (wrapping ones included) and every input address."""
-    layer, cfg = case
-    sp = scalesim_shape(layer)
-    order = fetch_orders(sp, cfg)[0]
-    if cfg.dataflow is Dataflow.WS or order.held is not None or not order.addrs.size:
-        return
-    eps, n_sets, a_sets, _ = window_sets(order.addrs.size, cfg.ifmap_sram_kb)
-    hm = home_map(sp, cfg, "ifmap")
-    cache = FoldCache(fold_blocks(sp, cfg, "ifmap"), hm)
-    ref = OrderWindows(order, eps, n_sets, a_sets)
-    got = RasterWindows(sp, cfg.ifmap_offset, cache, hm, order.addrs.size, eps, n_sets, a_sets)
-    addrs = np.arange(sp.h * sp.w * sp.c, dtype=np.int64) + cfg.ifmap_offset
-    read = (addrs >= order.addrs.min()) & (addrs <= order.addrs.max())   # the span the order's bitmap covers
-    for s0 in range(n_sets):
-        mine = got.member(s0, addrs)
-        assert np.array_equal(mine[read], ref.member(s0, addrs[read])), s0
-        assert not mine[~read].any()   # an element no window reads is in no window
