@@ -18,7 +18,7 @@ import numpy as np
 from ..accelerator import Dataflow
 from .config import READ_LATENCY_CYCLES, SETS_PER_BUFFER, ScaleSimConfig
 from .folds import fold_grid
-from .replay import Block, Stream, ifmap_addr
+from .replay import Block, Stream
 from .topology import Shape
 
 __all__ = ["FetchOrder", "window_sets", "distinct_ifmap", "held_addresses", "fetch_orders", "Prefetches", "Chunk", "user_prefetches", "replay_prefetches", "read_stall", "skewed",
@@ -109,7 +109,18 @@ def fetch_orders(sp: Shape, cfg: ScaleSimConfig, lazy: bool = False) -> tuple[Fe
         return np.where(ok, m * K + k + cfg.filter_offset, -1)
 
     def ifm(p: np.ndarray, k: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        return np.where(ok, ifmap_addr(sp, np.minimum(p, P - 1), np.minimum(k, K - 1), cfg.ifmap_offset), -1)
+        """The entries of pixels ``p`` and window indices ``k`` (broadcast; ``ok``: in range): the
+        pixel's window corner plus the index's offset, added at full size once; -1 where the window
+        leaves the input (only where some does) or out of range."""
+        pc, kc = np.minimum(p, P - 1), np.minimum(k, K - 1)
+        orow, ocol = np.divmod(pc, sp.ew)
+        corner = (orow * sp.sh * sp.w + ocol * sp.sw) * sp.c + cfg.ifmap_offset
+        kr, rem = np.divmod(kc, sp.s * sp.c)
+        kcol = rem // sp.c
+        addr = corner + ((kr * sp.w + kcol) * sp.c + rem % sp.c)
+        if (sp.h - (sp.eh - 1) * sp.sh < sp.r) or (sp.w - (sp.ew - 1) * sp.sw < sp.s):   # some window is cut
+            ok = ok & (kr < sp.h - orow * sp.sh) & (kcol < sp.w - ocol * sp.sw)
+        return addr if bool(np.all(ok)) else np.where(ok, addr, -1)
 
     def axes(*sizes: int) -> list[np.ndarray]:
         """One index array per axis of an array of ``sizes``, shaped to broadcast (addresses are
