@@ -296,7 +296,7 @@ def stream_misses(hm: HomeMap, f: int, cache: FoldCache, win: OrderWindows | Non
     eps, n_sets, a_sets, p_sets = sets
     g = int(hm.block_of[f])
     off = 0 if hm.cfg.dataflow is Dataflow.OS else hm.cfg.array_rows
-    T = hm.steps
+    T, n = hm.steps, hm.width
     if plain:
         w = min(hm.width, max(0, (hm.sp.window if hm.cfg.dataflow is Dataflow.IS else hm.sp.m) - g * hm.width))
         nd = T * w
@@ -307,6 +307,13 @@ def stream_misses(hm: HomeMap, f: int, cache: FoldCache, win: OrderWindows | Non
 
         def first_ge(x: int, lo: int) -> int:
             hi = nd
+            guess = x - base   # where the correction is 0 (the fold's middle diagonals), home(i) = base + i
+            if lo <= guess < hi and n - 1 <= skew_find(guess, w, T) < T and (
+                    guess == lo or home_at(guess - 1) < x):
+                return guess
+            span = n * n   # corrections are at most n(n-1)/2 either way: the answer is near the guess
+            lo = min(nd, max(lo, guess - span))
+            hi = min(nd, max(lo, guess + span + 1))
             while lo < hi:
                 mid = (lo + hi) // 2
                 if home_at(mid) >= x:
