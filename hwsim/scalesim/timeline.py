@@ -224,7 +224,12 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
     ev_rows = sorted(set().union(*(pf.rows.tolist() for pf in reads))) if reads else []
     ev = 0
     late = 0
-    pending: list[tuple[int, int]] = []   # (row, cycles): demands of later rows are served that much later
+    # read stalls not yet in ``late``: rows pend_rows[h:] (increasing), demands of later rows served
+    # pend_cum[i + 1] - pend_cum[i] cycles later for the i-th; searched by bisection, not walked
+    pend_rows: list[int] = []
+    pend_cum = [0]
+    pend_key: list[int] = []   # pend_rows[i] + pend_cum[i]: nondecreasing
+    h = 0
     queue = LineQueue(bw, lines_per_drain)
     drain_end = j0 = 0
     tick = 0
@@ -239,24 +244,26 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
     def cycle(j: int) -> int:
         """The cycle demand ``j`` (at or after ``j0``) is served at."""
         r = out.row_of(j)
-        return r + late + sum(c for t, c in pending if r > t)
+        return r + late + pend_cum[bisect.bisect_left(pend_rows, r, h)] - pend_cum[h]
 
     def first_at(x: int) -> int:
-        """The first demand at or after ``j0`` served at cycle ``x`` or later (``n``: none)."""
-        off, lo = late, None
-        for t, c in pending:   # rows up to t are served ``off`` after their row
-            r = x - off if lo is None else max(x - off, lo)
-            if r <= t:
-                return max(j0, out.count_below(r))
-            lo, off = t + 1, off + c
-        return max(j0, out.count_below(x - off if lo is None else max(x - off, lo)))
+        """The first demand at or after ``j0`` served at cycle ``x`` or later (``n``: none). Rows up to
+        the i-th pending row are served ``late`` plus the stalls pending before it after their row; the
+        first pending row whose rows reach ``x`` is found by bisection over the keys."""
+        i = bisect.bisect_left(pend_key, x - late + pend_cum[h], h)
+        r = x - late - (pend_cum[i] - pend_cum[h])
+        if i > h:
+            r = max(r, pend_rows[i - 1] + 1)
+        return max(j0, out.count_below(r))
 
     def read_row(row: int) -> None:
         """The read buffers' stalls on ``row``; later rows move by what exceeds its write stall."""
         extra = rb.serve(row, row + cum[bisect.bisect_left(rows, row)]) - wstall.get(row, 0)
         if extra > 0:
             add_stall(row, extra)
-            pending.append((row, extra))
+            pend_key.append(row + pend_cum[-1])
+            pend_rows.append(row)
+            pend_cum.append(pend_cum[-1] + extra)
 
     while True:
         event_row = n_rows
@@ -265,10 +272,11 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
             tick += 1
             if progress is not None and tick % PROGRESS_DRAINS == 0:
                 progress(j0 / n)
-            if pending:
+            if h < len(pend_rows):
                 r0 = out.row_of(j0)
-                while pending and pending[0][0] < r0:
-                    late += pending.pop(0)[1]
+                while h < len(pend_rows) and pend_rows[h] < r0:
+                    late += pend_cum[h + 1] - pend_cum[h]
+                    h += 1
             ja = first_at(drain_end)
             jb = drain + queue.drained   # demand whose store makes occupancy exceed ``drain``
             jfull = total + queue.drained - 1   # demand whose store leaves no free space
