@@ -36,7 +36,7 @@ from .errors import check_choice, check_int
 from .kinds import PEKind, tree_bits
 
 __all__ = ["MODEL_VERSION", "KINDS", "TERMS", "FPGAArea", "ICE40_COEFFS", "FIT_ERROR", "FIT_POINTS", "FIT_YOSYS",
-           "area_terms", "array_area", "fpga_area", "BRAM_SHAPES", "BufferMemory", "buffer_memories", "bram_count",
+           "area_terms", "array_area", "fpga_area", "BRAM_SHAPES", "BufferMemory", "stored_bits", "buffer_memories", "bram_count",
            "CORE_TERMS", "CORE_COEFFS", "CORE_FIT_ERROR", "CORE_FIT_POINTS", "CORE_FIT_YOSYS", "CoreArea", "core_terms",
            "WS_CONTROL_PER_ROW", "ws_datapath", "ws_area", "core_area"]
 
@@ -189,25 +189,34 @@ class BufferMemory:
         return self.read_ports * one
 
 
+def stored_bits(buf: str, word_bits: int, weight_bits: int, act_bits: int, acc_bits: int, link_bits: int,
+                ws: bool) -> int:
+    """The bits of each ``buf`` word that the core (``rtl/core.py``) stores and reads, and so the width of
+    its memories: one element per word, ifmap ``act_bits``, filter ``weight_bits``; ofmap the bits the
+    write-back reads (its element is at most 63 bits and one DRAM link wide) or, with WS, the ``acc_bits``
+    of a partial sum, at most the ``acc_bits + 1`` bits of a drained result; all at most ``word_bits``."""
+    check_choice("stored_bits", "buf", buf, ("ifmap", "filter", "ofmap"))
+    elem = {"ifmap": act_bits, "filter": weight_bits,
+            "ofmap": min(acc_bits + 1, max(min(link_bits, 63), acc_bits if ws else 0))}[buf]
+    return min(word_bits, elem)
+
+
 def buffer_memories(acc: Accelerator) -> list[BufferMemory]:
-    """The six buffer halves (ifmap, filter, ofmap x 2) of ``acc``'s core; ports as ``rtl/core.py`` declares
-    them. One element per word, and Yosys keeps only the bits of a word that are ever read: ifmap ``A``,
-    filter ``W``; ofmap the bits the write-back reads (its element is at most 63 bits and one DRAM link
-    wide) or, with WS, the ``acc_bits`` of a partial sum, at most the ``acc_bits + 1`` bits of a drained
-    result; all at most ``word_bits``."""
+    """The six buffer halves (ifmap, filter, ofmap x 2) of ``acc``'s core, as wide as :func:`stored_bits`;
+    ports as ``rtl/core.py`` declares them."""
     if not isinstance(acc, Accelerator):
         raise TypeError(f"buffer_memories.acc must be an Accelerator, not {acc!r}")
     W, A, R, C = acc.pe.max_weight_bits, acc.pe.max_act_bits, acc.rows, acc.cols
     ws = any(d.value == "ws" for d in acc.dataflows)
     link = round(acc.dram.bandwidth_bytes_per_cycle * 8)
-    ofmap_bits = min(acc.pe.acc_bits + 1, max(min(link, 63), acc.pe.acc_bits if ws else 0))
     out = []
-    for buf, elem, readers in (("ifmap", A, R), ("filter", W, R * C if ws else C), ("ofmap", ofmap_bits, 0)):
+    for buf, readers in (("ifmap", R), ("filter", R * C if ws else C), ("ofmap", 0)):
         spec = getattr(acc, f"{buf}_sram")
         depth = spec.size_bytes * 8 // 2 // spec.word_bits
         reads = spec.banks if buf == "ofmap" else min(spec.banks, readers)
+        width = stored_bits(buf, spec.word_bits, W, A, acc.pe.acc_bits, link, ws)
         for _ in range(2):
-            out.append(BufferMemory(buf, depth, min(spec.word_bits, elem), reads, spec.banks))
+            out.append(BufferMemory(buf, depth, width, reads, spec.banks))
     return out
 
 

@@ -67,9 +67,11 @@ def _mask(bits: Value, width: int) -> Value:
 
 
 def _sext(raw: Value, bits: Value, width: int, signed_: Value) -> Value:
-    """``raw``'s low ``bits`` bits, sign-extended (``signed_``) or zero-extended to ``width`` bits."""
+    """``raw``'s low ``bits`` bits, sign-extended (``signed_``) or zero-extended to ``width`` bits. The sign
+    bit is selected among the low ``width`` bits only (``bits <= width``): selected from all of a wider word,
+    every bit of the word would be read, and synthesis could not drop the bits above the element."""
     m = _mask(bits, width)
-    neg = signed_ & raw.bit_select((bits - 1).as_unsigned(), 1)
+    neg = signed_ & raw[:width].bit_select((bits - 1).as_unsigned(), 1)
     return Mux(neg, raw[:width] | ~m, raw[:width] & m)[:width]
 
 
@@ -137,7 +139,7 @@ class AccelCore(wiring.Component):
             g = p.geometry(buf)
             mems[buf], rports[buf], wports[buf] = [], [], []
             for h in range(2):
-                mem = Memory(shape=unsigned(g.word_bits), depth=g.words_per_half, init=[])
+                mem = Memory(shape=unsigned(g.data_bits), depth=g.words_per_half, init=[])
                 m.submodules[f"{buf}_h{h}"] = mem
                 mems[buf].append(mem)
                 rports[buf].append([mem.read_port(domain="comb") for _ in range(g.banks)])
@@ -574,9 +576,9 @@ class AccelCore(wiring.Component):
             # only lane that can write this word is b = x_ptr + lane - addr0 (final lanes are a prefix)
             fb = _held(m, fwd + lane, f"fwd{lane}")
             hit = same_half & now["final"] & (fb >= 0) & (fb < o_written)
-            raw = Mux(hit, _pick(m, [d[:p.ofmap.word_bits] for d in o_data], fb.as_unsigned(), f"fwd_data{lane}"),
+            raw = Mux(hit, _pick(m, [d[:p.ofmap.data_bits] for d in o_data], fb.as_unsigned(), f"fwd_data{lane}"),
                       raw)
-            part = Mux(lane < x_n, raw & _mask(sl["bits"], p.ofmap.word_bits), 0)
+            part = Mux(lane < x_n, raw & _mask(sl["bits"], p.ofmap.data_bits), 0)
             wdata = wdata | (part[:p.link_bits] << (sl["bits"] * lane)[:lb])[:p.link_bits]
         m.d.comb += self.ext_wdata.eq(Mux(self.ext_wr, wdata, 0))   # 0 outside write beats
         with m.If(boundary):

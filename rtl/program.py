@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwsim.accelerator import Accelerator, Dataflow, Interconnect
+from hwsim.area import stored_bits
 from hwsim.network import Layer
 from hwsim.schedule import LOOPS, LayerMapping, Tile, default_mapping, halo_extent
 
@@ -82,6 +83,7 @@ class BufferGeometry:
     word_bits: int
     banks: int
     words_per_half: int
+    data_bits: int      # the bits of a word the core stores (hwsim.area.stored_bits): its memories' width
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +135,9 @@ class CoreParams:
             if words > (1 << CNT) or spec.banks > 64:
                 raise ValueError(f"{o}.{buf}_sram must have at most {1 << CNT} words per half and 64 banks for the "
                                  f"RTL core, not {words} and {spec.banks}")
-            geo[buf] = BufferGeometry(spec.word_bits, spec.banks, words)
+            geo[buf] = BufferGeometry(spec.word_bits, spec.banks, words,
+                                      stored_bits(buf, spec.word_bits, W, A, acc.pe.acc_bits, int(bw) * 8,
+                                                  Dataflow.WS in acc.dataflows))
         return CoreParams(f"core_{acc.pe.kind.value}_r{acc.rows}c{acc.cols}", acc.rows, acc.cols, acc.pe.kind.value,
                           W, A, acc.pe.acc_bits, acc.pe.signed_act, int(bw) * 8, max_steps, geo["ifmap"],
                           geo["filter"], geo["ofmap"], flows)
