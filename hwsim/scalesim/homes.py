@@ -378,22 +378,28 @@ def prefetches_again(order: FetchOrder, kb: int) -> bool:
     return window_sets(order.held if order.held is not None else order.addrs.size, kb)[3] > 0
 
 
-RUN_DEMANDS = 2**16   # demands of the preloaded folds read at once where a run of them is not skipped
+RUN_DEMANDS = 2**18   # demands of the preloaded folds read at once where a run of them is not skipped
 
 
 def run_homes(fb: FoldBlocks, hm: HomeMap, f0: int, f1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Preloaded demand folds ``f0 .. f1 - 1`` of one block at once (``FoldBlocks.span``): rows from
+    """Preloaded demand folds ``f0 .. f1 - 1`` at once (``FoldBlocks.span``, blocks crossed): rows from
     fold ``f0``'s first, addresses and homes (each fold's rows bottom first, then the array's columns)."""
     rows, addrs = fb.span(f0, f1)
     R = hm.cfg.array_rows
-    g = int(hm.block_of[f0])
-    local, rel = np.divmod(rows, fb.fold_rows)
-    t = (f0 % hm.row_folds + local) * R + R - 1 - rel          # the block row of each demand
-    t0 = (f0 % hm.row_folds) * R
-    t1 = min(hm.steps, (f1 - 1) % hm.row_folds * R + R)
-    below = hm.below(g, np.arange(t0, t1, dtype=np.int64))
-    start = np.searchsorted(rows, rows)                          # a row's demands are consecutive
-    return rows, addrs, int(hm.cum[g]) + below[t - t0] + np.arange(rows.size, dtype=np.int64) - start
+    start = np.flatnonzero(np.diff(rows, prepend=-1))           # a row's demands are consecutive
+    f, rel = np.divmod(rows[start], fb.fold_rows)
+    f += f0
+    g = hm.block_of[f]
+    t = (f % hm.row_folds) * R + R - 1 - rel                     # the block row of each demand row
+    sp, cfg = hm.sp, hm.cfg
+    if hm.operand == "filter":   # WS: block fc's valid columns, the same in every row
+        below = t * np.clip(sp.m - g * cfg.array_cols, 0, cfg.array_cols)
+    else:                        # IS IFMAP: each of the block's pixels' valid window indices below t
+        p = g[:, None] * cfg.array_cols + np.arange(cfg.array_cols, dtype=np.int64)
+        below = (valid_before(sp, np.minimum(p, sp.npix - 1), t[:, None]) * (p < sp.npix)).sum(axis=1)
+    sizes = np.diff(np.append(start, rows.size))
+    first = hm.cum[g] + below - start                            # home of a row's first demand, less its index
+    return rows, addrs, np.repeat(first, sizes) + np.arange(rows.size, dtype=np.int64)
 
 
 def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int, bw: int) -> Prefetches:
@@ -490,7 +496,7 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int,
             # a preload: a run of the block's folds at once (their homes are not in service order)
             # a run grows while its folds hold no miss (copies elsewhere in the window: an IFMAP), and
             # starts again at one fold after a miss
-            f1 = min(f + run, (f // hm.row_folds + 1) * hm.row_folds, n_f)
+            f1 = min(f + run, n_f)
             rel_rows, dem, homes = run_homes(fb, hm, f, f1) if f1 > f + 1 else cache.get(f)
             sets = homes // eps
             pos, n, chunk = 0, sets.size, 2048
@@ -512,7 +518,7 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int,
                 pos, chunk = q + 1, 2048
             if f1 == f + 1:
                 memo[(key, s_in)] = (misses, k - k_in)
-            run = 1 if misses else min(4 * run, max(1, RUN_DEMANDS // max(1, sets.size // (f1 - f))))
+            run = 1 if misses else min(8 * run, max(1, RUN_DEMANDS // max(1, sets.size // (f1 - f))))
             f = f1
     return Prefetches(np.asarray(rows, dtype=np.int64), np.asarray(counts, dtype=np.int64), gap,
                       -first_lines, -1 + k * gap, (first_lines + k * lines) * bw)
