@@ -402,6 +402,17 @@ def run_homes(fb: FoldBlocks, hm: HomeMap, f0: int, f1: int) -> tuple[np.ndarray
     return rows, addrs, np.repeat(first, sizes) + np.arange(rows.size, dtype=np.int64)
 
 
+def preload_home(fb: FoldBlocks, hm: HomeMap, f0: int, rows: np.ndarray, q: int) -> int:
+    """The home of demand ``q`` of preloaded folds from ``f0`` (``rows`` from fold ``f0``'s first, a
+    row's demands consecutive): its block's valid entries before its row, plus its rank in the row."""
+    f, rel = divmod(int(rows[q]), fb.fold_rows)
+    f += f0
+    g = int(hm.block_of[f])
+    t = (f % hm.row_folds) * hm.cfg.array_rows + hm.cfg.array_rows - 1 - rel
+    start = int(np.searchsorted(rows, rows[q]))
+    return int(hm.cum[g]) + int(hm.below(g, np.array([t], dtype=np.int64))[0]) + q - start
+
+
 def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int, bw: int) -> Prefetches:
     """SCALE-Sim's USER-mode read buffer on an operand's demand folds (``fb``, in service order), reading
     only the folds where a miss may happen: :func:`~hwsim.scalesim.user.replay_prefetches`'s result.
@@ -497,20 +508,27 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int,
             # a run grows while its folds hold no miss (copies elsewhere in the window: an IFMAP), and
             # starts again at one fold after a miss
             f1 = min(f + run, n_f)
-            rel_rows, dem, homes = run_homes(fb, hm, f, f1) if f1 > f + 1 else cache.get(f)
-            sets = homes // eps
-            pos, n, chunk = 0, sets.size, 2048
+            if win is not None:   # duplicates: the window's bitmap decides every demand; a miss's home alone
+                rel_rows, dem = fb.span(f, f1) if f1 > f + 1 else fb.block(key)
+                n = dem.size
+            else:
+                rel_rows, dem, homes = run_homes(fb, hm, f, f1) if f1 > f + 1 else cache.get(f)
+                sets = homes // eps
+                n = sets.size
+            pos, chunk = 0, 2048
             while pos < n:
                 s0 = (k * p_sets) % n_sets
                 end = min(n, pos + chunk)
-                bad = np.flatnonzero(~inside(sets[pos:end], s0))
-                if bad.size and win is not None:   # a copy of the address elsewhere in the window is a hit
-                    bad = first_missing(win, s0, dem[pos:end], bad)
+                if win is not None:
+                    bad = np.flatnonzero(~win.member(s0, dem[pos:end]))
+                else:
+                    bad = np.flatnonzero(~inside(sets[pos:end], s0))
                 if bad.size == 0:
                     pos, chunk = end, chunk * 2
                     continue
                 q = pos + int(bad[0])
-                k1 = next_window(int(sets[q]), k, p_sets, n_sets, a_sets, win, int(dem[q]))
+                one = preload_home(fb, hm, f, rel_rows, q) // eps if win is not None else int(sets[q])
+                k1 = next_window(one, k, p_sets, n_sets, a_sets, win, int(dem[q]))
                 rel = int(rel_rows[q])
                 record(row0 + rel, k1 - k)
                 misses.append((rel, k1 - k))
@@ -518,7 +536,7 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int,
                 pos, chunk = q + 1, 2048
             if f1 == f + 1:
                 memo[(key, s_in)] = (misses, k - k_in)
-            run = 1 if misses else min(8 * run, max(1, RUN_DEMANDS // max(1, sets.size // (f1 - f))))
+            run = 1 if misses else min(8 * run, max(1, RUN_DEMANDS // max(1, n // (f1 - f))))
             f = f1
     return Prefetches(np.asarray(rows, dtype=np.int64), np.asarray(counts, dtype=np.int64), gap,
                       -first_lines, -1 + k * gap, (first_lines + k * lines) * bw)
