@@ -351,9 +351,20 @@ def read_stall(pf: Prefetches, done: int, count: int, cyc: int) -> int:
     completion (whatever the demand cycle), and a late one adds its lateness twice; an early one
     moves the row's service cycle back to the prefetch's completion."""
     t = cyc + READ_LATENCY_CYCLES
-    for i in range(done + 1, done + count + 1):
-        lp = -1 + i * pf.gap
-        t = lp if lp <= t else 2 * lp - t
-    return t - cyc - READ_LATENCY_CYCLES
+    if count <= 4:
+        for i in range(done + 1, done + count + 1):
+            lp = -1 + i * pf.gap
+            t = lp if lp <= t else 2 * lp - t
+        return t - cyc - READ_LATENCY_CYCLES
+    # the lateness d of each prefetch (its completion less the service cycle before it) follows
+    # d -> gap if d <= 0 else gap - d, which repeats with period 2 from the third prefetch on; the row
+    # ends at the last completion plus its lateness where that is positive
+    gap = pf.gap
+    d = -1 + (done + 1) * gap - t
+    seq = [d]
+    for _ in range(3):
+        seq.append(gap if seq[-1] <= 0 else gap - seq[-1])
+    last = seq[2 + (count - 3) % 2]
+    return -1 + (done + count) * gap + max(last, 0) - cyc - READ_LATENCY_CYCLES
 
 

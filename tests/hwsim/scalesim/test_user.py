@@ -22,7 +22,9 @@ from hwsim.scalesim.timeline import run_layout, run_stream
 from hwsim.scalesim.topology import Shape, scalesim_shape
 from hwsim.scalesim.user import (
     FetchOrder,
+    Prefetches,
     fetch_orders,
+    read_stall,
     replay_prefetches,
     rollout,
     rollout_sorted,
@@ -148,3 +150,15 @@ def test_layout_drains_with_read_stalls_equal_the_stream(case: tuple[Layer, Scal
     new = run_layout(ofmap_layout(sp, cfg), cfg.ofmap_sram_kb, cfg.bandwidths[0], st.n_rows, reads=reads)
     assert (new.write_stalls, new.read_stalls, new.ofmap_dram) == (ref.write_stalls, ref.read_stalls, ref.ofmap_dram)
     assert [new.shift_at(r) for r in range(st.n_rows + 1)] == ref.shift.tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 200), st.integers(0, 80), st.integers(-50, 5000), st.integers(2, 300))
+def test_read_stall_closed_form_equals_the_prefetch_by_prefetch_rule(done: int, count: int, cyc: int, gap: int) -> None:
+    """Each prefetch in turn: a late one adds its lateness twice, an early one moves the row back."""
+    pf = Prefetches(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), gap, 0, 0, 0)
+    t = cyc + 1
+    for i in range(done + 1, done + count + 1):
+        lp = -1 + i * gap
+        t = lp if lp <= t else 2 * lp - t
+    assert read_stall(pf, done, count, cyc) == t - cyc - 1
