@@ -28,6 +28,8 @@ One module per concept:
 ``periodic``    a stem's WS fold as head, periods of output rows and tail
 ``replay``      the reference: the demand streams, and read buffers fed fold by fold
 ``user``        USER mode's prefetching read buffers
+``homes``       USER mode without scanning: each demand's own place in the fetch order
+``members``     USER mode: the addresses a window holds where an address is held twice
 ``report``      the report row and SCALE-Sim's three CSV files
 ``simulate``    a layer and a topology through all of the above
 ==============  ===========================================================================

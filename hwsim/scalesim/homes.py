@@ -402,6 +402,38 @@ def run_homes(fb: FoldBlocks, hm: HomeMap, f0: int, f1: int) -> tuple[np.ndarray
     return rows, addrs, np.repeat(first, sizes) + np.arange(rows.size, dtype=np.int64)
 
 
+def preload_misses(hm: HomeMap, f: int, k: int, sets: tuple[int, int, int, int],
+                   misses: list[tuple[int, int]]) -> int:
+    """The misses of a WS filter fold after ``k`` prefetches (as :func:`stream_misses`): its rows, bottom
+    first, each hold ``w`` consecutive homes (block row ``t`` at ``cum + t * w``), so each row's first
+    demand outside the window is arithmetic; nothing is built."""
+    eps, n_sets, a_sets, p_sets = sets
+    R, C = hm.cfg.array_rows, hm.cfg.array_cols
+    g, fr = int(hm.block_of[f]), f % hm.row_folds
+    w = min(C, hm.sp.m - g * C)
+    rows_in = min(R, hm.steps - fr * R)
+    base = int(hm.cum[g])
+    for a in range(rows_in - 1, -1, -1):
+        h, h_end = base + (fr * R + a) * w, base + (fr * R + a + 1) * w
+        while h < h_end:
+            s0 = (k * p_sets) % n_sets
+            at = h // eps
+            e = s0 + a_sets
+            if (at - s0) % n_sets < a_sets:   # inside: jump to the window's end within this row
+                last = e if e <= n_sets else (e - n_sets if at < s0 else n_sets)
+                h = max(h, last * eps)
+                if h >= h_end or last == n_sets:
+                    break
+                continue
+            k1 = k + 1
+            while (at - (k1 * p_sets) % n_sets) % n_sets >= a_sets:
+                k1 += 1
+            misses.append((R - 1 - a, k1 - k))
+            k = k1
+            h += 1
+    return k
+
+
 def preload_home(fb: FoldBlocks, hm: HomeMap, f0: int, rows: np.ndarray, q: int) -> int:
     """The home of demand ``q`` of preloaded folds from ``f0`` (``rows`` from fold ``f0``'s first, a
     row's demands consecutive): its block's valid entries before its row, plus its rank in the row."""
@@ -465,6 +497,7 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int,
         lo_s, hi_s = np.minimum(lo_s, n_sets - 1), np.minimum(hi_s, n_sets - 1)
         n_f = len(fb.keys)
         plain = hm.operand == "filter" and hm.skew   # a skewed block of T x w entries, all valid
+        plain_preload = hm.operand == "filter" and not hm.skew   # rows of w entries, all valid
         memo: dict[tuple[Hashable, int], tuple[list[tuple[int, int]], int]] = {}
         f, run = 0, 1
         while f < n_f:
@@ -499,6 +532,13 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int,
             misses: list[tuple[int, int]] = []
             if hm.skew:   # homes increase in service order: the demands outside the window are runs
                 k = stream_misses(hm, f, cache, win, plain, k, (eps, n_sets, a_sets, p_sets), misses)
+                for rel, c in misses:
+                    record(row0 + rel, c)
+                memo[(key, s_in)] = (misses, k - k_in)
+                f += 1
+                continue
+            if plain_preload:   # a WS filter fold: rows of consecutive homes, found without building it
+                k = preload_misses(hm, f, k, (eps, n_sets, a_sets, p_sets), misses)
                 for rel, c in misses:
                     record(row0 + rel, c)
                 memo[(key, s_in)] = (misses, k - k_in)
