@@ -29,6 +29,7 @@ One module per concept:
 ``replay``      the reference: the demand streams, and read buffers fed fold by fold
 ``user``        USER mode's prefetching read buffers
 ``homes``       USER mode without scanning: each demand's own place in the fetch order
+``streamfold``  USER mode: a large stream fold's demands by index in closed form, read where checked
 ``members``     USER mode: the addresses a window holds where an address is held twice
 ``report``      the report row and SCALE-Sim's three CSV files
 ``simulate``    a layer and a topology through all of the above

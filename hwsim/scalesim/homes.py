@@ -24,7 +24,7 @@ homes and, for those outside the window, the window's addresses. Equal to
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,9 +32,9 @@ import numpy as np
 from ..accelerator import Dataflow
 from .config import READ_LATENCY_CYCLES, ScaleSimConfig
 from .folds import fold_grid
-from .layout import skew_find
 from .members import OrderWindows
-from .replay import FoldBlocks
+from .replay import FoldBlocks, IfmapParts, ifmap_parts
+from .streamfold import BuiltFold, FoldDemands, StreamFold, cut_slots
 from .topology import Shape
 from .user import PREPARED_BYTES, FetchOrder, Prefetches, window_sets
 
@@ -246,29 +246,16 @@ class FoldCache:
         return got
 
 
-def first_missing(win: OrderWindows, s0: int, dem: np.ndarray, away: np.ndarray) -> np.ndarray:
-    """The first of the demands ``away`` (indices into ``dem``, whose homes are outside the window) whose
-    address the window from set ``s0`` does not hold, as a one-index array (empty: it holds them all);
-    checked in growing batches, since the first miss is usually near."""
-    i, step = 0, 64
-    while i < away.size:
-        part = away[i: i + step]
-        out = np.flatnonzero(~win.member(s0, dem[part]))
-        if out.size:
-            return part[out[:1]]
-        i, step = i + step, step * 4
-    return away[:0]
-
-
-def first_missing_run(win: OrderWindows, s0: int, dem: np.ndarray, i: int, j: int) -> int:
-    """:func:`first_missing` over the run of demands ``i .. j - 1``: the first index, or -1."""
+def first_missing_run(win: OrderWindows, s0: int, addrs: Callable[[int, int], np.ndarray], i: int, j: int) -> int:
+    """The first of demands ``i .. j - 1`` (``addrs(i, j)``: their addresses) whose address the window
+    from set ``s0`` does not hold, or -1; read in growing batches, since the first miss is usually near."""
     step = 64
     while i < j:
-        part = dem[i: min(j, i + step)]
-        out = np.flatnonzero(~win.member(s0, part))
+        e = min(j, i + step)
+        out = np.flatnonzero(~win.member(s0, addrs(i, e)))
         if out.size:
             return i + int(out[0])
-        i, step = i + part.size, step * 4
+        i, step = e, step * 4
     return -1
 
 
@@ -284,59 +271,45 @@ def next_window(one: int, k: int, p_sets: int, n_sets: int, a_sets: int, win: Or
         k1 += 1
 
 
-def stream_misses(hm: HomeMap, f: int, cache: FoldCache, win: OrderWindows | None, plain: bool,
-                  k: int, sets: tuple[int, int, int, int], misses: list[tuple[int, int]]) -> int:
-    """The misses of stream fold ``f`` (homes strictly increasing in service order) after ``k``
+LAZY_SLOTS = 2**17   # slots of a stream fold from which it is read where needed instead of built whole
+
+
+def stream_fold(hm: HomeMap, f: int, cache: FoldCache, cuts: dict[int, np.ndarray],
+                ip: IfmapParts | None) -> FoldDemands:
+    """Stream fold ``f``'s demands by index: built whole and kept (:class:`FoldCache`) where it is
+    small, else in closed form (:class:`~hwsim.scalesim.streamfold.StreamFold`; ``cuts``: each block's
+    cut slots, found once; ``ip``: an IFMAP's address parts, None for a filter, whose entries all hold
+    an address)."""
+    g = int(hm.block_of[f])
+    sp, cfg = hm.sp, hm.cfg
+    flow = cfg.dataflow
+    bound = {(Dataflow.OS, "ifmap"): sp.npix, (Dataflow.WS, "ifmap"): sp.window,
+             (Dataflow.IS, "filter"): sp.window, (Dataflow.OS, "filter"): sp.m}[(flow, hm.operand)]
+    w, T = min(hm.width, max(0, bound - g * hm.width)), hm.steps
+    if ip is not None:
+        if w * T < LAZY_SLOTS:
+            rel, dem, homes = cache.get(f)
+            return BuiltFold(rel, dem, homes, homes.size)
+        cut = cuts.get(g)
+        if cut is None:
+            cut = cuts[g] = cut_slots(sp, cfg, ip, g, w, T)
+    else:
+        cut = np.zeros(0, dtype=np.int64)
+    off = 0 if flow is Dataflow.OS else cfg.array_rows
+    return StreamFold.build(cfg, g, w, T, off, int(hm.cum[g]), hm.corrections(g).tolist(), hm.width, cut, ip)
+
+
+def stream_misses(sf: FoldDemands, win: OrderWindows | None, k: int, sets: tuple[int, int, int, int],
+                  misses: list[tuple[int, int]]) -> int:
+    """The misses of stream fold ``sf`` (homes strictly increasing in service order) after ``k``
     prefetches, appended as ``(row within the fold, prefetches)``; returns the prefetches after it.
 
     The demands outside a window are runs of the fold (before its first set, past its last): each run's
     first is a miss where every address is held once; otherwise the run's demands are checked against
-    the window's other copies in growing batches. ``plain`` (a filter: a skewed block of ``T x w``
-    entries, all valid) builds nothing: the i-th demand's diagonal and home are closed forms."""
+    the window's other copies in growing batches (a large fold: only those batches built, a demand's
+    home and row closed forms: :class:`~hwsim.scalesim.streamfold.StreamFold`)."""
     eps, n_sets, a_sets, p_sets = sets
-    g = int(hm.block_of[f])
-    off = 0 if hm.cfg.dataflow is Dataflow.OS else hm.cfg.array_rows
-    T, n = hm.steps, hm.width
-    if plain:
-        w = min(hm.width, max(0, (hm.sp.window if hm.cfg.dataflow is Dataflow.IS else hm.sp.m) - g * hm.width))
-        nd = T * w
-        base, corr = int(hm.cum[g]), hm.corrections(g).tolist()
-
-        def home_at(i: int) -> int:
-            return base + i + corr[skew_find(i, w, T)]
-
-        def first_ge(x: int, lo: int) -> int:
-            hi = nd
-            guess = x - base   # where the correction is 0 (the fold's middle diagonals), home(i) = base + i
-            if lo <= guess < hi and n - 1 <= skew_find(guess, w, T) < T and (
-                    guess == lo or home_at(guess - 1) < x):
-                return guess
-            span = n * n   # corrections are at most n(n-1)/2 either way: the answer is near the guess
-            lo = min(nd, max(lo, guess - span))
-            hi = min(nd, max(lo, guess + span + 1))
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if home_at(mid) >= x:
-                    hi = mid
-                else:
-                    lo = mid + 1
-            return lo
-
-        def rel_at(i: int) -> int:
-            return skew_find(i, w, T) + off
-        dem = np.zeros(0, dtype=np.int64)
-    else:
-        rel_rows, dem, homes = cache.get(f)
-        nd = homes.size
-
-        def home_at(i: int) -> int:
-            return int(homes[i])
-
-        def first_ge(x: int, lo: int) -> int:
-            return max(lo, int(np.searchsorted(homes, x)))
-
-        def rel_at(i: int) -> int:
-            return int(rel_rows[i])
+    nd, home_at, first_ge = sf.n, sf.home, sf.first_ge
     pos = 0
     while pos < nd:
         s0 = (k * p_sets) % n_sets
@@ -362,12 +335,13 @@ def stream_misses(hm: HomeMap, f: int, cache: FoldCache, win: OrderWindows | Non
             break
         q = i
         if win is not None:
-            q = first_missing_run(win, s0, dem, i, j)
+            q = first_missing_run(win, s0, sf.addrs, i, j)
             if q < 0:
                 pos = j
                 continue
-        k1 = next_window(home_at(q) // eps, k, p_sets, n_sets, a_sets, win, int(dem[q]) if win is not None else -1)
-        misses.append((rel_at(q), k1 - k))
+        addr = int(sf.addrs(q, q + 1)[0]) if win is not None else -1
+        k1 = next_window(home_at(q) // eps, k, p_sets, n_sets, a_sets, win, addr)
+        misses.append((sf.row(q), k1 - k))
         k = k1
         pos = q + 1
     return k
@@ -496,7 +470,8 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int,
         empty = hm.hi <= hm.lo
         lo_s, hi_s = np.minimum(lo_s, n_sets - 1), np.minimum(hi_s, n_sets - 1)
         n_f = len(fb.keys)
-        plain = hm.operand == "filter" and hm.skew   # a skewed block of T x w entries, all valid
+        cuts: dict[int, np.ndarray] = {}
+        ip = ifmap_parts(hm.sp, hm.cfg) if hm.operand == "ifmap" and hm.skew else None
         plain_preload = hm.operand == "filter" and not hm.skew   # rows of w entries, all valid
         memo: dict[tuple[Hashable, int], tuple[list[tuple[int, int]], int]] = {}
         f, run = 0, 1
@@ -531,7 +506,7 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int,
             k_in = k
             misses: list[tuple[int, int]] = []
             if hm.skew:   # homes increase in service order: the demands outside the window are runs
-                k = stream_misses(hm, f, cache, win, plain, k, (eps, n_sets, a_sets, p_sets), misses)
+                k = stream_misses(stream_fold(hm, f, cache, cuts, ip), win, k, (eps, n_sets, a_sets, p_sets), misses)
                 for rel, c in misses:
                     record(row0 + rel, c)
                 memo[(key, s_in)] = (misses, k - k_in)

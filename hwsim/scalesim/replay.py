@@ -23,6 +23,7 @@ from .topology import Shape
 from .windows import window_capacity, window_trace
 
 __all__ = ["Stream", "Streams", "demand_streams", "ifmap_addr", "grid", "Block", "skew_slots", "FoldBlocks", "fold_blocks",
+           "IfmapParts", "ifmap_parts",
            "stream_read_buffer"]
 
 
@@ -159,6 +160,30 @@ class FoldBlocks:
     span: Callable[[int, int], Block]
 
 
+@dataclass(frozen=True, slots=True)
+class IfmapParts:
+    """An IFMAP address as pixel ``p``'s window corner ``pbase[p]`` plus window index ``k``'s offset
+    ``koff[k]``; the input rows and columns from each pixel's corner (``room_r``, ``room_c``: a window
+    is cut where they are below the kernel's), each index's kernel row and column (``kr``, ``kc``)."""
+
+    pbase: np.ndarray
+    koff: np.ndarray
+    room_r: np.ndarray
+    room_c: np.ndarray
+    kr: np.ndarray
+    kc: np.ndarray
+
+
+def ifmap_parts(sp: Shape, cfg: ScaleSimConfig) -> IfmapParts:
+    """Every pixel's and window index's part of an IFMAP address (:class:`IfmapParts`)."""
+    orow, ocol = np.divmod(np.arange(sp.npix, dtype=np.int64), sp.ew)
+    room_r, room_c = sp.h - orow * sp.sh, sp.w - ocol * sp.sw
+    pbase = ((sp.h - room_r) * sp.w + sp.w - room_c) * sp.c + cfg.ifmap_offset
+    kr, rem = np.divmod(np.arange(sp.window, dtype=np.int64), sp.s * sp.c)
+    kc, ch = np.divmod(rem, sp.c)
+    return IfmapParts(pbase, (kr * sp.w + kc) * sp.c + ch, room_r, room_c, kr, kc)
+
+
 def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
     """One read operand's demands, fold by fold (:class:`FoldBlocks`).
 
@@ -191,12 +216,8 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
     # a slot's address is part_a[a] + part_c[c]: one operand index runs along a, the other along c
     ifmap = operand == "ifmap"
     if ifmap:  # pixel p, window index k: the pixel's window corner plus the index's offset
-        orow, ocol = np.divmod(np.arange(P, dtype=np.int64), sp.ew)
-        room_r, room_c = sp.h - orow * sp.sh, sp.w - ocol * sp.sw   # input rows / columns from the corner
-        pbase = ((sp.h - room_r) * sp.w + sp.w - room_c) * sp.c + cfg.ifmap_offset
-        kr, rem = np.divmod(np.arange(K, dtype=np.int64), sp.s * sp.c)
-        kc, ch = np.divmod(rem, sp.c)
-        koff = (kr * sp.w + kc) * sp.c + ch
+        ip = ifmap_parts(sp, cfg)
+        pbase, koff, room_r, room_c, kr, kc = ip.pbase, ip.koff, ip.room_r, ip.room_c, ip.kr, ip.kc
         partial = bool(room_r[-1] < sp.r or room_c[-1] < sp.s)   # some window runs past the input
     kinds = {(Dataflow.OS, "ifmap"): ("k", "p"), (Dataflow.WS, "ifmap"): ("p", "k"),
              (Dataflow.IS, "ifmap"): ("k", "p"), (Dataflow.OS, "filter"): ("k", "m"),

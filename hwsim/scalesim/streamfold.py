@@ -1,0 +1,192 @@
+"""USER mode: a skewed stream fold read only where a check needs it (its demands never built whole).
+
+A stream fold's demands are the slots of a ``T x w`` skewed block in service order (by diagonal, then
+column: :func:`~hwsim.scalesim.replay.skew_slots`) less the slots of windows cut by the input's edge,
+which are few (the last output rows and columns) and listed once per block. So the i-th demand's slot,
+its diagonal, its home and its address are closed forms: a slot is the demand's index plus the cut slots
+at or before it, a home the fold's base plus the index plus its diagonal's correction
+(:class:`~hwsim.scalesim.homes.HomeMap`), an address the entry of the slot's pixel and window index.
+The demands past a window's edge are read in small batches (:func:`~hwsim.scalesim.homes.stream_misses`),
+so a fold of 2 * 10^5 demands (WS, the ResNet-18 stem) is read at a few thousand.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..accelerator import Dataflow
+from .config import ScaleSimConfig
+from .layout import skew_count, skew_find
+from .replay import IfmapParts
+from .topology import Shape
+
+__all__ = ["skew_counts", "skew_cells", "cut_slots", "FoldDemands", "BuiltFold", "StreamFold"]
+
+
+def skew_counts(x: np.ndarray, w: int, t: int) -> np.ndarray:
+    """:func:`~hwsim.scalesim.layout.skew_count` at every ``x``."""
+    full = np.clip(x - t + 1, 0, w)
+    hi = np.minimum(x - 1, w - 1)
+    n = hi - full + 1
+    return full * t + np.where(n > 0, n * x - (full + hi) * n // 2, 0)
+
+
+def skew_cells(s0: int, s1: int, w: int, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Diagonal ``d`` and column ``c`` of slots ``s0 .. s1 - 1`` of a ``t x w`` skewed block (the
+    diagonals they lie on built, nothing else)."""
+    d0, d1 = skew_find(s0, w, t), skew_find(s1 - 1, w, t)
+    d = np.arange(d0, d1 + 1, dtype=np.int64)
+    lo = np.maximum(d - t + 1, 0)
+    lens = np.minimum(d, w - 1) - lo + 1
+    starts = np.cumsum(lens) - lens
+    dd = np.repeat(d, lens)
+    cc = np.repeat(lo - starts, lens) + np.arange(dd.size, dtype=np.int64)
+    cut = s0 - skew_count(d0, w, t)
+    return dd[cut: cut + s1 - s0], cc[cut: cut + s1 - s0]
+
+
+def cut_slots(sp: Shape, cfg: ScaleSimConfig, ip: IfmapParts, g: int, w: int, t: int) -> np.ndarray:
+    """The slots (sorted) of an IFMAP stream fold of block ``g`` whose window the input's edge cuts:
+    OS, columns pixels ``g*R + c`` and rows window indices; WS, columns window indices ``g*R + c`` and
+    rows pixels (a window index's cut pixels: the output rows past those it fits, and the columns past
+    those it fits in the others)."""
+    R = cfg.array_rows
+    if cfg.dataflow is Dataflow.OS:
+        p = g * R + np.arange(w, dtype=np.int64)
+        rr, rc = ip.room_r[p], ip.room_c[p]
+        cols = np.flatnonzero((rr < sp.r) | (rc < sp.s))
+        if not cols.size:
+            return cols
+        ci, a = np.nonzero((ip.kr[None, :] >= rr[cols, None]) | (ip.kc[None, :] >= rc[cols, None]))
+        c = cols[ci]
+    else:
+        room_r, room_c = ip.room_r[:: sp.ew], ip.room_c[: sp.ew]   # per output row, per output column
+        ocol = np.arange(sp.ew, dtype=np.int64)
+        parts_a, parts_c = [], []
+        for c_ in range(w):
+            k = g * R + c_
+            rows_in = int(np.count_nonzero(room_r > ip.kr[k]))   # rooms shrink along the output
+            cols_in = int(np.count_nonzero(room_c > ip.kc[k]))
+            side = (np.arange(rows_in, dtype=np.int64)[:, None] * sp.ew + ocol[None, cols_in:]).ravel()
+            past = np.arange(rows_in * sp.ew, sp.npix, dtype=np.int64)
+            parts_a += [side, past]
+            parts_c.append(np.full(side.size + past.size, c_, dtype=np.int64))
+        a = np.concatenate(parts_a)
+        c = np.concatenate(parts_c)
+    d = a + c
+    return np.sort(skew_counts(d, w, t) + c - np.maximum(d - t + 1, 0))
+
+
+class FoldDemands(Protocol):
+    """A stream fold's demands by index in service order (homes strictly increasing): what
+    :func:`~hwsim.scalesim.homes.stream_misses` reads of a fold."""
+
+    @property
+    def n(self) -> int: ...
+
+    def home(self, i: int) -> int: ...
+
+    def row(self, i: int) -> int: ...
+
+    def first_ge(self, x: int, lo: int) -> int: ...
+
+    def addrs(self, i: int, j: int) -> np.ndarray: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltFold:
+    """A stream fold built whole (rows within the fold, addresses, homes): cheaper than
+    :class:`StreamFold` where the fold is small and read whole at several windows (built once per
+    pattern, kept by :class:`~hwsim.scalesim.homes.FoldCache`)."""
+
+    rows: np.ndarray
+    dem: np.ndarray
+    homes: np.ndarray
+    n: int
+
+    def home(self, i: int) -> int:
+        return int(self.homes[i])
+
+    def row(self, i: int) -> int:
+        return int(self.rows[i])
+
+    def first_ge(self, x: int, lo: int) -> int:
+        return max(lo, int(np.searchsorted(self.homes, x)))
+
+    def addrs(self, i: int, j: int) -> np.ndarray:
+        return self.dem[i:j]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFold:
+    """A skewed stream fold of block ``g`` (``w`` columns of ``t`` slots, its cut slots hold no
+    demand), served from row ``off`` of its fold: each demand's home, row and address by its index.
+
+    ``base``: the block's valid entries before it in the fetch order; ``corr``: each diagonal's home
+    correction; ``width``: the fetch matrix's columns (the corrections vanish on diagonals ``width - 1
+    .. t - 1``); ``valid``: each cut slot less the cut slots before it (a demand's slot is its index
+    plus the entries of ``valid`` at or below it); ``ip``: an IFMAP's address parts."""
+
+    cfg: ScaleSimConfig
+    g: int
+    w: int
+    t: int
+    off: int
+    base: int
+    corr: list[int]
+    width: int
+    valid: list[int]
+    valid_arr: np.ndarray
+    n: int
+    ip: IfmapParts | None
+
+    @classmethod
+    def build(cls, cfg: ScaleSimConfig, g: int, w: int, t: int, off: int, base: int, corr: list[int],
+              width: int, cut: np.ndarray, ip: IfmapParts | None) -> StreamFold:
+        valid = cut - np.arange(cut.size, dtype=np.int64)
+        return cls(cfg, g, w, t, off, base, corr, width, valid.tolist(), valid, w * t - cut.size, ip)
+
+    def slot(self, i: int) -> int:
+        return i + bisect.bisect_right(self.valid, i) if self.valid else i
+
+    def home(self, i: int) -> int:
+        return self.base + i + self.corr[skew_find(self.slot(i), self.w, self.t)]
+
+    def row(self, i: int) -> int:
+        """Demand ``i``'s row within the fold."""
+        return skew_find(self.slot(i), self.w, self.t) + self.off
+
+    def first_ge(self, x: int, lo: int) -> int:
+        """The first demand at or after ``lo`` whose home is ``x`` or more (``n``: none)."""
+        nd, span = self.n, self.width * self.width
+        guess = x - self.base   # where the correction is 0 (the fold's middle diagonals), home(i) = base + i
+        if lo <= guess < nd and self.width - 1 <= skew_find(self.slot(guess), self.w, self.t) < self.t:
+            return guess
+        lo = min(nd, max(lo, guess - span))   # corrections are at most width^2 / 2 either way
+        hi = min(nd, max(lo, guess + span + 1))
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.home(mid) >= x:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
+    def addrs(self, i: int, j: int) -> np.ndarray:
+        """The addresses of IFMAP demands ``i .. j - 1``: the slot's pixel part plus its window index's."""
+        assert self.ip is not None
+        idx = np.arange(i, j, dtype=np.int64)
+        if self.valid:
+            idx += np.searchsorted(self.valid_arr, idx, side="right")
+        s0 = int(idx[0])
+        d, c = skew_cells(s0, int(idx[-1]) + 1, self.w, self.t)
+        if self.valid:
+            d, c = d[idx - s0], c[idx - s0]
+        along = self.g * self.cfg.array_rows + c
+        if self.cfg.dataflow is Dataflow.OS:   # columns pixels, rows window indices
+            return self.ip.pbase[along] + self.ip.koff[d - c]
+        return self.ip.pbase[d - c] + self.ip.koff[along]
