@@ -23,14 +23,15 @@ class OrderWindows:
     def __init__(self, order: FetchOrder, eps: int, n_sets: int, a_sets: int) -> None:
         self.base = int(order.addrs.min())
         self.elems = order.addrs - self.base
+        self.index = self.elems.astype(np.intp)   # stamped through: an index of another width is cast per use
         self.cnt = order.addrs.size
-        self.stamp = np.full(int(order.addrs.max()) - self.base + 1, -1, dtype=np.int64)
+        self.stamp = np.full(int(order.addrs.max()) - self.base + 1, -1, dtype=np.int32)   # sets < 2^31
         self.eps, self.n_sets, self.a_sets = eps, n_sets, a_sets
         self.filled = -1
 
-    def slices(self, s0: int) -> list[np.ndarray]:
+    def slices(self, s0: int, e: np.ndarray) -> list[np.ndarray]:
+        """The window from set ``s0`` as slices of ``e`` (the order's addresses, or their index form)."""
         s1 = s0 + self.a_sets
-        e = self.elems
         if s1 <= self.n_sets:
             return [e[s0 * self.eps: min(s1 * self.eps, self.cnt)]]
         return [e[s0 * self.eps:], e[: min((s1 - self.n_sets) * self.eps, self.cnt)]]
@@ -38,10 +39,10 @@ class OrderWindows:
     def member(self, s0: int, addrs: np.ndarray) -> np.ndarray:
         """Whether the window from set ``s0`` holds each of ``addrs``."""
         if self.filled != s0:
-            for sl in self.slices(s0):
+            for sl in self.slices(s0, self.index):
                 self.stamp[sl] = s0
             self.filled = s0
         return self.stamp[addrs - self.base] == s0
 
     def holds(self, s0: int, a: int) -> bool:
-        return any(bool(np.any(sl == a - self.base)) for sl in self.slices(s0))
+        return any(bool(np.any(sl == a - self.base)) for sl in self.slices(s0, self.elems))

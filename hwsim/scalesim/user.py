@@ -14,11 +14,12 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from ..accelerator import Dataflow
 from .config import READ_LATENCY_CYCLES, SETS_PER_BUFFER, ScaleSimConfig
 from .folds import fold_grid
-from .replay import Block, Stream
+from .replay import Block, Stream, ifmap_parts
 from .topology import Shape
 
 __all__ = ["FetchOrder", "window_sets", "distinct_ifmap", "held_addresses", "fetch_orders", "Prefetches", "Chunk", "user_prefetches", "replay_prefetches", "read_stall", "skewed",
@@ -90,6 +91,55 @@ def rollout_sorted(vals: np.ndarray) -> np.ndarray:
     return vals.ravel()[np.argsort((r + c) * m + (m - 1 - r), kind="stable")]
 
 
+def skew_view(lead: int, t: int, n: int, fill: int, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`skewed` of a ``lead * t x n`` matrix not yet computed: the flat read-out (``fill`` in its
+    corners) and a writable ``lead x t x n`` view of the matrix's places in it (entry ``(r, c)`` at
+    ``(r + c) * n + c``), so the entries are written once, where they are read out."""
+    m = lead * t
+    flat: np.ndarray = np.empty((m + n - 1) * n, dtype=dtype)
+    col = np.arange(n, dtype=np.int64)
+    head = flat[: (n - 1) * n].reshape(n - 1, n)
+    head[col[None, :] > col[: n - 1, None]] = fill           # rows d < n - 1: columns past d
+    tail = flat[m * n:].reshape(n - 1, n)
+    tail[col[None, :] <= col[: n - 1, None]] = fill          # rows m + j: columns up to j
+    it = flat.itemsize
+    return flat, as_strided(flat, shape=(lead, t, n), strides=(t * n * it, n * it, (n + 1) * it), writeable=True)
+
+
+def ifmap_dtype(sp: Shape, cfg: ScaleSimConfig) -> type:
+    """The narrowest of int32 and int64 that holds every IFMAP address (half the memory traffic)."""
+    return np.int32 if sp.h * sp.w * sp.c + cfg.ifmap_offset < 2**31 - 1 else np.int64
+
+
+def ifmap_matrix(sp: Shape, cfg: ScaleSimConfig, out: np.ndarray, pixels_across: bool) -> None:
+    """Write an IFMAP prefetch matrix of ``F x T x n`` (blocks, rows, columns) into ``out``: with
+    ``pixels_across`` (OS, IS) pixel ``f*n + c`` at window index ``t``, else (WS) pixel ``t`` at window
+    index ``f*n + c``. Each entry is its pixel's window corner plus its index's offset, added at full
+    size once; -1 at columns past the operand and where the window leaves the input, set only on the
+    pixels whose window the input's edge cuts."""
+    F, T, n = out.shape
+    ip = ifmap_parts(sp, cfg)
+    across = np.arange(F, dtype=np.int64)[:, None] * n + np.arange(n, dtype=np.int64)
+    bound = sp.npix if pixels_across else sp.window
+    ac = np.minimum(across, bound - 1)
+    if pixels_across:
+        np.add(ip.pbase[ac][:, None, :].astype(out.dtype), ip.koff[:T][None, :, None].astype(out.dtype), out=out)
+        cut = np.flatnonzero((ip.room_r < sp.r) | (ip.room_c < sp.s))   # pixels whose window is cut
+        f_i, c_i = np.divmod(cut, n)
+        sub = out[f_i, :, c_i]
+        ok = (ip.kr[None, :T] < ip.room_r[cut, None]) & (ip.kc[None, :T] < ip.room_c[cut, None])
+        out[f_i, :, c_i] = np.where(ok, sub, -1)
+    else:
+        np.add(ip.koff[ac][:, None, :].astype(out.dtype), ip.pbase[:T][None, :, None].astype(out.dtype), out=out)
+        cut = np.flatnonzero((ip.room_r[:T] < sp.r) | (ip.room_c[:T] < sp.s))
+        sub = out[:, cut, :]
+        ok = ((ip.kr[ac][:, None, :] < ip.room_r[cut][None, :, None])
+              & (ip.kc[ac][:, None, :] < ip.room_c[cut][None, :, None]))
+        out[:, cut, :] = np.where(ok, sub, -1)
+    f_i, c_i = np.nonzero(across >= bound)
+    out[f_i, :, c_i] = -1
+
+
 def distinct_ifmap(sp: Shape) -> bool:
     """Whether no two (pixel, window index) pairs read one input element: neighbouring windows share
     nothing along either axis (stride at least the kernel, or one output along it)."""
@@ -108,20 +158,6 @@ def fetch_orders(sp: Shape, cfg: ScaleSimConfig, lazy: bool = False) -> tuple[Fe
     def filt(k: np.ndarray, m: np.ndarray, ok: np.ndarray) -> np.ndarray:
         return np.where(ok, m * K + k + cfg.filter_offset, -1)
 
-    def ifm(p: np.ndarray, k: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        """The entries of pixels ``p`` and window indices ``k`` (broadcast; ``ok``: in range): the
-        pixel's window corner plus the index's offset, added at full size once; -1 where the window
-        leaves the input (only where some does) or out of range."""
-        pc, kc = np.minimum(p, P - 1), np.minimum(k, K - 1)
-        orow, ocol = np.divmod(pc, sp.ew)
-        corner = (orow * sp.sh * sp.w + ocol * sp.sw) * sp.c + cfg.ifmap_offset
-        kr, rem = np.divmod(kc, sp.s * sp.c)
-        kcol = rem // sp.c
-        addr = corner + ((kr * sp.w + kcol) * sp.c + rem % sp.c)
-        if (sp.h - (sp.eh - 1) * sp.sh < sp.r) or (sp.w - (sp.ew - 1) * sp.sw < sp.s):   # some window is cut
-            ok = ok & (kr < sp.h - orow * sp.sh) & (kcol < sp.w - ocol * sp.sw)
-        return addr if bool(np.all(ok)) else np.where(ok, addr, -1)
-
     def axes(*sizes: int) -> list[np.ndarray]:
         """One index array per axis of an array of ``sizes``, shaped to broadcast (addresses are
         computed on the small axes and added up only at full size)."""
@@ -133,14 +169,14 @@ def fetch_orders(sp: Shape, cfg: ScaleSimConfig, lazy: bool = False) -> tuple[Fe
     # each matrix's slots (null ones included) and its build; a skewed read-out (the anti-diagonals)
     # is laid out with -1 in its corners, dropped with the null slots
     def i_mat() -> np.ndarray:
-        if flow is Dataflow.OS:
-            fr, t, c = axes(rf, K, R)
-            return skewed(ifm(fr * R + c, t, fr * R + c < P).reshape(rf * K, R), -1)
-        if flow is Dataflow.WS:
-            fr, t, c = axes(rf, P, R)
-            return skewed(ifm(t, fr * R + c, fr * R + c < K).reshape(rf * P, R), -1)
-        fc, k, c = axes(cf, K, C)
-        return ifm(fc * C + c, k, fc * C + c < P).ravel()
+        if flow is Dataflow.IS:
+            flat: np.ndarray = np.empty(cf * K * C, dtype=ifmap_dtype(sp, cfg))
+            ifmap_matrix(sp, cfg, flat.reshape(cf, K, C), True)
+            return flat
+        lead, t = (rf, K) if flow is Dataflow.OS else (rf, P)
+        flat, view = skew_view(lead, t, R, -1, ifmap_dtype(sp, cfg))
+        ifmap_matrix(sp, cfg, view, flow is Dataflow.OS)
+        return flat
 
     def f_mat() -> np.ndarray:
         if flow is Dataflow.IS:
