@@ -24,7 +24,7 @@ homes and, for those outside the window, the window's addresses. Equal to
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 import numpy as np
@@ -246,14 +246,22 @@ class FoldCache:
         return got
 
 
-def first_missing_run(win: OrderWindows, s0: int, addrs: Callable[[int, int], np.ndarray], i: int, j: int) -> int:
-    """The first of demands ``i .. j - 1`` (``addrs(i, j)``: their addresses) whose address the window
-    from set ``s0`` does not hold, or -1; read in growing batches, since the first miss is usually near."""
+def first_missing_run(win: OrderWindows, s0: int, sf: FoldDemands, i: int, j: int) -> int:
+    """The first of demands ``i .. j - 1`` of ``sf`` whose address the window from set ``s0`` does not
+    hold, or -1; read in growing batches, since the first miss is usually near. While the misses come
+    at a run's first demand (a stem whose windows share little), that demand is looked for in the
+    window's slice instead of stamping the window's addresses for it alone."""
+    if win.probe and win.filled != s0:
+        if not win.holds(s0, sf.addr_at(i)):
+            return i
+        win.probe = False
     step = 64
+    start = i
     while i < j:
         e = min(j, i + step)
-        out = np.flatnonzero(~win.member(s0, addrs(i, e)))
+        out = np.flatnonzero(~win.member(s0, sf.addrs(i, e)))
         if out.size:
+            win.probe = i + int(out[0]) == start
             return i + int(out[0])
         i, step = e, step * 4
     return -1
@@ -335,11 +343,11 @@ def stream_misses(sf: FoldDemands, win: OrderWindows | None, k: int, sets: tuple
             break
         q = i
         if win is not None:
-            q = first_missing_run(win, s0, sf.addrs, i, j)
+            q = first_missing_run(win, s0, sf, i, j)
             if q < 0:
                 pos = j
                 continue
-        addr = int(sf.addrs(q, q + 1)[0]) if win is not None else -1
+        addr = sf.addr_at(q) if win is not None else -1
         k1 = next_window(home_at(q) // eps, k, p_sets, n_sets, a_sets, win, addr)
         misses.append((sf.row(q), k1 - k))
         k = k1

@@ -21,13 +21,14 @@ class OrderWindows:
     """A window's addresses from the built fetch order (:mod:`.members`)."""
 
     def __init__(self, order: FetchOrder, eps: int, n_sets: int, a_sets: int) -> None:
+        self.addrs = order.addrs
         self.base = int(order.addrs.min())
-        self.elems = order.addrs - self.base
-        self.index = self.elems.astype(np.intp)   # stamped through: an index of another width is cast per use
+        self.index = np.subtract(order.addrs, self.base, dtype=np.intp)   # stamped through (native width)
         self.cnt = order.addrs.size
         self.stamp = np.full(int(order.addrs.max()) - self.base + 1, -1, dtype=np.int32)   # sets < 2^31
         self.eps, self.n_sets, self.a_sets = eps, n_sets, a_sets
         self.filled = -1
+        self.probe = True   # whether a check looks for its first demand in the window's slice first
 
     def slices(self, s0: int, e: np.ndarray) -> list[np.ndarray]:
         """The window from set ``s0`` as slices of ``e`` (the order's addresses, or their index form)."""
@@ -45,4 +46,7 @@ class OrderWindows:
         return self.stamp[addrs - self.base] == s0
 
     def holds(self, s0: int, a: int) -> bool:
-        return any(bool(np.any(sl == a - self.base)) for sl in self.slices(s0, self.elems))
+        """Whether the window from set ``s0`` holds address ``a``: its slice scanned (no stamps)."""
+        if self.filled == s0:
+            return bool(self.stamp[a - self.base] == s0)
+        return any(bool(np.any(sl == a)) for sl in self.slices(s0, self.addrs))

@@ -96,6 +96,8 @@ class FoldDemands(Protocol):
 
     def addrs(self, i: int, j: int) -> np.ndarray: ...
 
+    def addr_at(self, i: int) -> int: ...
+
 
 @dataclass(frozen=True, slots=True)
 class BuiltFold:
@@ -119,6 +121,9 @@ class BuiltFold:
 
     def addrs(self, i: int, j: int) -> np.ndarray:
         return self.dem[i:j]
+
+    def addr_at(self, i: int) -> int:
+        return int(self.dem[i])
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,3 +195,14 @@ class StreamFold:
         if self.cfg.dataflow is Dataflow.OS:   # columns pixels, rows window indices
             return self.ip.pbase[along] + self.ip.koff[d - c]
         return self.ip.pbase[d - c] + self.ip.koff[along]
+
+    def addr_at(self, i: int) -> int:
+        """:meth:`addrs` of one demand, in plain integers."""
+        assert self.ip is not None
+        slot = self.slot(i)
+        d = skew_find(slot, self.w, self.t)
+        c = max(d - self.t + 1, 0) + slot - skew_count(d, self.w, self.t)
+        along = self.g * self.cfg.array_rows + c
+        if self.cfg.dataflow is Dataflow.OS:
+            return int(self.ip.pbase[along]) + int(self.ip.koff[d - c])
+        return int(self.ip.pbase[d - c]) + int(self.ip.koff[along])

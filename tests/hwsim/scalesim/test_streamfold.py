@@ -51,6 +51,7 @@ def test_stream_fold_equals_the_built_fold(case: tuple[Layer, ScaleSimConfig], s
                     i = int(rng.integers(0, sf.n))
                     j = int(rng.integers(i + 1, sf.n + 1))
                     assert np.array_equal(sf.addrs(i, j), addrs[i:j])
+                    assert [sf.addr_at(q) for q in range(sf.n)] == addrs.tolist()
                 for x in rng.integers(int(h[0]) - 3, int(h[-1]) + 4, size=8).tolist():
                     lo = int(rng.integers(0, sf.n + 1))
                     assert sf.first_ge(x, lo) == want.first_ge(x, lo)
