@@ -180,13 +180,17 @@ class BufferMemory:
 
     def brams(self, target: str) -> int:
         """Block RAMs for this half on ``target``: one copy per read port (Yosys replicates a memory for
-        each extra read port); 0 if it has more than one write port (then no block RAM can hold it and
-        it becomes flip-flops)."""
+        each extra read port). A block RAM has one write port: a half with a power-of-two number of write
+        ports (banks) is built as one memory per bank of ``1/banks`` the depth (``rtl.core.BankedMemory``),
+        each replicated per read port; with any other number above one, 0 (no block RAM can hold it and it
+        becomes flip-flops)."""
         check_choice("BufferMemory.brams", "target", target, tuple(BRAM_SHAPES))
-        if self.write_ports > 1:
+        banks = self.write_ports
+        if banks & (banks - 1):
             return 0
-        one = min(-(-self.depth // d) * -(-self.width // w) for d, w in BRAM_SHAPES[target])
-        return self.read_ports * one
+        depth = -(-self.depth // banks)
+        one = min(-(-depth // d) * -(-self.width // w) for d, w in BRAM_SHAPES[target])
+        return banks * self.read_ports * one
 
 
 def stored_bits(buf: str, word_bits: int, weight_bits: int, act_bits: int, acc_bits: int, link_bits: int,
@@ -236,14 +240,14 @@ CORE_TERMS = ("const", "rows", "pe_acc")
 # synth_ice40, OS-only serial_act cores, buffers in block RAM); FIT_ERROR-style (max, mean) relative error
 # on those builds, and the leave-one-out maximum, the figure to quote for so few designs.
 CORE_COEFFS: dict[str, tuple[float, ...]] = {
-    "luts": (3657.6392, 634.0024, 1.8801),
+    "luts": (3573.3799, 670.1218, 1.7846),
     "ffs": (1839.0726, 108.9342, 0.9368),
-    "carries": (1322.8408, 152.6082, -0.0656),
+    "carries": (1336.5855, 152.6948, -0.0686),
 }
 # (max, mean) relative error of the model on the builds it was fitted on, and the leave-one-out maximum
 # (each build predicted by the fit of the other three).
 CORE_FIT_ERROR: dict[str, tuple[float, float, float]] = {
-    "luts": (0.0315, 0.0185, 0.2675), "ffs": (0.0039, 0.0023, 0.0351), "carries": (0.0059, 0.0034, 0.0578)}
+    "luts": (0.0314, 0.0185, 0.2658), "ffs": (0.0039, 0.0023, 0.0351), "carries": (0.0025, 0.0015, 0.025)}
 CORE_FIT_POINTS = 4
 CORE_FIT_YOSYS = "Yosys 0.70 (git sha1 28ba3cb92), synth_ice40"
 
@@ -269,7 +273,7 @@ def core_terms(acc: Accelerator) -> tuple[int, ...]:
 # coordinate chains, the weight fetcher and the partial-sum read-back, in iCE40 cells. Calibrated on the one
 # core built with and without WS (docs/core_fpga.json: small_4x4_ws - small_4x4 - ws_datapath, / rows), so
 # it has no error estimate of its own; per row is an assumption (the coordinate chains are per row).
-WS_CONTROL_PER_ROW: dict[str, float] = {"luts": 501.25, "ffs": 96.25, "carries": 110.25}
+WS_CONTROL_PER_ROW: dict[str, float] = {"luts": 487.0, "ffs": 96.25, "carries": 103.5}
 
 
 def ws_datapath(acc: Accelerator) -> FPGAArea:

@@ -34,9 +34,10 @@ waiting on the DMA or on a port), SRAM reads/writes per buffer in words, DRAM bi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from amaranth.hdl import C, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import C, Elaboratable, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -94,6 +95,61 @@ def _pick(m: Module, values: list[Value], index: Value, name: str) -> Signal:
     return _held(m, out, name)
 
 
+@dataclass(frozen=True)
+class _Port:
+    """A memory port as the core drives it: ``en`` is None for a read port."""
+
+    addr: Signal
+    data: Signal
+    en: Signal | None = None
+
+
+class BankedMemory(Elaboratable):
+    """A buffer half as ``banks`` memories of one write port each: bank ``j`` holds the words whose address
+    is ``j`` modulo ``banks`` (a power of two), each read port reads every bank and selects by the address's
+    low bits. An FPGA block RAM has one write port, so a half with ``banks`` write ports can only be block
+    RAM this way. It behaves as one memory with ``banks`` write ports provided no two ports enabled in a
+    cycle write the same bank, which holds in the core: its write lanes always write consecutive addresses
+    (the DMA's ``x_ptr + lane``, the drain's ``addr0 + lane``). The banks are made when this is created, so
+    a subclass of the core that replaces ``Memory`` while it elaborates (``rtl.synth.bram_core``) replaces
+    theirs too."""
+
+    def __init__(self, width: int, depth: int, banks: int, name: str) -> None:
+        assert banks > 1 and banks & (banks - 1) == 0, banks
+        self.lb, ab = banks.bit_length() - 1, max(1, (depth - 1).bit_length())
+        self.banks = [Memory(shape=unsigned(width), depth=-(-depth // banks), init=[]) for _ in range(banks)]
+        self.bank_r = [[mem.read_port(domain="comb") for _ in range(banks)] for mem in self.banks]
+        self.bank_w = [mem.write_port() for mem in self.banks]
+        self.read = [_Port(Signal(ab, name=f"{name}_ra{i}"), Signal(width, name=f"{name}_rd{i}")) for i in range(banks)]
+        self.write = [_Port(Signal(ab, name=f"{name}_wa{i}"), Signal(width, name=f"{name}_wd{i}"),
+                            Signal(name=f"{name}_we{i}")) for i in range(banks)]
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        lb = self.lb
+        for j, mem in enumerate(self.banks):
+            m.submodules[f"bank{j}"] = mem
+            hits = [w.en & (w.addr[:lb] == j) for w in self.write if w.en is not None]
+            wp = self.bank_w[j]
+            addr: Value = self.write[0].addr[lb:]
+            data_: Value = self.write[0].data
+            for w, hit in zip(self.write[1:], hits[1:], strict=True):
+                addr, data_ = Mux(hit, w.addr[lb:], addr), Mux(hit, w.data, data_)
+            m.d.comb += [wp.addr.eq(addr), wp.data.eq(data_), wp.en.eq(_any(hits))]
+        for i, r in enumerate(self.read):
+            m.d.comb += [self.bank_r[j][i].addr.eq(r.addr[lb:]) for j in range(len(self.banks))]
+            m.d.comb += r.data.eq(_pick(m, [self.bank_r[j][i].data for j in range(len(self.banks))], r.addr[:lb],
+                                        f"sel{i}"))
+        return m
+
+
+def _any(bits: list[Value]) -> Value:
+    out: Value = C(0, 1)
+    for b in bits:
+        out = out | b
+    return out
+
+
 def _popcount(bits: list[Value]) -> Value:
     total: Value = C(0, 8)
     for b in bits:
@@ -103,6 +159,10 @@ def _popcount(bits: list[Value]) -> Value:
 
 class AccelCore(wiring.Component):
     """The core for :class:`rtl.program.CoreParams` (see the module docstring)."""
+
+    # each buffer half with a power-of-two number of banks >= 2 as a :class:`BankedMemory` (the FPGA build,
+    # whose block RAMs have one write port); otherwise one memory with a port per bank
+    split_banks = False
 
     def __init__(self, params: CoreParams) -> None:
         self.params = p = params
@@ -132,16 +192,20 @@ class AccelCore(wiring.Component):
         m.d.comb += [self.desc_ready.eq(~nxt_valid), self.running.eq(running), self.finished.eq(finished)]
 
         # ---- memories ----------------------------------------------------------------------------------
-        mems: dict[str, list[Memory]] = {}
         rports: dict[str, list[list[Any]]] = {}
         wports: dict[str, list[list[Any]]] = {}
         for buf in BUFFERS:
             g = p.geometry(buf)
-            mems[buf], rports[buf], wports[buf] = [], [], []
+            rports[buf], wports[buf] = [], []
             for h in range(2):
+                if self.split_banks and g.banks > 1 and g.banks & (g.banks - 1) == 0:
+                    half = BankedMemory(g.data_bits, g.words_per_half, g.banks, f"{buf}_h{h}")
+                    m.submodules[f"{buf}_h{h}"] = half
+                    rports[buf].append(half.read)
+                    wports[buf].append(half.write)
+                    continue
                 mem = Memory(shape=unsigned(g.data_bits), depth=g.words_per_half, init=[])
                 m.submodules[f"{buf}_h{h}"] = mem
-                mems[buf].append(mem)
                 rports[buf].append([mem.read_port(domain="comb") for _ in range(g.banks)])
                 wports[buf].append([mem.write_port() for _ in range(g.banks)])
         abits = {buf: max(1, (p.geometry(buf).words_per_half - 1).bit_length()) for buf in BUFFERS}

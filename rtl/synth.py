@@ -204,6 +204,7 @@ class CoreBuild:
     pnr_error: str = ""
     critical_path: str = ""           # the clock edges of nextpnr's critical path, e.g. "posedge -> negedge"
     synth_flags: str = ""             # extra synth_<target> options used
+    pnr_flags: str = ""               # extra nextpnr options used (e.g. its placer and router)
 
     def to_dict(self) -> dict[str, object]:
         return {"core": self.core, "target": self.target, "device": self.device, "package": self.package,
@@ -212,7 +213,8 @@ class CoreBuild:
                 "fmax_mhz": self.fmax_mhz, "seed": self.seed, "yosys_version": self.yosys_version,
                 "nextpnr_version": self.nextpnr_version, "synth_s": round(self.synth_s, 1),
                 "pnr_s": round(self.pnr_s, 1), "pnr_error": self.pnr_error,
-                "critical_path": self.critical_path, "synth_flags": self.synth_flags.strip()}
+                "critical_path": self.critical_path, "synth_flags": self.synth_flags.strip(),
+                "pnr_flags": self.pnr_flags}
 
 
 BRAM_READ_DOMAIN = "bram_rd"
@@ -239,6 +241,8 @@ def bram_core_type() -> type:
                                      transparent_for=transparent_for, src_loc_at=src_loc_at + 1)
 
     class BramCore(core_mod.AccelCore):
+        split_banks = True
+
         def elaborate(self, platform: object) -> Module:
             with ExitStack() as stack:
                 stack.enter_context(mock.patch.object(core_mod, "Memory", FallingEdgeReadMemory))
@@ -264,7 +268,9 @@ def bram_core(params: CoreParams) -> Any:
     middle. This component declares each read port in such a falling-edge domain and is otherwise
     ``AccelCore`` itself; nextpnr times the address-to-read paths to half a period. (An output port fed
     by a read, ``ext_wdata``, changes at the falling edge instead of after the rising edge; it is valid
-    at the rising edge, where the external side takes it.)"""
+    at the rising edge, where the external side takes it.) A half with ``banks`` write ports, which no
+    block RAM has, is split into ``banks`` memories of one write port each (``rtl.core.BankedMemory``,
+    for a power-of-two ``banks``)."""
     if not isinstance(params, CoreParams):
         raise TypeError(f"bram_core.params must be a CoreParams, not {params!r}")
     return bram_core_type()(params)
@@ -324,12 +330,13 @@ def _module(mods: dict[str, Any], name: str) -> dict[str, Any]:
 
 def build_core(params: CoreParams, target: str, workdir: Path, device: str | None = None, seed: int = 1,
                place: bool = True, freq_mhz: float = 12.0, timeout_s: float | None = None,
-               abc9: bool = True, pnr_timeout_s: float | None = None) -> CoreBuild:
+               abc9: bool = True, pnr_timeout_s: float | None = None, pnr_flags: tuple[str, ...] = ()) -> CoreBuild:
     """Synthesise the core of ``params`` (``rtl.program.CoreParams``) with Yosys ``synth_ice40`` /
     ``synth_ecp5`` (the preferred Yosys of :func:`rtl.tools.find_tool`) and, with ``place``, place and route
     it with nextpnr on ``device``: the core's LUT / FF / BRAM / DSP / carry counts, the utilisation of the
     part and fmax. A design that does not fit is reported (``fits`` false, the utilisation nextpnr printed),
-    not raised. ``abc9=False`` maps the LUTs with ABC (see below) without trying ABC9 first."""
+    not raised. ``abc9=False`` maps the LUTs with ABC (see below) without trying ABC9 first; ``pnr_flags`` are
+    passed to nextpnr as they are (e.g. ``("--placer", "static", "--router", "router2")``)."""
     from .tools import find_tool, is_yowasp, tool_version
 
     if not isinstance(params, CoreParams):
@@ -392,6 +399,7 @@ def build_core(params: CoreParams, target: str, workdir: Path, device: str | Non
     pnr = [nextpnr, dev.flag, "--package", dev.package, "--json", "net.json", "--freq", f"{freq_mhz:g}",
            "--timing-allow-fail", "--seed", str(seed), "--report", "report.json", "-l", "nextpnr.log", "-q"]
     pnr.append("--pcf-allow-unconstrained" if target == "ice40" else "--lpf-allow-unconstrained")
+    pnr.extend(pnr_flags)
     assert is_yowasp(nextpnr) or target == "ice40"
     (wd / "report.json").unlink(missing_ok=True)
     rc, log, pnr_s = _run(pnr, wd, timeout_s if pnr_timeout_s is None else pnr_timeout_s)
@@ -413,7 +421,8 @@ def build_core(params: CoreParams, target: str, workdir: Path, device: str | Non
             f"place and route not finished: {log}"
     edges = re.findall(r"Critical path report for clock '[^']*' \((\w+ -> \w+)\)", full)
     return CoreBuild(params.name, target, dev.name, dev.package, counts, wrap, memories, yv, synth_s, fits, util,
-                     fmax, tool_version(nextpnr), pnr_s, seed, err, edges[-1] if edges else "", flags)
+                     fmax, tool_version(nextpnr), pnr_s, seed, err, edges[-1] if edges else "", flags,
+                     " ".join(pnr_flags))
 
 
 def _utilisation(log: str, target: str) -> dict[str, dict[str, int]]:

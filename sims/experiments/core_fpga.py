@@ -55,6 +55,7 @@ class Point:
     abc9: bool = True      # False: the 16x16 cores, whose ABC9 step exhausts the WebAssembly Yosys' stack
     memories_only: bool = False   # True: Yosys only up to its memory mapping (a core that cannot fit)
     dataflows: tuple[str, ...] | None = None   # instead of the accelerator's own
+    pnr_flags: tuple[str, ...] = ()   # extra nextpnr options (recorded in the build's ``pnr_flags``)
 
 
 POINTS = (
@@ -65,8 +66,13 @@ POINTS = (
     Point("small_4x4_ecp5", SMALL, "ecp5", "lfe5u-25f"),
     Point("edge8_serial", "edge8_serial", "ice40", "hx8k", place=False),
     Point("small_4x4_ws", SMALL, "ice40", "hx8k", place=False, dataflows=("os", "ws")),
-    Point("edge16_serial_1bank", "edge16_serial", "ecp5", "lfe5u-85f", banks=1, abc9=False),
-    Point("edge16_serial", "edge16_serial", "ecp5", "lfe5u-85f", abc9=False, timeout_s=1800.0, memories_only=True),
+    # nextpnr's default HeAP placer took 28 min to a legal placement of this 96 %-full part and its annealing
+    # refinement did not end within 110 min (docs/rtl.md); the electrostatic placer and router2 instead
+    Point("edge16_serial_1bank", "edge16_serial", "ecp5", "lfe5u-85f", banks=1, abc9=False,
+          pnr_flags=("--placer", "static", "--router", "router2")),
+    # two banks per half, each half split into a memory per bank (rtl.core.BankedMemory) for block RAM
+    Point("edge16_serial", "edge16_serial", "ecp5", "lfe5u-85f", abc9=False,
+          pnr_flags=("--placer", "static", "--router", "router2")),
 )
 
 
@@ -134,7 +140,7 @@ def run_point(pt: Point, build: Path, pnr_timeout_s: float | None = None) -> dic
         return rec
     try:
         res = build_core(core, pt.target, build / pt.name, device=pt.device, place=pt.place,
-                         timeout_s=pt.timeout_s, abc9=pt.abc9, pnr_timeout_s=pnr_timeout_s)
+                         timeout_s=pt.timeout_s, abc9=pt.abc9, pnr_timeout_s=pnr_timeout_s, pnr_flags=pt.pnr_flags)
     except RuntimeError as exc:
         from rtl.synth import _memories
 

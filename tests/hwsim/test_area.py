@@ -130,8 +130,12 @@ def test_buffer_memories_follow_the_geometry() -> None:
     # iCE40 4 kbit: 1024 x 8 = two 512 x 8; 256 x 8 = one; ECP5 18 kbit: one each
     assert bram_count(small, "ice40") == 2 * (2 + 2 + 1) and bram_count(small, "ecp5") == 6
     edge = hwsim.resolve_accelerator("edge16_serial")
-    # two banks = two write ports per half: no block RAM holds that (each half becomes flip-flops)
-    assert all(m.write_ports == 2 for m in buffer_memories(edge)) and bram_count(edge, "ecp5") == 0
+    # two banks = two write ports per half: a memory per bank of half the depth (1024 x 8 in one 2048 x 9;
+    # ofmap 512 x 33 in one 512 x 36), each replicated for the two read ports: 2 x 2 per half
+    assert all(m.write_ports == 2 for m in buffer_memories(edge)) and bram_count(edge, "ecp5") == 2 * 3 * (2 * 2)
+    # three banks: no split into banks (not a power of two), so no block RAM holds the half's 3 write ports
+    assert BufferMemory("ifmap", 600, 5, 3, 3).brams("ice40") == 0
+    assert BufferMemory("ifmap", 600, 5, 3, 4).brams("ice40") == 4 * 3 * 1   # 150 x 5 in one 256 x 16
     one = dataclasses.replace(edge, **{f"{b}_sram": dataclasses.replace(getattr(edge, f"{b}_sram"), banks=1)
                                        for b in ("ifmap", "filter", "ofmap")})
     # 2048 x 8 in one 2048 x 9; ofmap 1024 x 33 (a WS partial sum + 1) in two 1024 x 18 / 512 x 36

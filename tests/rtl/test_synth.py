@@ -120,8 +120,8 @@ def test_core_synth_rejects_bad_target_and_device(tmp_path: Path, capsys: pytest
 
 
 def test_bram_core_runs_layers_exactly_as_the_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The FPGA build's buffers (synchronous reads in mid-cycle, rtl.synth.bram_core) change nothing the
-    core's registers see: on Icarus, two layers (a padded 3x3 conv split into DRAM tiles, so the DMA fills
+    """The FPGA build's buffers (synchronous reads in mid-cycle, halves of two banks split into a memory
+    per bank: rtl.synth.bram_core) change nothing the core's registers see: on Icarus, two layers (a padded 3x3 conv split into DRAM tiles, so the DMA fills
     one half while the fetcher reads the other, and a linear layer) give the same outputs and all twelve
     counters as the combinational-read core. The bench samples ``ext_wdata`` at the falling edge, the very
     instant a falling-edge read updates it (a race of the bench; hardware takes it at the rising edge), so
@@ -161,8 +161,13 @@ def test_bram_core_runs_layers_exactly_as_the_core(tmp_path: Path, monkeypatch: 
 
     def mid_cycle_reads(component: object, name: str) -> str:
         text = verilog(component, name)   # type: ignore[arg-type]
-        assert text.count("always @(negedge clk)") == 6   # the six buffer halves' read ports, nothing else
-        text = text.replace("always @(negedge clk)", "always @(posedge bram_mid_clk)")
+        # the buffers' read ports, nothing else: one memory per filter half (3 banks, one memory of 3 write
+        # ports), one per bank of the ifmap and ofmap halves (2 banks, split: rtl.core.BankedMemory)
+        assert text.count("always @(negedge clk)") == 2 and text.count("always @(negedge bram_rd_clk)") == 8
+        for clk in ("clk", "bram_rd_clk"):
+            text = text.replace(f"always @(negedge {clk})", "always @(posedge bram_mid_clk)")
+        text = text.replace("  input bram_rd_clk;\n",
+                            "  input bram_rd_clk;\n  wire bram_mid_clk;\n  assign #2 bram_mid_clk = bram_rd_clk;\n")
         return text.replace("  input clk;\n", "  input clk;\n  wire bram_mid_clk;\n  assign #2 bram_mid_clk = clk;\n", 1)
 
     monkeypatch.setattr(rtl.core, "AccelCore", bram_core_type())
