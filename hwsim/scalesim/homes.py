@@ -34,7 +34,7 @@ from .config import READ_LATENCY_CYCLES, ScaleSimConfig
 from .folds import fold_grid
 from .members import OrderWindows
 from .replay import FoldBlocks, IfmapParts, ifmap_parts
-from .streamfold import BuiltFold, FoldDemands, StreamFold, cut_slots
+from .streamfold import CutSlots, StreamFold
 from .topology import Shape
 from .user import PREPARED_BYTES, FetchOrder, Prefetches, window_sets
 
@@ -246,7 +246,7 @@ class FoldCache:
         return got
 
 
-def first_missing_run(win: OrderWindows, s0: int, sf: FoldDemands, i: int, j: int) -> int:
+def first_missing_run(win: OrderWindows, s0: int, sf: StreamFold, i: int, j: int) -> int:
     """The first of demands ``i .. j - 1`` of ``sf`` whose address the window from set ``s0`` does not
     hold, or -1; read in growing batches, since the first miss is usually near. While the misses come
     at a run's first demand (a stem whose windows share little), that demand is looked for in the
@@ -279,35 +279,32 @@ def next_window(one: int, k: int, p_sets: int, n_sets: int, a_sets: int, win: Or
         k1 += 1
 
 
-LAZY_SLOTS = 2**17   # slots of a stream fold from which it is read where needed instead of built whole
+LAZY_SLOTS = 2**17   # slots of a stream fold from which its addresses are computed where read, not built whole
 
 
-def stream_fold(hm: HomeMap, f: int, cache: FoldCache, cuts: dict[int, np.ndarray],
-                ip: IfmapParts | None) -> FoldDemands:
-    """Stream fold ``f``'s demands by index: built whole and kept (:class:`FoldCache`) where it is
-    small, else in closed form (:class:`~hwsim.scalesim.streamfold.StreamFold`; ``cuts``: each block's
-    cut slots, found once; ``ip``: an IFMAP's address parts, None for a filter, whose entries all hold
-    an address)."""
+def stream_fold(hm: HomeMap, f: int, fb: FoldBlocks, folds: dict[int, StreamFold], cuts: CutSlots,
+                ip: IfmapParts | None) -> StreamFold:
+    """Stream fold ``f``'s demands by index in closed form (:class:`~hwsim.scalesim.streamfold.
+    StreamFold`, one per block, kept in ``folds``; ``cuts``: an IFMAP's cut slots); ``ip``: an IFMAP's
+    address parts where its addresses are looked at (duplicates), else None. A small fold's addresses
+    are built whole once (``fb``) and kept with it: it is read at several windows."""
     g = int(hm.block_of[f])
-    sp, cfg = hm.sp, hm.cfg
-    flow = cfg.dataflow
-    bound = {(Dataflow.OS, "ifmap"): sp.npix, (Dataflow.WS, "ifmap"): sp.window,
-             (Dataflow.IS, "filter"): sp.window, (Dataflow.OS, "filter"): sp.m}[(flow, hm.operand)]
-    w, T = min(hm.width, max(0, bound - g * hm.width)), hm.steps
-    if ip is not None:
-        if w * T < LAZY_SLOTS:
-            rel, dem, homes = cache.get(f)
-            return BuiltFold(rel, dem, homes, homes.size)
-        cut = cuts.get(g)
-        if cut is None:
-            cut = cuts[g] = cut_slots(sp, cfg, ip, g, w, T)
-    else:
-        cut = np.zeros(0, dtype=np.int64)
-    off = 0 if flow is Dataflow.OS else cfg.array_rows
-    return StreamFold.build(cfg, g, w, T, off, int(hm.cum[g]), hm.corrections(g).tolist(), hm.width, cut, ip)
+    sf = folds.get(g)
+    if sf is None:
+        sp, cfg = hm.sp, hm.cfg
+        flow = cfg.dataflow
+        bound = {(Dataflow.OS, "ifmap"): sp.npix, (Dataflow.WS, "ifmap"): sp.window,
+                 (Dataflow.IS, "filter"): sp.window, (Dataflow.OS, "filter"): sp.m}[(flow, hm.operand)]
+        w, T = min(hm.width, max(0, bound - g * hm.width)), hm.steps
+        cut = cuts(g, w, T) if hm.operand == "ifmap" else np.zeros(0, dtype=np.int64)
+        off = 0 if flow is Dataflow.OS else cfg.array_rows
+        dem = fb.block(fb.keys[f])[1] if ip is not None and w * T < LAZY_SLOTS else None
+        sf = folds[g] = StreamFold.build(cfg, g, w, T, off, int(hm.cum[g]), hm.corrections(g).tolist(),
+                                         hm.width, cut, ip, dem)
+    return sf
 
 
-def stream_misses(sf: FoldDemands, win: OrderWindows | None, k: int, sets: tuple[int, int, int, int],
+def stream_misses(sf: StreamFold, win: OrderWindows | None, k: int, sets: tuple[int, int, int, int],
                   misses: list[tuple[int, int]]) -> int:
     """The misses of stream fold ``sf`` (homes strictly increasing in service order) after ``k``
     prefetches, appended as ``(row within the fold, prefetches)``; returns the prefetches after it.
@@ -478,8 +475,9 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int,
         empty = hm.hi <= hm.lo
         lo_s, hi_s = np.minimum(lo_s, n_sets - 1), np.minimum(hi_s, n_sets - 1)
         n_f = len(fb.keys)
-        cuts: dict[int, np.ndarray] = {}
-        ip = ifmap_parts(hm.sp, hm.cfg) if hm.operand == "ifmap" and hm.skew else None
+        folds: dict[int, StreamFold] = {}
+        cuts = CutSlots(hm.sp, hm.cfg)
+        ip = ifmap_parts(hm.sp, hm.cfg) if win is not None and hm.skew else None
         plain_preload = hm.operand == "filter" and not hm.skew   # rows of w entries, all valid
         memo: dict[tuple[Hashable, int], tuple[list[tuple[int, int]], int]] = {}
         f, run = 0, 1
@@ -514,7 +512,7 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int,
             k_in = k
             misses: list[tuple[int, int]] = []
             if hm.skew:   # homes increase in service order: the demands outside the window are runs
-                k = stream_misses(stream_fold(hm, f, cache, cuts, ip), win, k, (eps, n_sets, a_sets, p_sets), misses)
+                k = stream_misses(stream_fold(hm, f, fb, folds, cuts, ip), win, k, (eps, n_sets, a_sets, p_sets), misses)
                 for rel, c in misses:
                     record(row0 + rel, c)
                 memo[(key, s_in)] = (misses, k - k_in)

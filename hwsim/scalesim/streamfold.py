@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
@@ -24,7 +23,7 @@ from .layout import skew_count, skew_find
 from .replay import IfmapParts
 from .topology import Shape
 
-__all__ = ["skew_counts", "skew_cells", "cut_slots", "FoldDemands", "BuiltFold", "StreamFold"]
+__all__ = ["skew_counts", "skew_cells", "CutSlots", "StreamFold"]
 
 
 def skew_counts(x: np.ndarray, w: int, t: int) -> np.ndarray:
@@ -49,81 +48,65 @@ def skew_cells(s0: int, s1: int, w: int, t: int) -> tuple[np.ndarray, np.ndarray
     return dd[cut: cut + s1 - s0], cc[cut: cut + s1 - s0]
 
 
-def cut_slots(sp: Shape, cfg: ScaleSimConfig, ip: IfmapParts, g: int, w: int, t: int) -> np.ndarray:
+class CutSlots:
     """The slots (sorted) of an IFMAP stream fold of block ``g`` whose window the input's edge cuts:
     OS, columns pixels ``g*R + c`` and rows window indices; WS, columns window indices ``g*R + c`` and
     rows pixels (a window index's cut pixels: the output rows past those it fits, and the columns past
-    those it fits in the others)."""
-    R = cfg.array_rows
-    if cfg.dataflow is Dataflow.OS:
-        p = g * R + np.arange(w, dtype=np.int64)
-        rr, rc = ip.room_r[p], ip.room_c[p]
-        cols = np.flatnonzero((rr < sp.r) | (rc < sp.s))
-        if not cols.size:
-            return cols
-        ci, a = np.nonzero((ip.kr[None, :] >= rr[cols, None]) | (ip.kc[None, :] >= rc[cols, None]))
-        c = cols[ci]
-    else:
-        room_r, room_c = ip.room_r[:: sp.ew], ip.room_c[: sp.ew]   # per output row, per output column
-        ocol = np.arange(sp.ew, dtype=np.int64)
-        parts_a, parts_c = [], []
-        for c_ in range(w):
-            k = g * R + c_
-            rows_in = int(np.count_nonzero(room_r > ip.kr[k]))   # rooms shrink along the output
-            cols_in = int(np.count_nonzero(room_c > ip.kc[k]))
-            side = (np.arange(rows_in, dtype=np.int64)[:, None] * sp.ew + ocol[None, cols_in:]).ravel()
-            past = np.arange(rows_in * sp.ew, sp.npix, dtype=np.int64)
-            parts_a += [side, past]
-            parts_c.append(np.full(side.size + past.size, c_, dtype=np.int64))
-        a = np.concatenate(parts_a)
-        c = np.concatenate(parts_c)
-    d = a + c
-    return np.sort(skew_counts(d, w, t) + c - np.maximum(d - t + 1, 0))
+    those it fits in the others). Only the last output rows and columns can be cut, and a block's cut
+    slots depend only on its columns' rooms (OS) or kernel rows and columns (WS): found once per those."""
 
+    def __init__(self, sp: Shape, cfg: ScaleSimConfig) -> None:
+        self.sp, self.R, self.os = sp, cfg.array_rows, cfg.dataflow is Dataflow.OS
+        orow, ocol = np.arange(sp.eh, dtype=np.int64), np.arange(sp.ew, dtype=np.int64)
+        self.room_r, self.room_c = sp.h - orow * sp.sh, sp.w - ocol * sp.sw   # input rows / columns from a corner
+        self.rows_fit = int(np.count_nonzero(self.room_r >= sp.r))   # output rows / columns whose windows fit
+        self.cols_fit = int(np.count_nonzero(self.room_c >= sp.s))
+        self.none = np.zeros(0, dtype=np.int64)
+        self.known: dict[tuple[int, ...], np.ndarray] = {}
 
-class FoldDemands(Protocol):
-    """A stream fold's demands by index in service order (homes strictly increasing): what
-    :func:`~hwsim.scalesim.homes.stream_misses` reads of a fold."""
+    def __call__(self, g: int, w: int, t: int) -> np.ndarray:
+        sp, R = self.sp, self.R
+        if self.rows_fit == sp.eh and self.cols_fit == sp.ew:
+            return self.none
+        if self.os:   # the block's pixels: cut where past the rows or columns that fit
+            cells = [divmod(p, sp.ew) for p in range(g * R, g * R + w)]
+            if all(r < self.rows_fit and c < self.cols_fit for r, c in cells):
+                return self.none
+            key = (w, t, *(min(int(self.room_r[r]), sp.r) * (sp.s + 1) + min(int(self.room_c[c]), sp.s)
+                           for r, c in cells))
+        else:
+            sc = sp.s * sp.c   # each column's kernel row and column
+            key = (w, t, *((k // sc) * sp.s + k % sc // sp.c for k in range(g * R, g * R + w)))
+        got = self.known.get(key)
+        if got is None:
+            got = self.known[key] = self.build(g, w, t)
+        return got
 
-    @property
-    def n(self) -> int: ...
-
-    def home(self, i: int) -> int: ...
-
-    def row(self, i: int) -> int: ...
-
-    def first_ge(self, x: int, lo: int) -> int: ...
-
-    def addrs(self, i: int, j: int) -> np.ndarray: ...
-
-    def addr_at(self, i: int) -> int: ...
-
-
-@dataclass(frozen=True, slots=True)
-class BuiltFold:
-    """A stream fold built whole (rows within the fold, addresses, homes): cheaper than
-    :class:`StreamFold` where the fold is small and read whole at several windows (built once per
-    pattern, kept by :class:`~hwsim.scalesim.homes.FoldCache`)."""
-
-    rows: np.ndarray
-    dem: np.ndarray
-    homes: np.ndarray
-    n: int
-
-    def home(self, i: int) -> int:
-        return int(self.homes[i])
-
-    def row(self, i: int) -> int:
-        return int(self.rows[i])
-
-    def first_ge(self, x: int, lo: int) -> int:
-        return max(lo, int(np.searchsorted(self.homes, x)))
-
-    def addrs(self, i: int, j: int) -> np.ndarray:
-        return self.dem[i:j]
-
-    def addr_at(self, i: int) -> int:
-        return int(self.dem[i])
+    def build(self, g: int, w: int, t: int) -> np.ndarray:
+        sp, R = self.sp, self.R
+        room_r, room_c = self.room_r, self.room_c
+        if self.os:
+            pr, pc = np.divmod(g * R + np.arange(w, dtype=np.int64), sp.ew)
+            rr, rc = room_r[pr], room_c[pc]
+            cols = np.flatnonzero((rr < sp.r) | (rc < sp.s))
+            kr, rem = np.divmod(np.arange(t, dtype=np.int64), sp.s * sp.c)
+            ci, a = np.nonzero((kr[None, :] >= rr[cols, None]) | (rem[None, :] // sp.c >= rc[cols, None]))
+            c = cols[ci]
+        else:
+            kr, rem = np.divmod(g * R + np.arange(w, dtype=np.int64), sp.s * sp.c)
+            rows_in = np.searchsorted(-room_r, -kr, side="left")   # output rows whose room exceeds kr
+            cols_in = np.searchsorted(-room_c, -(rem // sp.c), side="left")
+            orow, ocol = np.arange(sp.eh, dtype=np.int64), np.arange(sp.ew, dtype=np.int64)
+            parts_a, parts_c = [self.none], [self.none]
+            for c_ in np.flatnonzero((rows_in < sp.eh) | (cols_in < sp.ew)).tolist():
+                ri, ci_ = int(rows_in[c_]), int(cols_in[c_])
+                side = (orow[:ri, None] * sp.ew + ocol[None, ci_:]).ravel()
+                past = np.arange(ri * sp.ew, sp.npix, dtype=np.int64)
+                parts_a += [side, past]
+                parts_c.append(np.full(side.size + past.size, c_, dtype=np.int64))
+            a, c = np.concatenate(parts_a), np.concatenate(parts_c)
+        d = a + c
+        return np.sort(skew_counts(d, w, t) + c - np.maximum(d - t + 1, 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +117,9 @@ class StreamFold:
     ``base``: the block's valid entries before it in the fetch order; ``corr``: each diagonal's home
     correction; ``width``: the fetch matrix's columns (the corrections vanish on diagonals ``width - 1
     .. t - 1``); ``valid``: each cut slot less the cut slots before it (a demand's slot is its index
-    plus the entries of ``valid`` at or below it); ``ip``: an IFMAP's address parts."""
+    plus the entries of ``valid`` at or below it); ``ip``: an IFMAP's address parts; ``dem``: its
+    demands' addresses where the fold was built whole (a small fold read at several windows), else
+    None (each batch of them computed when read)."""
 
     cfg: ScaleSimConfig
     g: int
@@ -148,12 +133,13 @@ class StreamFold:
     valid_arr: np.ndarray
     n: int
     ip: IfmapParts | None
+    dem: np.ndarray | None = None
 
     @classmethod
     def build(cls, cfg: ScaleSimConfig, g: int, w: int, t: int, off: int, base: int, corr: list[int],
-              width: int, cut: np.ndarray, ip: IfmapParts | None) -> StreamFold:
+              width: int, cut: np.ndarray, ip: IfmapParts | None, dem: np.ndarray | None = None) -> StreamFold:
         valid = cut - np.arange(cut.size, dtype=np.int64)
-        return cls(cfg, g, w, t, off, base, corr, width, valid.tolist(), valid, w * t - cut.size, ip)
+        return cls(cfg, g, w, t, off, base, corr, width, valid.tolist(), valid, w * t - cut.size, ip, dem)
 
     def slot(self, i: int) -> int:
         return i + bisect.bisect_right(self.valid, i) if self.valid else i
@@ -183,6 +169,8 @@ class StreamFold:
 
     def addrs(self, i: int, j: int) -> np.ndarray:
         """The addresses of IFMAP demands ``i .. j - 1``: the slot's pixel part plus its window index's."""
+        if self.dem is not None:
+            return self.dem[i:j]
         assert self.ip is not None
         idx = np.arange(i, j, dtype=np.int64)
         if self.valid:
@@ -198,6 +186,8 @@ class StreamFold:
 
     def addr_at(self, i: int) -> int:
         """:meth:`addrs` of one demand, in plain integers."""
+        if self.dem is not None:
+            return int(self.dem[i])
         assert self.ip is not None
         slot = self.slot(i)
         d = skew_find(slot, self.w, self.t)
