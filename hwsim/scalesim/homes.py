@@ -33,7 +33,7 @@ from ..accelerator import Dataflow
 from .config import READ_LATENCY_CYCLES, ScaleSimConfig
 from .folds import fold_grid
 from .members import OrderWindows
-from .replay import FoldBlocks, IfmapParts, ifmap_parts
+from .replay import FoldBlocks
 from .streamfold import CutSlots, StreamFold
 from .topology import Shape
 from .user import PREPARED_BYTES, FetchOrder, Prefetches, window_sets
@@ -279,28 +279,28 @@ def next_window(one: int, k: int, p_sets: int, n_sets: int, a_sets: int, win: Or
         k1 += 1
 
 
-LAZY_SLOTS = 2**17   # slots of a stream fold from which its addresses are computed where read, not built whole
+SHORT_STEPS = 8   # steps per array column below which a stream fold's addresses are built, not sliced
 
 
 def stream_fold(hm: HomeMap, f: int, fb: FoldBlocks, folds: dict[int, StreamFold], cuts: CutSlots,
-                ip: IfmapParts | None) -> StreamFold:
+                order: np.ndarray | None) -> StreamFold:
     """Stream fold ``f``'s demands by index in closed form (:class:`~hwsim.scalesim.streamfold.
-    StreamFold`, one per block, kept in ``folds``; ``cuts``: an IFMAP's cut slots); ``ip``: an IFMAP's
-    address parts where its addresses are looked at (duplicates), else None. A small fold's addresses
-    are built whole once (``fb``) and kept with it: it is read at several windows."""
+    StreamFold`, one per block, kept in ``folds``; ``cuts``: an IFMAP's cut slots); ``order``: the
+    built fetch order where the demands' addresses are looked at (duplicates), else None. A short
+    fold's addresses (fewer than ``SHORT_STEPS`` steps per column) are built (``fb``) and kept instead:
+    most of its demands lie on its first and last diagonals, where they are no slice of the order."""
     g = int(hm.block_of[f])
     sf = folds.get(g)
     if sf is None:
-        sp, cfg = hm.sp, hm.cfg
-        flow = cfg.dataflow
+        sp, flow = hm.sp, hm.cfg.dataflow
         bound = {(Dataflow.OS, "ifmap"): sp.npix, (Dataflow.WS, "ifmap"): sp.window,
                  (Dataflow.IS, "filter"): sp.window, (Dataflow.OS, "filter"): sp.m}[(flow, hm.operand)]
         w, T = min(hm.width, max(0, bound - g * hm.width)), hm.steps
         cut = cuts(g, w, T) if hm.operand == "ifmap" else np.zeros(0, dtype=np.int64)
-        off = 0 if flow is Dataflow.OS else cfg.array_rows
-        dem = fb.block(fb.keys[f])[1] if ip is not None and w * T < LAZY_SLOTS else None
-        sf = folds[g] = StreamFold.build(cfg, g, w, T, off, int(hm.cum[g]), hm.corrections(g).tolist(),
-                                         hm.width, cut, ip, dem)
+        off = 0 if flow is Dataflow.OS else hm.cfg.array_rows
+        dem = fb.block(fb.keys[f])[1] if order is not None and T < SHORT_STEPS * hm.width else None
+        sf = folds[g] = StreamFold.build(g, w, T, off, int(hm.cum[g]), hm.corrections(g), hm.width, cut, order,
+                                         dem)
     return sf
 
 
@@ -477,7 +477,7 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int,
         n_f = len(fb.keys)
         folds: dict[int, StreamFold] = {}
         cuts = CutSlots(hm.sp, hm.cfg)
-        ip = ifmap_parts(hm.sp, hm.cfg) if win is not None and hm.skew else None
+        addrs = order.addrs if win is not None else None
         plain_preload = hm.operand == "filter" and not hm.skew   # rows of w entries, all valid
         memo: dict[tuple[Hashable, int], tuple[list[tuple[int, int]], int]] = {}
         f, run = 0, 1
@@ -512,7 +512,7 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int,
             k_in = k
             misses: list[tuple[int, int]] = []
             if hm.skew:   # homes increase in service order: the demands outside the window are runs
-                k = stream_misses(stream_fold(hm, f, fb, folds, cuts, ip), win, k, (eps, n_sets, a_sets, p_sets), misses)
+                k = stream_misses(stream_fold(hm, f, fb, folds, cuts, addrs), win, k, (eps, n_sets, a_sets, p_sets), misses)
                 for rel, c in misses:
                     record(row0 + rel, c)
                 memo[(key, s_in)] = (misses, k - k_in)

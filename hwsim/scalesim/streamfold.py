@@ -20,7 +20,6 @@ import numpy as np
 from ..accelerator import Dataflow
 from .config import ScaleSimConfig
 from .layout import skew_count, skew_find
-from .replay import IfmapParts
 from .topology import Shape
 
 __all__ = ["skew_counts", "skew_cells", "CutSlots", "StreamFold"]
@@ -72,8 +71,8 @@ class CutSlots:
             cells = [divmod(p, sp.ew) for p in range(g * R, g * R + w)]
             if all(r < self.rows_fit and c < self.cols_fit for r, c in cells):
                 return self.none
-            key = (w, t, *(min(int(self.room_r[r]), sp.r) * (sp.s + 1) + min(int(self.room_c[c]), sp.s)
-                           for r, c in cells))
+            key = (w, t, *(max(0, min(int(self.room_r[r]), sp.r)) * (sp.s + 1) + max(0, min(int(self.room_c[c]), sp.s))
+                           for r, c in cells))   # each column's rooms, clipped to the kernel: one number
         else:
             sc = sp.s * sp.c   # each column's kernel row and column
             key = (w, t, *((k // sc) * sp.s + k % sc // sp.c for k in range(g * R, g * R + w)))
@@ -116,30 +115,34 @@ class StreamFold:
 
     ``base``: the block's valid entries before it in the fetch order; ``corr``: each diagonal's home
     correction; ``width``: the fetch matrix's columns (the corrections vanish on diagonals ``width - 1
-    .. t - 1``); ``valid``: each cut slot less the cut slots before it (a demand's slot is its index
-    plus the entries of ``valid`` at or below it); ``ip``: an IFMAP's address parts; ``dem``: its
-    demands' addresses where the fold was built whole (a small fold read at several windows), else
-    None (each batch of them computed when read)."""
+    .. t - 1``, slots ``mid``); ``valid``: each cut slot less the cut slots before it (a demand's slot is
+    its index plus the entries of ``valid`` at or below it); ``order``: the built fetch order's
+    addresses where they are looked at (an IFMAP with duplicates), whose entry at a demand's home is
+    its address: a run of demands on the middle diagonals is a slice of it; ``dem``: the addresses built
+    whole instead, where the fold is short (mostly its first and last diagonals, where homes jump)."""
 
-    cfg: ScaleSimConfig
     g: int
     w: int
     t: int
     off: int
     base: int
     corr: list[int]
+    corr_arr: np.ndarray
     width: int
     valid: list[int]
     valid_arr: np.ndarray
     n: int
-    ip: IfmapParts | None
-    dem: np.ndarray | None = None
+    mid: tuple[int, int]
+    order: np.ndarray | None
+    dem: np.ndarray | None
 
     @classmethod
-    def build(cls, cfg: ScaleSimConfig, g: int, w: int, t: int, off: int, base: int, corr: list[int],
-              width: int, cut: np.ndarray, ip: IfmapParts | None, dem: np.ndarray | None = None) -> StreamFold:
+    def build(cls, g: int, w: int, t: int, off: int, base: int, corr: np.ndarray, width: int, cut: np.ndarray,
+              order: np.ndarray | None, dem: np.ndarray | None = None) -> StreamFold:
         valid = cut - np.arange(cut.size, dtype=np.int64)
-        return cls(cfg, g, w, t, off, base, corr, width, valid.tolist(), valid, w * t - cut.size, ip, dem)
+        mid = (skew_count(width - 1, w, t), skew_count(t, w, t))
+        return cls(g, w, t, off, base, corr.tolist(), corr, width, valid.tolist(), valid, w * t - cut.size,
+                   mid, order, dem)
 
     def slot(self, i: int) -> int:
         return i + bisect.bisect_right(self.valid, i) if self.valid else i
@@ -155,7 +158,7 @@ class StreamFold:
         """The first demand at or after ``lo`` whose home is ``x`` or more (``n``: none)."""
         nd, span = self.n, self.width * self.width
         guess = x - self.base   # where the correction is 0 (the fold's middle diagonals), home(i) = base + i
-        if lo <= guess < nd and self.width - 1 <= skew_find(self.slot(guess), self.w, self.t) < self.t:
+        if lo <= guess < nd and self.mid[0] <= self.slot(guess) < self.mid[1]:
             return guess
         lo = min(nd, max(lo, guess - span))   # corrections are at most width^2 / 2 either way
         hi = min(nd, max(lo, guess + span + 1))
@@ -168,31 +171,22 @@ class StreamFold:
         return lo
 
     def addrs(self, i: int, j: int) -> np.ndarray:
-        """The addresses of IFMAP demands ``i .. j - 1``: the slot's pixel part plus its window index's."""
+        """The addresses of demands ``i .. j - 1``: the fetch order at their homes."""
         if self.dem is not None:
             return self.dem[i:j]
-        assert self.ip is not None
+        assert self.order is not None
+        lo, hi = self.mid
+        s0, s1 = self.slot(i), self.slot(j - 1) + 1
+        if lo <= s0 and s1 <= hi:
+            return self.order[self.base + i: self.base + j]
         idx = np.arange(i, j, dtype=np.int64)
-        if self.valid:
-            idx += np.searchsorted(self.valid_arr, idx, side="right")
-        s0 = int(idx[0])
-        d, c = skew_cells(s0, int(idx[-1]) + 1, self.w, self.t)
-        if self.valid:
-            d, c = d[idx - s0], c[idx - s0]
-        along = self.g * self.cfg.array_rows + c
-        if self.cfg.dataflow is Dataflow.OS:   # columns pixels, rows window indices
-            return self.ip.pbase[along] + self.ip.koff[d - c]
-        return self.ip.pbase[d - c] + self.ip.koff[along]
+        slots = idx + np.searchsorted(self.valid_arr, idx, side="right") if self.valid else idx
+        d = skew_cells(s0, s1, self.w, self.t)[0][slots - s0]
+        return self.order[self.base + idx + self.corr_arr[d]]
 
     def addr_at(self, i: int) -> int:
         """:meth:`addrs` of one demand, in plain integers."""
         if self.dem is not None:
             return int(self.dem[i])
-        assert self.ip is not None
-        slot = self.slot(i)
-        d = skew_find(slot, self.w, self.t)
-        c = max(d - self.t + 1, 0) + slot - skew_count(d, self.w, self.t)
-        along = self.g * self.cfg.array_rows + c
-        if self.cfg.dataflow is Dataflow.OS:
-            return int(self.ip.pbase[along]) + int(self.ip.koff[d - c])
-        return int(self.ip.pbase[d - c]) + int(self.ip.koff[along])
+        assert self.order is not None
+        return int(self.order[self.home(i)])

@@ -1,10 +1,8 @@
 """``hwsim.scalesim.streamfold``: a skewed stream fold's demands by index in closed form (cut slots listed,
-nothing built but the addresses asked for) against the fold built whole, and the USER-mode replay reading
-every stream fold that way against the full stream fed demand by demand."""
+addresses read from the fetch order at their homes, nothing built) against the fold built whole, and the
+USER-mode replay reading every stream fold that way against the full stream fed demand by demand."""
 
 from __future__ import annotations
-
-from unittest import mock
 
 import numpy as np
 from demands import user_cases
@@ -12,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hwsim import Dataflow, Layer, LayerKind
-from hwsim.scalesim import ScaleSimConfig, homes
+from hwsim.scalesim import ScaleSimConfig
 from hwsim.scalesim.homes import FoldCache, home_map, replay_homes, stream_fold
 from hwsim.scalesim.layout import skew_count
-from hwsim.scalesim.replay import demand_streams, fold_blocks, ifmap_parts
+from hwsim.scalesim.replay import demand_streams, fold_blocks
 from hwsim.scalesim.streamfold import CutSlots, StreamFold, skew_cells, skew_counts
 from hwsim.scalesim.topology import scalesim_shape
 from hwsim.scalesim.user import fetch_orders, user_prefetches
@@ -33,27 +31,27 @@ def test_stream_fold_equals_the_built_fold(case: tuple[Layer, ScaleSimConfig], s
     rng = np.random.default_rng(seed)
     for operand in SKEWED[cfg.dataflow]:
         fb, hm = fold_blocks(sp, cfg, operand), home_map(sp, cfg, operand)
-        ip = ifmap_parts(sp, cfg) if operand == "ifmap" else None
+        built = fetch_orders(sp, cfg)[0]
+        order = built.addrs if operand == "ifmap" and built.held is None else None
         cache, cuts = FoldCache(fb, hm), CutSlots(sp, cfg)
-        with mock.patch.object(homes, "LAZY_SLOTS", 0):
-            for f in range(len(fb.keys)):
-                sf = stream_fold(hm, f, fb, {}, cuts, ip)
-                assert isinstance(sf, StreamFold)
-                rel, addrs, h = cache.get(f)
-                assert sf.n == h.size
-                if not sf.n:
-                    continue
-                assert [sf.home(i) for i in range(sf.n)] == h.tolist()
-                assert [sf.row(i) for i in range(sf.n)] == rel.tolist()
-                if ip is not None:
-                    assert np.array_equal(sf.addrs(0, sf.n), addrs)
-                    i = int(rng.integers(0, sf.n))
-                    j = int(rng.integers(i + 1, sf.n + 1))
-                    assert np.array_equal(sf.addrs(i, j), addrs[i:j])
-                    assert [sf.addr_at(q) for q in range(sf.n)] == addrs.tolist()
-                for x in rng.integers(int(h[0]) - 3, int(h[-1]) + 4, size=8).tolist():
-                    lo = int(rng.integers(0, sf.n + 1))
-                    assert sf.first_ge(x, lo) == max(lo, int(np.searchsorted(h, x)))
+        for f in range(len(fb.keys)):
+            sf = stream_fold(hm, f, fb, {}, cuts, order)
+            assert isinstance(sf, StreamFold)
+            rel, addrs, h = cache.get(f)
+            assert sf.n == h.size
+            if not sf.n:
+                continue
+            assert [sf.home(i) for i in range(sf.n)] == h.tolist()
+            assert [sf.row(i) for i in range(sf.n)] == rel.tolist()
+            if order is not None:
+                assert np.array_equal(sf.addrs(0, sf.n), addrs)
+                i = int(rng.integers(0, sf.n))
+                j = int(rng.integers(i + 1, sf.n + 1))
+                assert np.array_equal(sf.addrs(i, j), addrs[i:j])
+                assert [sf.addr_at(q) for q in range(sf.n)] == addrs.tolist()
+            for x in rng.integers(int(h[0]) - 3, int(h[-1]) + 4, size=8).tolist():
+                lo = int(rng.integers(0, sf.n + 1))
+                assert sf.first_ge(x, lo) == max(lo, int(np.searchsorted(h, x)))
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -73,25 +71,19 @@ def test_skew_cells_and_counts_equal_the_slots(w: int, t: int, seed: int) -> Non
 
 
 def replay_equals_the_stream(layer: Layer, cfg: ScaleSimConfig) -> None:
-    """Both read buffers replayed with every stream fold in closed form, against the full stream."""
+    """Both read buffers replayed with every stream fold in closed form, against the full stream (drawn
+    layers: ``test_homes``)."""
     sp = scalesim_shape(layer)
     st_ = demand_streams(sp, cfg)
     full, lazy = fetch_orders(sp, cfg), fetch_orders(sp, cfg, lazy=True)
-    with mock.patch.object(homes, "LAZY_SLOTS", 0):
-        for i, (operand, stream) in enumerate((("ifmap", st_.ifmap), ("filter", st_.filter))):
-            kb = cfg.ifmap_sram_kb if i == 0 else cfg.filter_sram_kb
-            bw = cfg.ifmap_read_words_per_cycle if i == 0 else cfg.filter_read_words_per_cycle
-            want = user_prefetches(stream, full[i], kb, bw)
-            got = replay_homes(fold_blocks(sp, cfg, operand), home_map(sp, cfg, operand), lazy[i], kb, bw)
-            assert np.array_equal(got.rows, want.rows) and np.array_equal(got.counts, want.counts)
-            assert (got.gap, got.dram_start, got.dram_stop, got.dram_reads) == (
-                want.gap, want.dram_start, want.dram_stop, want.dram_reads)
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(user_cases())
-def test_replay_with_stream_folds_in_closed_form_equals_the_stream(case: tuple[Layer, ScaleSimConfig]) -> None:
-    replay_equals_the_stream(*case)
+    for i, (operand, stream) in enumerate((("ifmap", st_.ifmap), ("filter", st_.filter))):
+        kb = cfg.ifmap_sram_kb if i == 0 else cfg.filter_sram_kb
+        bw = cfg.ifmap_read_words_per_cycle if i == 0 else cfg.filter_read_words_per_cycle
+        want = user_prefetches(stream, full[i], kb, bw)
+        got = replay_homes(fold_blocks(sp, cfg, operand), home_map(sp, cfg, operand), lazy[i], kb, bw)
+        assert np.array_equal(got.rows, want.rows) and np.array_equal(got.counts, want.counts)
+        assert (got.gap, got.dram_start, got.dram_stop, got.dram_reads) == (
+            want.gap, want.dram_start, want.dram_stop, want.dram_reads)
 
 
 def test_a_strided_stem_with_cut_windows_misses_as_the_stream() -> None:
