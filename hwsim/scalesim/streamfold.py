@@ -115,7 +115,7 @@ class StreamFold:
 
     ``base``: the block's valid entries before it in the fetch order; ``corr``: each diagonal's home
     correction; ``width``: the fetch matrix's columns (the corrections vanish on diagonals ``width - 1
-    .. t - 1``, slots ``mid``); ``valid``: each cut slot less the cut slots before it (a demand's slot is
+    .. t - 1``, demands ``mid``); ``valid``: each cut slot less the cut slots before it (a demand's slot is
     its index plus the entries of ``valid`` at or below it); ``order``: the built fetch order's
     addresses where they are looked at (an IFMAP with duplicates), whose entry at a demand's home is
     its address: a run of demands on the middle diagonals is a slice of it; ``dem``: the addresses built
@@ -140,7 +140,8 @@ class StreamFold:
     def build(cls, g: int, w: int, t: int, off: int, base: int, corr: np.ndarray, width: int, cut: np.ndarray,
               order: np.ndarray | None, dem: np.ndarray | None = None) -> StreamFold:
         valid = cut - np.arange(cut.size, dtype=np.int64)
-        mid = (skew_count(width - 1, w, t), skew_count(t, w, t))
+        lo, hi = skew_count(width - 1, w, t), skew_count(t, w, t)   # slots
+        mid = (lo - int(np.searchsorted(cut, lo)), max(lo, hi) - int(np.searchsorted(cut, max(lo, hi))))
         return cls(g, w, t, off, base, corr.tolist(), corr, width, valid.tolist(), valid, w * t - cut.size,
                    mid, order, dem)
 
@@ -158,7 +159,7 @@ class StreamFold:
         """The first demand at or after ``lo`` whose home is ``x`` or more (``n``: none)."""
         nd, span = self.n, self.width * self.width
         guess = x - self.base   # where the correction is 0 (the fold's middle diagonals), home(i) = base + i
-        if lo <= guess < nd and self.mid[0] <= self.slot(guess) < self.mid[1]:
+        if lo <= guess < nd and self.mid[0] <= guess < self.mid[1]:
             return guess
         lo = min(nd, max(lo, guess - span))   # corrections are at most width^2 / 2 either way
         hi = min(nd, max(lo, guess + span + 1))
@@ -171,17 +172,27 @@ class StreamFold:
         return lo
 
     def addrs(self, i: int, j: int) -> np.ndarray:
-        """The addresses of demands ``i .. j - 1``: the fetch order at their homes."""
+        """The addresses of demands ``i .. j - 1``: the fetch order at their homes (a slice of it on the
+        middle diagonals, gathered on the first and last)."""
         if self.dem is not None:
             return self.dem[i:j]
         assert self.order is not None
         lo, hi = self.mid
-        s0, s1 = self.slot(i), self.slot(j - 1) + 1
-        if lo <= s0 and s1 <= hi:
+        if lo <= i and j <= hi:
             return self.order[self.base + i: self.base + j]
+        parts = [self.ramp(i, min(j, lo)), self.order[self.base + max(i, lo): self.base + min(j, hi)],
+                 self.ramp(max(i, hi), j)]
+        return np.concatenate([p for p in parts if p.size])
+
+    def ramp(self, i: int, j: int) -> np.ndarray:
+        """:meth:`addrs` of demands ``i .. j - 1`` off the middle diagonals (each home gathered)."""
+        assert self.order is not None
+        if i >= j:
+            return self.order[:0]
         idx = np.arange(i, j, dtype=np.int64)
         slots = idx + np.searchsorted(self.valid_arr, idx, side="right") if self.valid else idx
-        d = skew_cells(s0, s1, self.w, self.t)[0][slots - s0]
+        s0 = int(slots[0])
+        d = skew_cells(s0, int(slots[-1]) + 1, self.w, self.t)[0][slots - s0]
         return self.order[self.base + idx + self.corr_arr[d]]
 
     def addr_at(self, i: int) -> int:
