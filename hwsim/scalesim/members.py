@@ -23,7 +23,9 @@ class OrderWindows:
     def __init__(self, order: FetchOrder, eps: int, n_sets: int, a_sets: int) -> None:
         self.addrs = order.addrs
         self.base = int(order.addrs.min())
-        self.index = np.subtract(order.addrs, self.base, dtype=np.intp)   # stamped through (native width)
+        self.index = order.addrs.astype(np.intp)   # stamped through (native width; a cast is 2x a subtract)
+        if self.base:
+            self.index -= self.base
         self.cnt = order.addrs.size
         self.stamp = np.full(int(order.addrs.max()) - self.base + 1, -1, dtype=np.int32)   # sets < 2^31
         self.eps, self.n_sets, self.a_sets = eps, n_sets, a_sets

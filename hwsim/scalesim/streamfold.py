@@ -113,9 +113,9 @@ class StreamFold:
     """A skewed stream fold of block ``g`` (``w`` columns of ``t`` slots, its cut slots hold no
     demand), served from row ``off`` of its fold: each demand's home, row and address by its index.
 
-    ``base``: the block's valid entries before it in the fetch order; ``corr``: each diagonal's home
-    correction; ``width``: the fetch matrix's columns (the corrections vanish on diagonals ``width - 1
-    .. t - 1``, demands ``mid``); ``valid``: each cut slot less the cut slots before it (a demand's slot is
+    ``base``: the block's valid entries before it in the fetch order; ``head`` / ``tail``: the home
+    corrections of its first ``width - 1`` diagonals and of those from ``t`` on (``width``: the fetch
+    matrix's columns; the corrections vanish on diagonals ``width - 1 .. t - 1``, demands ``mid``); ``valid``: each cut slot less the cut slots before it (a demand's slot is
     its index plus the entries of ``valid`` at or below it); ``order``: the built fetch order's
     addresses where they are looked at (an IFMAP with duplicates), whose entry at a demand's home is
     its address: a run of demands on the middle diagonals is a slice of it; ``dem``: the addresses built
@@ -126,8 +126,8 @@ class StreamFold:
     t: int
     off: int
     base: int
-    corr: list[int]
-    corr_arr: np.ndarray
+    head: list[int]
+    tail: list[int]
     width: int
     valid: list[int]
     valid_arr: np.ndarray
@@ -137,19 +137,28 @@ class StreamFold:
     dem: np.ndarray | None
 
     @classmethod
-    def build(cls, g: int, w: int, t: int, off: int, base: int, corr: np.ndarray, width: int, cut: np.ndarray,
-              order: np.ndarray | None, dem: np.ndarray | None = None) -> StreamFold:
-        valid = cut - np.arange(cut.size, dtype=np.int64)
-        lo, hi = skew_count(width - 1, w, t), skew_count(t, w, t)   # slots
-        mid = (lo - int(np.searchsorted(cut, lo)), max(lo, hi) - int(np.searchsorted(cut, max(lo, hi))))
-        return cls(g, w, t, off, base, corr.tolist(), corr, width, valid.tolist(), valid, w * t - cut.size,
-                   mid, order, dem)
+    def build(cls, g: int, w: int, t: int, off: int, base: int, head: np.ndarray, tail: np.ndarray, width: int,
+              cut: np.ndarray, order: np.ndarray | None, dem: np.ndarray | None = None) -> StreamFold:
+        lo, hi = skew_count(width - 1, w, t), max(skew_count(width - 1, w, t), skew_count(t, w, t))   # slots
+        if cut.size:
+            valid = cut - np.arange(cut.size, dtype=np.int64)
+            mid = (lo - int(np.searchsorted(cut, lo)), hi - int(np.searchsorted(cut, hi)))
+        else:
+            valid, mid = cut, (lo, hi)
+        return cls(g, w, t, off, base, head.tolist(), tail.tolist(), width, valid.tolist(), valid,
+                   w * t - cut.size, mid, order, dem)
+
+    def corr(self, d: int) -> int:
+        """The home correction of diagonal ``d``."""
+        if self.width - 1 <= d < self.t:
+            return 0
+        return (self.head[d] if d < self.width - 1 else 0) + (self.tail[d - self.t] if d >= self.t else 0)
 
     def slot(self, i: int) -> int:
         return i + bisect.bisect_right(self.valid, i) if self.valid else i
 
     def home(self, i: int) -> int:
-        return self.base + i + self.corr[skew_find(self.slot(i), self.w, self.t)]
+        return self.base + i + self.corr(skew_find(self.slot(i), self.w, self.t))
 
     def row(self, i: int) -> int:
         """Demand ``i``'s row within the fold."""
@@ -193,7 +202,10 @@ class StreamFold:
         slots = idx + np.searchsorted(self.valid_arr, idx, side="right") if self.valid else idx
         s0 = int(slots[0])
         d = skew_cells(s0, int(slots[-1]) + 1, self.w, self.t)[0][slots - s0]
-        return self.order[self.base + idx + self.corr_arr[d]]
+        corr = np.zeros(self.t + self.width - 1, dtype=np.int64)
+        corr[: self.width - 1] += self.head   # the two overlap on a block shorter than the matrix is wide
+        corr[self.t: self.t + self.width - 1] += self.tail
+        return self.order[self.base + idx + corr[d]]
 
     def addr_at(self, i: int) -> int:
         """:meth:`addrs` of one demand, in plain integers."""
