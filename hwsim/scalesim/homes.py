@@ -195,30 +195,45 @@ def home_map(sp: Shape, cfg: ScaleSimConfig, operand: str) -> HomeMap:
         lo = np.where(empty, 0, cum[block_of] - tri)
         hi = np.where(empty, 0, cum[block_of + 1] + tri)
     return HomeMap(sp, cfg, operand, skew, F, T, n, cum, block_of, lo, hi, rf,
-                   interleaved(sp, cfg, operand, F, T, n) if skew else (np.zeros(0), np.zeros(0)))
+                   interleaved(sp, cfg, operand, F, T, n, counts == T * n) if skew else (np.zeros(0), np.zeros(0)))
 
 
-def interleaved(sp: Shape, cfg: ScaleSimConfig, operand: str, F: int, T: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+def interleaved(sp: Shape, cfg: ScaleSimConfig, operand: str, F: int, T: int, n: int,
+                full: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """For every block of a skewed read-out, at once: the valid entries of the ``n - 1`` rows above it
     read at or after its ``j``-th diagonal, and those of the ``n - 1`` rows below it read at or before
-    its ``(T + j)``-th (``j < n - 1``; rows outside the matrix hold nothing)."""
+    its ``(T + j)``-th (``j < n - 1``; rows outside the matrix hold nothing). ``full``: which blocks hold
+    an address in every entry; a block between two of them (its neighbours' rows all valid) takes the
+    counts of all entries, and only the others are looked at."""
     if n == 1:
         return np.zeros((F, 0), dtype=np.int64), np.zeros((F, 0), dtype=np.int64)
-    g = np.arange(F, dtype=np.int64)[:, None, None]
+    if full is not None and T >= n - 1:   # the rows above and below lie in the neighbouring blocks
+        pad = np.concatenate([[False], full, [False]])
+        gs = np.flatnonzero(~(pad[:-2] & pad[2:]))
+    else:
+        gs = np.arange(F, dtype=np.int64)
+    g = gs[:, None, None]
     i = np.arange(n - 1, dtype=np.int64)[None, :, None]
     c = np.arange(n, dtype=np.int64)[None, None, :]
+    slot = np.arange(gs.size, dtype=np.int64)[:, None, None] * (2 * n)
     out: list[np.ndarray] = []
     # rows above block g, by how far past its first diagonal each entry is read (-(n - 1) .. n - 2);
     # rows below, by how far past its diagonal T (0 .. 2n - 3)
     for rows, rel, lo in ((g * T - (n - 1) + i, i - (n - 1) + c, -(n - 1)), ((g + 1) * T + i, i + c, 0)):
         ok = (rows >= 0) & (rows < F * T)
         ok = ok & entry_valid(sp, cfg, operand, T, np.clip(rows, 0, F * T - 1), c)
-        idx = (g * (2 * n) + np.broadcast_to(rel - lo, ok.shape))[ok]
-        hist = np.bincount(idx, minlength=F * 2 * n).reshape(F, 2 * n)
-        if out:   # below: read at or before diagonal T + j
-            out.append(np.cumsum(hist, axis=1)[:, : n - 1])
-        else:     # above: read at or after diagonal j (offset n - 1 in the histogram)
-            out.append(np.cumsum(hist[:, ::-1], axis=1)[:, ::-1][:, n - 1: 2 * n - 2])
+        idx = (slot + np.broadcast_to(rel - lo, ok.shape))[ok]
+        hist = np.bincount(idx, minlength=gs.size * 2 * n).reshape(gs.size, 2 * n)
+        every = np.bincount((rel - lo).ravel(), minlength=2 * n)[None, :]   # a block between full ones
+        got = []
+        for h in (every, hist):
+            if out:   # below: read at or before diagonal T + j
+                got.append(np.cumsum(h, axis=1)[:, : n - 1])
+            else:     # above: read at or after diagonal j (offset n - 1 in the histogram)
+                got.append(np.cumsum(h[:, ::-1], axis=1)[:, ::-1][:, n - 1: 2 * n - 2])
+        res = np.repeat(got[0], F, axis=0)
+        res[gs] = got[1]
+        out.append(res)
     return out[0], out[1]
 
 

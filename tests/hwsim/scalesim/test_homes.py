@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from hwsim import Dataflow, Layer, LayerKind
 from hwsim.scalesim import ScaleSimConfig
-from hwsim.scalesim.homes import home_map, replay_homes
+from hwsim.scalesim.homes import home_map, interleaved, replay_homes
 from hwsim.scalesim.replay import demand_streams, fold_blocks
 from hwsim.scalesim.topology import scalesim_shape
 from hwsim.scalesim.user import FetchOrder, distinct_ifmap, fetch_orders, user_prefetches
@@ -90,3 +90,20 @@ def test_a_strided_stem_and_a_gemm_skip_and_match() -> None:
                 assert np.array_equal(got.rows, want.rows) and np.array_equal(got.counts, want.counts)
                 assert got.dram_stop == want.dram_stop
 
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(user_cases())
+def test_interleaved_counts_skip_blocks_between_full_ones(case: tuple[Layer, ScaleSimConfig]) -> None:
+    """The interleaved entries' counts taken from a full block's for blocks between full ones equal those
+    counted block by block."""
+    layer, cfg = case
+    sp = scalesim_shape(layer)
+    for operand in ("ifmap", "filter"):
+        hm = home_map(sp, cfg, operand)
+        if not hm.skew:
+            continue
+        full = np.diff(hm.cum) == hm.steps * hm.width
+        got = interleaved(sp, cfg, operand, hm.folds, hm.steps, hm.width, full)
+        want = interleaved(sp, cfg, operand, hm.folds, hm.steps, hm.width)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
