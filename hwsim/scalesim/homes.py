@@ -285,13 +285,19 @@ def first_missing_run(win: OrderWindows, s0: int, sf: StreamFold, i: int, j: int
 def next_window(one: int, k: int, p_sets: int, n_sets: int, a_sets: int, win: OrderWindows | None,
                 addr: int) -> int:
     """After ``k`` prefetches, a demand whose address's own set is ``one`` missed: the count of
-    prefetches after which the window first holds the address (its own set, or another copy)."""
+    prefetches after which the window first holds the address (its own set, or another copy).
+
+    Windows move forward by at most their own size, so past the next window the first to hold the
+    address is the first to reach its first copy after that window's end (the order read once up to
+    the own set, in growing chunks: a column fold's first miss may wait for dozens of windows)."""
     k1 = k + 1
-    while True:
-        s1 = (k1 * p_sets) % n_sets
-        if (one - s1) % n_sets < a_sets or (win is not None and win.holds(s1, addr)):
-            return k1
+    s1 = (k1 * p_sets) % n_sets
+    if (one - s1) % n_sets < a_sets or (win is not None and win.holds(s1, addr)):
+        return k1
+    target = one if win is None else win.first_set((s1 + a_sets) % n_sets, one, addr)
+    while (target - (k1 * p_sets) % n_sets) % n_sets >= a_sets:
         k1 += 1
+    return k1
 
 
 SHORT_STEPS = 8   # steps per array column below which a stream fold's addresses are built, not sliced

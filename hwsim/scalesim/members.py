@@ -52,3 +52,16 @@ class OrderWindows:
         if self.filled == s0:
             return bool(self.stamp[a - self.base] == s0)
         return any(bool(np.any(sl == a)) for sl in self.slices(s0, self.addrs))
+
+    def first_set(self, s0: int, stop: int, a: int) -> int:
+        """The first set from ``s0`` on, cyclically up to ``stop``, that holds address ``a`` (``stop``
+        if none before it: the address's own set); read in growing chunks, since a copy is usually near."""
+        eps = self.eps
+        for lo, hi in [(s0, stop + 1)] if s0 <= stop else [(s0, self.n_sets), (0, stop + 1)]:
+            i, end, step = lo * eps, min(hi * eps, self.cnt), 8192
+            while i < end:
+                hit = np.flatnonzero(self.addrs[i: min(end, i + step)] == a)
+                if hit.size:
+                    return (i + int(hit[0])) // eps
+                i, step = i + step, step * 4
+        return stop
