@@ -501,12 +501,20 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int,
         addrs = order.addrs if win is not None else None
         plain_preload = hm.operand == "filter" and not hm.skew   # rows of w entries, all valid
         memo: dict[tuple[Hashable, int], tuple[list[tuple[int, int]], int]] = {}
+        lo_l, hi_l, whole_l, empty_l = lo_s.tolist(), hi_s.tolist(), whole.tolist(), empty.tolist()
         f, run = 0, 1
         while f < n_f:
             s_in = (k * p_sets) % n_sets
-            # the next fold whose homes may leave the window (vectorized, in growing steps)
+            # the next fold whose homes may leave the window: a few in plain integers (it is usually
+            # near), then vectorized in growing steps
+            e_in = s_in + a_sets
+            lim = min(n_f, f + 16)
+            while f < lim and (empty_l[f] or (not whole_l[f] and (
+                    (lo_l[f] >= s_in and hi_l[f] < e_in) if e_in <= n_sets
+                    else (lo_l[f] >= s_in or hi_l[f] < e_in - n_sets)))):
+                f += 1
             step = 64
-            while f < n_f:
+            while lim <= f < n_f:
                 end = min(n_f, f + step)
                 a, b = lo_s[f:end], hi_s[f:end]
                 if s_in + a_sets <= n_sets:
