@@ -62,15 +62,18 @@ class CutSlots:
         self.cols_fit = int(np.count_nonzero(self.room_c >= sp.s))
         self.none = np.zeros(0, dtype=np.int64)
         self.known: dict[tuple[int, ...], np.ndarray] = {}
+        pr, pc = np.divmod(np.arange(sp.npix, dtype=np.int64), sp.ew)   # OS: the blocks holding a cut pixel
+        self.cut_blocks = set((np.flatnonzero((pr >= self.rows_fit) | (pc >= self.cols_fit)) // self.R).tolist()) \
+            if self.os else set()
 
     def __call__(self, g: int, w: int, t: int) -> np.ndarray:
         sp, R = self.sp, self.R
         if self.rows_fit == sp.eh and self.cols_fit == sp.ew:
             return self.none
         if self.os:   # the block's pixels: cut where past the rows or columns that fit
-            cells = [divmod(p, sp.ew) for p in range(g * R, g * R + w)]
-            if all(r < self.rows_fit and c < self.cols_fit for r, c in cells):
+            if g not in self.cut_blocks:
                 return self.none
+            cells = [divmod(p, sp.ew) for p in range(g * R, g * R + w)]
             key = (w, t, *(max(0, min(int(self.room_r[r]), sp.r)) * (sp.s + 1) + max(0, min(int(self.room_c[c]), sp.s))
                            for r, c in cells))   # each column's rooms, clipped to the kernel: one number
         else:
