@@ -106,17 +106,32 @@ def skew_view(lead: int, t: int, n: int, fill: int, dtype: type) -> tuple[np.nda
     return flat, as_strided(flat, shape=(lead, t, n), strides=(t * n * it, n * it, (n + 1) * it), writeable=True)
 
 
+def skew_valid(flat: np.ndarray, m: int, n: int) -> np.ndarray:
+    """The entries of :func:`skew_view`'s read-out of an ``m x n`` matrix with no null entry: its
+    corners' entries moved next to its full middle rows, which are left in place (a view of ``flat``,
+    no copy of the ``m - n + 1`` full rows)."""
+    if m < 2 * n:   # the corners overlap or are most of it
+        return flat[flat >= 0]
+    col = np.arange(n, dtype=np.int64)
+    tri = n * (n - 1) // 2
+    head = flat[: (n - 1) * n].reshape(n - 1, n)[col[None, :] <= col[: n - 1, None]]
+    tail = flat[m * n:].reshape(n - 1, n)[col[None, :] > col[: n - 1, None]]
+    flat[(n - 1) * n - tri: (n - 1) * n] = head
+    flat[m * n: m * n + tri] = tail
+    return flat[(n - 1) * n - tri: m * n + tri]
+
+
 def ifmap_dtype(sp: Shape, cfg: ScaleSimConfig) -> type:
     """The narrowest of int32 and int64 that holds every IFMAP address (half the memory traffic)."""
     return np.int32 if sp.h * sp.w * sp.c + cfg.ifmap_offset < 2**31 - 1 else np.int64
 
 
-def ifmap_matrix(sp: Shape, cfg: ScaleSimConfig, out: np.ndarray, pixels_across: bool) -> None:
+def ifmap_matrix(sp: Shape, cfg: ScaleSimConfig, out: np.ndarray, pixels_across: bool) -> bool:
     """Write an IFMAP prefetch matrix of ``F x T x n`` (blocks, rows, columns) into ``out``: with
     ``pixels_across`` (OS, IS) pixel ``f*n + c`` at window index ``t``, else (WS) pixel ``t`` at window
     index ``f*n + c``. Each entry is its pixel's window corner plus its index's offset, added at full
     size once; -1 at columns past the operand and where the window leaves the input, set only on the
-    pixels whose window the input's edge cuts."""
+    pixels whose window the input's edge cuts. Returns whether any entry was set to -1."""
     F, T, n = out.shape
     ip = ifmap_parts(sp, cfg)
     across = np.arange(F, dtype=np.int64)[:, None] * n + np.arange(n, dtype=np.int64)
@@ -138,6 +153,7 @@ def ifmap_matrix(sp: Shape, cfg: ScaleSimConfig, out: np.ndarray, pixels_across:
         out[:, cut, :] = np.where(ok, sub, -1)
     f_i, c_i = np.nonzero(across >= bound)
     out[f_i, :, c_i] = -1
+    return bool(cut.size or f_i.size)
 
 
 def distinct_ifmap(sp: Shape) -> bool:
@@ -168,23 +184,26 @@ def fetch_orders(sp: Shape, cfg: ScaleSimConfig, lazy: bool = False) -> tuple[Fe
 
     # each matrix's slots (null ones included) and its build; a skewed read-out (the anti-diagonals)
     # is laid out with -1 in its corners, dropped with the null slots
-    def i_mat() -> np.ndarray:
+    def i_mat() -> np.ndarray:   # the valid entries (a null one only where some entry is null)
         if flow is Dataflow.IS:
             flat: np.ndarray = np.empty(cf * K * C, dtype=ifmap_dtype(sp, cfg))
-            ifmap_matrix(sp, cfg, flat.reshape(cf, K, C), True)
-            return flat
+            null = ifmap_matrix(sp, cfg, flat.reshape(cf, K, C), True)
+            return flat[flat >= 0] if null else flat
         lead, t = (rf, K) if flow is Dataflow.OS else (rf, P)
         flat, view = skew_view(lead, t, R, -1, ifmap_dtype(sp, cfg))
-        ifmap_matrix(sp, cfg, view, flow is Dataflow.OS)
-        return flat
+        if ifmap_matrix(sp, cfg, view, flow is Dataflow.OS):
+            return flat[flat >= 0]
+        return skew_valid(flat, lead * t, R)
 
     def f_mat() -> np.ndarray:
         if flow is Dataflow.IS:
             fr, t, c = axes(rf, M, R)
-            return skewed(filt(fr * R + c, t, fr * R + c < K).reshape(rf * M, R), -1)
-        fc, t, c = axes(cf, K, C)
-        mat = filt(t, fc * C + c, fc * C + c < M)
-        return skewed(mat.reshape(cf * K, C), -1) if flow is Dataflow.OS else mat.ravel()
+            mat = skewed(filt(fr * R + c, t, fr * R + c < K).reshape(rf * M, R), -1)
+        else:
+            fc, t, c = axes(cf, K, C)
+            mat = filt(t, fc * C + c, fc * C + c < M)
+            mat = skewed(mat.reshape(cf * K, C), -1) if flow is Dataflow.OS else mat.ravel()
+        return mat[mat >= 0]
 
     i_size = {Dataflow.OS: rf * K * R, Dataflow.WS: rf * P * R, Dataflow.IS: cf * K * C}[flow]
     f_size = rf * M * R if flow is Dataflow.IS else cf * K * C
@@ -195,8 +214,7 @@ def fetch_orders(sp: Shape, cfg: ScaleSimConfig, lazy: bool = False) -> tuple[Fe
         if window_sets(held, kb)[3] == 0 or (lazy and distinct):   # never looked at
             out.append(FetchOrder(np.zeros(0, dtype=np.int64), size, distinct, held))
         else:
-            mat = build()
-            out.append(FetchOrder(mat[mat >= 0], size, distinct))
+            out.append(FetchOrder(build(), size, distinct))
     return out[0], out[1]
 
 

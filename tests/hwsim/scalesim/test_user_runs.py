@@ -22,6 +22,7 @@ from hwsim.scalesim.user import (
     fetch_orders,
     replay_prefetches,
     rollout_sorted,
+    skew_valid,
     skew_view,
     skewed,
     user_prefetches,
@@ -100,11 +101,14 @@ def test_skewed_read_out_is_the_rollout_with_its_corners(m: int, n: int, seed: i
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 6), st.integers(1, 12), st.integers(1, 20), st.integers(0, 2**31))
 def test_a_skew_view_written_in_place_is_the_skewed_read_out(lead: int, t: int, n: int, seed: int) -> None:
-    """A matrix written through ``skew_view`` reads out as ``skewed`` of it, corners included."""
+    """A matrix written through ``skew_view`` reads out as ``skewed`` of it, corners included, and its
+    entries without the corners (``skew_valid``) as the rollout."""
     vals = np.random.default_rng(seed).integers(0, 50, size=(lead * t, n))
     flat, view = skew_view(lead, t, n, -1, np.int32)
     view[...] = vals.reshape(lead, t, n)
     assert np.array_equal(flat, skewed(vals, -1))
+    got = skew_valid(flat.copy(), lead * t, n)
+    assert np.array_equal(got, rollout_sorted(vals))
 
 
 def test_an_address_held_nowhere_among_duplicates_is_one_line() -> None:
