@@ -274,10 +274,10 @@ def first_missing_run(win: OrderWindows, s0: int, sf: StreamFold, i: int, j: int
     start = i
     while i < j:
         e = min(j, i + step)
-        out = np.flatnonzero(~win.member(s0, sf.addrs(i, e)))
-        if out.size:
-            win.probe = i + int(out[0]) == start
-            return i + int(out[0])
+        q = win.first_absent(s0, sf.addrs(i, e))
+        if q >= 0:
+            win.probe = i + q == start
+            return i + q
         i, step = e, step * 4
     return -1
 

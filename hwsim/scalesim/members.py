@@ -45,7 +45,13 @@ class OrderWindows:
             for sl in self.slices(s0, self.index):
                 self.stamp[sl] = s0
             self.filled = s0
-        return self.stamp[addrs - self.base] == s0
+        return self.stamp[addrs - self.base if self.base else addrs] == s0
+
+    def first_absent(self, s0: int, addrs: np.ndarray) -> int:
+        """The index of the first of ``addrs`` the window from set ``s0`` does not hold, or -1."""
+        out = ~self.member(s0, addrs)
+        i = int(out.argmax())   # stops at the first
+        return i if out.size and out[i] else -1
 
     def holds(self, s0: int, a: int) -> bool:
         """Whether the window from set ``s0`` holds address ``a``: its slice scanned (no stamps)."""

@@ -158,6 +158,7 @@ class FoldBlocks:
     keys: list[tuple[int, int]]
     block: Callable[[tuple[int, int]], Block]
     span: Callable[[int, int], Block]
+    ends: Callable[[tuple[int, int]], tuple[int, int] | None]   # rows of a fold's first and last demand
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,12 +269,40 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
             else:
                 np.add(slots_a, pc[c], out=addr)
         if ifmap and partial:
-            p, k = (ia[a], ic[c]) if kinds[0] == "p" else (ic[c], ia[a])
-            inside = (kr[k] < room_r[p]) & (kc[k] < room_c[p])
+            inside = inside_at(ia[a], ic[c])
             keep = inside if keep is None else keep & inside
         if keep is None:
             return rel, addr
         return rel[keep], addr[keep]
+
+    def inside_at(along_a: np.ndarray, along_c: np.ndarray) -> np.ndarray:
+        """Whether slots whose operand indices along ``a`` and ``c`` are these read inside the input."""
+        p, k = (along_a, along_c) if kinds[0] == "p" else (along_c, along_a)
+        return (kr[k] < room_r[p]) & (kc[k] < room_c[p])
+
+    def ends(pattern: tuple[int, int]) -> tuple[int, int] | None:
+        """Rows (within the fold) of the fold's first and last demand, None without any: a stream's
+        from its first and last few diagonals alone (a window is cut only at the input's edge)."""
+        if preload:
+            rel = block(pattern)[0]
+            return (int(rel[0]), int(rel[-1])) if rel.size else None
+        fr, fc = pattern
+        starts = {"p": fc * C if flow is Dataflow.IS else fr * R, "k": fr * R, "m": fc * C}
+        _, okc, ic = part(kinds[1], starts[kinds[1]], n_c)
+        w = int(np.count_nonzero(okc))
+        if w not in grids:
+            rel, a, c = grid(w)
+            grids[w] = (rel, a, c, pa0[a])
+        rel, a, c, _ = grids[w]
+        if not rel.size or not (ifmap and partial):   # every slot of the valid columns is a demand
+            return (int(rel[0]), int(rel[-1])) if rel.size else None
+        few = min(rel.size, 8 * w * w + 64)
+        head, tail = slice(0, few), slice(rel.size - few, rel.size)
+        got = [rel[sl][inside_at(ia0[a[sl]], ic[c[sl]])] for sl in (head, tail)]
+        if not (got[0].size and got[1].size):
+            rel = block(pattern)[0]
+            return (int(rel[0]), int(rel[-1])) if rel.size else None
+        return int(got[0][0]), int(got[1][-1])
 
     def span(f0: int, f1: int) -> Block:
         """Folds ``f0 .. f1 - 1``: ``block`` with a leading axis of folds (one pass of numpy for a run
@@ -328,7 +357,7 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
             addr_out.append(addr.ravel())
         return np.concatenate(rows_out), np.concatenate(addr_out)
 
-    return FoldBlocks(fold_rows, keys, block, span)
+    return FoldBlocks(fold_rows, keys, block, span, ends)
 
 
 def spread(v: np.ndarray, c: np.ndarray, w: int, t: int) -> np.ndarray:

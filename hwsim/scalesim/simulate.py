@@ -151,14 +151,14 @@ class FoldFeed:
         fb = self.fb
         first = last = -1
         for f, key in enumerate(fb.keys):
-            rel = fb.block(key)[0]
-            if rel.size:
-                first = f * fb.fold_rows + int(rel[0])
+            got = fb.ends(key)
+            if got is not None:
+                first = f * fb.fold_rows + got[0]
                 break
         for f in range(len(fb.keys) - 1, -1, -1):
-            rel = fb.block(fb.keys[f])[0]
-            if rel.size:
-                last = f * fb.fold_rows + int(rel[-1])
+            got = fb.ends(fb.keys[f])
+            if got is not None:
+                last = f * fb.fold_rows + got[1]
                 break
         return first, last
 

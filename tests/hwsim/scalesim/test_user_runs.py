@@ -44,6 +44,9 @@ def test_span_equals_the_blocks_concatenated(case: tuple[Layer, ScaleSimConfig],
         addrs = np.concatenate([a for _, a in blocks])
         got_rows, got_addrs = fb.span(f0, f1)
         assert np.array_equal(got_rows, rows) and np.array_equal(got_addrs, addrs)
+        for f in range(len(fb.keys)):   # each fold's first and last demand rows, its block unbuilt
+            rel = fb.block(fb.keys[f])[0]
+            assert fb.ends(fb.keys[f]) == ((int(rel[0]), int(rel[-1])) if rel.size else None)
 
 
 def same(a: Prefetches, b: Prefetches) -> bool:
