@@ -241,9 +241,8 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
             rows.append(row)
             cum.append(cum[-1] + cycles)
 
-    def cycle(j: int) -> int:
-        """The cycle demand ``j`` (at or after ``j0``) is served at."""
-        r = out.row_of(j)
+    def cycle(r: int) -> int:
+        """The cycle a demand at or after ``j0`` is served at, from its row ``r``."""
         return r + late + pend_cum[bisect.bisect_left(pend_rows, r, h)] - pend_cum[h]
 
     def first_at(x: int) -> int:
@@ -281,8 +280,9 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
             jb = drain + queue.drained   # demand whose store makes occupancy exceed ``drain``
             jfull = total + queue.drained - 1   # demand whose store leaves no free space
             j = max(j0, ja, jb)
-            if j0 <= jfull < min(j, n) and cycle(jfull) < drain_end:
-                stall_at, event_row = jfull, out.row_of(jfull)
+            r_full = out.row_of(jfull) if j0 <= jfull < min(j, n) else -1
+            if r_full >= 0 and cycle(r_full) < drain_end:
+                stall_at, event_row = jfull, r_full
             elif j < n:
                 drain_from, event_row = j, out.row_of(j)
         if ev < len(ev_rows) and ev_rows[ev] < event_row:
@@ -290,14 +290,14 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
             ev += 1
             continue
         if stall_at >= 0:
-            stall = drain_end - cycle(stall_at)
+            stall = drain_end - cycle(event_row)
             late += stall
             add_stall(event_row, stall)
             wstall[event_row] = wstall.get(event_row, 0) + stall
             j0 = stall_at + 1
         elif drain_from >= 0:
             queue.close(drain_from + 1)
-            drain_end = queue.drain_at(cycle(drain_from))
+            drain_end = queue.drain_at(cycle(event_row))
             j0 = drain_from + 1
         else:
             break
