@@ -168,10 +168,13 @@ def ofmap_layout(sp: Shape, cfg: ScaleSimConfig) -> Layout:
     fg = fold_grid(sp, cfg)
     rf, cf, T, fold_rows = fg.row_folds, fg.col_folds, fg.steps, fg.fold_rows
     if cfg.dataflow is Dataflow.OS:   # fold: pixels x filters, written along anti-diagonals
+        # four kinds of fold (the last row fold and the last column fold are narrower), built once:
+        # a fold is looked up twice a drain
+        kinds = {(lr, lc): Fold(T - 1 + R - u, w, u, u * w)
+                 for lr, u in ((False, R), (True, P - (rf - 1) * R)) for lc, w in ((False, C), (True, M - (cf - 1) * C))}
 
         def fold(f: int) -> Fold:
-            u, w = extent(P, R, f % rf), extent(M, C, f // rf)
-            return Fold(T - 1 + R - u, w, u, u * w)
+            return kinds[(f % rf == rf - 1, f // rf == cf - 1)]
         return product_layout(fold_rows, fold, rf, cf, R, P - (rf - 1) * R, C, M - (cf - 1) * C)
     n_c = M if cfg.dataflow is Dataflow.WS else P   # fold: T steps x the column fold's filters / pixels
 
