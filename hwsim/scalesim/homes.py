@@ -103,6 +103,17 @@ class HomeMap:
         p = p[p < sp.npix]
         return valid_before(sp, p[None, :], np.asarray(t)[..., None]).sum(axis=-1)
 
+    def below_at(self, g: int, t: int) -> int:
+        """:meth:`below` at one row, in plain integers where no window of the block is cut (each of its
+        pixels then reads every index)."""
+        sp, C = self.sp, self.cfg.array_cols
+        if self.operand == "filter":
+            return t * min(C, sp.m - g * C)
+        pix = range(g * C, min(g * C + C, sp.npix))
+        if all(sp.h - (p // sp.ew) * sp.sh >= sp.r and sp.w - (p % sp.ew) * sp.sw >= sp.s for p in pix):
+            return t * len(pix)
+        return int(self.below(g, np.array([t], dtype=np.int64))[0])
+
 
 def rooms(sp: Shape, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Kernel rows and columns of pixel ``p``'s window that lie inside the input (a window may start
@@ -442,7 +453,7 @@ def preload_home(fb: FoldBlocks, hm: HomeMap, f0: int, rows: np.ndarray, q: int)
     g = int(hm.block_of[f])
     t = (f % hm.row_folds) * hm.cfg.array_rows + hm.cfg.array_rows - 1 - rel
     start = int(np.searchsorted(rows, rows[q]))
-    return int(hm.cum[g]) + int(hm.below(g, np.array([t], dtype=np.int64))[0]) + q - start
+    return int(hm.cum[g]) + hm.below_at(g, t) + q - start
 
 
 def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int, bw: int) -> Prefetches:
