@@ -255,14 +255,16 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
             r = max(r, pend_rows[i - 1] + 1)
         return max(j0, out.count_below(r))
 
-    def read_row(row: int) -> None:
-        """The read buffers' stalls on ``row``; later rows move by what exceeds its write stall."""
+    def read_row(row: int) -> bool:
+        """The read buffers' stalls on ``row``; later rows move by what exceeds its write stall (True:
+        they moved)."""
         extra = rb.serve(row, row + cum[bisect.bisect_left(rows, row)]) - wstall.get(row, 0)
         if extra > 0:
             add_stall(row, extra)
             pend_key.append(row + pend_cum[-1])
             pend_rows.append(row)
             pend_cum.append(pend_cum[-1] + extra)
+        return extra > 0
 
     while True:
         event_row = n_rows
@@ -286,8 +288,11 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
             elif j < n:
                 drain_from, event_row = j, out.row_of(j)
         if ev < len(ev_rows) and ev_rows[ev] < event_row:
-            read_row(ev_rows[ev])
-            ev += 1
+            # prefetching rows before the next drain event; one that stalls moves that event
+            while ev < len(ev_rows) and ev_rows[ev] < event_row:
+                ev += 1
+                if read_row(ev_rows[ev - 1]):
+                    break
             continue
         if stall_at >= 0:
             stall = drain_end - cycle(event_row)
