@@ -161,6 +161,8 @@ class StreamFold:
         return i + bisect.bisect_right(self.valid, i) if self.valid else i
 
     def home(self, i: int) -> int:
+        if self.mid[0] <= i < self.mid[1]:   # a middle diagonal: no correction
+            return self.base + i
         return self.base + i + self.corr(skew_find(self.slot(i), self.w, self.t))
 
     def row(self, i: int) -> int:
