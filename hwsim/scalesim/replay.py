@@ -296,7 +296,10 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
         rel, a, c, _ = grids[w]
         if not rel.size or not (ifmap and partial):   # every slot of the valid columns is a demand
             return (int(rel[0]), int(rel[-1])) if rel.size else None
-        few = min(rel.size, 8 * w * w + 64)
+        few = 8 * w * w + 64
+        if rel.size <= 2 * few:   # a small fold: built whole
+            rel = block(pattern)[0]
+            return (int(rel[0]), int(rel[-1])) if rel.size else None
         head, tail = slice(0, few), slice(rel.size - few, rel.size)
         got = [rel[sl][inside_at(ia0[a[sl]], ic[c[sl]])] for sl in (head, tail)]
         if not (got[0].size and got[1].size):

@@ -62,9 +62,10 @@ class CutSlots:
         self.cols_fit = int(np.count_nonzero(self.room_c >= sp.s))
         self.none = np.zeros(0, dtype=np.int64)
         self.known: dict[tuple[int, ...], np.ndarray] = {}
-        pr, pc = np.divmod(np.arange(sp.npix, dtype=np.int64), sp.ew)   # OS: the blocks holding a cut pixel
-        self.cut_blocks = set((np.flatnonzero((pr >= self.rows_fit) | (pc >= self.cols_fit)) // self.R).tolist()) \
-            if self.os else set()
+        self.cut_blocks: set[int] = set()   # OS: the blocks holding a cut pixel
+        if self.os and not (self.rows_fit == sp.eh and self.cols_fit == sp.ew):
+            pr, pc = np.divmod(np.arange(sp.npix, dtype=np.int64), sp.ew)
+            self.cut_blocks = set((np.flatnonzero((pr >= self.rows_fit) | (pc >= self.cols_fit)) // self.R).tolist())
 
     def __call__(self, g: int, w: int, t: int) -> np.ndarray:
         sp, R = self.sp, self.R
