@@ -36,7 +36,7 @@ from .members import OrderWindows
 from .replay import FoldBlocks
 from .streamfold import CutSlots, StreamFold
 from .topology import Shape
-from .user import PREPARED_BYTES, FetchOrder, Prefetches, window_sets
+from .user import PREPARED_BYTES, FetchOrder, Prefetches, add_prefetches, window_sets
 
 __all__ = ["HomeMap", "home_map", "FoldCache", "prefetches_again", "replay_homes"]
 
@@ -494,13 +494,6 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int,
                 return (sets >= s0) & (sets < s0 + a_sets)
             return (sets >= s0) | (sets < s0 + a_sets - n_sets)
 
-        def record(row: int, c: int) -> None:
-            if rows and rows[-1] == row:
-                counts[-1] += c
-            else:
-                rows.append(row)
-                counts.append(c)
-
         lo_s = np.clip(hm.lo, 0, None) // eps
         hi_s = np.maximum(hm.hi - 1, 0) // eps
         whole = (hm.hi - hm.lo) >= a_sets * eps   # never inside a window: always read
@@ -545,7 +538,7 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int,
             got = memo.get((key, s_in))
             if got is not None:
                 for rel, c in got[0]:
-                    record(row0 + rel, c)
+                    add_prefetches(rows, counts, row0 + rel, c)
                 k += got[1]
                 f += 1
                 continue
@@ -554,14 +547,14 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int,
             if hm.skew:   # homes increase in service order: the demands outside the window are runs
                 k = stream_misses(stream_fold(hm, f, fb, folds, cuts, addrs), win, k, (eps, n_sets, a_sets, p_sets), misses)
                 for rel, c in misses:
-                    record(row0 + rel, c)
+                    add_prefetches(rows, counts, row0 + rel, c)
                 memo[(key, s_in)] = (misses, k - k_in)
                 f += 1
                 continue
             if plain_preload:   # a WS filter fold: rows of consecutive homes, found without building it
                 k = preload_misses(hm, f, k, (eps, n_sets, a_sets, p_sets), misses)
                 for rel, c in misses:
-                    record(row0 + rel, c)
+                    add_prefetches(rows, counts, row0 + rel, c)
                 memo[(key, s_in)] = (misses, k - k_in)
                 f += 1
                 continue
@@ -591,7 +584,7 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int,
                 one = preload_home(fb, hm, f, rel_rows, q) // eps if win is not None else int(sets[q])
                 k1 = next_window(one, k, p_sets, n_sets, a_sets, win, int(dem[q]))
                 rel = int(rel_rows[q])
-                record(row0 + rel, k1 - k)
+                add_prefetches(rows, counts, row0 + rel, k1 - k)
                 misses.append((rel, k1 - k))
                 k = k1
                 pos, chunk = q + 1, 2048

@@ -42,6 +42,15 @@ class FetchOrder:
                               # half, so no address of it is ever looked at
 
 
+def add_prefetches(rows: list[int], counts: list[int], row: int, count: int) -> None:
+    """Record ``count`` prefetches at demand row ``row`` (rows come in order; one row's are summed)."""
+    if rows and rows[-1] == row:
+        counts[-1] += count
+    else:
+        rows.append(row)
+        counts.append(count)
+
+
 def window_sets(held: int, kb: int) -> tuple[int, int, int, int]:
     """A read buffer of ``kb`` kB holding ``held`` addresses: addresses per set, sets, sets in the active
     window, sets a new prefetch moves it by (0: the whole order fits the window, nothing is prefetched
@@ -319,13 +328,6 @@ def replay_prefetches(chunks: Iterable[Chunk], order: FetchOrder, kb: int, bw: i
                 outside[elems[s0 * eps:]] = not on
                 outside[elems[: min((s1 - n_sets) * eps, cnt)]] = not on
 
-        def record(row: int, count: int) -> None:
-            if rows and rows[-1] == row:
-                counts[-1] += count
-            else:
-                rows.append(row)
-                counts.append(count)
-
         filled = 0   # the window ``outside`` leaves out
         fill(0, True)
         for pattern, row0, build in chunks:
@@ -333,7 +335,7 @@ def replay_prefetches(chunks: Iterable[Chunk], order: FetchOrder, kb: int, bw: i
             got = None if pattern is None else memo.get((pattern, s_in))
             if got is not None:   # this pattern was fed at this window before: the same misses again
                 for rel, c in got[0]:
-                    record(row0 + rel, c)
+                    add_prefetches(rows, counts, row0 + rel, c)
                 k += got[1]
                 continue
             prep = None if pattern is None else prepared.get(pattern)
@@ -388,7 +390,7 @@ def replay_prefetches(chunks: Iterable[Chunk], order: FetchOrder, kb: int, bw: i
                 fill(s1, True)
                 filled = s1
                 rel = int(dem_rows[q])
-                record(row0 + rel, k1 - k)
+                add_prefetches(rows, counts, row0 + rel, k1 - k)
                 misses.append((rel, k1 - k))
                 k = k1
                 pos, chunk = q + 1, 4096
