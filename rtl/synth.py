@@ -435,8 +435,12 @@ def _utilisation(log: str, target: str) -> dict[str, dict[str, int]]:
 
 
 def _memories(log: str) -> list[dict[str, str]]:
-    """Where ``memory_libmap`` put each inferred memory (a block-RAM cell, LUT RAM, or flip-flops)."""
-    out = [{"memory": name.split(".")[-1], "mapped_to": via.strip("$_")}
+    """Where ``memory_libmap`` put each inferred memory (a block-RAM cell, LUT RAM, or flip-flops), named
+    inside the core (``ifmap_h0``, or ``ifmap_h0.bank1`` for a half split into banks)."""
+    def inside(name: str) -> str:
+        return name.split(".core.", 1)[-1]
+
+    out = [{"memory": inside(name), "mapped_to": via.strip("$_")}
            for name, via in re.findall(r"^mapping memory (\S+) via (\S+)", log, re.M)]
-    return out + [{"memory": name.split(".")[-1], "mapped_to": "FF"}
+    return out + [{"memory": inside(name), "mapped_to": "FF"}
                   for name in re.findall(r"^using FF mapping for memory (\S+)", log, re.M)]

@@ -145,24 +145,18 @@ def test_buffer_memories_follow_the_geometry() -> None:
         BufferMemory("ifmap", 300, 5, 3, 1).brams("xc7")
 
 
-# The 16x16 ECP5 build (WS as well as OS, 128-bit words) used 68 DP16KD where the geometry model says 8:
-# 2 x (15 + 15 + 4) fits ifmap and filter halves stored at their full 128 bits, i.e. Yosys did not drop
-# their unread upper bits there as it did in every other build (docs/rtl.md). Pinned so a change shows.
-BRAM_MISSES = {"edge16_serial_1bank": 68}
-
-
 def test_bram_count_equals_every_build() -> None:
-    """Every synthesised core in docs/core_fpga.csv used exactly the block RAMs the geometry says, except
-    the one documented miss (BRAM_MISSES)."""
+    """Every synthesised core in docs/core_fpga.csv used exactly the block RAMs the geometry says (the
+    16x16 builds included: 8 DP16KD with one bank, 24 with two banks split per bank)."""
     from hwsim.area import bram_count
     from sims.experiments.core_fpga import POINTS, accelerator_of
 
     built = [r for r in _core_rows() if r["bram"] != ""]
-    assert len(built) >= 6
+    assert len(built) == 9
     for r in built:
         pt = next(p for p in POINTS if p.name == r["point"])
         assert int(r["bram_predicted"]) == bram_count(accelerator_of(pt), pt.target), r["point"]
-        assert int(r["bram"]) == BRAM_MISSES.get(r["point"], int(r["bram_predicted"])), r["point"]
+        assert int(r["bram"]) == int(r["bram_predicted"]), r["point"]
 
 
 def test_core_model_is_the_fit_of_the_builds_and_within_its_error() -> None:
