@@ -331,8 +331,8 @@ def stream_fold(hm: HomeMap, f: int, fb: FoldBlocks, folds: dict[int, StreamFold
         cut = cuts(g, w, T) if hm.operand == "ifmap" else np.zeros(0, dtype=np.int64)
         off = 0 if flow is Dataflow.OS else hm.cfg.array_rows
         dem = fb.block(fb.keys[f])[1] if order is not None and T < SHORT_STEPS * hm.width else None
-        sf = folds[g] = StreamFold.build(g, w, T, off, int(hm.cum[g]), -hm.ends[0][g], hm.ends[1][g], hm.width,
-                                         cut, order, dem)
+        sf = folds[g] = StreamFold.build(g, w, T, off, int(hm.cum[g]), (-hm.ends[0][g]).tolist(),
+                                         hm.ends[1][g].tolist(), hm.width, cut, order, dem)
     return sf
 
 

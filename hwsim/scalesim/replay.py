@@ -283,19 +283,27 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
     def ends(pattern: tuple[int, int]) -> tuple[int, int] | None:
         """Rows (within the fold) of the fold's first and last demand, None without any: a stream's
         from its first and last few diagonals alone (a window is cut only at the input's edge)."""
-        if preload:
-            rel = block(pattern)[0]
-            return (int(rel[0]), int(rel[-1])) if rel.size else None
         fr, fc = pattern
         starts = {"p": fc * C if flow is Dataflow.IS else fr * R, "k": fr * R, "m": fc * C}
+        cut = ifmap and partial
+        if preload:   # valid a and c are prefixes; the block's rows R - 1 - a, bottom (a = R - 1) first
+            if cut:
+                rel = block(pattern)[0]
+                return (int(rel[0]), int(rel[-1])) if rel.size else None
+            n_in = min(R, max(0, bounds[kinds[0]] - starts[kinds[0]]))
+            w_in = min(C, max(0, bounds[kinds[1]] - starts[kinds[1]]))
+            return (R - n_in, R - 1) if n_in and w_in else None
+        w = min(n_c, max(0, bounds[kinds[1]] - starts[kinds[1]]))
+        if not cut:   # every slot of the valid columns is a demand: diagonals 0 .. T + w - 2
+            off = 0 if flow is Dataflow.OS else R
+            return (off, off + T + w - 2) if w and T else None
         _, okc, ic = part(kinds[1], starts[kinds[1]], n_c)
-        w = int(np.count_nonzero(okc))
         if w not in grids:
             rel, a, c = grid(w)
             grids[w] = (rel, a, c, pa0[a])
         rel, a, c, _ = grids[w]
-        if not rel.size or not (ifmap and partial):   # every slot of the valid columns is a demand
-            return (int(rel[0]), int(rel[-1])) if rel.size else None
+        if not rel.size:
+            return None
         few = 8 * w * w + 64
         if rel.size <= 2 * few:   # a small fold: built whole
             rel = block(pattern)[0]

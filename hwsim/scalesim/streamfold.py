@@ -61,25 +61,26 @@ class CutSlots:
         self.rows_fit = int(np.count_nonzero(self.room_r >= sp.r))   # output rows / columns whose windows fit
         self.cols_fit = int(np.count_nonzero(self.room_c >= sp.s))
         self.none = np.zeros(0, dtype=np.int64)
-        self.known: dict[tuple[int, ...], np.ndarray] = {}
+        self.known: dict[tuple[int, int, bytes], np.ndarray] = {}
         self.cut_blocks: set[int] = set()   # OS: the blocks holding a cut pixel
-        if self.os and not (self.rows_fit == sp.eh and self.cols_fit == sp.ew):
+        self.codes = self.none   # what a block's cut slots depend on, one number per column (the key's parts)
+        if self.rows_fit == sp.eh and self.cols_fit == sp.ew:
+            return
+        if self.os:   # each pixel's rooms, clipped to the kernel
             pr, pc = np.divmod(np.arange(sp.npix, dtype=np.int64), sp.ew)
             self.cut_blocks = set((np.flatnonzero((pr >= self.rows_fit) | (pc >= self.cols_fit)) // self.R).tolist())
+            self.codes = (np.clip(self.room_r[pr], 0, sp.r) * (sp.s + 1) + np.clip(self.room_c[pc], 0, sp.s)).astype(np.int32)
+        else:         # each window index's kernel row and column
+            kr, rem = np.divmod(np.arange(sp.window, dtype=np.int64), sp.s * sp.c)
+            self.codes = (kr * sp.s + rem // sp.c).astype(np.int32)
 
     def __call__(self, g: int, w: int, t: int) -> np.ndarray:
         sp, R = self.sp, self.R
         if self.rows_fit == sp.eh and self.cols_fit == sp.ew:
             return self.none
-        if self.os:   # the block's pixels: cut where past the rows or columns that fit
-            if g not in self.cut_blocks:
-                return self.none
-            cells = [divmod(p, sp.ew) for p in range(g * R, g * R + w)]
-            key = (w, t, *(max(0, min(int(self.room_r[r]), sp.r)) * (sp.s + 1) + max(0, min(int(self.room_c[c]), sp.s))
-                           for r, c in cells))   # each column's rooms, clipped to the kernel: one number
-        else:
-            sc = sp.s * sp.c   # each column's kernel row and column
-            key = (w, t, *((k // sc) * sp.s + k % sc // sp.c for k in range(g * R, g * R + w)))
+        if self.os and g not in self.cut_blocks:   # the block's pixels: cut where past the rows or columns that fit
+            return self.none
+        key = (w, t, self.codes[g * R: g * R + w].tobytes())
         got = self.known.get(key)
         if got is None:
             got = self.known[key] = self.build(g, w, t)
@@ -141,16 +142,15 @@ class StreamFold:
     dem: np.ndarray | None
 
     @classmethod
-    def build(cls, g: int, w: int, t: int, off: int, base: int, head: np.ndarray, tail: np.ndarray, width: int,
+    def build(cls, g: int, w: int, t: int, off: int, base: int, head: list[int], tail: list[int], width: int,
               cut: np.ndarray, order: np.ndarray | None, dem: np.ndarray | None = None) -> StreamFold:
-        lo, hi = skew_count(width - 1, w, t), max(skew_count(width - 1, w, t), skew_count(t, w, t))   # slots
+        lo = skew_count(width - 1, w, t)
+        hi = max(lo, skew_count(t, w, t))   # slots
         if cut.size:
             valid = cut - np.arange(cut.size, dtype=np.int64)
             mid = (lo - int(np.searchsorted(cut, lo)), hi - int(np.searchsorted(cut, hi)))
-        else:
-            valid, mid = cut, (lo, hi)
-        return cls(g, w, t, off, base, head.tolist(), tail.tolist(), width, valid.tolist(), valid,
-                   w * t - cut.size, mid, order, dem)
+            return cls(g, w, t, off, base, head, tail, width, valid.tolist(), valid, w * t - cut.size, mid, order, dem)
+        return cls(g, w, t, off, base, head, tail, width, [], cut, w * t, (lo, hi), order, dem)
 
     def corr(self, d: int) -> int:
         """The home correction of diagonal ``d``."""
