@@ -314,21 +314,27 @@ def next_window(one: int, k: int, p_sets: int, n_sets: int, a_sets: int, win: Or
 SHORT_STEPS = 8   # steps per array column below which a stream fold's addresses are built, not sliced
 
 
-def stream_fold(hm: HomeMap, f: int, fb: FoldBlocks, folds: dict[int, StreamFold], cuts: CutSlots,
+NO_CUT = np.zeros(0, dtype=np.int64)   # a filter's stream folds: no slot is cut
+NO_CUT.flags.writeable = False
+BOUNDS = {(Dataflow.OS, "ifmap"): "npix", (Dataflow.WS, "ifmap"): "window", (Dataflow.IS, "filter"): "window",
+          (Dataflow.OS, "filter"): "m"}   # the operand index along a stream fold's columns, by its bound
+
+
+def stream_fold(hm: HomeMap, f: int, fb: FoldBlocks, folds: dict[int, StreamFold], cuts: CutSlots | None,
                 order: np.ndarray | None) -> StreamFold:
     """Stream fold ``f``'s demands by index in closed form (:class:`~hwsim.scalesim.streamfold.
-    StreamFold`, one per block, kept in ``folds``; ``cuts``: an IFMAP's cut slots); ``order``: the
+    StreamFold`, one per block, kept in ``folds``; ``cuts``: an IFMAP's cut slots, None for a filter's,
+    which has none); ``order``: the
     built fetch order where the demands' addresses are looked at (duplicates), else None. A short
     fold's addresses (fewer than ``SHORT_STEPS`` steps per column) are built (``fb``) and kept instead:
     most of its demands lie on its first and last diagonals, where they are no slice of the order."""
     g = int(hm.block_of[f])
     sf = folds.get(g)
     if sf is None:
-        sp, flow = hm.sp, hm.cfg.dataflow
-        bound = {(Dataflow.OS, "ifmap"): sp.npix, (Dataflow.WS, "ifmap"): sp.window,
-                 (Dataflow.IS, "filter"): sp.window, (Dataflow.OS, "filter"): sp.m}[(flow, hm.operand)]
+        flow = hm.cfg.dataflow
+        bound = getattr(hm.sp, BOUNDS[(flow, hm.operand)])
         w, T = min(hm.width, max(0, bound - g * hm.width)), hm.steps
-        cut = cuts(g, w, T) if hm.operand == "ifmap" else np.zeros(0, dtype=np.int64)
+        cut = cuts(g, w, T) if cuts is not None and hm.operand == "ifmap" else NO_CUT
         off = 0 if flow is Dataflow.OS else hm.cfg.array_rows
         dem = fb.block(fb.keys[f])[1] if order is not None and T < SHORT_STEPS * hm.width else None
         sf = folds[g] = StreamFold.build(g, w, T, off, int(hm.cum[g]), (-hm.ends[0][g]).tolist(),
@@ -501,7 +507,7 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int,
         lo_s, hi_s = np.minimum(lo_s, n_sets - 1), np.minimum(hi_s, n_sets - 1)
         n_f = len(fb.keys)
         folds: dict[int, StreamFold] = {}
-        cuts = CutSlots(hm.sp, hm.cfg)
+        cuts = CutSlots(hm.sp, hm.cfg) if hm.operand == "ifmap" and hm.skew else None
         addrs = order.addrs if win is not None else None
         plain_preload = hm.operand == "filter" and not hm.skew   # rows of w entries, all valid
         memo: dict[tuple[Hashable, int], tuple[list[tuple[int, int]], int]] = {}
