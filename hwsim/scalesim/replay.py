@@ -216,19 +216,33 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
     keys = [(0 if by_fc else fr, 0 if by_fr else fc) for fc in range(cf) for fr in range(rf)]
     # a slot's address is part_a[a] + part_c[c]: one operand index runs along a, the other along c
     ifmap = operand == "ifmap"
-    if ifmap:  # pixel p, window index k: the pixel's window corner plus the index's offset
-        ip = ifmap_parts(sp, cfg)
-        pbase, koff, room_r, room_c, kr, kc = ip.pbase, ip.koff, ip.room_r, ip.room_c, ip.kr, ip.kc
-        partial = bool(room_r[-1] < sp.r or room_c[-1] < sp.s)   # some window runs past the input
+    # some window runs past the input (the last pixel's rooms)
+    partial = ifmap and (sp.h - (sp.eh - 1) * sp.sh < sp.r or sp.w - (sp.ew - 1) * sp.sw < sp.s)
     kinds = {(Dataflow.OS, "ifmap"): ("k", "p"), (Dataflow.WS, "ifmap"): ("p", "k"),
              (Dataflow.IS, "ifmap"): ("k", "p"), (Dataflow.OS, "filter"): ("k", "m"),
              (Dataflow.WS, "filter"): ("k", "m"), (Dataflow.IS, "filter"): ("m", "k")}[(flow, operand)]
     bounds = {"p": P, "k": K, "m": M}
     n_a, n_c = (R, C) if preload else (T, width)
 
+    # pixel p, window index k: the pixel's window corner plus the index's offset (IfmapParts), and the
+    # first block's parts along a; built at the first fold built (a fold's ends need none of them)
+    pbase = koff = room_r = room_c = kr = kc = pa0 = ia0 = np.zeros(0, dtype=np.int64)
+    ready = False
+
+    def need() -> None:
+        nonlocal pbase, koff, room_r, room_c, kr, kc, pa0, ia0, ready
+        if ready:
+            return
+        ready = True
+        if ifmap:
+            ip = ifmap_parts(sp, cfg)
+            pbase, koff, room_r, room_c, kr, kc = ip.pbase, ip.koff, ip.room_r, ip.room_c, ip.kr, ip.kc
+        pa0, _, ia0 = part(kinds[0], 0, n_a)
+
     def part(kind: str, start: int | np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Address parts, validity and (clipped) indices of operand indices ``start .. start + n - 1``
         (one row per start when ``start`` is an array of them)."""
+        need()
         idx = np.asarray(start, dtype=np.int64)[..., None] + np.arange(n, dtype=np.int64)
         if idx.ndim == 2 and np.ndim(start) == 0:
             idx = idx[0]
@@ -240,10 +254,10 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
             return (koff[idx] if ifmap else idx), ok, idx
         return idx * K + cfg.filter_offset, ok, idx
 
-    pa0, _, ia0 = part(kinds[0], 0, n_a)
     grids: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = {}
 
     def block(pattern: tuple[int, int]) -> Block:
+        need()
         fr, fc = pattern
         starts = {"p": fc * C if flow is Dataflow.IS else fr * R, "k": fr * R, "m": fc * C}
         pc, okc, ic = part(kinds[1], starts[kinds[1]], n_c)
@@ -297,7 +311,7 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
         if not cut:   # every slot of the valid columns is a demand: diagonals 0 .. T + w - 2
             off = 0 if flow is Dataflow.OS else R
             return (off, off + T + w - 2) if w and T else None
-        _, okc, ic = part(kinds[1], starts[kinds[1]], n_c)
+        _, okc, ic = part(kinds[1], starts[kinds[1]], n_c)   # (need() called)
         if w not in grids:
             rel, a, c = grid(w)
             grids[w] = (rel, a, c, pa0[a])
@@ -320,6 +334,7 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
         of folds, instead of one call per fold). A slot's parts are per-fold values of its row and its
         column broadcast over the slots, gathered only in a stream's partly filled first and last
         diagonals."""
+        need()
         f = np.arange(f0, f1, dtype=np.int64)
         fcs, frs = np.divmod(f, rf)   # keys run over the row folds within each column fold
         fr = np.zeros_like(frs) if by_fc else frs
