@@ -423,15 +423,24 @@ def preload_misses(hm: HomeMap, f: int, k: int, sets: tuple[int, int, int, int],
                    misses: list[tuple[int, int]]) -> int:
     """The misses of a WS filter fold after ``k`` prefetches (as :func:`stream_misses`): its rows, bottom
     first, each hold ``w`` consecutive homes (block row ``t`` at ``cum + t * w``), so each row's first
-    demand outside the window is arithmetic; nothing is built."""
+    demand outside the window is arithmetic, and so are the rows wholly inside it (skipped at once:
+    rows lower in the fold hold lower homes); nothing is built."""
     eps, n_sets, a_sets, p_sets = sets
     R, C = hm.cfg.array_rows, hm.cfg.array_cols
     g, fr = int(hm.block_of[f]), f % hm.row_folds
     w = min(C, hm.sp.m - g * C)
     rows_in = min(R, hm.steps - fr * R)
     base = int(hm.cum[g])
-    for a in range(rows_in - 1, -1, -1):
+    a = rows_in - 1
+    while a >= 0:
         h, h_end = base + (fr * R + a) * w, base + (fr * R + a + 1) * w
+        s0 = (k * p_sets) % n_sets
+        e = s0 + a_sets
+        if h >= s0 * eps and (e > n_sets or h_end <= e * eps):   # inside, as are the rows below it that
+            a = -(-(s0 * eps - base) // w) - fr * R - 1          # start at or past the window's first set
+            continue
+        if e > n_sets and h_end <= (e - n_sets) * eps:   # inside the window's wrapped part, as is all below
+            break
         while h < h_end:
             s0 = (k * p_sets) % n_sets
             at = h // eps
@@ -448,6 +457,7 @@ def preload_misses(hm: HomeMap, f: int, k: int, sets: tuple[int, int, int, int],
             misses.append((R - 1 - a, k1 - k))
             k = k1
             h += 1
+        a -= 1
     return k
 
 

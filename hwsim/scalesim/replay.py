@@ -10,8 +10,9 @@ on them. Memory grows with the layer's SRAM reads: this path is for layers of th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -148,6 +149,36 @@ def skew_slots(w: int, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True, slots=True)
+class FoldKeys(Sequence[tuple[int, int]]):
+    """Each demand fold's pattern ``(fr, fc)`` (column folds outer, row folds inner), 0 along the fold
+    index an operand's demands do not depend on: found by index, not listed (thousands of folds)."""
+
+    row_folds: int
+    col_folds: int
+    by_fr: bool   # the same in every column fold
+    by_fc: bool   # the same in every row fold
+
+    def __len__(self) -> int:
+        return self.row_folds * self.col_folds
+
+    @overload
+    def __getitem__(self, f: int) -> tuple[int, int]: ...
+    @overload
+    def __getitem__(self, f: slice) -> list[tuple[int, int]]: ...
+
+    def __getitem__(self, f: int | slice) -> tuple[int, int] | list[tuple[int, int]]:
+        n = self.row_folds * self.col_folds
+        if isinstance(f, slice):
+            return [self[i] for i in range(*f.indices(n))]
+        if f < 0:
+            f += n
+        if not 0 <= f < n:
+            raise IndexError(f)
+        fc, fr = divmod(f, self.row_folds)
+        return (0 if self.by_fc else fr, 0 if self.by_fr else fc)
+
+
+@dataclass(frozen=True, slots=True)
 class FoldBlocks:
     """One read operand's demands, fold by fold: ``fold_rows`` rows per fold, the pattern ``keys[f]`` of
     each fold, ``block(pattern)``, the fold's ``(rows within the fold, addresses)`` in service order, and
@@ -155,7 +186,7 @@ class FoldBlocks:
     broadcasting over the folds: the blocks of those folds concatenated."""
 
     fold_rows: int
-    keys: list[tuple[int, int]]
+    keys: FoldKeys
     block: Callable[[tuple[int, int]], Block]
     span: Callable[[int, int], Block]
     ends: Callable[[tuple[int, int]], tuple[int, int] | None]   # rows of a fold's first and last demand
@@ -213,7 +244,7 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
 
     by_fr = (flow, operand) in ((Dataflow.OS, "ifmap"), (Dataflow.WS, "ifmap"), (Dataflow.IS, "filter"))
     by_fc = (flow, operand) == (Dataflow.OS, "filter")
-    keys = [(0 if by_fc else fr, 0 if by_fr else fc) for fc in range(cf) for fr in range(rf)]
+    keys = FoldKeys(rf, cf, by_fr, by_fc)
     # a slot's address is part_a[a] + part_c[c]: one operand index runs along a, the other along c
     ifmap = operand == "ifmap"
     # some window runs past the input (the last pixel's rooms)

@@ -4,6 +4,8 @@ the replay of every demand (``replay_prefetches`` on the full stream)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from demands import user_cases
 from hypothesis import HealthCheck, given, settings
@@ -11,10 +13,10 @@ from hypothesis import strategies as st
 
 from hwsim import Dataflow, Layer, LayerKind
 from hwsim.scalesim import ScaleSimConfig
-from hwsim.scalesim.homes import home_map, interleaved, replay_homes
+from hwsim.scalesim.homes import HomeMap, home_map, interleaved, preload_misses, replay_homes
 from hwsim.scalesim.replay import demand_streams, fold_blocks
 from hwsim.scalesim.topology import scalesim_shape
-from hwsim.scalesim.user import FetchOrder, distinct_ifmap, fetch_orders, user_prefetches
+from hwsim.scalesim.user import FetchOrder, distinct_ifmap, fetch_orders, user_prefetches, window_sets
 
 
 def built(order: FetchOrder, sp_size: int) -> FetchOrder:
@@ -107,3 +109,42 @@ def test_interleaved_counts_skip_blocks_between_full_ones(case: tuple[Layer, Sca
         got = interleaved(sp, cfg, operand, hm.folds, hm.steps, hm.width, full)
         want = interleaved(sp, cfg, operand, hm.folds, hm.steps, hm.width)
         assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def misses_home_by_home(hm: HomeMap, f: int, k: int, sets: tuple[int, int, int, int]) -> tuple[list[tuple[int, int]], int]:
+    """A WS filter fold's misses after ``k`` prefetches, each home checked against the window in turn."""
+    eps, n_sets, a_sets, p_sets = sets
+    R, C = hm.cfg.array_rows, hm.cfg.array_cols
+    g, fr = int(hm.block_of[f]), f % hm.row_folds
+    w, base = min(C, hm.sp.m - g * C), int(hm.cum[g])
+    misses = []
+    for a in range(min(R, hm.steps - fr * R) - 1, -1, -1):   # rows bottom first, each's homes in turn
+        for h in range(base + (fr * R + a) * w, base + (fr * R + a + 1) * w):
+            k1 = k
+            while (h // eps - (k1 * p_sets) % n_sets) % n_sets >= a_sets:
+                k1 += 1
+            if k1 > k:
+                misses.append((R - 1 - a, k1 - k))
+                k = k1
+    return misses, k
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(user_cases(), st.integers(0, 2**31))
+def test_preload_misses_skip_only_rows_inside_the_window(case: tuple[Layer, ScaleSimConfig], seed: int) -> None:
+    """The WS filter's misses found row by row (rows wholly inside the window skipped at once, wrapped
+    windows included) against checking every home, on every fold at drawn window positions."""
+    layer, cfg = case
+    cfg = replace(cfg, dataflow=Dataflow.WS)
+    sp = scalesim_shape(layer)
+    order = fetch_orders(sp, cfg)[1]
+    sets = window_sets(order.addrs.size, cfg.filter_sram_kb)
+    if sets[3] == 0:   # the order fits the window: nothing is prefetched again
+        return
+    hm = home_map(sp, cfg, "filter")
+    rng = np.random.default_rng(seed)
+    for f in range(hm.block_of.size):
+        for k in (0, *rng.integers(0, 4 * sets[1] + 1, size=3).tolist()):
+            got: list[tuple[int, int]] = []
+            k_out = preload_misses(hm, f, k, sets, got)
+            assert (got, k_out) == misses_home_by_home(hm, f, k, sets)
