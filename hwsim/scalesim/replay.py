@@ -326,8 +326,8 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
         return (kr[k] < room_r[p]) & (kc[k] < room_c[p])
 
     def ends(pattern: tuple[int, int]) -> tuple[int, int] | None:
-        """Rows (within the fold) of the fold's first and last demand, None without any: a stream's
-        from its first and last few diagonals alone (a window is cut only at the input's edge)."""
+        """Rows (within the fold) of the fold's first and last demand, None without any: a stream's in
+        closed form from its columns' valid runs (a window is cut only at the input's edge)."""
         fr, fc = pattern
         starts = {"p": fc * C if flow is Dataflow.IS else fr * R, "k": fr * R, "m": fc * C}
         cut = ifmap and partial
@@ -342,23 +342,26 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
         if not cut:   # every slot of the valid columns is a demand: diagonals 0 .. T + w - 2
             off = 0 if flow is Dataflow.OS else R
             return (off, off + T + w - 2) if w and T else None
-        _, okc, ic = part(kinds[1], starts[kinds[1]], n_c)   # (need() called)
-        if w not in grids:
-            rel, a, c = grid(w)
-            grids[w] = (rel, a, c, pa0[a])
-        rel, a, c, _ = grids[w]
-        if not rel.size:
+        # a window cut by the input's edge: each column's valid a run from 0 (the first pixel / window
+        # index of the column's reads inside) to its largest, so the first demand is at the first valid
+        # column's diagonal 0 + c and the last at the largest a + c
+        c = np.arange(w, dtype=np.int64)
+        if flow is Dataflow.OS:   # columns pixels, a window indices within the pixel's rooms
+            need()
+            px = starts["p"] + c
+            rr, rc = np.minimum(room_r[px], sp.r), np.minimum(room_c[px], sp.s)
+            a_hi = ((rr - 1) * sp.s + rc) * sp.c - 1
+        else:                     # WS: columns window indices, a the pixels (output rows, columns) reading them
+            k = starts["k"] + c
+            kr_, rem = np.divmod(k, sp.s * sp.c)
+            rr = np.clip((sp.h - kr_ + sp.sh - 1) // sp.sh, 0, sp.eh)
+            rc = np.clip((sp.w - rem // sp.c + sp.sw - 1) // sp.sw, 0, sp.ew)
+            a_hi = (rr - 1) * sp.ew + rc - 1
+        ok = np.flatnonzero((rr > 0) & (rc > 0))
+        if not ok.size:
             return None
-        few = 8 * w * w + 64
-        if rel.size <= 2 * few:   # a small fold: built whole
-            rel = block(pattern)[0]
-            return (int(rel[0]), int(rel[-1])) if rel.size else None
-        head, tail = slice(0, few), slice(rel.size - few, rel.size)
-        got = [rel[sl][inside_at(ia0[a[sl]], ic[c[sl]])] for sl in (head, tail)]
-        if not (got[0].size and got[1].size):
-            rel = block(pattern)[0]
-            return (int(rel[0]), int(rel[-1])) if rel.size else None
-        return int(got[0][0]), int(got[1][-1])
+        off = 0 if flow is Dataflow.OS else R
+        return off + int(ok[0]), off + int((a_hi[ok] + ok).max())
 
     def span(f0: int, f1: int) -> Block:
         """Folds ``f0 .. f1 - 1``: ``block`` with a leading axis of folds (one pass of numpy for a run
