@@ -119,7 +119,7 @@ def rooms(sp: Shape, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Kernel rows and columns of pixel ``p``'s window that lie inside the input (a window may start
     past it)."""
     orow, ocol = np.divmod(p, sp.ew)
-    return (np.clip(sp.h - orow * sp.sh, 0, sp.r), np.clip(sp.w - ocol * sp.sw, 0, sp.s))
+    return (np.minimum(np.maximum(sp.h - orow * sp.sh, 0), sp.r), np.minimum(np.maximum(sp.w - ocol * sp.sw, 0), sp.s))
 
 
 def valid_before(sp: Shape, p: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -232,7 +232,7 @@ def interleaved(sp: Shape, cfg: ScaleSimConfig, operand: str, F: int, T: int, n:
     # rows below, by how far past its diagonal T (0 .. 2n - 3)
     for rows, rel, lo in ((g * T - (n - 1) + i, i - (n - 1) + c, -(n - 1)), ((g + 1) * T + i, i + c, 0)):
         ok = (rows >= 0) & (rows < F * T)
-        ok = ok & entry_valid(sp, cfg, operand, T, np.clip(rows, 0, F * T - 1), c)
+        ok = ok & entry_valid(sp, cfg, operand, T, np.minimum(np.maximum(rows, 0), F * T - 1), c)
         idx = (slot + np.broadcast_to(rel - lo, ok.shape))[ok]
         hist = np.bincount(idx, minlength=gs.size * 2 * n).reshape(gs.size, 2 * n)
         every = np.bincount((rel - lo).ravel(), minlength=2 * n)[None, :]   # a block between full ones
@@ -510,7 +510,7 @@ def replay_homes(fb: FoldBlocks, hm: HomeMap | None, order: FetchOrder, kb: int,
                 return (sets >= s0) & (sets < s0 + a_sets)
             return (sets >= s0) | (sets < s0 + a_sets - n_sets)
 
-        lo_s = np.clip(hm.lo, 0, None) // eps
+        lo_s = np.maximum(hm.lo, 0) // eps
         hi_s = np.maximum(hm.hi - 1, 0) // eps
         whole = (hm.hi - hm.lo) >= a_sets * eps   # never inside a window: always read
         empty = hm.hi <= hm.lo

@@ -27,7 +27,7 @@ __all__ = ["skew_counts", "skew_cells", "CutSlots", "StreamFold"]
 
 def skew_counts(x: np.ndarray, w: int, t: int) -> np.ndarray:
     """:func:`~hwsim.scalesim.layout.skew_count` at every ``x``."""
-    full = np.clip(x - t + 1, 0, w)
+    full = np.minimum(np.maximum(x - t + 1, 0), w)   # (np.clip costs several times more on small arrays)
     hi = np.minimum(x - 1, w - 1)
     n = hi - full + 1
     return full * t + np.where(n > 0, n * x - (full + hi) * n // 2, 0)
