@@ -17,33 +17,50 @@ from .user import FetchOrder
 __all__ = ["OrderWindows"]
 
 
+INDEX_CHUNK = 1 << 16   # entries of the order cast to stamp indices at a time, where a window first needs them
+
+
 class OrderWindows:
     """A window's addresses from the built fetch order (:mod:`.members`)."""
 
     def __init__(self, order: FetchOrder, eps: int, n_sets: int, a_sets: int) -> None:
         self.addrs = order.addrs
         self.base = int(order.addrs.min())
-        self.index = order.addrs.astype(np.intp)   # stamped through (native width; a cast is 2x a subtract)
-        if self.base:
-            self.index -= self.base
+        # stamped through (native width; a cast is 2x a subtract), cast chunk by chunk where a window is
+        # first stamped: many layers stamp a few windows of an order of millions of entries, or none
+        self.index = np.empty(order.addrs.size, dtype=np.intp)
+        self.cast = [False] * -(-order.addrs.size // INDEX_CHUNK)
         self.cnt = order.addrs.size
         self.stamp = np.full(int(order.addrs.max()) - self.base + 1, -1, dtype=np.int32)   # sets < 2^31
         self.eps, self.n_sets, self.a_sets = eps, n_sets, a_sets
         self.filled = -1
         self.probe = True   # whether a check looks for its first demand in the window's slice first
 
-    def slices(self, s0: int, e: np.ndarray) -> list[np.ndarray]:
-        """The window from set ``s0`` as slices of ``e`` (the order's addresses, or their index form)."""
+    def ranges(self, s0: int) -> list[tuple[int, int]]:
+        """The window from set ``s0`` as ranges of the order's entries."""
         s1 = s0 + self.a_sets
         if s1 <= self.n_sets:
-            return [e[s0 * self.eps: min(s1 * self.eps, self.cnt)]]
-        return [e[s0 * self.eps:], e[: min((s1 - self.n_sets) * self.eps, self.cnt)]]
+            return [(s0 * self.eps, min(s1 * self.eps, self.cnt))]
+        return [(s0 * self.eps, self.cnt), (0, min((s1 - self.n_sets) * self.eps, self.cnt))]
+
+    def slices(self, s0: int, e: np.ndarray) -> list[np.ndarray]:
+        """The window from set ``s0`` as slices of ``e`` (the order's addresses)."""
+        return [e[lo:hi] for lo, hi in self.ranges(s0)]
+
+    def cast_index(self, lo: int, hi: int) -> None:
+        """Entries ``lo .. hi - 1`` of the order in :attr:`index` (their stamp places), each chunk once."""
+        for c in range(lo // INDEX_CHUNK, -(-hi // INDEX_CHUNK)):
+            if not self.cast[c]:
+                a, b = c * INDEX_CHUNK, min(self.cnt, (c + 1) * INDEX_CHUNK)
+                np.subtract(self.addrs[a:b], self.base, out=self.index[a:b], casting="unsafe")
+                self.cast[c] = True
 
     def member(self, s0: int, addrs: np.ndarray) -> np.ndarray:
         """Whether the window from set ``s0`` holds each of ``addrs``."""
         if self.filled != s0:
-            for sl in self.slices(s0, self.index):
-                self.stamp[sl] = s0
+            for lo, hi in self.ranges(s0):
+                self.cast_index(lo, hi)
+                self.stamp[self.index[lo:hi]] = s0
             self.filled = s0
         return self.stamp[addrs - self.base if self.base else addrs] == s0
 
