@@ -25,13 +25,14 @@ class OrderWindows:
 
     def __init__(self, order: FetchOrder, eps: int, n_sets: int, a_sets: int) -> None:
         self.addrs = order.addrs
-        self.base = int(order.addrs.min())
+        self.base = 0   # the order's lowest address, and the stamps: found at the first window stamped
         # stamped through (native width; a cast is 2x a subtract), cast chunk by chunk where a window is
         # first stamped: many layers stamp a few windows of an order of millions of entries, or none
         self.index = np.empty(order.addrs.size, dtype=np.intp)
         self.cast = [False] * -(-order.addrs.size // INDEX_CHUNK)
+        self.left = len(self.cast)   # chunks not cast yet
         self.cnt = order.addrs.size
-        self.stamp = np.full(int(order.addrs.max()) - self.base + 1, -1, dtype=np.int32)   # sets < 2^31
+        self.stamp = np.zeros(0, dtype=np.int32)   # per address, the last set stamped (sets < 2^31)
         self.eps, self.n_sets, self.a_sets = eps, n_sets, a_sets
         self.filled = -1
         self.probe = True   # whether a check looks for its first demand in the window's slice first
@@ -49,15 +50,21 @@ class OrderWindows:
 
     def cast_index(self, lo: int, hi: int) -> None:
         """Entries ``lo .. hi - 1`` of the order in :attr:`index` (their stamp places), each chunk once."""
+        if self.left == 0:
+            return
         for c in range(lo // INDEX_CHUNK, -(-hi // INDEX_CHUNK)):
             if not self.cast[c]:
                 a, b = c * INDEX_CHUNK, min(self.cnt, (c + 1) * INDEX_CHUNK)
                 np.subtract(self.addrs[a:b], self.base, out=self.index[a:b], casting="unsafe")
                 self.cast[c] = True
+                self.left -= 1
 
     def member(self, s0: int, addrs: np.ndarray) -> np.ndarray:
         """Whether the window from set ``s0`` holds each of ``addrs``."""
         if self.filled != s0:
+            if not self.stamp.size:
+                self.base = int(self.addrs.min())
+                self.stamp = np.full(int(self.addrs.max()) - self.base + 1, -1, dtype=np.int32)
             for lo, hi in self.ranges(s0):
                 self.cast_index(lo, hi)
                 self.stamp[self.index[lo:hi]] = s0

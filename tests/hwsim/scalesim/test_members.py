@@ -26,7 +26,7 @@ def test_member_equals_the_windows_slice(cnt: int, eps: int, base: int, seed: in
         mp.setattr(members, "INDEX_CHUNK", 7)
         win = OrderWindows(FetchOrder(addrs, cnt, False), eps, n_sets, a_sets)
         probe = np.arange(base - 1, int(addrs.max()) + 2, dtype=np.int64)
-        probe = probe[(probe >= win.base) & (probe <= int(addrs.max()))]
+        probe = probe[(probe >= int(addrs.min())) & (probe <= int(addrs.max()))]
         for s0 in rng.integers(0, n_sets, size=6).tolist():
             held = np.concatenate(win.slices(s0, addrs))
             assert np.array_equal(win.member(s0, probe), np.isin(probe, held))
