@@ -280,6 +280,7 @@ def from_log(paths: list[Path], user: bool = False, again: bool = False, write: 
         if not mine:
             continue
         checks: set[str] = set()
+        ss_loads = [e["load"] for e in mine]   # as logged: the load while SCALE-Sim ran the layer
         if again:
             redone = []
             for e in mine:
@@ -295,9 +296,12 @@ def from_log(paths: list[Path], user: bool = False, again: bool = False, write: 
         missing = [names for first, names in chosen.items() if first not in done]
         runs = "one run" if len(paths) == 1 else f"{len(paths)} runs"
         note = (f"{runs}, written from {'its' if len(paths) == 1 else 'their'} `--log` (`--from-log`"
-                + (": the run was stopped before its end" if missing else "") + ")"
+                + (": some shapes were not run to their end" if missing else "") + ")"
                 + ("; *ours* measured again in this rewrite by the current code (`--retime`), every column of "
-                   "its reports first checked equal to " + " or ".join(sorted(checks)) if again else "") + " (")
+                   "its reports first checked equal to " + " or ".join(sorted(checks))
+                   + f"; SCALE-Sim's layers ran under load averages of {min(ss_loads):.1f}-{max(ss_loads):.1f}, "
+                   "ours under the load given at the end, so where that is lower the ratios favour ours"
+                   if again else "") + " (")
         section = flow_section(flow, rows, len(chosen), n_layers, sum(r[3] for r in rows),
                                mine[-1]["load"], "the sum of its layers' times", user, missing).replace(
             "one run (", note, 1)
@@ -380,8 +384,8 @@ def flow_section(flow: hwsim.Dataflow, rows: list[Row], n_shapes: int, n_layers:
            f"covering all {n_layers} such layers)" if not missing else
            f"by side on {len(rows)} of the {n_shapes} distinct conv / linear layer shapes of ResNet-18 at ImageNet "
            f"shapes (covering {sum(len(r[1]) for r in rows)} of its {n_layers} such layers; not measured: "
-           f"{', '.join(names[0] for names in missing)}, which SCALE-Sim had not finished when the run was "
-           "stopped)")
+           f"{', '.join(names[0] for names in missing)}: no SCALE-Sim run of theirs finished in the logged "
+           "runs)")
         + f", 16x16 {flow.value.upper()} array, 64 kB buffers, {mode}. "
         "*SCALE-Sim*: its own wall time for the layer (`sims/scalesim_ref.py`, reports excluded; "
         f"{ref_label} {t_ref:.0f} s). *ours*: `hwsim.scalesim.simulate_layer`, every number of the three reports, best of 7 "
