@@ -36,7 +36,7 @@ from .errors import check_choice, check_int
 from .kinds import PEKind, tree_bits
 
 __all__ = ["MODEL_VERSION", "KINDS", "TERMS", "FPGAArea", "ICE40_COEFFS", "FIT_ERROR", "FIT_POINTS", "FIT_YOSYS",
-           "area_terms", "array_area", "fpga_area", "BRAM_SHAPES", "BufferMemory", "stored_bits", "buffer_memories", "bram_count",
+           "area_terms", "array_area", "fpga_area", "BRAM_SHAPES", "BufferMemory", "splits_into_banks", "stored_bits", "buffer_memories", "bram_count",
            "CORE_TERMS", "CORE_COEFFS", "CORE_FIT_ERROR", "CORE_FIT_POINTS", "CORE_FIT_YOSYS", "CoreArea", "core_terms",
            "WS_CONTROL_PER_ROW", "ws_datapath", "ws_area", "core_area"]
 
@@ -167,6 +167,12 @@ BRAM_SHAPES: dict[str, tuple[tuple[int, int], ...]] = {
 }
 
 
+def splits_into_banks(banks: int) -> bool:
+    """Whether the core's FPGA build holds a buffer half of ``banks`` ports as one memory per bank
+    (``rtl.core.BankedMemory``): for a power of two from 2 on, whose bank is the address's low bits."""
+    return banks > 1 and banks & (banks - 1) == 0
+
+
 @dataclass(frozen=True, slots=True)
 class BufferMemory:
     """One buffer half of the core as Yosys infers it: ``depth`` words of the ``width`` bits the core
@@ -186,7 +192,7 @@ class BufferMemory:
         becomes flip-flops)."""
         check_choice("BufferMemory.brams", "target", target, tuple(BRAM_SHAPES))
         banks = self.write_ports
-        if banks & (banks - 1):
+        if banks > 1 and not splits_into_banks(banks):
             return 0
         depth = -(-self.depth // banks)
         one = min(-(-depth // d) * -(-self.width // w) for d, w in BRAM_SHAPES[target])

@@ -37,10 +37,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from amaranth.hdl import C, Elaboratable, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import C, Cat, Elaboratable, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+
+from hwsim.area import splits_into_banks
 
 from .core_array import CoreArray
 from .program import BUFFERS, CNT, COUNTERS, DESC_FIELDS, DIM, N_SLOTS, SLOT_FIELDS, TAG, CoreParams
@@ -115,7 +117,7 @@ class BankedMemory(Elaboratable):
     theirs too."""
 
     def __init__(self, width: int, depth: int, banks: int, name: str) -> None:
-        assert banks > 1 and banks & (banks - 1) == 0, banks
+        assert splits_into_banks(banks), banks
         self.lb, ab = banks.bit_length() - 1, max(1, (depth - 1).bit_length())
         self.banks = [Memory(shape=unsigned(width), depth=-(-depth // banks), init=[]) for _ in range(banks)]
         self.bank_r = [[mem.read_port(domain="comb") for _ in range(banks)] for mem in self.banks]
@@ -135,19 +137,12 @@ class BankedMemory(Elaboratable):
             data_: Value = self.write[0].data
             for w, hit in zip(self.write[1:], hits[1:], strict=True):
                 addr, data_ = Mux(hit, w.addr[lb:], addr), Mux(hit, w.data, data_)
-            m.d.comb += [wp.addr.eq(addr), wp.data.eq(data_), wp.en.eq(_any(hits))]
+            m.d.comb += [wp.addr.eq(addr), wp.data.eq(data_), wp.en.eq(Cat(*hits).any())]
         for i, r in enumerate(self.read):
             m.d.comb += [self.bank_r[j][i].addr.eq(r.addr[lb:]) for j in range(len(self.banks))]
             m.d.comb += r.data.eq(_pick(m, [self.bank_r[j][i].data for j in range(len(self.banks))], r.addr[:lb],
                                         f"sel{i}"))
         return m
-
-
-def _any(bits: list[Value]) -> Value:
-    out: Value = C(0, 1)
-    for b in bits:
-        out = out | b
-    return out
 
 
 def _popcount(bits: list[Value]) -> Value:
@@ -198,7 +193,7 @@ class AccelCore(wiring.Component):
             g = p.geometry(buf)
             rports[buf], wports[buf] = [], []
             for h in range(2):
-                if self.split_banks and g.banks > 1 and g.banks & (g.banks - 1) == 0:
+                if self.split_banks and splits_into_banks(g.banks):
                     half = BankedMemory(g.data_bits, g.words_per_half, g.banks, f"{buf}_h{h}")
                     m.submodules[f"{buf}_h{h}"] = half
                     rports[buf].append(half.read)
