@@ -103,6 +103,22 @@ def best_of(fn: Callable[[], object], repeat: int) -> float:
     return best
 
 
+# the header of a one-layer SCALE-Sim topology file (each layer is run and read back through one)
+TOPO_HEAD = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
+             "Strides,\n")
+
+
+def time_ours(la: Layer, cfg: ScaleSimConfig) -> tuple[float, float]:
+    """Ours on ``la``: the best of 7 calls in seconds, and the most memory one call holds in MB (a further
+    call under ``tracemalloc``, which slows it)."""
+    t = best_of(lambda: simulate_layer(la, cfg), repeat=7)
+    tracemalloc.start()
+    simulate_layer(la, cfg)
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return t, peak
+
+
 def resnet18_layers() -> list[tuple[Layer, list[str]]]:
     """Every distinct SCALE-Sim shape among ResNet-18's conv and linear layers, with the names of the
     layers that have it (first one first)."""
@@ -182,7 +198,7 @@ def gemm_run(flow: hwsim.Dataflow, work: Path) -> tuple[float, float, int]:
 Row = tuple[hwsim.Dataflow, list[str], int, float, float, float]   # flow, names, cycles, SCALE-Sim s, ours s, MB
 
 
-def measure(flow: hwsim.Dataflow, chosen: list[tuple[Layer, list[str]]], topo_head: str, work: Path,
+def measure(flow: hwsim.Dataflow, chosen: list[tuple[Layer, list[str]]], work: Path,
             log: Path | None, user: bool = False) -> tuple[list[Row], float]:
     """One dataflow side by side, layer by layer (a run stopped early keeps the layers done): SCALE-Sim
     on the layer's one-row topology, every column compared, then ours timed on the layer."""
@@ -190,7 +206,7 @@ def measure(flow: hwsim.Dataflow, chosen: list[tuple[Layer, list[str]]], topo_he
     rows: list[Row] = []
     t_ref = 0.0
     for la0, names in chosen:
-        topo_text = topo_head + topology_row(la0) + "\n"
+        topo_text = TOPO_HEAD + topology_row(la0) + "\n"
         t0 = time.perf_counter()
         ss_seconds, ref_dir = run_scalesim(topo_text, work / flow.value / la0.name, cfg)
         t_ref += time.perf_counter() - t0
@@ -200,11 +216,8 @@ def measure(flow: hwsim.Dataflow, chosen: list[tuple[Layer, list[str]]], topo_he
         if bad:
             sys.exit(f"bench_scalesim: {flow.value} {la0.name} reports differ from SCALE-Sim's:\n" + "\n".join(bad[:20]))
         la, ss_s = layers[0], ss_seconds[0]
-        t_ours = best_of(lambda la=la: simulate_layer(la, cfg), repeat=7)
-        tracemalloc.start()
         rep = simulate_layer(la, cfg)
-        peak = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
+        t_ours, peak = time_ours(la, cfg)
         rows.append((flow, names, rep.total_cycles, ss_s, t_ours, peak))
         print(f"{flow.value} {la.name}: SCALE-Sim {ss_s:.1f} s, ours {t_ours * 1e3:.2f} ms, {ss_s / t_ours:,.0f}x",
               flush=True)
@@ -233,8 +246,7 @@ def retime(entry: dict, user: bool) -> tuple[dict, str]:
     flow = hwsim.Dataflow(entry["dataflow"])
     cfg = bench_config(flow, user)
     la0 = next(la for la, _ in resnet18_layers() if la.name == entry["layer"])
-    topo = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
-            + topology_row(la0) + "\n")
+    topo = TOPO_HEAD + topology_row(la0) + "\n"
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "t.csv").write_text(topo)
         la = load_topology(Path(tmp) / "t.csv")[0]
@@ -250,11 +262,7 @@ def retime(entry: dict, user: bool) -> tuple[dict, str]:
         how = "the fold-fed replay the run compared with SCALE-Sim's"
     if bad:
         sys.exit(f"bench_scalesim: {flow.value} {la.name} reports differ:\n" + "\n".join(bad[:20]))
-    t = best_of(lambda: simulate_layer(la, cfg), repeat=7)
-    tracemalloc.start()
-    simulate_layer(la, cfg)
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
+    t, peak = time_ours(la, cfg)
     return dict(entry, ours_s=t, peak_mb=peak, load=os.getloadavg()[0]), how
 
 
@@ -334,13 +342,11 @@ def main(argv: list[str] | None = None) -> int:
     chosen = resnet18_layers()
     if args.layers:
         chosen = [(la, names) for la, names in chosen if la.name in args.layers]
-    topo_head = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
-                 "Strides,\n")
     n_layers = sum(len(names) for _, names in chosen)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for flow in flows:   # each dataflow's section is written as soon as it is measured
-            rows, t_ref = measure(flow, chosen, topo_head, work, args.log, user)
+            rows, t_ref = measure(flow, chosen, work, args.log, user)
             section = flow_section(flow, rows, len(chosen), n_layers, t_ref, os.getloadavg()[0], "its run took",
                                    user)
             print(section)
