@@ -25,7 +25,7 @@ from .report import ReadBuffer, ScaleSimLayerReport
 from .stationary import ws_read_buffer
 from .timeline import Stalls, Timeline, run_layout, run_stream
 from .topology import Shape, scalesim_shape
-from .user import Chunk, fetch_orders, replay_prefetches, user_prefetches
+from .user import Chunk, Prefetches, fetch_orders, replay_prefetches, user_prefetches
 
 __all__ = ["simulate_layer", "simulate_topology", "simulate_calc", "simulate_user", "simulate_user_fed",
            "simulate_streams", "build_report",
@@ -177,13 +177,7 @@ def simulate_user(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
     f_hm = home_map(sp, cfg, "filter") if prefetches_again(f_order, cfg.filter_sram_kb) else None
     i_pf = replay_homes(i_fb, i_hm, i_order, cfg.ifmap_sram_kb, cfg.ifmap_read_words_per_cycle)
     f_pf = replay_homes(f_fb, f_hm, f_order, cfg.filter_sram_kb, cfg.filter_read_words_per_cycle)
-    i_feed, f_feed = FoldFeed(i_fb), FoldFeed(f_fb)
-    out = ofmap_layout(sp, cfg)
-    tl = run_layout(out, cfg.ofmap_sram_kb, cfg.bandwidths[0], n_rows, reads=(i_pf, f_pf))
-    ifmap = ReadBuffer(i_pf.dram_start, i_pf.dram_stop, i_pf.dram_reads, *i_feed.demand_rows())
-    filt = ReadBuffer(f_pf.dram_start, f_pf.dram_stop, f_pf.dram_reads, *f_feed.demand_rows())
-    return build_report(layer, cfg, sp, n_rows, tl, tl.cum[-1], ifmap, filt,
-                        (out.row_of(0), out.row_of(out.n - 1)), (tl.read_stalls[0], tl.read_stalls[1]))
+    return _user_report(layer, cfg, sp, n_rows, (i_pf, f_pf), (FoldFeed(i_fb), FoldFeed(f_fb)))
 
 
 def simulate_user_fed(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
@@ -200,11 +194,19 @@ def simulate_user_fed(layer: Layer, cfg: ScaleSimConfig) -> ScaleSimLayerReport:
     f_feed = FoldFeed(fold_blocks(sp, cfg, "filter"), sweep, named=flow is Dataflow.IS)
     i_pf = replay_prefetches(i_feed, i_order, cfg.ifmap_sram_kb, cfg.ifmap_read_words_per_cycle)
     f_pf = replay_prefetches(f_feed, f_order, cfg.filter_sram_kb, cfg.filter_read_words_per_cycle)
+    return _user_report(layer, cfg, sp, g.demand_rows, (i_pf, f_pf), (i_feed, f_feed))
+
+
+def _user_report(layer: Layer, cfg: ScaleSimConfig, sp: Shape, n_rows: int, pfs: tuple[Prefetches, Prefetches],
+                 feeds: tuple[FoldFeed, FoldFeed]) -> ScaleSimLayerReport:
+    """The report of a USER-mode layer from its read buffers' prefetches (IFMAP, filter) and the feeds
+    that give their first and last demand rows: the OFMAP buffer's drains and the read stalls on the
+    OFMAP layout."""
     out = ofmap_layout(sp, cfg)
-    tl = run_layout(out, cfg.ofmap_sram_kb, cfg.bandwidths[0], g.demand_rows, reads=(i_pf, f_pf))
-    ifmap = ReadBuffer(i_pf.dram_start, i_pf.dram_stop, i_pf.dram_reads, *i_feed.demand_rows())
-    filt = ReadBuffer(f_pf.dram_start, f_pf.dram_stop, f_pf.dram_reads, *f_feed.demand_rows())
-    return build_report(layer, cfg, sp, g.demand_rows, tl, tl.cum[-1], ifmap, filt,
+    tl = run_layout(out, cfg.ofmap_sram_kb, cfg.bandwidths[0], n_rows, reads=pfs)
+    ifmap, filt = (ReadBuffer(pf.dram_start, pf.dram_stop, pf.dram_reads, *feed.demand_rows())
+                   for pf, feed in zip(pfs, feeds, strict=True))
+    return build_report(layer, cfg, sp, n_rows, tl, tl.cum[-1], ifmap, filt,
                         (out.row_of(0), out.row_of(out.n - 1)), (tl.read_stalls[0], tl.read_stalls[1]))
 
 
