@@ -69,7 +69,8 @@ class Fold(NamedTuple):   # a named tuple: built about twice per drain, 4x faste
             return self.t * max(0, self.w - max(self.off + 1 - x, 0))
         y = x - self.off
         if self.valid is None:
-            return skew_count(y, self.w, self.t) - sum(min(max(y - c, 0), self.t) for c in self.skip)
+            n = skew_count(y, self.w, self.t)
+            return n - sum(min(max(y - c, 0), self.t) for c in self.skip) if self.skip else n
         g = self.valid
         if self.valid_prefix is not None and not self.skip:   # y - c over c < w: a run of values, clipped
             t, w = self.t, self.w

@@ -233,6 +233,14 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
     queue = LineQueue(bw, lines_per_drain)
     drain_end = j0 = 0
     tick = 0
+    r0 = -1   # the row of demand j0, found once per j0
+    known: dict[int, int] = {}   # demand -> row, for the demands looked up since j0 last moved
+
+    def row_of(j: int) -> int:
+        r = known.get(j)
+        if r is None:
+            r = known[j] = out.row_of(j)
+        return r
 
     def add_stall(row: int, cycles: int) -> None:
         if rows and rows[-1] == row:
@@ -274,7 +282,8 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
             if progress is not None and tick % PROGRESS_DRAINS == 0:
                 progress(j0 / n)
             if h < len(pend_rows):
-                r0 = out.row_of(j0)
+                if r0 < 0:
+                    r0 = row_of(j0)
                 while h < len(pend_rows) and pend_rows[h] < r0:
                     late += pend_cum[h + 1] - pend_cum[h]
                     h += 1
@@ -282,16 +291,20 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
             jb = drain + queue.drained   # demand whose store makes occupancy exceed ``drain``
             jfull = total + queue.drained - 1   # demand whose store leaves no free space
             j = max(j0, ja, jb)
-            r_full = out.row_of(jfull) if j0 <= jfull < min(j, n) else -1
+            r_full = row_of(jfull) if j0 <= jfull < min(j, n) else -1
             if r_full >= 0 and cycle(r_full) < drain_end:
                 stall_at, event_row = jfull, r_full
             elif j < n:
-                drain_from, event_row = j, out.row_of(j)
+                drain_from, event_row = j, row_of(j)
         if ev < len(ev_rows) and ev_rows[ev] < event_row:
-            # prefetching rows before the next drain event; one that stalls moves that event
+            # prefetching rows before the next drain event; a read stall delays the rows after its own,
+            # which can move that event only where it is a drain waiting for the last one to end
+            # (``ja``: served later, a demand reaches that cycle sooner) or a write stall (its demand,
+            # served later, may no longer meet a running drain)
+            fixed = drain_from >= 0 and ja < j
             while ev < len(ev_rows) and ev_rows[ev] < event_row:
                 ev += 1
-                if read_row(ev_rows[ev - 1]):
+                if read_row(ev_rows[ev - 1]) and not fixed:
                     break
             continue
         if stall_at >= 0:
@@ -306,6 +319,8 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
             j0 = drain_from + 1
         else:
             break
+        r0 = -1
+        known.clear()
     queue.close(n)
     last = n_rows - 1
     at = last + cum[bisect.bisect_left(rows, last)] + wstall.get(last, 0)
