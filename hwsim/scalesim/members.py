@@ -18,6 +18,7 @@ __all__ = ["OrderWindows"]
 
 
 INDEX_CHUNK = 1 << 16   # entries of the order cast to stamp indices at a time, where a window first needs them
+RANGE_SETS = 64         # sets whose lowest and highest address are found at a time, where a search first reads them
 
 
 class OrderWindows:
@@ -36,6 +37,11 @@ class OrderWindows:
         self.eps, self.n_sets, self.a_sets = eps, n_sets, a_sets
         self.filled = -1
         self.probe = True   # whether a check looks for its first demand in the window's slice first
+        # each set's lowest and highest address (an empty set's: none), found RANGE_SETS sets at a time:
+        # a search for one address reads only the sets whose range holds it
+        self.lo = np.zeros(n_sets, dtype=np.int64)
+        self.hi = np.zeros(n_sets, dtype=np.int64)
+        self.ranged = [False] * -(-n_sets // RANGE_SETS)
 
     def ranges(self, s0: int) -> list[tuple[int, int]]:
         """The window from set ``s0`` as ranges of the order's entries."""
@@ -78,20 +84,62 @@ class OrderWindows:
         return i if out.size and out[i] else -1
 
     def holds(self, s0: int, a: int) -> bool:
-        """Whether the window from set ``s0`` holds address ``a``: its slice scanned (no stamps)."""
+        """Whether the window from set ``s0`` holds address ``a``: the sets whose range holds it read
+        (no stamps)."""
         if self.filled == s0:
             return bool(self.stamp[a - self.base] == s0)
-        return any(bool(np.any(sl == a)) for sl in self.slices(s0, self.addrs))
+        s1 = s0 + self.a_sets
+        spans = [(s0, s1)] if s1 <= self.n_sets else [(s0, self.n_sets), (0, s1 - self.n_sets)]
+        return any(self.first_holding(lo, hi, a) < hi for lo, hi in spans)
 
     def first_set(self, s0: int, stop: int, a: int) -> int:
         """The first set from ``s0`` on, cyclically up to ``stop``, that holds address ``a`` (``stop``
-        if none before it: the address's own set); read in growing chunks, since a copy is usually near."""
-        eps = self.eps
+        if none before it: the address's own set)."""
         for lo, hi in [(s0, stop + 1)] if s0 <= stop else [(s0, self.n_sets), (0, stop + 1)]:
-            i, end, step = lo * eps, min(hi * eps, self.cnt), 8192
-            while i < end:
-                hit = np.flatnonzero(self.addrs[i: min(end, i + step)] == a)
-                if hit.size:
-                    return (i + int(hit[0])) // eps
-                i, step = i + step, step * 4
+            got = self.first_holding(lo, hi, a)
+            if got < hi:
+                return got
         return stop
+
+    def first_holding(self, lo: int, hi: int, a: int) -> int:
+        """The first of sets ``lo .. hi - 1`` that holds address ``a`` (``hi``: none), read in growing
+        batches: of a batch, only the sets whose range holds it (gathered where they are few, else the
+        run of sets from the first to the last of them)."""
+        eps, cnt, step = self.eps, self.cnt, 64
+        full = cnt // eps   # sets wholly filled, viewed as rows
+        while lo < hi:
+            end = min(hi, lo + step)
+            self.find_ranges(lo, end)
+            cand = np.flatnonzero((self.lo[lo:end] <= a) & (self.hi[lo:end] >= a))
+            if cand.size:
+                first, last = lo + int(cand[0]), lo + int(cand[-1])
+                if 4 * cand.size < last - first + 1 and last < full:
+                    rows = self.addrs[: full * eps].reshape(full, eps)[lo + cand]
+                    hit = np.flatnonzero((rows == a).any(axis=1))
+                    if hit.size:
+                        return lo + int(cand[int(hit[0])])
+                else:
+                    hit = np.flatnonzero(self.addrs[first * eps: min((last + 1) * eps, cnt)] == a)
+                    if hit.size:
+                        return first + int(hit[0]) // eps
+            lo, step = end, step * 4
+        return hi
+
+    def find_ranges(self, lo: int, hi: int) -> None:
+        """Each of sets ``lo .. hi - 1`` lowest and highest address, found RANGE_SETS sets at a time."""
+        eps = self.eps
+        for q in range(lo // RANGE_SETS, -(-hi // RANGE_SETS)):
+            if self.ranged[q]:
+                continue
+            self.ranged[q] = True
+            s0, s1 = q * RANGE_SETS, min(self.n_sets, (q + 1) * RANGE_SETS)
+            seg = self.addrs[s0 * eps: min(s1 * eps, self.cnt)]
+            full = seg.size // eps
+            if full:
+                block = seg[: full * eps].reshape(full, eps)
+                self.lo[s0: s0 + full] = block.min(axis=1)
+                self.hi[s0: s0 + full] = block.max(axis=1)
+            if s0 + full < s1:   # a part-filled last set, then empty ones: no address
+                self.lo[s0 + full: s1], self.hi[s0 + full: s1] = 1, 0
+                if seg.size > full * eps:
+                    self.lo[s0 + full], self.hi[s0 + full] = int(seg[full * eps:].min()), int(seg[full * eps:].max())

@@ -13,7 +13,7 @@ so a fold of 2 * 10^5 demands (WS, the ResNet-18 stem) is read at a few thousand
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -140,6 +140,8 @@ class StreamFold:
     mid: tuple[int, int]
     order: np.ndarray | None
     dem: np.ndarray | None
+    ramps: dict[bool, np.ndarray] = field(default_factory=dict)   # the homes off the middle diagonals (head:
+                                                                  # False, tail: True), found at their first gather
 
     @classmethod
     def build(cls, g: int, w: int, t: int, off: int, base: int, head: list[int], tail: list[int], width: int,
@@ -164,6 +166,10 @@ class StreamFold:
     def home(self, i: int) -> int:
         if self.mid[0] <= i < self.mid[1]:   # a middle diagonal: no correction
             return self.base + i
+        tail = i >= self.mid[1]
+        got = self.ramps.get(tail)
+        if got is not None:
+            return int(got[i - self.mid[1] if tail else i])
         return self.base + i + self.corr(skew_find(self.slot(i), self.w, self.t))
 
     def row(self, i: int) -> int:
@@ -200,10 +206,20 @@ class StreamFold:
         return np.concatenate([p for p in parts if p.size])
 
     def ramp(self, i: int, j: int) -> np.ndarray:
-        """:meth:`addrs` of demands ``i .. j - 1`` off the middle diagonals (each home gathered)."""
+        """:meth:`addrs` of demands ``i .. j - 1`` off the middle diagonals (each home gathered), all on
+        the first ones or all on the last; their homes are found once per fold, a few hundred at most."""
         assert self.order is not None
         if i >= j:
             return self.order[:0]
+        tail = i >= self.mid[1]
+        got = self.ramps.get(tail)
+        if got is None:
+            got = self.ramps[tail] = self.ramp_homes(self.mid[1], self.n) if tail else self.ramp_homes(0, self.mid[0])
+        s = self.mid[1] if tail else 0
+        return self.order[got[i - s: j - s]]
+
+    def ramp_homes(self, i: int, j: int) -> np.ndarray:
+        """The homes of demands ``i .. j - 1`` (``i < j``) by their diagonals' corrections."""
         idx = np.arange(i, j, dtype=np.int64)
         slots = idx + np.searchsorted(self.valid_arr, idx, side="right") if self.valid else idx
         s0 = int(slots[0])
@@ -211,7 +227,7 @@ class StreamFold:
         corr = np.zeros(self.t + self.width - 1, dtype=np.int64)
         corr[: self.width - 1] += self.head   # the two overlap on a block shorter than the matrix is wide
         corr[self.t: self.t + self.width - 1] += self.tail
-        return self.order[self.base + idx + corr[d]]
+        return self.base + idx + corr[d]
 
     def addr_at(self, i: int) -> int:
         """:meth:`addrs` of one demand, in plain integers."""
