@@ -204,8 +204,18 @@ def _user_report(layer: Layer, cfg: ScaleSimConfig, sp: Shape, n_rows: int, pfs:
     OFMAP layout."""
     out = ofmap_layout(sp, cfg)
     tl = run_layout(out, cfg.ofmap_sram_kb, cfg.bandwidths[0], n_rows, reads=pfs)
-    ifmap, filt = (ReadBuffer(pf.dram_start, pf.dram_stop, pf.dram_reads, *feed.demand_rows())
-                   for pf, feed in zip(pfs, feeds, strict=True))
+    px = reading_pixels(sp)
+
+    def demand_rows(operand: str, feed: FoldFeed) -> tuple[int, int]:
+        """The operand's first and last demand rows: from its CALC-mode layout where it has one (a few
+        lookups), else from its folds' ends (a window cut by the input's edge)."""
+        lay = read_layout(sp, cfg, operand, px)
+        if lay is None:
+            return feed.demand_rows()
+        return (lay.row_of(0), lay.row_of(lay.n - 1)) if lay.n else (-1, -1)
+
+    ifmap, filt = (ReadBuffer(pf.dram_start, pf.dram_stop, pf.dram_reads, *demand_rows(operand, feed))
+                   for pf, feed, operand in zip(pfs, feeds, ("ifmap", "filter"), strict=True))
     return build_report(layer, cfg, sp, n_rows, tl, tl.cum[-1], ifmap, filt,
                         (out.row_of(0), out.row_of(out.n - 1)), (tl.read_stalls[0], tl.read_stalls[1]))
 

@@ -32,3 +32,29 @@ def test_member_equals_the_windows_slice(cnt: int, eps: int, base: int, seed: in
             assert np.array_equal(win.member(s0, probe), np.isin(probe, held))
             for a in probe[:5].tolist():
                 assert win.holds(s0, a) == bool(np.isin(a, held))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 400), st.integers(1, 9), st.integers(0, 50), st.integers(0, 2**31))
+def test_member_of_small_batches_equals_the_windows_slice(cnt: int, eps: int, base: int, seed: int) -> None:
+    """Checks of a few addresses at a time (each stamps only the window's sets whose range meets
+    theirs), windows revisited and first sets searched between them, hold exactly the slice's
+    addresses; so do a set search and a probe of one address."""
+    rng = np.random.default_rng(seed)
+    addrs = (base + rng.integers(0, max(1, cnt // 2), size=cnt)).astype(np.int32)
+    n_sets = -(-cnt // eps)
+    a_sets = int(rng.integers(1, n_sets + 1))
+    win = OrderWindows(FetchOrder(addrs, cnt, False), eps, n_sets, a_sets)
+    lo, hi = int(addrs.min()), int(addrs.max())
+    for s0 in rng.integers(0, n_sets, size=8).tolist():
+        held = np.concatenate(win.slices(s0, addrs))
+        for _ in range(4):
+            batch = rng.integers(lo, hi + 1, size=int(rng.integers(1, 6)))
+            assert np.array_equal(win.member(s0, batch), np.isin(batch, held))
+        a = int(rng.integers(lo, hi + 1))
+        assert win.holds(s0, a) == bool(np.isin(a, held))
+        stop = int(rng.integers(0, n_sets))
+        sets = [s % n_sets for s in range(s0, s0 + n_sets)]
+        sets = sets[: sets.index(stop) + 1]
+        want = next((s for s in sets if np.isin(a, addrs[s * eps: (s + 1) * eps])), stop)
+        assert win.first_set(s0, stop, a) == want
