@@ -347,9 +347,8 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
         # column's diagonal 0 + c and the last at the largest a + c
         c = np.arange(w, dtype=np.int64)
         if flow is Dataflow.OS:   # columns pixels, a window indices within the pixel's rooms
-            need()
-            px = starts["p"] + c
-            rr, rc = np.minimum(room_r[px], sp.r), np.minimum(room_c[px], sp.s)
+            orow, ocol = np.divmod(starts["p"] + c, sp.ew)
+            rr, rc = np.minimum(sp.h - orow * sp.sh, sp.r), np.minimum(sp.w - ocol * sp.sw, sp.s)
             a_hi = ((rr - 1) * sp.s + rc) * sp.c - 1
         else:                     # WS: columns window indices, a the pixels (output rows, columns) reading them
             k = starts["k"] + c

@@ -51,8 +51,9 @@ class CutSlots:
     """The slots (sorted) of an IFMAP stream fold of block ``g`` whose window the input's edge cuts:
     OS, columns pixels ``g*R + c`` and rows window indices; WS, columns window indices ``g*R + c`` and
     rows pixels (a window index's cut pixels: the output rows past those it fits, and the columns past
-    those it fits in the others). Only the last output rows and columns can be cut, and a block's cut
-    slots depend only on its columns' rooms (OS) or kernel rows and columns (WS): found once per those."""
+    those it fits in the others). Only the last output rows and columns can be cut: OS, every block's
+    cut slots are found at once (those of the few cut pixels); WS, a block's depend only on its kernel
+    rows and columns, found once per those."""
 
     def __init__(self, sp: Shape, cfg: ScaleSimConfig) -> None:
         self.sp, self.R, self.os = sp, cfg.array_rows, cfg.dataflow is Dataflow.OS
@@ -63,13 +64,13 @@ class CutSlots:
         self.none = np.zeros(0, dtype=np.int64)
         self.known: dict[tuple[int, int, bytes], np.ndarray] = {}
         self.cut_blocks: set[int] = set()   # OS: the blocks holding a cut pixel
-        self.codes = self.none   # what a block's cut slots depend on, one number per column (the key's parts)
+        self.by_block: dict[int, np.ndarray] = {}   # OS: their cut slots, found at the first looked up
+        self.codes = self.none   # WS: what a block's cut slots depend on, one number per column (the key's parts)
         if self.rows_fit == sp.eh and self.cols_fit == sp.ew:
             return
-        if self.os:   # each pixel's rooms, clipped to the kernel
+        if self.os:
             pr, pc = np.divmod(np.arange(sp.npix, dtype=np.int64), sp.ew)
             self.cut_blocks = set((np.flatnonzero((pr >= self.rows_fit) | (pc >= self.cols_fit)) // self.R).tolist())
-            self.codes = (np.clip(self.room_r[pr], 0, sp.r) * (sp.s + 1) + np.clip(self.room_c[pc], 0, sp.s)).astype(np.int32)
         else:         # each window index's kernel row and column
             kr, rem = np.divmod(np.arange(sp.window, dtype=np.int64), sp.s * sp.c)
             self.codes = (kr * sp.s + rem // sp.c).astype(np.int32)
@@ -80,35 +81,51 @@ class CutSlots:
             return self.none
         if self.os and g not in self.cut_blocks:   # the block's pixels: cut where past the rows or columns that fit
             return self.none
+        if self.os:
+            if not self.by_block:
+                self.by_block = self.os_blocks(t)
+            return self.by_block.get(g, self.none)
         key = (w, t, self.codes[g * R: g * R + w].tobytes())
         got = self.known.get(key)
         if got is None:
             got = self.known[key] = self.build(g, w, t)
         return got
 
+    def os_blocks(self, t: int) -> dict[int, np.ndarray]:
+        """OS: the cut slots of every block holding a cut pixel, at once (a few thousand at most: the last
+        output row and column), each block's sorted."""
+        sp, R = self.sp, self.R
+        pr, pc = np.divmod(np.arange(sp.npix, dtype=np.int64), sp.ew)
+        rr, rc = self.room_r[pr], self.room_c[pc]
+        pix = np.flatnonzero((rr < sp.r) | (rc < sp.s))
+        kr, rem = np.divmod(np.arange(t, dtype=np.int64), sp.s * sp.c)
+        i, a = np.nonzero((kr[None, :] >= rr[pix, None]) | (rem[None, :] // sp.c >= rc[pix, None]))
+        g, c = np.divmod(pix[i], R)
+        w = np.minimum(R, sp.npix - g * R)
+        d = a + c
+        span = R * t   # a block's slots: sorted by block, then slot, as one key
+        key = np.sort(g * span + skew_counts(d, w, t) + c - np.maximum(d - t + 1, 0))
+        g = key // span
+        cut = np.flatnonzero(g[1:] != g[:-1]) + 1
+        if not key.size:
+            return {}
+        return dict(zip(g[np.concatenate([[0], cut])].tolist(), np.split(key - g * span, cut), strict=True))
+
     def build(self, g: int, w: int, t: int) -> np.ndarray:
         sp, R = self.sp, self.R
         room_r, room_c = self.room_r, self.room_c
-        if self.os:
-            pr, pc = np.divmod(g * R + np.arange(w, dtype=np.int64), sp.ew)
-            rr, rc = room_r[pr], room_c[pc]
-            cols = np.flatnonzero((rr < sp.r) | (rc < sp.s))
-            kr, rem = np.divmod(np.arange(t, dtype=np.int64), sp.s * sp.c)
-            ci, a = np.nonzero((kr[None, :] >= rr[cols, None]) | (rem[None, :] // sp.c >= rc[cols, None]))
-            c = cols[ci]
-        else:
-            kr, rem = np.divmod(g * R + np.arange(w, dtype=np.int64), sp.s * sp.c)
-            rows_in = np.searchsorted(-room_r, -kr, side="left")   # output rows whose room exceeds kr
-            cols_in = np.searchsorted(-room_c, -(rem // sp.c), side="left")
-            orow, ocol = np.arange(sp.eh, dtype=np.int64), np.arange(sp.ew, dtype=np.int64)
-            parts_a, parts_c = [self.none], [self.none]
-            for c_ in np.flatnonzero((rows_in < sp.eh) | (cols_in < sp.ew)).tolist():
-                ri, ci_ = int(rows_in[c_]), int(cols_in[c_])
-                side = (orow[:ri, None] * sp.ew + ocol[None, ci_:]).ravel()
-                past = np.arange(ri * sp.ew, sp.npix, dtype=np.int64)
-                parts_a += [side, past]
-                parts_c.append(np.full(side.size + past.size, c_, dtype=np.int64))
-            a, c = np.concatenate(parts_a), np.concatenate(parts_c)
+        kr, rem = np.divmod(g * R + np.arange(w, dtype=np.int64), sp.s * sp.c)
+        rows_in = np.searchsorted(-room_r, -kr, side="left")   # output rows whose room exceeds kr
+        cols_in = np.searchsorted(-room_c, -(rem // sp.c), side="left")
+        orow, ocol = np.arange(sp.eh, dtype=np.int64), np.arange(sp.ew, dtype=np.int64)
+        parts_a, parts_c = [self.none], [self.none]
+        for c_ in np.flatnonzero((rows_in < sp.eh) | (cols_in < sp.ew)).tolist():
+            ri, ci_ = int(rows_in[c_]), int(cols_in[c_])
+            side = (orow[:ri, None] * sp.ew + ocol[None, ci_:]).ravel()
+            past = np.arange(ri * sp.ew, sp.npix, dtype=np.int64)
+            parts_a += [side, past]
+            parts_c.append(np.full(side.size + past.size, c_, dtype=np.int64))
+        a, c = np.concatenate(parts_a), np.concatenate(parts_c)
         d = a + c
         return np.sort(skew_counts(d, w, t) + c - np.maximum(d - t + 1, 0))
 
