@@ -207,9 +207,10 @@ def _user_report(layer: Layer, cfg: ScaleSimConfig, sp: Shape, n_rows: int, pfs:
     px = reading_pixels(sp)
 
     def demand_rows(operand: str, feed: FoldFeed) -> tuple[int, int]:
-        """The operand's first and last demand rows: from its CALC-mode layout where it has one (a few
-        lookups), else from its folds' ends (a window cut by the input's edge)."""
-        lay = read_layout(sp, cfg, operand, px)
+        """The operand's first and last demand rows from its folds' ends, except the IS IFMAP's where it
+        has a CALC-mode layout (a few lookups): its preloaded folds' ends are found by building them
+        where a window is cut, walking back over every empty fold of the last column fold."""
+        lay = read_layout(sp, cfg, operand, px) if (cfg.dataflow, operand) == (Dataflow.IS, "ifmap") else None
         if lay is None:
             return feed.demand_rows()
         return (lay.row_of(0), lay.row_of(lay.n - 1)) if lay.n else (-1, -1)
