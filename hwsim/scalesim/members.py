@@ -84,13 +84,11 @@ class OrderWindows:
         return i if out.size and out[i] else -1
 
     def holds(self, s0: int, a: int) -> bool:
-        """Whether the window from set ``s0`` holds address ``a``: the sets whose range holds it read
-        (no stamps)."""
+        """Whether the window from set ``s0`` holds address ``a``: its slice scanned once (no stamps; the
+        sets' address ranges, found first, would leave most of a WS window's sets to read)."""
         if self.filled == s0:
             return bool(self.stamp[a - self.base] == s0)
-        s1 = s0 + self.a_sets
-        spans = [(s0, s1)] if s1 <= self.n_sets else [(s0, self.n_sets), (0, s1 - self.n_sets)]
-        return any(self.first_holding(lo, hi, a) < hi for lo, hi in spans)
+        return any(bool(np.any(sl == a)) for sl in self.slices(s0, self.addrs))
 
     def first_set(self, s0: int, stop: int, a: int) -> int:
         """The first set from ``s0`` on, cyclically up to ``stop``, that holds address ``a`` (``stop``
