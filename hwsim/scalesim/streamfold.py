@@ -105,10 +105,10 @@ class CutSlots:
         d = a + c
         span = R * t   # a block's slots: sorted by block, then slot, as one key
         key = np.sort(g * span + skew_counts(d, w, t) + c - np.maximum(d - t + 1, 0))
-        g = key // span
-        cut = np.flatnonzero(g[1:] != g[:-1]) + 1
         if not key.size:
             return {}
+        g = key // span
+        cut = np.flatnonzero(g[1:] != g[:-1]) + 1
         return dict(zip(g[np.concatenate([[0], cut])].tolist(), np.split(key - g * span, cut), strict=True))
 
     def build(self, g: int, w: int, t: int) -> np.ndarray:
