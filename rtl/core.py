@@ -528,8 +528,8 @@ class AccelCore(wiring.Component):
         r0 = _held(m, Mux(trigger, 0, d_r), "drain_r0")
         c0 = _held(m, Mux(trigger, 0, d_c), "drain_c0")
         addr0 = _held(m, Mux(trigger, Mux(run["ws"], ws_ptr, run["base"]), d_addr), "drain_addr0")
-        live = [_held(m, Mux(run["ws"], arr.colsum[i], arr.acc[i]), f"live{i}") if has_ws and i < Cc
-                else arr.acc[i] for i in range(R * Cc)]
+        live = [_held(m, Mux(run["ws"], arr.colsum[i], arr.accs[i]), f"live{i}") if has_ws and i < Cc
+                else arr.accs[i] for i in range(R * Cc)]
         src_vals = [_held(m, Mux(trigger, live[i], cap[i]), f"src{i}") for i in range(R * Cc)]
         with m.If(trigger):
             m.d.sync += [cap[i].eq(live[i]) for i in range(R * Cc)]

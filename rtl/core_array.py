@@ -53,18 +53,21 @@ class CoreArray(wiring.Component):
         sig: dict[str, object] = {
             "start": In(1), "ws": In(1), "steps": In(range(1, max_steps + 1)), "act_signed": In(1), "hold": In(1),
             "weights": In(data.ArrayLayout(signed(weight_bits), cols)),
-            "pe_weights": In(data.ArrayLayout(signed(weight_bits), rows * cols)),
             "acts": In(data.ArrayLayout(unsigned(act_bits), rows)),
             "load": Out(1), "busy": Out(1), "adv": Out(1), "want_load": Out(1), "last": Out(1),
             "os_done": Out(1), "step_out": Out(1),
-            "acc": Out(data.ArrayLayout(signed(acc_bits), rows * cols)),
-            "colsum": Out(data.ArrayLayout(signed(acc_bits), cols)),
         }
         if kind != "parallel":
             sig["precision"] = In(range(1, act_bits + 1))
         if kind == "serial_both":
             sig["weight_precision"] = In(range(1, weight_bits + 1))
         super().__init__(sig)
+        # The per-PE values are lists of signals, not array-layout ports: a port is one wide vector that a
+        # simulator packs and unpacks element by element in every cycle (about 1,100 instructions per
+        # cycle of the 16x16 core under Verilator); the parent reads and drives these signals directly.
+        self.pe_weights = [Signal(signed(weight_bits), name=f"pe_weight{i}") for i in range(rows * cols)]
+        self.accs = [Signal(signed(acc_bits), name=f"acc{i}", reset_less=True) for i in range(rows * cols)]
+        self.colsum = [Signal(signed(acc_bits), name=f"colsum{c}") for c in range(cols)]
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -108,10 +111,9 @@ class CoreArray(wiring.Component):
         wst = [Signal(signed(W), name=f"wst{i}", reset_less=True) for i in range(R * Cc)] if self.has_ws else []
         with m.If(accept):
             m.d.sync += [wst[i].eq(self.pe_weights[i]) for i in range(len(wst))]
-        accs = [Signal(signed(ab), name=f"acc{i}", reset_less=True) for i in range(R * Cc)]
+        accs = self.accs
         {"serial_act": self._serial_act, "serial_both": self._serial_both,
          "parallel": self._parallel}[p.kind](m, ctrl, mode, accept, wst, accs)
-        m.d.comb += [self.acc[i].eq(accs[i]) for i in range(R * Cc)]
         for c in range(Cc):      # every partial sum wrapped to acc_bits: exact, and no sign extensions
             total: Value = accs[c]
             for r in range(1, R):
