@@ -37,9 +37,9 @@ def test_member_equals_the_windows_slice(cnt: int, eps: int, base: int, seed: in
 @settings(max_examples=100, deadline=None)
 @given(st.integers(1, 400), st.integers(1, 9), st.integers(0, 50), st.integers(0, 2**31))
 def test_member_of_small_batches_equals_the_windows_slice(cnt: int, eps: int, base: int, seed: int) -> None:
-    """Checks of a few addresses at a time (each stamps only the window's sets whose range meets
-    theirs), windows revisited and first sets searched between them, hold exactly the slice's
-    addresses; so do a set search and a probe of one address."""
+    """Checks of a few addresses at a time, windows revisited and first sets searched (through the sets'
+    address ranges) between them, hold exactly the slice's addresses; so do a set search and a probe of
+    one address."""
     rng = np.random.default_rng(seed)
     addrs = (base + rng.integers(0, max(1, cnt // 2), size=cnt)).astype(np.int32)
     n_sets = -(-cnt // eps)
