@@ -240,20 +240,20 @@ def bram_count(acc: Accelerator, target: str = "ice40") -> int:
 
 # What the core adds to its PE array (controller, descriptor registers, fetcher address generators, drain,
 # DMA, twelve 48-bit counters): a constant, a per-row term (each row's im2col coordinate chain) and a
-# per-accumulator-bit term (the drain's copy of the accumulators and its multiplexer), in iCE40 cells.
+# per-accumulator-bit term (the array's result registers and the drain's lookup over them), in iCE40 cells.
 CORE_TERMS = ("const", "rows", "pe_acc")
 # Fitted by sims/experiments/core_fpga.py (fit_core) on the iCE40 builds in docs/core_fpga.csv (Yosys 0.70,
 # synth_ice40, OS-only serial_act cores, buffers in block RAM); FIT_ERROR-style (max, mean) relative error
 # on those builds, and the leave-one-out maximum, the figure to quote for so few designs.
 CORE_COEFFS: dict[str, tuple[float, ...]] = {
-    "luts": (3573.3799, 670.1218, 1.7846),
+    "luts": (3517.8675, 739.5721, 0.101),
     "ffs": (1839.0726, 108.9342, 0.9368),
-    "carries": (1336.5855, 152.6948, -0.0686),
+    "carries": (1376.169, 121.9216, 0.0849),
 }
 # (max, mean) relative error of the model on the builds it was fitted on, and the leave-one-out maximum
 # (each build predicted by the fit of the other three).
 CORE_FIT_ERROR: dict[str, tuple[float, float, float]] = {
-    "luts": (0.0314, 0.0185, 0.2658), "ffs": (0.0039, 0.0023, 0.0351), "carries": (0.0025, 0.0015, 0.025)}
+    "luts": (0.031, 0.0179, 0.2945), "ffs": (0.0039, 0.0023, 0.0351), "carries": (0.0158, 0.0092, 0.1531)}
 CORE_FIT_POINTS = 4
 CORE_FIT_YOSYS = "Yosys 0.70 (git sha1 28ba3cb92), synth_ice40"
 
@@ -279,7 +279,7 @@ def core_terms(acc: Accelerator) -> tuple[int, ...]:
 # coordinate chains, the weight fetcher and the partial-sum read-back, in iCE40 cells. Calibrated on the one
 # core built with and without WS (docs/core_fpga.json: small_4x4_ws - small_4x4 - ws_datapath, / rows), so
 # it has no error estimate of its own; per row is an assumption (the coordinate chains are per row).
-WS_CONTROL_PER_ROW: dict[str, float] = {"luts": 487.0, "ffs": 96.25, "carries": 103.5}
+WS_CONTROL_PER_ROW: dict[str, float] = {"luts": 502.25, "ffs": 96.25, "carries": 103.25}
 
 
 def ws_datapath(acc: Accelerator) -> FPGAArea:

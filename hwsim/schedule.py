@@ -76,15 +76,19 @@ class LayerMapping:
             raise ValueError(f"{owner}.loop_order must be a permutation of {LOOPS!r}, not {self.loop_order!r}")
         check_choice(owner, "grouping", self.grouping, GROUPINGS)
 
+    def check_layer(self, layer: Layer) -> None:
+        """Check the tile against its layer's extents; raise naming the field otherwise."""
+        whole = Tile.whole(layer)
+        for d in LOOPS:
+            check_int(f"LayerMapping[{self.layer!r}]", f"tile.{d}", getattr(self.tile, d), 1, getattr(whole, d))
+
     def validate(self, layer: Layer, acc: Accelerator) -> None:
         """Check the mapping against its layer and accelerator; raise naming the field otherwise."""
         owner = f"LayerMapping[{self.layer!r}]"
         if self.dataflow not in acc.dataflows:
             raise ValueError(f"{owner}.dataflow must be one of the accelerator's {[d.value for d in acc.dataflows]}, "
                              f"not {self.dataflow.value!r}")
-        whole = Tile.whole(layer)
-        for d in LOOPS:
-            check_int(owner, f"tile.{d}", getattr(self.tile, d), 1, getattr(whole, d))
+        self.check_layer(layer)
         fit = tile_fits(layer, self.tile, acc)
         if fit is not None:
             raise ValueError(f"{owner}.tile {fit}")
@@ -197,6 +201,8 @@ class Schedule:
             extra = sorted(set(got) - set(names))
             raise ValueError(f"Schedule.mappings must map every layer of {self.network.name!r} once, in order; "
                              f"missing {missing}, unknown {extra}")
+        for la, m in zip(self.network.layers, maps, strict=True):   # a tile within its layer, before any use
+            m.check_layer(la)
 
     def mapping_for(self, layer_name: str) -> LayerMapping:
         for m in self.mappings:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from amaranth.hdl import C, Cat, Module, Mux, Signal, Value
 
-__all__ = ["extend", "mac_sum"]
+__all__ = ["extend", "mac_sum", "mac_value"]
 
 
 def extend(value: Value, width: int) -> Value:
@@ -31,20 +31,25 @@ def extend(value: Value, width: int) -> Value:
     return Mux(value[n - 1], Cat(low, C((1 << (width - n)) - 1, width - n)), Cat(low, C(0, width - n))).as_signed()
 
 
-def mac_sum(m: Module, base: Value, operand: Value, bit: Value, neg: Value, style: str) -> Signal:
-    """``base + (bit ? (neg ? -operand : operand) : 0)`` wrapped to ``len(base)`` bits (unsigned view), as a
-    signal of that width, so that the adder is as wide as the accumulator once Yosys' ``wreduce`` has
-    dropped the carry-out bits nothing reads (rtl.export). Call it outside any ``m.If``: a combinational
-    signal assigned under a condition is gated by it in every cycle."""
+def mac_value(base: Value, operand: Value, bit: Value, neg: Value, style: str) -> Value:
+    """``base + (bit ? (neg ? -operand : operand) : 0)`` as an expression (at least ``len(base)`` bits wide;
+    the low ``len(base)`` bits are the wrapped sum)."""
     width = len(base)
-    out = Signal(width)
     gated = Mux(bit, extend(operand, width), 0).as_signed()       # sign-extended, gated partial product
     n = neg & bit
     if style == "single":
         ones = Mux(n, C((1 << width) - 1, width), C(0, width))     # n in every bit (see extend)
-        m.d.comb += out.eq(base.as_unsigned() + (gated.as_unsigned() ^ ones) + n)
-    elif style == "dual":
-        m.d.comb += out.eq(Mux(n, base - gated, base + gated))
-    else:
-        raise ValueError(f"mac_sum.style must be one of ['single', 'dual'], not {style!r}")
+        return base.as_unsigned() + (gated.as_unsigned() ^ ones) + n
+    if style == "dual":
+        return Mux(n, base - gated, base + gated)
+    raise ValueError(f"mac_sum.style must be one of ['single', 'dual'], not {style!r}")
+
+
+def mac_sum(m: Module, base: Value, operand: Value, bit: Value, neg: Value, style: str) -> Signal:
+    """:func:`mac_value` wrapped to ``len(base)`` bits (unsigned view), as a signal of that width, so that
+    the adder is as wide as the accumulator once Yosys' ``wreduce`` has dropped the carry-out bits nothing
+    reads (rtl.export). Call it outside any ``m.If``: a combinational signal assigned under a condition is
+    gated by it in every cycle."""
+    out = Signal(len(base))
+    m.d.comb += out.eq(mac_value(base, operand, bit, neg, style))
     return out

@@ -15,9 +15,10 @@ Blocks (all in this component, one clock):
   the words it reads in the cycle the array takes them; zero padding is not read. In WS the weights have a
   fetcher of their own, one fold ahead: from the cycle after a fold starts it stages the next fold's
   weights (lane ``r*C + c`` for PE ``(r, c)``, ``banks`` per cycle, up to the fold's last used PE).
-* **Drain**: captures the accumulators when a fold is done, requantises them (arithmetic shift right,
-  clip to ``ob`` bits; :func:`rtl.program.requantize`) and writes ``banks`` of them per cycle into the
-  ofmap half in fold order, while the next fold computes.
+* **Drain**: reads a finished fold's outputs from the array's ``results`` (which keep them while the next
+  fold computes), requantises them (arithmetic shift right, clip to ``ob`` bits;
+  :func:`rtl.program.requantize`) and writes ``banks`` of them per cycle into the ofmap half in fold
+  order.
 * **DMA**: up to three transfers per phase, one after another on the external port: a read moves
   ``lanes`` elements per cycle from ``ext_rdata`` into a buffer half, a write moves ``lanes`` ofmap
   words per cycle to ``ext_wdata`` (never ahead of the drain). The port is ``link_bits`` wide; the
@@ -512,12 +513,10 @@ class AccelCore(wiring.Component):
         with m.Elif(arr.step_out):
             m.d.sync += ws_ptr.eq(ws_ptr + run["sc"])
 
-        # The drain starts in the `done` cycle itself (from the accumulators; `cap` keeps them for the
-        # later cycles) and writes `bo` results per cycle in fold order: lane b takes the entry b after
+        # The drain starts in the `done` cycle itself and writes `bo` results per cycle in fold order: lane b takes the entry b after
         # lane b-1 (row-major over the fold's sr x sc results). (A queue in fold order, compacted from the PE
         # grid, needs fewer multiplexer inputs only when bo is close to the array's columns; FPGA cores have
         # one or two ofmap banks, where this lookup is the smaller one.)
-        cap = [Signal(signed(p.acc_bits), name=f"cap{i}", reset_less=True) for i in range(R * Cc)]
         d_active = Signal()
         d_r = Signal(range(R + 1))
         d_c = Signal(range(Cc + 1))
@@ -528,11 +527,11 @@ class AccelCore(wiring.Component):
         r0 = _held(m, Mux(trigger, 0, d_r), "drain_r0")
         c0 = _held(m, Mux(trigger, 0, d_c), "drain_c0")
         addr0 = _held(m, Mux(trigger, Mux(run["ws"], ws_ptr, run["base"]), d_addr), "drain_addr0")
-        live = [_held(m, Mux(run["ws"], arr.colsum[i], arr.accs[i]), f"live{i}") if has_ws and i < Cc
-                else arr.accs[i] for i in range(R * Cc)]
-        src_vals = [_held(m, Mux(trigger, live[i], cap[i]), f"src{i}") for i in range(R * Cc)]
+        # the fold's outputs: the array's results (an OS fold's are there in its done cycle), a WS step's
+        # column sums in its step_out cycle
+        src_vals = [_held(m, Mux(arr.step_out, arr.colsum[i], arr.results[i]), f"src{i}") if has_ws and i < Cc
+                    else arr.results[i] for i in range(R * Cc)]
         with m.If(trigger):
-            m.d.sync += [cap[i].eq(live[i]) for i in range(R * Cc)]
             m.d.sync += [dinfo[key].eq(run[key]) for key in run]
         ab = p.acc_bits
         obm1 = Signal(6)

@@ -10,6 +10,11 @@ GEMM placement (``hwsim.kinds.DATAFLOW_AXES``):
   step restarts it) and a column adder tree sums the ``R`` products of each column. ``colsum`` holds those
   sums in the cycles where ``step_out`` is high: the first cycle of the next step and the ``done`` cycle.
 
+``results`` holds a fold's outputs for the drain while the next fold computes: an OS fold's ``R*C``
+accumulators, loaded in its last cycle with the values the accumulators take at its end (so they are there
+in the ``done`` cycle itself), and after a WS step its ``C`` column sums (the first ``C``), loaded in the
+``step_out`` cycle. They change only then, so they keep a fold's outputs until the next fold's end.
+
 A PE is one accumulator for both modes, so a core with OS and WS holds one array, not two:
 
 * ``serial_act``: OS adds ``bit * (weight << i)`` (a column shift register, LSB first); WS uses Horner's
@@ -33,7 +38,7 @@ from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .adder import extend, mac_sum
+from .adder import extend, mac_sum, mac_value
 from .control import TileController
 from .params import ArrayParams
 
@@ -68,6 +73,7 @@ class CoreArray(wiring.Component):
         self.pe_weights = [Signal(signed(weight_bits), name=f"pe_weight{i}") for i in range(rows * cols)]
         self.accs = [Signal(signed(acc_bits), name=f"acc{i}", reset_less=True) for i in range(rows * cols)]
         self.colsum = [Signal(signed(acc_bits), name=f"colsum{c}") for c in range(cols)]
+        self.results = [Signal(signed(acc_bits), name=f"res{i}", reset_less=True) for i in range(rows * cols)]
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -119,6 +125,9 @@ class CoreArray(wiring.Component):
             for r in range(1, R):
                 total = (total + accs[r * Cc + c])[:ab].as_signed()
             m.d.comb += self.colsum[c].eq(total)
+            if self.has_ws:       # the sum itself, not colsum: a simulator then adds it up only when read
+                with m.If(self.step_out):
+                    m.d.sync += self.results[c].eq(total)
         return m
 
     @staticmethod
@@ -132,6 +141,13 @@ class CoreArray(wiring.Component):
             with m.Elif(when):
                 m.d.sync += reg.eq(step(reg))
         return reg
+
+    def _result(self, m: Module, ctrl: TileController, mode: Value, i: int, nxt: Value) -> None:
+        """``results[i]`` takes ``nxt``, the accumulator's next value, in an OS fold's last cycle (see the
+        module docstring): loaded from the adder, not the accumulator, so the drain needs no multiplexer
+        between the accumulators in the ``done`` cycle and a copy of them afterwards."""
+        with m.If(ctrl.last & ~mode):
+            m.d.sync += self.results[i].eq(nxt)
 
     def _pes(self, m: Module, ctrl: TileController, mode: Value, accs: list[Signal],
              operands: list[Value], bits: list[Value], neg: Value, horner: bool) -> None:
@@ -153,6 +169,9 @@ class CoreArray(wiring.Component):
                 m.d.sync += acc.eq(0)
             with m.Elif(ctrl.adv):
                 m.d.sync += acc.eq(nxt)
+            # the sum written again: Yosys merges the two copies, and a simulator computes this one only
+            # in the cycles that load it (the accumulator's copy stays inlined in its own update)
+            self._result(m, ctrl, mode, i, mac_value(base, operands[i], bits[r], neg, "single"))
 
     def _serial_act(self, m: Module, ctrl: TileController, mode: Value, accept: Value, wst: list[Signal],
                     accs: list[Signal]) -> None:
@@ -239,3 +258,4 @@ class CoreArray(wiring.Component):
                 m.d.sync += acc.eq(0)
             with m.Elif(ctrl.adv):
                 m.d.sync += acc.eq(base + w * aext[r])
+            self._result(m, ctrl, mode, i, base + w * aext[r])

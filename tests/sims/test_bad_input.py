@@ -75,6 +75,9 @@ def _inputs(d: Path) -> None:
     del sched["mappings"][0]["bogus"]
     sched["mappings"][0]["tile"]["z"] = 1
     (d / "sched_tile.json").write_text(json.dumps(sched))
+    del sched["mappings"][0]["tile"]["z"]
+    sched["mappings"][0]["tile"]["p"] = 10_000    # more output rows than the layer has
+    (d / "sched_big_tile.json").write_text(json.dumps(sched))
     # a hand-made database that claims schema 1 but has another layout
     con = sqlite3.connect(d / "other_layout.sqlite")
     con.executescript("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -158,6 +161,11 @@ ROWS: list[tuple[str, list[str], str]] = [
     ("sim-sched-tile-key", ["simulate", "--arch", "edge16_serial", "--schedule", "{d}/sched_tile.json"],
      "{d}/sched_tile.json: mappings[0] (layer 'conv1').tile must be a mapping with keys n, m, c, p, q, "
      "not {'c': 1, 'm': 16, 'n': 1, 'p': 8, ...}"),
+    ("sim-sched-tile-over-layer", ["simulate", "--arch", "edge16_serial", "--schedule", "{d}/sched_big_tile.json"],
+     "{d}/sched_big_tile.json: LayerMapping['conv1'].tile.p must be an integer in [1, 8], not 10000"),
+    ("rtl-sched-tile-over-layer", ["rtl", "run", "--arch", "rtl8_serial", "--network", "small_cnn", "--schedule",
+                                   "{d}/sched_big_tile.json", "--json", "{k}/r.json"],
+     "{d}/sched_big_tile.json: LayerMapping['conv1'].tile.p must be an integer in [1, 8], not 10000"),
     ("sim-sched-nan", ["simulate", "--arch", "edge16_serial", "--schedule", "{d}/nan.json"],
      "{d}/nan.json: NaN is not a JSON number"),
     ("sim-sched-dup", ["simulate", "--arch", "edge16_serial", "--schedule", "{d}/dupkey.json"],
