@@ -288,7 +288,7 @@ def ws_datapath(acc: Accelerator) -> FPGAArea:
     only one weight per column), the staged weight's bypass and the operand's OS/WS multiplexer (one LUT per
     bit), and for the bit-serial kinds the accumulator base's multiplexer (``acc_bits`` LUTs; ``serial_both``
     also a ``W``-bit weight shift register per PE); per column an adder tree over the rows (``rows - 1`` adds
-    of ``acc_bits``, one LUT and one carry per bit) and the drain's choice of column sum or accumulator."""
+    of ``acc_bits``, one LUT and one carry per bit) and the drain's choice of column sum or result register."""
     R, C, W, A, ab = acc.rows, acc.cols, acc.pe.max_weight_bits, acc.pe.max_act_bits, acc.pe.acc_bits
     pes, kind = R * C, acc.pe.kind
     operand = W if kind is PEKind.PARALLEL else W + A - 1      # the shifted weight or the gated one-hot

@@ -513,8 +513,8 @@ class AccelCore(wiring.Component):
         with m.Elif(arr.step_out):
             m.d.sync += ws_ptr.eq(ws_ptr + run["sc"])
 
-        # The drain starts in the `done` cycle itself and writes `bo` results per cycle in fold order: lane b takes the entry b after
-        # lane b-1 (row-major over the fold's sr x sc results). (A queue in fold order, compacted from the PE
+        # The drain starts in the `done` cycle itself and writes `bo` results per cycle in fold order: lane b
+        # takes the entry b after lane b-1 (row-major over the fold's sr x sc results). (A queue in fold order, compacted from the PE
         # grid, needs fewer multiplexer inputs only when bo is close to the array's columns; FPGA cores have
         # one or two ofmap banks, where this lookup is the smaller one.)
         d_active = Signal()

@@ -254,8 +254,9 @@ class CoreArray(wiring.Component):
                 base: Value = Mux(mode, 0, acc)
             else:
                 w, base = (wst[i], C(0, 1)) if self.has_ws else (col[c], acc)
+            nxt = base + w * aext[r]
             with m.If(ctrl.clear):
                 m.d.sync += acc.eq(0)
             with m.Elif(ctrl.adv):
-                m.d.sync += acc.eq(base + w * aext[r])
-            self._result(m, ctrl, mode, i, base + w * aext[r])
+                m.d.sync += acc.eq(nxt)
+            self._result(m, ctrl, mode, i, nxt)
