@@ -246,14 +246,14 @@ CORE_TERMS = ("const", "rows", "pe_acc")
 # synth_ice40, OS-only serial_act cores, buffers in block RAM); FIT_ERROR-style (max, mean) relative error
 # on those builds, and the leave-one-out maximum, the figure to quote for so few designs.
 CORE_COEFFS: dict[str, tuple[float, ...]] = {
-    "luts": (3517.8675, 739.5721, 0.101),
-    "ffs": (1839.0726, 108.9342, 0.9368),
-    "carries": (1376.169, 121.9216, 0.0849),
+    "luts": (1952.6954, 770.8583, 0.0326),
+    "ffs": (1786.6981, 110.3321, 0.9336),
+    "carries": (1229.5556, 170.9443, -0.1465),
 }
 # (max, mean) relative error of the model on the builds it was fitted on, and the leave-one-out maximum
 # (each build predicted by the fit of the other three).
 CORE_FIT_ERROR: dict[str, tuple[float, float, float]] = {
-    "luts": (0.031, 0.0179, 0.2945), "ffs": (0.0039, 0.0023, 0.0351), "carries": (0.0158, 0.0092, 0.1531)}
+    "luts": (0.0438, 0.0258, 0.3511), "ffs": (0.004, 0.0024, 0.035), "carries": (0.0175, 0.0102, 0.1681)}
 CORE_FIT_POINTS = 4
 CORE_FIT_YOSYS = "Yosys 0.70 (git sha1 28ba3cb92), synth_ice40"
 
@@ -279,7 +279,7 @@ def core_terms(acc: Accelerator) -> tuple[int, ...]:
 # coordinate chains, the weight fetcher and the partial-sum read-back, in iCE40 cells. Calibrated on the one
 # core built with and without WS (docs/core_fpga.json: small_4x4_ws - small_4x4 - ws_datapath, / rows), so
 # it has no error estimate of its own; per row is an assumption (the coordinate chains are per row).
-WS_CONTROL_PER_ROW: dict[str, float] = {"luts": 502.25, "ffs": 96.25, "carries": 103.25}
+WS_CONTROL_PER_ROW: dict[str, float] = {"luts": 680.0, "ffs": 108.25, "carries": 108.25}
 
 
 def ws_datapath(acc: Accelerator) -> FPGAArea:

@@ -244,7 +244,7 @@ class AccelCore(wiring.Component):
         wgf = Signal(range(n_gf_ws + 1), name="w_gf")
         wk0, wcol = Signal(CNT, name="w_k0"), Signal(DIM + 1, name="w_col")
         w_have, w_act = Signal(name="w_have"), Signal(name="w_act")
-        ws = cur.ws
+        ws = cur.ws if has_ws else C(0, 1)   # an OS-only core: no WS logic, whatever the descriptor holds
         k0 = Signal(CNT)
         a_done, f_done = Signal(name="a_done"), Signal(name="f_done")
         # data registers without reset (nothing reads them before they are written): a reset would be one more
@@ -497,8 +497,10 @@ class AccelCore(wiring.Component):
         run = {"sr": Signal(range(R + 1)), "sc": Signal(range(Cc + 1)), "base": Signal(CNT), "half": Signal(),
                "shift": Signal(7), "ob": Signal(6), "osg": Signal(), "ws": Signal(), "first": Signal(),
                "final": Signal()}
-        sr_now = Mux(cur.P - pix_base >= R, R, cur.P - pix_base)
-        sc_now = Mux(cur.tm - col_base >= Cc, Cc, cur.tm - col_base)
+        # the fold's used rows and columns, cut to their range: at the full width of P the product below
+        # would be a 26 x 18 bit multiplier
+        sr_now = _held(m, Mux(cur.P - pix_base >= R, R, (cur.P - pix_base)[:R.bit_length()]), "fold_sr")
+        sc_now = _held(m, Mux(cur.tm - col_base >= Cc, Cc, (cur.tm - col_base)[:Cc.bit_length()]), "fold_sc")
         ws_ptr = Signal(CNT)     # WS: address of the next step's sc partial sums ([column fold][pixel][column])
         trigger = _held(m, arr.os_done | arr.step_out, "trigger")
         with m.If(boundary):
