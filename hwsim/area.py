@@ -279,7 +279,7 @@ def core_terms(acc: Accelerator) -> tuple[int, ...]:
 # coordinate chains, the weight fetcher and the partial-sum read-back, in iCE40 cells. Calibrated on the one
 # core built with and without WS (docs/core_fpga.json: small_4x4_ws - small_4x4 - ws_datapath, / rows), so
 # it has no error estimate of its own; per row is an assumption (the coordinate chains are per row).
-WS_CONTROL_PER_ROW: dict[str, float] = {"luts": 680.0, "ffs": 108.25, "carries": 108.25}
+WS_CONTROL_PER_ROW: dict[str, float] = {"luts": 653.25, "ffs": 108.25, "carries": 100.0}
 
 
 def ws_datapath(acc: Accelerator) -> FPGAArea:

@@ -87,6 +87,13 @@ def _held(m: Module, value: Value, name: str) -> Signal:
     return sig
 
 
+def _used(m: Module, left: Value, limit: int, name: str) -> Signal:
+    """``min(left, limit)`` cut to the range of ``limit`` (the array's rows or columns): how many of them
+    a fold or a WS step uses. At the full width of ``left`` the products these feed (a fold's output
+    count, a WS step's weight count) would be multipliers of 24 or more bits."""
+    return _held(m, Mux(left >= limit, limit, left[:limit.bit_length()]), name)
+
+
 def _pick(m: Module, values: list[Value], index: Value, name: str) -> Signal:
     """``values[index]`` as a chain of multiplexers (the last value for an index out of range), index and
     result each held once (:func:`_held`). Unlike an ``Array`` lookup this is defined from the first cycle
@@ -378,8 +385,8 @@ class AccelCore(wiring.Component):
         os_w_ready = f_done | (gf == n_gf_os - 1)
         w_last = C(0, 1)
         if has_ws:     # a fold starts when its weights are staged or its last group is read (bypassed) now
-            rows_u = Mux(cur.K - wk0 >= R, R, cur.K - wk0)
-            cols_u = Mux(cur.tm - wcol >= Cc, Cc, cur.tm - wcol)
+            rows_u = _used(m, cur.K - wk0, R, "ws_rows")
+            cols_u = _used(m, cur.tm - wcol, Cc, "ws_cols")
             w_last = Signal(name="w_last")
             m.d.comb += w_last.eq((wgf + 1) * bf >= (rows_u - 1) * Cc + cols_u)
             m.d.comb += w_ready.eq(Mux(ws, (k != 0) | w_have | (w_act & w_last), os_w_ready))
@@ -497,10 +504,8 @@ class AccelCore(wiring.Component):
         run = {"sr": Signal(range(R + 1)), "sc": Signal(range(Cc + 1)), "base": Signal(CNT), "half": Signal(),
                "shift": Signal(7), "ob": Signal(6), "osg": Signal(), "ws": Signal(), "first": Signal(),
                "final": Signal()}
-        # the fold's used rows and columns, cut to their range: at the full width of P the product below
-        # would be a 26 x 18 bit multiplier
-        sr_now = _held(m, Mux(cur.P - pix_base >= R, R, (cur.P - pix_base)[:R.bit_length()]), "fold_sr")
-        sc_now = _held(m, Mux(cur.tm - col_base >= Cc, Cc, (cur.tm - col_base)[:Cc.bit_length()]), "fold_sc")
+        sr_now = _used(m, cur.P - pix_base, R, "fold_sr")
+        sc_now = _used(m, cur.tm - col_base, Cc, "fold_sc")
         ws_ptr = Signal(CNT)     # WS: address of the next step's sc partial sums ([column fold][pixel][column])
         trigger = _held(m, arr.os_done | arr.step_out, "trigger")
         with m.If(boundary):

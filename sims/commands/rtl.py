@@ -111,6 +111,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                         "(one element per word, whole reductions)")
     r.add_argument("--simulator", default="icarus", help="icarus (default, under cocotb) or verilator (a compiled "
                                                          "binary of the same testbench: fast)")
+    r.add_argument("--pgo", action="store_true", help="verilator: build the model profile-guided (GCC PGO on a "
+                                                      "short part of this run; about 1.3x faster to simulate, "
+                                                      "twice as long to build once; docs/performance.md)")
     r.add_argument("--json", metavar="OUT.json", required=True, help="write the per-layer comparison here")
     r.add_argument("--seed", default="0", help="seed of the random integer operands (default 0)")
     r.add_argument("--samples", help="a MODEL.pt from `hwsim train`: classify this many test samples on the core "
@@ -339,7 +342,8 @@ def _run_trained(args: argparse.Namespace, acc: object, out_path: Path) -> int:
     print(f"{args.network}: {n} test samples of {name!r}, every conv / linear layer on the {acc.name} core "
           f"({args.simulator})")
     res = run_trained(args.simulator, acc, trained, data.test.x[:n], schedule,
-                      build_root=Path(args.build) if args.build else None, driver=_driver(args.simulator))
+                      build_root=Path(args.build) if args.build else None, driver=_driver(args.simulator),
+                      pgo=args.pgo)
     rows = [{"name": r.name, "rtl": r.rtl, "model": r.model, "outputs_match_golden": r.outputs_match_golden,
              "rtl_sram_accesses": r.accesses} for r in res.layers]
     _print_rows(rows)
@@ -390,6 +394,8 @@ def _run_core(args: argparse.Namespace) -> int:
 
     if args.simulator not in ("icarus", "verilator"):
         raise ValueError(f"rtl run.simulator must be one of ['icarus', 'verilator'], not {args.simulator!r}")
+    if args.pgo and args.simulator != "verilator":
+        raise ValueError(f"rtl run.pgo needs --simulator verilator (a compiled model), not {args.simulator!r}")
     try:
         seed = int(args.seed)
     except ValueError:
@@ -430,7 +436,7 @@ def _run_core(args: argparse.Namespace) -> int:
     ensure_simulator(args.simulator)
     _amaranth()
     result = run_layers(args.simulator, acc, programs, build_root=Path(args.build) if args.build else None,
-                        max_cycles=cycle_limit(models), driver=_driver(args.simulator))
+                        max_cycles=cycle_limit(models), driver=_driver(args.simulator), pgo=args.pgo)
     rows = []
     for (prog, _, _), gold, got, model in zip(programs, golds, result.layers, models, strict=True):
         layer = prog.layer

@@ -39,7 +39,7 @@ from .runner import REPO, build_hdl, ensure_simulator, verilator_make_flags
 
 __all__ = ["DRIVERS", "TB_SOURCE", "MAIN_SOURCE", "TB_COUNTERS", "Capacity", "CoreBenchError", "LayerOut",
            "core_ports", "capacity_for", "write_run", "read_run", "build_binary", "run_core_tb",
-           "TbRun", "DEFAULT_CAPACITY"]
+           "TbRun", "DEFAULT_CAPACITY", "PGO_TRAIN_LAYERS", "PGO_TRAIN_CYCLES", "PGO_FLAGS"]
 
 DRIVERS = ("cocotb", "binary")
 TB_SOURCE = Path(__file__).with_name("core_tb.v")
@@ -211,32 +211,80 @@ def _jobs() -> int:
     return 2 if (os.cpu_count() or 1) > 2 else 1
 
 
-def build_binary(core_v: Path, bdir: Path, parameters: dict[str, int]) -> tuple[Path, float]:
+PGO_TRAIN_LAYERS = 4          # layers of the run a profile-guided build's training run simulates at most
+PGO_TRAIN_CYCLES = 200_000    # and cycles of each (the training stops at the first layer that needs more)
+PGO_FLAGS = ("-fprofile-use", "-fprofile-correction", "-Wno-missing-profile")
+
+
+def _verilator_build(args: list[str], bdir: Path, what: str) -> None:
+    """Run one ``verilator --build`` (the precompiled-header workaround, ccache where there is one); a failure
+    keeps its log in ``bdir`` and raises, ``what`` naming the build in the message."""
+    env = dict(os.environ, MAKEFLAGS=verilator_make_flags(os.environ.get("MAKEFLAGS")))
+    if shutil.which("ccache"):
+        env.setdefault("OBJCACHE", "ccache")
+    proc = subprocess.run(args, cwd=bdir, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        (bdir / "build.log").write_text(proc.stdout + proc.stderr)
+        raise CoreBenchError(f"verilator build of the core testbench{what} failed (exit {proc.returncode}); see "
+                             f"{bdir / 'build.log'}")
+
+
+def _train(exe: Path, run_dir: Path, train_dir: Path) -> None:
+    """Run the instrumented ``exe`` on the first :data:`PGO_TRAIN_LAYERS` layers of ``run_dir`` (its files,
+    linked), each cut at :data:`PGO_TRAIN_CYCLES` cycles: the profile the final build is optimised for."""
+    shutil.rmtree(train_dir, ignore_errors=True)
+    train_dir.mkdir(parents=True)
+    n_layers = int((run_dir / "run.hex").read_text().split()[0], 16)
+    n = min(n_layers, PGO_TRAIN_LAYERS)
+    for f in run_dir.glob("l*.hex"):
+        if int(f.name[1:].split(".")[0]) < n:
+            (train_dir / f.name).symlink_to(f.resolve())
+    _write_hex(train_dir / "run.hex", [n, PGO_TRAIN_CYCLES, 0])
+    # exit 1: the testbench stopped a layer at the cycle cut, which is expected here
+    proc = subprocess.run([str(exe), f"+hwsim_dir={train_dir}"], capture_output=True, text=True)
+    if proc.returncode not in (0, 1):
+        raise CoreBenchError(f"the profiling run of the core testbench exited {proc.returncode}: "
+                             f"{(proc.stdout + proc.stderr)[-2000:]}")
+    shutil.rmtree(train_dir, ignore_errors=True)
+
+
+def build_binary(core_v: Path, bdir: Path, parameters: dict[str, int],
+                 train: Path | None = None) -> tuple[Path, float]:
     """Build the plain Verilator model of the testbench and the core into ``bdir`` (skipped when nothing
-    changed); returns the executable and the seconds the build took (0 when reused)."""
+    changed); returns the executable and the seconds the build took (0 when reused).
+
+    With ``train`` (a run directory written by :func:`write_run`) the build is profile-guided (GCC's
+    ``-fprofile-generate`` / ``-fprofile-use``): an instrumented model first runs a short part of that run
+    (:func:`_train`), then the model is compiled again for the branches and calls the profile found hot.
+    The simulated behaviour is the same; the speed-up is in docs/performance.md. ``bdir`` then holds the
+    profile-guided model only."""
     ensure_simulator("verilator")
     exe = bdir / "Vcore_tb"
     args = [str(verilator_bin_dir() / "verilator"), "--cc", "--exe", "--build", "-j", str(_jobs()),
             *_runner.VERILATOR_ARGS, "-MAKEFLAGS", _runner.VERILATOR_OPT_FAST, "--top-module", "core_tb", "-Mdir", str(bdir / "obj"), "-o", str(exe),
             *[f"-G{k}={v}" for k, v in sorted(parameters.items())], str(TB_SOURCE), str(core_v), str(MAIN_SOURCE)]
-    stamp = _stamp(" ".join(args[1:]), core_v.read_text(), TB_SOURCE.read_text(), MAIN_SOURCE.read_text())
+    pgo = ["pgo", *PGO_FLAGS] if train is not None else []
+    stamp = _stamp(" ".join(args[1:] + pgo), core_v.read_text(), TB_SOURCE.read_text(), MAIN_SOURCE.read_text())
     stamp_file = bdir / "build.stamp"
     if exe.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
         return exe, 0.0
     bdir.mkdir(parents=True, exist_ok=True)
     stamp_file.unlink(missing_ok=True)
-    env = dict(os.environ, MAKEFLAGS=verilator_make_flags(os.environ.get("MAKEFLAGS")))
-    if shutil.which("ccache"):
-        env.setdefault("OBJCACHE", "ccache")
     t0 = time.perf_counter()
-    proc = subprocess.run(args, cwd=bdir, env=env, capture_output=True, text=True)
-    took = time.perf_counter() - t0
-    if proc.returncode != 0:
-        (bdir / "build.log").write_text(proc.stdout + proc.stderr)
-        raise CoreBenchError(f"verilator build of the core testbench failed (exit {proc.returncode}); see "
-                             f"{bdir / 'build.log'}")
+    if train is None:
+        _verilator_build(args, bdir, "")
+    else:
+        obj = bdir / "obj"
+        shutil.rmtree(obj, ignore_errors=True)   # no objects or profile of an earlier build
+        gen = ["-CFLAGS", "-fprofile-generate", "-LDFLAGS", "-fprofile-generate"]
+        _verilator_build(args[:1] + gen + args[1:], bdir, " (instrumented for profiling)")
+        _train(exe, train, bdir / "train")
+        for f in [*obj.glob("*.o"), *obj.glob("*.a"), exe]:   # the same sources compiled again, the profile kept
+            f.unlink()
+        use = [a for flag in PGO_FLAGS for a in ("-CFLAGS", flag)]
+        _verilator_build(args[:1] + use + args[1:], bdir, " (profile-guided)")
     stamp_file.write_text(stamp)
-    return exe, took
+    return exe, time.perf_counter() - t0
 
 
 def _children_cpu_s() -> float:
@@ -289,9 +337,10 @@ class TbRun:
 
 def run_core_tb(sim: str, driver: str, core_v: Path, bdir: Path,
                 programs: list[tuple[LayerProgram, np.ndarray, np.ndarray]], max_cycles: int,
-                keep: bool = False) -> TbRun:
+                keep: bool = False, pgo: bool = False) -> TbRun:
     """Run ``programs`` on the core in ``core_v`` under ``driver``; returns a :class:`TbRun`. The run's
-    files are removed afterwards unless it failed, ``keep`` is set or ``HWSIM_KEEP_RUNS`` is set."""
+    files are removed afterwards unless it failed, ``keep`` is set or ``HWSIM_KEEP_RUNS`` is set. ``pgo``
+    (the ``binary`` driver): a profile-guided model (:func:`build_binary`), built apart from the plain one."""
     if driver not in DRIVERS:
         raise ValueError(f"run_layers.driver must be one of {list(DRIVERS)}, not {driver!r}")
     if driver == "binary" and sim != "verilator":
@@ -299,7 +348,9 @@ def run_core_tb(sim: str, driver: str, core_v: Path, bdir: Path,
     params = core_ports(core_v.read_text())
     cap = capacity_for(sim, [p for p, _, _ in programs])
     params.update(cap.parameters())
-    tdir = bdir / f"tb_{driver}_{cap.tag()}"
+    if pgo and driver != "binary":
+        raise ValueError(f"run_layers.pgo needs driver 'binary' (a Verilator model), not {driver!r}")
+    tdir = bdir / f"tb_{driver}{'_pgo' if pgo else ''}_{cap.tag()}"
     tdir.mkdir(parents=True, exist_ok=True)
     runs = bdir / "runs"
     runs.mkdir(exist_ok=True)
@@ -307,7 +358,7 @@ def run_core_tb(sim: str, driver: str, core_v: Path, bdir: Path,
     write_run(run_dir, programs, max_cycles, progress=driver == "binary")
     t0 = time.perf_counter()
     if driver == "binary":
-        exe, build_s = build_binary(core_v, tdir, params)
+        exe, build_s = build_binary(core_v, tdir, params, train=run_dir if pgo else None)
         t1, c1 = time.perf_counter(), _children_cpu_s()
         _run_binary(exe, run_dir)
     else:

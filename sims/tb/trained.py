@@ -94,9 +94,9 @@ def core_programs(network: Network, acc: Accelerator, samples: int,
 
 def run_trained(sim: str, acc: Accelerator, trained: TrainedModel, x: Any, schedule: Schedule | None = None,
                 build_root: Path | None = None, log: Callable[[str], None] = print,
-                driver: str | None = None) -> TrainedRun:
+                driver: str | None = None, pgo: bool = False) -> TrainedRun:
     """Classify the rows of ``x`` (a float tensor of test inputs) with every integer layer of ``trained``
-    (``quant.export.load_trained``) on the core (``driver``: as :func:`sims.tb.core_runner.run_layers`)."""
+    (``quant.export.load_trained``) on the core (``driver``, ``pgo``: as :func:`sims.tb.core_runner.run_layers`)."""
     from quant.intnet import verify
 
     model, ints, model_path = trained.model, trained.stages, trained.path
@@ -120,7 +120,7 @@ def run_trained(sim: str, acc: Accelerator, trained: TrainedModel, x: Any, sched
         res = simulate_layer(la, prog.mapping, acc)
         x4 = a.reshape(la.batch, la.in_channels, la.in_h, la.in_w)
         run = run_layers(sim, acc, [(prog, x4, w)], build_root=build_root,
-                         max_cycles=cycle_limit([res]), driver=driver)
+                         max_cycles=cycle_limit([res]), driver=driver, pgo=pgo)
         got = run.layers[0]
         ok = bool((got.written == 1).all() and not got.incomplete_transfers)
         rows.append(CoreLayerRow(la.name, rtl_counts(got.counters, la, acc), model_counts(res), ok,

@@ -88,6 +88,22 @@ def test_drivers_agree_with_golden(sim: str, driver: str) -> None:
     assert rtl_counts(got.counters, progs[0][0].layer, acc) == model   # type: ignore[arg-type]
 
 
+def test_profile_guided_build_runs_the_same() -> None:
+    """``pgo``: an instrumented model profiles a part of the run, the model is compiled again with that
+    profile (``-fprofile-use``, the profile files beside its objects), and it simulates exactly what the
+    plain model does; a cocotb driver refuses it."""
+    acc, progs, gold = _tiny_run()
+    plain = run_layers("verilator", acc, progs, driver="binary").layers[0]   # type: ignore[arg-type]
+    run = run_layers("verilator", acc, progs, driver="binary", pgo=True)     # type: ignore[arg-type]
+    tdir = run.build_dir
+    assert tdir.name.startswith("tb_binary_pgo_") and "-fprofile-use" in (tdir / "obj" / "Vcore_tb.mk").read_text()
+    assert list((tdir / "obj").glob("*.gcda")), "the training run must leave its profile"
+    got = run.layers[0]
+    assert got.counters == plain.counters and np.array_equal(got.y, gold) and (got.written == 1).all()
+    with pytest.raises(ValueError, match=r"^run_layers\.pgo needs driver 'binary'"):
+        run_layers("verilator", acc, progs, driver="cocotb", pgo=True)   # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(("sim", "driver"), [("icarus", "cocotb"), ("verilator", "binary")])
 @pytest.mark.parametrize(("tensor", "direction"), [("x", "read"), ("w", "read"), ("y", "write")])
 def test_short_transfer_table_is_an_error(sim: str, driver: str, tensor: str, direction: str) -> None:

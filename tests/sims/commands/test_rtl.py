@@ -352,3 +352,12 @@ def test_a_run_the_testbench_stops_is_one_line_and_exit_1(tmp_path: Path, files:
     assert err == ("hwsim: error: rtl run failed on the core: core testbench on icarus, layer 'conv1': no finish "
                    "after 100 cycles\n")
     assert not out.exists()
+
+
+def test_run_pgo_needs_verilator(tmp_path: Path, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """``--pgo`` is a compiled model's build option: with Icarus it is one line, exit 2, nothing written."""
+    out = tmp_path / "r.json"
+    assert main(["rtl", "run", "--arch", str(files[0]), "--network", str(files[1]), "--pgo", "--json", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "rtl run.pgo needs --simulator verilator" in err and "'icarus'" in err
+    assert not out.exists()
