@@ -112,8 +112,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--simulator", default="icarus", help="icarus (default, under cocotb) or verilator (a compiled "
                                                          "binary of the same testbench: fast)")
     r.add_argument("--pgo", action="store_true", help="verilator: build the model profile-guided (GCC PGO on a "
-                                                      "short part of this run; about 1.3x faster to simulate, "
-                                                      "twice as long to build once; docs/performance.md)")
+                                                      "short part of this run; 1.3-1.5x faster to simulate "
+                                                      "on the 16x16 core, a 3-4x longer build once per core; "
+                                                      "docs/performance.md)")
     r.add_argument("--json", metavar="OUT.json", required=True, help="write the per-layer comparison here")
     r.add_argument("--seed", default="0", help="seed of the random integer operands (default 0)")
     r.add_argument("--samples", help="a MODEL.pt from `hwsim train`: classify this many test samples on the core "

@@ -234,10 +234,9 @@ def _train(exe: Path, run_dir: Path, train_dir: Path) -> None:
     linked), each cut at :data:`PGO_TRAIN_CYCLES` cycles: the profile the final build is optimised for."""
     shutil.rmtree(train_dir, ignore_errors=True)
     train_dir.mkdir(parents=True)
-    n_layers = int((run_dir / "run.hex").read_text().split()[0], 16)
-    n = min(n_layers, PGO_TRAIN_LAYERS)
-    for f in run_dir.glob("l*.hex"):
-        if int(f.name[1:].split(".")[0]) < n:
+    n = min(int((run_dir / "run.hex").read_text().split()[0], 16), PGO_TRAIN_LAYERS)
+    for li in range(n):
+        for f in run_dir.glob(f"l{li}.*.hex"):
             (train_dir / f.name).symlink_to(f.resolve())
     _write_hex(train_dir / "run.hex", [n, PGO_TRAIN_CYCLES, 0])
     # exit 1: the testbench stopped a layer at the cycle cut, which is expected here
@@ -345,11 +344,11 @@ def run_core_tb(sim: str, driver: str, core_v: Path, bdir: Path,
         raise ValueError(f"run_layers.driver must be one of {list(DRIVERS)}, not {driver!r}")
     if driver == "binary" and sim != "verilator":
         raise ValueError(f"run_layers.driver 'binary' needs sim 'verilator', not {sim!r}")
+    if pgo and driver != "binary":
+        raise ValueError(f"run_layers.pgo needs driver 'binary' (a Verilator model), not {driver!r}")
     params = core_ports(core_v.read_text())
     cap = capacity_for(sim, [p for p, _, _ in programs])
     params.update(cap.parameters())
-    if pgo and driver != "binary":
-        raise ValueError(f"run_layers.pgo needs driver 'binary' (a Verilator model), not {driver!r}")
     tdir = bdir / f"tb_{driver}{'_pgo' if pgo else ''}_{cap.tag()}"
     tdir.mkdir(parents=True, exist_ok=True)
     runs = bdir / "runs"
