@@ -239,21 +239,21 @@ def bram_count(acc: Accelerator, target: str = "ice40") -> int:
 # ---- the whole core (rtl/core.py) on iCE40: the array model + the block RAMs + a fitted controller term ----
 
 # What the core adds to its PE array (controller, descriptor registers, fetcher address generators, drain,
-# DMA, twelve 48-bit counters): a constant, a per-row term (each row's im2col coordinate chain) and a
+# DMA, twelve 32-bit counters): a constant, a per-row term (each row's im2col coordinate chain) and a
 # per-accumulator-bit term (the array's result registers and the drain's lookup over them), in iCE40 cells.
 CORE_TERMS = ("const", "rows", "pe_acc")
 # Fitted by sims/experiments/core_fpga.py (fit_core) on the iCE40 builds in docs/core_fpga.csv (Yosys 0.70,
 # synth_ice40, OS-only serial_act cores, buffers in block RAM); FIT_ERROR-style (max, mean) relative error
 # on those builds, and the leave-one-out maximum, the figure to quote for so few designs.
 CORE_COEFFS: dict[str, tuple[float, ...]] = {
-    "luts": (1952.6954, 770.8583, 0.0326),
-    "ffs": (1786.6981, 110.3321, 0.9336),
-    "carries": (1229.5556, 170.9443, -0.1465),
+    "luts": (1348.37, 698.4949, -0.1005),
+    "ffs": (1232.2011, 119.896, 0.8076),
+    "carries": (717.0573, 154.7851, -0.2231),
 }
 # (max, mean) relative error of the model on the builds it was fitted on, and the leave-one-out maximum
 # (each build predicted by the fit of the other three).
 CORE_FIT_ERROR: dict[str, tuple[float, float, float]] = {
-    "luts": (0.0438, 0.0258, 0.3511), "ffs": (0.004, 0.0024, 0.035), "carries": (0.0175, 0.0102, 0.1681)}
+    "luts": (0.0582, 0.0345, 0.4343), "ffs": (0.0118, 0.0072, 0.0924), "carries": (0.0218, 0.013, 0.1816)}
 CORE_FIT_POINTS = 4
 CORE_FIT_YOSYS = "Yosys 0.70 (git sha1 28ba3cb92), synth_ice40"
 
@@ -279,7 +279,7 @@ def core_terms(acc: Accelerator) -> tuple[int, ...]:
 # coordinate chains, the weight fetcher and the partial-sum read-back, in iCE40 cells. Calibrated on the one
 # core built with and without WS (docs/core_fpga.json: small_4x4_ws - small_4x4 - ws_datapath, / rows), so
 # it has no error estimate of its own; per row is an assumption (the coordinate chains are per row).
-WS_CONTROL_PER_ROW: dict[str, float] = {"luts": 653.25, "ffs": 108.25, "carries": 100.0}
+WS_CONTROL_PER_ROW: dict[str, float] = {"luts": 430.25, "ffs": 77.25, "carries": 40.25}
 
 
 def ws_datapath(acc: Accelerator) -> FPGAArea:

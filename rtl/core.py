@@ -46,21 +46,14 @@ from amaranth.lib.wiring import In, Out
 from hwsim.area import splits_into_banks
 
 from .core_array import CoreArray
-from .program import BUFFERS, CNT, COUNTERS, DESC_FIELDS, DIM, N_SLOTS, SLOT_FIELDS, TAG, CoreParams
+from .program import BUFFERS, COUNTER_BITS, COUNTERS, N_SLOTS, TAG, CoreParams, slot_fields
 
-__all__ = ["AccelCore", "desc_layout", "COUNTER_BITS"]
+__all__ = ["AccelCore", "desc_layout"]
 
-COUNTER_BITS = 48
-
-
-def desc_layout() -> data.StructLayout:
-    fields: dict[str, object] = {}
-    for name, bits, sg in DESC_FIELDS:
-        fields[name] = signed(bits) if sg else unsigned(bits)
-    for i in range(N_SLOTS):
-        for name, bits, sg in SLOT_FIELDS:
-            fields[f"s{i}_{name}"] = signed(bits) if sg else unsigned(bits)
-    return data.StructLayout(fields)
+def desc_layout(params: CoreParams) -> data.StructLayout:
+    """The phase descriptor of ``params``' core as a struct (:meth:`CoreParams.descriptor_fields`)."""
+    return data.StructLayout({name: signed(bits) if sg else unsigned(bits)
+                              for name, bits, sg in params.descriptor_fields()})
 
 
 def _mask(bits: Value, width: int) -> Value:
@@ -169,7 +162,7 @@ class AccelCore(wiring.Component):
 
     def __init__(self, params: CoreParams) -> None:
         self.params = p = params
-        self.layout = desc_layout()
+        self.layout = desc_layout(params)
         sig: dict[str, object] = {
             "desc_valid": In(1), "desc_data": In(self.layout.size), "desc_ready": Out(1),
             "ext_rd": Out(1), "ext_wr": Out(1), "ext_tag": Out(TAG), "ext_n": Out(8), "ext_bits": Out(6),
@@ -184,6 +177,7 @@ class AccelCore(wiring.Component):
         m = Module()
         p = self.params
         R, Cc, W, A = p.rows, p.cols, p.weight_bits, p.act_bits
+        CNT, DIM = p.cnt_bits, p.dim_bits   # widths of counts / addresses and of extents / coordinates
         lay = self.layout
 
         # ---- descriptors: prefetch register `nxt`, current phase `cur` ---------------------------------
@@ -601,9 +595,10 @@ class AccelCore(wiring.Component):
         x_slot = Signal(range(N_SLOTS + 1))
         x_ptr = Signal(CNT)
         slots = []
+        names = [name for name, _, _ in slot_fields(CNT)]
         for i in range(N_SLOTS):
-            slots.append({name: getattr(cur, f"s{i}_{name}") for name, _, _ in SLOT_FIELDS})
-        sl = {name: _pick(m, [s[name] for s in slots], x_slot, f"slot_{name}") for name, _, _ in SLOT_FIELDS}
+            slots.append({name: getattr(cur, f"s{i}_{name}") for name in names})
+        sl = {name: _pick(m, [s[name] for s in slots], x_slot, f"slot_{name}") for name in names}
         remaining = sl["count"] - x_ptr
         x_n = Signal(8)
         m.d.comb += x_n.eq(Mux(remaining >= sl["lanes"], sl["lanes"], remaining))

@@ -14,7 +14,7 @@ from hwsim.timing import BROADCAST_DRAIN_CYCLES, BROADCAST_START_CYCLES
 
 from .array import PEArray
 from .params import ArrayParams
-from .program import DESC_FIELDS, N_SLOTS, SLOT_FIELDS, CoreParams
+from .program import CoreParams
 
 __all__ = ["Exported", "component_verilog", "build_array", "export_array", "export_core"]
 
@@ -99,7 +99,7 @@ def export_core(params: CoreParams, out_dir: Path, top: str = "accel_core") -> E
     vpath, jpath = out_dir / f"{top}.v", out_dir / f"{top}.json"
     vpath.write_text(text)
     fields, pos = [], 0
-    for name, bits, sg in list(DESC_FIELDS) + [(f"s{i}_{n}", b, s) for i in range(N_SLOTS) for n, b, s in SLOT_FIELDS]:
+    for name, bits, sg in params.descriptor_fields():
         fields.append({"name": name, "lsb": pos, "bits": bits, "signed": sg})
         pos += bits
     meta = {"top": top, "params": asdict(params), "ports": _port_table(dut),

@@ -30,45 +30,45 @@ from hwsim.schedule import LOOPS, LayerMapping, Tile, default_mapping, halo_exte
 
 from .params import PE_KINDS, array_acc_bits_needed
 
-__all__ = ["CoreParams", "DESC_FIELDS", "SLOT_FIELDS", "N_SLOTS", "Transfer", "Phase", "LayerProgram",
-           "compile_layer", "core_mapping", "tile_words", "pack_descriptor", "requantize", "choose_shift", "BUFFERS", "COUNTERS"]
+__all__ = ["CoreParams", "phase_fields", "slot_fields", "N_SLOTS", "COUNTER_BITS", "TAG", "Transfer", "Phase", "LayerProgram",
+           "compile_layer", "check_counts", "core_mapping", "tile_words", "pack_descriptor", "requantize", "choose_shift", "BUFFERS", "COUNTERS"]
 
 BUFFERS = ("ifmap", "filter", "ofmap")
 N_SLOTS = 3            # DMA transfers per phase: ifmap load, filter load, ofmap write-back
-DIM = 16               # bits of a tile extent / coordinate field
-CNT = 24               # bits of an element count or SRAM address
+COUNTER_BITS = 32      # the core's event counters: one layer's counts (the host checks they fit, check_counts)
+MIN_DIM_BITS = 12      # a tile extent / coordinate field holds at least a 4095-wide layer input
 TAG = 20               # bits of a transfer tag (the external memory side's index of the transfer)
-
-# (name, bits, signed) of one phase descriptor; slot fields follow as s{i}_{name}.
-DESC_FIELDS: tuple[tuple[str, int, bool], ...] = (
-    ("end", 1, False), ("compute", 1, False), ("P", CNT, False), ("K", CNT, False), ("tm", DIM, False),
-    ("tn", DIM, False), ("tp", DIM, False), ("tq", DIM, False), ("tc", DIM, False), ("kh", 8, False),
-    ("kw", 8, False), ("sh", 8, False), ("sw", 8, False), ("gy0", DIM + 1, True), ("gx0", DIM + 1, True),
-    ("ylo", DIM, False), ("xlo", DIM, False), ("ih", DIM, False), ("iw", DIM, False), ("in_h", DIM, False),
-    ("in_w", DIM, False), ("hi", 1, False), ("hf", 1, False), ("ho", 1, False), ("pa", 6, False),
-    ("pw", 6, False), ("sgn", 1, False), ("osg", 1, False), ("shift", 7, False), ("ob", 6, False), ("n_slots", 2, False),
-    ("ws", 1, False),
-)
-SLOT_FIELDS: tuple[tuple[str, int, bool], ...] = (
-    ("dir", 1, False), ("buf", 2, False), ("half", 1, False), ("count", CNT, False), ("lanes", 8, False),
-    ("bits", 6, False), ("tag", TAG, False),
-)
+MAX_WORDS_PER_HALF = 1 << 24   # the widest SRAM address the core builds
 COUNTERS = ("cycles", "compute_cycles", "fill_cycles", "stall_cycles", "ifmap_sram_reads", "ifmap_sram_writes",
             "filter_sram_reads", "filter_sram_writes", "ofmap_sram_reads", "ofmap_sram_writes", "dram_read_bits",
             "dram_write_bits")
 
 
-def _all_fields() -> list[tuple[str, int, bool]]:
-    out = list(DESC_FIELDS)
-    for i in range(N_SLOTS):
-        out += [(f"s{i}_{n}", b, sg) for n, b, sg in SLOT_FIELDS]
-    return out
+def phase_fields(cnt: int, dim: int) -> tuple[tuple[str, int, bool], ...]:
+    """(name, bits, signed) of one phase descriptor for a core whose element counts and SRAM addresses take
+    ``cnt`` bits and tile extents and coordinates ``dim`` (:attr:`CoreParams.cnt_bits`, ``dim_bits``)."""
+    return (
+        ("end", 1, False), ("compute", 1, False), ("P", cnt, False), ("K", cnt, False), ("tm", dim, False),
+        ("tn", dim, False), ("tp", dim, False), ("tq", dim, False), ("tc", dim, False), ("kh", 8, False),
+        ("kw", 8, False), ("sh", 8, False), ("sw", 8, False), ("gy0", dim + 1, True), ("gx0", dim + 1, True),
+        ("ylo", dim, False), ("xlo", dim, False), ("ih", dim, False), ("iw", dim, False), ("in_h", dim, False),
+        ("in_w", dim, False), ("hi", 1, False), ("hf", 1, False), ("ho", 1, False), ("pa", 6, False),
+        ("pw", 6, False), ("sgn", 1, False), ("osg", 1, False), ("shift", 7, False), ("ob", 6, False),
+        ("n_slots", 2, False), ("ws", 1, False),
+    )
 
 
-def pack_descriptor(values: dict[str, int]) -> int:
-    """The descriptor as one integer, first field in the least significant bits (missing fields are 0)."""
+def slot_fields(cnt: int) -> tuple[tuple[str, int, bool], ...]:
+    """(name, bits, signed) of one DMA transfer slot of a phase descriptor (fields ``s{i}_{name}``)."""
+    return (("dir", 1, False), ("buf", 2, False), ("half", 1, False), ("count", cnt, False), ("lanes", 8, False),
+            ("bits", 6, False), ("tag", TAG, False))
+
+
+def pack_descriptor(values: dict[str, int], fields: tuple[tuple[str, int, bool], ...]) -> int:
+    """The descriptor as one integer, ``fields`` (:meth:`CoreParams.descriptor_fields`) from the least
+    significant bits (missing fields are 0)."""
     word, pos = 0, 0
-    for name, bits, signed in _all_fields():
+    for name, bits, signed in fields:
         v = int(values.get(name, 0))
         lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
         if not lo <= v <= hi:
@@ -132,8 +132,8 @@ class CoreParams:
                 raise ValueError(f"{o}.{buf}_sram.word_bits must be >= {elem} (the core keeps one element per "
                                  f"word), not {spec.word_bits!r}")
             words = spec.size_bytes * 8 // 2 // spec.word_bits
-            if words > (1 << CNT) or spec.banks > 64:
-                raise ValueError(f"{o}.{buf}_sram must have at most {1 << CNT} words per half and 64 banks for the "
+            if words > MAX_WORDS_PER_HALF or spec.banks > 64:
+                raise ValueError(f"{o}.{buf}_sram must have at most {MAX_WORDS_PER_HALF} words per half and 64 banks for the "
                                  f"RTL core, not {words} and {spec.banks}")
             geo[buf] = BufferGeometry(spec.word_bits, spec.banks, words,
                                       stored_bits(buf, spec.word_bits, W, A, acc.pe.acc_bits, int(bw) * 8,
@@ -144,6 +144,24 @@ class CoreParams:
 
     def geometry(self, buf: str) -> BufferGeometry:
         return {"ifmap": self.ifmap, "filter": self.filter, "ofmap": self.ofmap}[buf]
+
+    @property
+    def cnt_bits(self) -> int:
+        """Bits of an element count or SRAM address: enough for the largest buffer half's word count (a
+        tile's ``P``, ``K`` and every transfer's count are at most that, as the tile fits its buffers)."""
+        return max(g.words_per_half for g in (self.ifmap, self.filter, self.ofmap)).bit_length()
+
+    @property
+    def dim_bits(self) -> int:
+        """Bits of a tile extent or coordinate: a tile's extents fit :attr:`cnt_bits`; the layer's input
+        height and width need at least ``MIN_DIM_BITS``."""
+        return max(MIN_DIM_BITS, self.cnt_bits)
+
+    def descriptor_fields(self) -> tuple[tuple[str, int, bool], ...]:
+        """(name, bits, signed) of this core's phase descriptor, slot fields as ``s{i}_{name}``, first field
+        in the least significant bits."""
+        return phase_fields(self.cnt_bits, self.dim_bits) + tuple(
+            (f"s{i}_{n}", b, sg) for i in range(N_SLOTS) for n, b, sg in slot_fields(self.cnt_bits))
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,9 +190,24 @@ class LayerProgram:
     out_signed: bool
     folds: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    fields: tuple[tuple[str, int, bool], ...] = ()   # the core's descriptor fields (CoreParams.descriptor_fields)
 
     def descriptors(self) -> list[int]:
-        return [pack_descriptor(p.fields) for p in self.phases]
+        return [pack_descriptor(p.fields, self.fields) for p in self.phases]
+
+
+def check_counts(core: CoreParams, prog: LayerProgram, max_cycles: int) -> None:
+    """Refuse a layer whose counts could pass the core's ``COUNTER_BITS``-bit counters when it runs for
+    at most ``max_cycles``: cycle counts are at most that, a buffer's accesses at most one per port per half
+    and cycle, DRAM bits exactly what the transfers move."""
+    dram = {d: sum(int(t.indices.size) * t.bits for t in prog.transfers if t.direction == d) for d in ("read", "write")}
+    bounds = {"cycles": max_cycles, "dram_read_bits": dram["read"], "dram_write_bits": dram["write"]}
+    bounds.update({f"{buf}_sram_reads": max_cycles * 2 * core.geometry(buf).banks for buf in BUFFERS})
+    for key, bound in bounds.items():
+        if bound >= 1 << COUNTER_BITS:
+            raise ValueError(f"Layer[{prog.layer.name!r}]: its {key} may reach {bound}, past the core's "
+                             f"{COUNTER_BITS}-bit counters (at most {(1 << COUNTER_BITS) - 1}; cycle bound "
+                             f"{max_cycles})")
 
 
 def requantize(acc: np.ndarray, shift: int, out_bits: int, signed: bool) -> np.ndarray:
@@ -403,4 +436,12 @@ def compile_layer(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Ac
             f.update({f"s{i}_{k}": v for k, v in s.items()})
         f["end"] = int(j == T + 1)
         phases.append(Phase(f))
-    return LayerProgram(layer, mapping, tuple(phases), tuple(transfers), shift, sgn, folds)
+    prog = LayerProgram(layer, mapping, tuple(phases), tuple(transfers), shift, sgn, folds,
+                        fields=core.descriptor_fields())
+    for phase in phases:   # a value over its field (a layer input wider than dim_bits, a tag past TAG) is refused here
+        try:
+            pack_descriptor(phase.fields, prog.fields)
+        except ValueError as e:
+            raise ValueError(f"Layer[{layer.name!r}]: {e} (the core's fields: cnt_bits={core.cnt_bits}, "
+                             f"dim_bits={core.dim_bits}, tag {TAG} bits)") from None
+    return prog

@@ -18,7 +18,7 @@ import numpy as np
 from hwsim.accelerator import Accelerator
 from hwsim.network import Layer
 from hwsim.result import LayerResult
-from rtl.program import CoreParams, LayerProgram
+from rtl.program import CoreParams, LayerProgram, check_counts
 
 from .runner import REPO
 
@@ -142,6 +142,8 @@ def run_layers(sim: str, acc: Accelerator, programs: list[tuple[LayerProgram, np
     from .core_tb import run_core_tb
 
     params = CoreParams.from_accelerator(acc)
+    for prog, _, _ in programs:
+        check_counts(params, prog, max_cycles)
     src, bdir = build_core(sim, params, build_root)
     drv = driver or ("binary" if sim == "verilator" else "cocotb")
     tb = run_core_tb(sim, drv, src, bdir, programs, max_cycles, pgo=pgo)

@@ -95,7 +95,8 @@ class LayerOut:
 def core_ports(verilog: str) -> dict[str, int]:
     """Widths of the core's ports that parameterise the testbench, read from its exported Verilog."""
     out = {}
-    for port, param in (("desc_data", "DESC_BITS"), ("ext_rdata", "LINK_BITS"), ("ext_tag", "TAG_BITS")):
+    for port, param in (("desc_data", "DESC_BITS"), ("ext_rdata", "LINK_BITS"), ("ext_tag", "TAG_BITS"),
+                        ("cycles", "COUNT_BITS")):
         m = re.search(rf"^\s*(?:input|output)\s+\[(\d+):0\]\s+{port}\s*;", verilog, re.M)
         if m is None:
             raise ValueError(f"accel_core.{port} must be a vector port of the exported core, not missing")

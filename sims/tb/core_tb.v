@@ -30,6 +30,7 @@ module core_tb #(
     parameter DESC_BITS = 512,
     parameter LINK_BITS = 64,
     parameter TAG_BITS = 20,
+    parameter COUNT_BITS = 32,
     parameter DESC_DEPTH = 1024,
     parameter XFER_DEPTH = 4096,
     parameter IDX_DEPTH = 65536,
@@ -52,8 +53,8 @@ module core_tb #(
     wire [7:0] ext_n;
     wire [5:0] ext_bits;
     wire [LINK_BITS-1:0] ext_wdata;
-    wire [47:0] c_cycles, c_compute, c_fill, c_stall, c_if_rd, c_if_wr, c_f_rd, c_f_wr, c_o_rd, c_o_wr;
-    wire [47:0] c_dram_rd, c_dram_wr;
+    wire [COUNT_BITS-1:0] c_cycles, c_compute, c_fill, c_stall, c_if_rd, c_if_wr, c_f_rd, c_f_wr, c_o_rd, c_o_wr;
+    wire [COUNT_BITS-1:0] c_dram_rd, c_dram_wr;
 
     // The core's reset is `rst` registered: logic of the core that reads its reset combinationally would
     // otherwise depend on a top-level input, and Verilator re-evaluates such logic at every clock edge.

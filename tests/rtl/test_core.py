@@ -205,3 +205,35 @@ def test_ws_short_folds_wait_only_for_the_rest_of_the_next_folds_weights() -> No
     ext = {d: np.array([v]) for d, v in zip("nmcpq", (1, 3, 14, 1, 1), strict=True)}
     assert tile_costs(fc, Dataflow.WS, acc, ext)["wload"].tolist() == [14 + 2 * 6]
     assert _run(acc, cases, seed=1) == []
+
+
+def test_descriptor_fields_are_as_wide_as_the_buffers_need() -> None:
+    """Counts and addresses take the bits of the largest buffer half's word count, extents and coordinates
+    at least 12; a layer input wider than that is refused by name before anything runs."""
+    acc = _acc("serial_act", 2, 3, 8, 1.0)
+    core = CoreParams.from_accelerator(acc)
+    assert core.cnt_bits == max(g.words_per_half for g in (core.ifmap, core.filter, core.ofmap)).bit_length() == 11
+    assert core.dim_bits == 12
+    fields = dict((n, b) for n, b, _ in core.descriptor_fields())
+    assert fields["P"] == fields["K"] == fields["s0_count"] == 11 and fields["in_w"] == 12 and fields["gx0"] == 13
+    wide = _conv("wide", 1, 1, 1, 4096, 1, 1, 0)
+    with pytest.raises(ValueError, match=r"^Layer\['wide'\]: descriptor\.in_w must fit 12 bits, not 4096 "):
+        compile_layer(core, wide, default_mapping(wide, acc), acc)
+    narrow = _conv("narrow", 1, 1, 1, 4095, 1, 1, 0)
+    assert compile_layer(core, narrow, default_mapping(narrow, acc), acc).descriptors()
+
+
+def test_counts_past_the_counters_are_refused() -> None:
+    """The core's event counters are 32 bits: a layer whose cycle bound could carry a count past them is
+    refused (a buffer makes at most one access per port per half and cycle)."""
+    from rtl.program import COUNTER_BITS, check_counts
+
+    acc = _acc("serial_act", 2, 3, 8, 1.0)
+    core = CoreParams.from_accelerator(acc)
+    layer = Layer("fc", "linear", 12, 5, weight_bits=8, act_bits=8, out_bits=8)
+    prog = compile_layer(core, layer, default_mapping(layer, acc), acc)
+    check_counts(core, prog, 10**6)
+    limit = (1 << COUNTER_BITS) // (2 * 3)   # the filter buffer: 3 ports per half
+    check_counts(core, prog, limit - 1)
+    with pytest.raises(ValueError, match=r"^Layer\['fc'\]: its filter_sram_reads may reach \d+, past the core's 32-bit"):
+        check_counts(core, prog, limit + 1)
