@@ -190,10 +190,10 @@ class LayerProgram:
     out_signed: bool
     folds: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
-    fields: tuple[tuple[str, int, bool], ...] = ()   # the core's descriptor fields (CoreParams.descriptor_fields)
+    words: tuple[int, ...] = ()   # the phases packed in the core's descriptor fields (CoreParams.descriptor_fields)
 
     def descriptors(self) -> list[int]:
-        return [pack_descriptor(p.fields, self.fields) for p in self.phases]
+        return list(self.words)
 
 
 def check_counts(core: CoreParams, prog: LayerProgram, max_cycles: int) -> None:
@@ -436,12 +436,10 @@ def compile_layer(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Ac
             f.update({f"s{i}_{k}": v for k, v in s.items()})
         f["end"] = int(j == T + 1)
         phases.append(Phase(f))
-    prog = LayerProgram(layer, mapping, tuple(phases), tuple(transfers), shift, sgn, folds,
-                        fields=core.descriptor_fields())
-    for phase in phases:   # a value over its field (a layer input wider than dim_bits, a tag past TAG) is refused here
-        try:
-            pack_descriptor(phase.fields, prog.fields)
-        except ValueError as e:
-            raise ValueError(f"Layer[{layer.name!r}]: {e} (the core's fields: cnt_bits={core.cnt_bits}, "
-                             f"dim_bits={core.dim_bits}, tag {TAG} bits)") from None
-    return prog
+    fields = core.descriptor_fields()
+    try:   # a value over its field (a layer input wider than dim_bits, a tag past TAG) is refused here
+        words = tuple(pack_descriptor(phase.fields, fields) for phase in phases)
+    except ValueError as e:
+        raise ValueError(f"Layer[{layer.name!r}]: {e} (the core's fields: cnt_bits={core.cnt_bits}, "
+                         f"dim_bits={core.dim_bits}, tag {TAG} bits)") from None
+    return LayerProgram(layer, mapping, tuple(phases), tuple(transfers), shift, sgn, folds, words=words)
