@@ -39,7 +39,7 @@ from .schedule import LOOPS, LayerMapping, Schedule, Tile, default_schedule
 from .timing import fold_overhead_cycles
 
 __all__ = ["simulate", "simulate_layer", "precision_segments", "tile_costs", "array_words", "port_cycles",
-           "element_cycles", "transfer_cycles", "ws_weight_load_cycles", "valid_taps", "segment_events",
+           "element_cycles", "transfer_cycles", "operand_wait_cycles", "valid_taps", "segment_events",
            "round_stalls", "data_layer_events", "finish_layer", "scale_cycles", "RELEVANT", "MAX_WALK_TILES"]
 
 # Loops each operand depends on (the convolution-group loop ``g`` is relevant to all).
@@ -126,7 +126,7 @@ def tile_costs(layer: Layer, flow: Dataflow, acc: Accelerator, ext: dict[str, np
             "ifmap_rd": _valid_pairs(layer, ext) * along["N"], "filter_rd": K * N * along["P"],
             "ofmap_wr": P * N * kf,
             "ofmap_rd": P * N * (kf - 1),
-            "wload": ws_weight_load_cycles(layer, flow, acc, dims["K"], N, T * step_cycles)}
+            "wload": operand_wait_cycles(layer, flow, acc, dims["K"], N, T * step_cycles)}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -224,22 +224,37 @@ def transfer_cycles(buf: BufferSpec, bits: float, nbytes: np.ndarray | float,
     return np.ceil(t - 1e-6)
 
 
-def ws_weight_load_cycles(layer: Layer, flow: Dataflow, acc: Accelerator, k_slots: np.ndarray,
-                          n: np.ndarray, fold_cycles: np.ndarray) -> np.ndarray:
-    """Broadcast WS: the cycles a tile's folds wait for their stationary weights.
+def operand_wait_cycles(layer: Layer, flow: Dataflow, acc: Accelerator, k_slots: np.ndarray,
+                        n: np.ndarray, fold_cycles: np.ndarray) -> np.ndarray:
+    """Broadcast OS and WS: the cycles a tile's folds wait for their operands to be staged.
 
-    A fold's weights go to the PEs in row-major order (PE ``(r, c)`` is lane ``r * cols + c``), ``banks``
-    filter words per cycle, up to the fold's last used PE; the last of them is bypassed into the array in
-    the fold's start cycle. A tile's first fold waits for its whole load; every later fold's load runs from
-    the cycle after the fold before starts, so it waits only where that fold's ``fold_cycles`` of compute
-    are shorter (a few pixels, a bit-serial step or two). 0 for other dataflows and interconnects."""
-    if flow is not Dataflow.WS or acc.interconnect is not Interconnect.BROADCAST:
+    The fetcher reads ``banks`` words of a buffer per cycle from the tile's start, the last of them
+    bypassed into the array in the fold's start cycle: a tile's first step waits for its activations
+    (every row's group, used or not) and, in OS, its weights (every column's group), one step ahead of
+    the array after that. A WS fold's weights go to the PEs in row-major order (PE ``(r, c)`` is lane
+    ``r * cols + c``) up to the fold's last used PE: a tile's first fold waits for the longer of its whole
+    load and its first activations; every later fold's load runs from the cycle after the fold before
+    starts, so it waits only where that fold's ``fold_cycles`` of compute are shorter (a few pixels, a
+    bit-serial step or two). 0 for other interconnects."""
+    if acc.interconnect is not Interconnect.BROADCAST:
         return np.zeros(np.shape(n))
-    f, R, C = acc.filter_sram, acc.rows, acc.cols
-    per_lane = f.stored_bits(layer.stored_weight_bits) / (f.word_bits * f.banks)
+    R, C = acc.rows, acc.cols
+
+    def per_lane(buf: BufferSpec, bits: float) -> float:   # cycles per element a buffer's ports deliver
+        return float(buf.stored_bits(bits) / (buf.word_bits * buf.banks))
+
+    def groups(lanes: np.ndarray | int, rate: float) -> np.ndarray:
+        return np.ceil(np.asarray(lanes) * rate - 1e-9)
+
+    pl_f = per_lane(acc.filter_sram, layer.stored_weight_bits)
+    act_wait = groups(R, per_lane(acc.ifmap_sram, layer.act_bits)) - 1
+    if flow is Dataflow.OS:
+        return np.full(np.shape(n), float(max(act_wait, groups(C, pl_f) - 1)))
+    if flow is not Dataflow.WS:
+        return np.zeros(np.shape(n))
 
     def load(rows_used: np.ndarray | int, cols_used: np.ndarray | int) -> np.ndarray:
-        return np.ceil(((np.asarray(rows_used) - 1) * C + cols_used) * per_lane - 1e-9)
+        return groups((np.asarray(rows_used) - 1) * C + cols_used, pl_f)
 
     k, m = np.asarray(k_slots), np.asarray(n)
     fr, fc = -(-k // R), -(-m // C)
@@ -248,7 +263,7 @@ def ws_weight_load_cycles(layer: Layer, flow: Dataflow, acc: Accelerator, k_slot
     for rows_used, n_rows in ((R, fr - 1), (k - (fr - 1) * R, 1)):
         for cols_used, n_cols in ((C, fc - 1), (m - (fc - 1) * C, 1)):
             later = later + n_rows * n_cols * np.maximum(load(rows_used, cols_used) - 1 - fold_cycles, 0)
-    return first + later
+    return np.maximum(first, act_wait) + later
 
 
 _ZERO = np.zeros(1)

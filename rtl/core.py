@@ -87,6 +87,13 @@ def _used(m: Module, left: Value, limit: int, name: str) -> Signal:
     return _held(m, Mux(left >= limit, limit, left[:limit.bit_length()]), name)
 
 
+def _times(value: Value, n: int) -> Value:
+    """``value * n`` for a constant ``n >= 0`` as shifted additions: no multiplier for synthesis to map
+    to a DSP or a LUT array (a stride times the array's columns or banks)."""
+    terms = [value << i for i in range(n.bit_length()) if n >> i & 1]
+    return sum(terms[1:], terms[0]) if terms else C(0, 1)
+
+
 def _pick(m: Module, values: list[Value], index: Value, name: str) -> Signal:
     """``values[index]`` as a chain of multiplexers (the last value for an index out of range), index and
     result each held once (:func:`_held`). Unlike an ``Array`` lookup this is defined from the first cycle
@@ -231,7 +238,8 @@ class AccelCore(wiring.Component):
         # ---- fetcher state -----------------------------------------------------------------------------
         f_active = Signal()
         k = Signal(CNT)
-        kc, kr, ks = Signal(DIM, name="k_c"), Signal(8, name="k_h"), Signal(8, name="k_w")
+        ka, kr, ks = Signal(CNT, name="k_a"), Signal(8, name="k_h"), Signal(8, name="k_w")   # ka: the reduction
+        # element's part of the ifmap address (rtl.program.IFMAP_STRIDES)
         pix_base = Signal(CNT + 1)
         col_base = Signal(DIM + 1)
         bi, bf, bo = p.ifmap.banks, p.filter.banks, p.ofmap.banks
@@ -247,6 +255,9 @@ class AccelCore(wiring.Component):
         w_have, w_act = Signal(name="w_have"), Signal(name="w_act")
         ws = cur.ws if has_ws else C(0, 1)   # an OS-only core: no WS logic, whatever the descriptor holds
         k0 = Signal(CNT)
+        fk = Signal(CNT, name="f_k")      # OS: the filter address of the fold's first column at step k,
+        gk = Signal(CNT, name="f_gk")     # col_base * K + k, and of the fetch group, gf * bf * K
+        cbp = Signal(CNT, name="col_p")   # WS: col_base * P, where the column fold's partial sums start
         a_done, f_done = Signal(name="a_done"), Signal(name="f_done")
         # data registers without reset (nothing reads them before they are written): a reset would be one more
         # condition per register in every simulated cycle
@@ -254,13 +265,13 @@ class AccelCore(wiring.Component):
         s_w = [Signal(signed(W), name=f"stage_w{c}", reset_less=True) for c in range(n_wl)]
 
         def coord(name: str) -> dict[str, Signal]:
-            return {"n": Signal(DIM + 1, name=f"{name}_n"), "p": Signal(DIM + 1, name=f"{name}_p"),
+            return {"a": Signal(CNT, name=f"{name}_a"), "p": Signal(DIM + 1, name=f"{name}_p"),
                     "q": Signal(DIM + 1, name=f"{name}_q"), "gy": Signal(signed(DIM + 3), name=f"{name}_gy"),
                     "gx": Signal(signed(DIM + 3), name=f"{name}_gx"), "i": Signal(CNT + 1, name=f"{name}_i")}
 
         rows = [coord(f"row{r}") for r in range(R)]    # OS: the pixel of each row
         px = coord("pix")                               # WS: the pixel of the step
-        rk = [{"c": Signal(DIM + 1, name=f"rk{r}_c"), "h": Signal(8, name=f"rk{r}_h"), "w": Signal(8, name=f"rk{r}_w"),
+        rk = [{"a": Signal(CNT, name=f"rk{r}_a"), "h": Signal(8, name=f"rk{r}_h"), "w": Signal(8, name=f"rk{r}_w"),
                "i": Signal(CNT + 1, name=f"rk{r}_i")} for r in range(R)]   # WS: the reduction element of each row
 
         def inc(c: dict[str, Value]) -> dict[str, Value]:
@@ -269,7 +280,7 @@ class AccelCore(wiring.Component):
             return {"q": Mux(q_wrap, 0, c["q"] + 1), "gx": Mux(q_wrap, src.gx0, c["gx"] + src.sw),
                     "p": Mux(q_wrap, Mux(p_wrap, 0, c["p"] + 1), c["p"]),
                     "gy": Mux(q_wrap, Mux(p_wrap, src.gy0, c["gy"] + src.sh), c["gy"]),
-                    "n": Mux(q_wrap & p_wrap, c["n"] + 1, c["n"]), "i": c["i"] + 1}
+                    "a": (c["a"] + Mux(q_wrap, Mux(p_wrap, src.a_n, src.a_p), src.sw))[:CNT], "i": c["i"] + 1}
 
         n_sig = [0]
 
@@ -289,7 +300,7 @@ class AccelCore(wiring.Component):
                 out.append(held(inc(out[-1]), rows[0]))
             return out
 
-        start_coords = {"n": C(0, 1), "p": C(0, 1), "q": C(0, 1), "gy": src.gy0, "gx": src.gx0, "i": C(0, 1)}
+        start_coords = {"a": src.a0, "p": C(0, 1), "q": C(0, 1), "gy": src.gy0, "gx": src.gx0, "i": C(0, 1)}
         init_rows = chain(start_coords)
         next_rows = chain(inc({key: rows[R - 1][key] for key in rows[0]}))
         next_px = inc({key: px[key] for key in px})
@@ -298,7 +309,7 @@ class AccelCore(wiring.Component):
             w_wrap = c["w"] + 1 == src.kw
             h_wrap = c["h"] + 1 == src.kh
             return {"w": Mux(w_wrap, 0, c["w"] + 1), "h": Mux(w_wrap, Mux(h_wrap, 0, c["h"] + 1), c["h"]),
-                    "c": Mux(w_wrap & h_wrap, c["c"] + 1, c["c"]), "i": c["i"] + 1}
+                    "a": (c["a"] + Mux(w_wrap, Mux(h_wrap, src.a_c, src.a_h), 1))[:CNT], "i": c["i"] + 1}
 
         def chain_k(first: dict[str, Value]) -> list[dict[str, Value]]:
             out = [held(first, rk[0])]
@@ -306,7 +317,7 @@ class AccelCore(wiring.Component):
                 out.append(held(inc_k(out[-1]), rk[0]))
             return out
 
-        init_rk = chain_k({"c": C(0, 1), "h": C(0, 1), "w": C(0, 1), "i": C(0, 1)})
+        init_rk = chain_k({"a": C(0, 1), "h": C(0, 1), "w": C(0, 1), "i": C(0, 1)})
         next_rk = chain_k(inc_k({key: rk[R - 1][key] for key in rk[0]}))
 
         # ---- fetch addresses and operands -------------------------------------------------------------
@@ -325,21 +336,18 @@ class AccelCore(wiring.Component):
                 ksel = {key: _pick(m, [mem[key] for mem in kmembers], gi, f"if{b}_k{key}") for key in rk[0]}
             if has_ws:   # WS: the step's pixel, the row's reduction element
                 sel = {key: _held(m, Mux(ws, px[key], sel[key]), f"if{b}_ws_{key}") for key in sel}
-                kcur = {"c": Mux(ws, ksel["c"], kc), "h": Mux(ws, ksel["h"], kr), "w": Mux(ws, ksel["w"], ks)}
+                kcur = {"a": Mux(ws, ksel["a"], ka), "h": Mux(ws, ksel["h"], kr), "w": Mux(ws, ksel["w"], ks)}
                 row_ok = (gi * bi + b < R) & Mux(ws, ksel["i"] < cur.K, sel["i"] < cur.P)
             else:
-                kcur = {"c": kc, "h": kr, "w": ks}
+                kcur = {"a": ka, "h": kr, "w": ks}
                 row_ok = (gi * bi + b < R) & (sel["i"] < cur.P)
             gy = Signal(signed(DIM + 4), name=f"if_gy{b}")
             gx = Signal(signed(DIM + 4), name=f"if_gx{b}")
             inside = Signal(name=f"if_inside{b}")
             m.d.comb += [gy.eq(sel["gy"] + kcur["h"]), gx.eq(sel["gx"] + kcur["w"]),
                          inside.eq((gy >= 0) & (gy < cur.in_h) & (gx >= 0) & (gx < cur.in_w))]
-            ab_i = abits["ifmap"]     # every partial sum cut to the address width: exact modulo 2**ab_i, and
-            # no product wider than a machine word (simulators compute those digit by digit)
-            a_nc = (sel["n"] * cur.tc + kcur["c"])[:ab_i]
-            a_y = (a_nc * cur.ih + (gy - cur.ylo).as_unsigned())[:ab_i]
-            addr = _held(m, (a_y * cur.iw + (gx - cur.xlo).as_unsigned())[:ab_i], f"if_addr{b}")
+            # the pixel's part plus the reduction element's, cut to the address width (exact modulo it)
+            addr = _held(m, (sel["a"] + kcur["a"])[:abits["ifmap"]], f"if_addr{b}")
             ok = Signal(name=f"if_ok{b}")
             m.d.comb += ok.eq(f_active & ~a_done & row_ok & inside)
             for h in range(2):
@@ -352,11 +360,13 @@ class AccelCore(wiring.Component):
         f_valid: list[Value] = []
         w_lane_now: list[Value] = []
         f_need = ~ws if has_ws else C(1, 1)   # the step fetcher reads weights in OS; WS has its own
+        addr_os = fk + gk   # lane b: the next lane's plus K
         for b in range(min(bf, n_wl)):
             col = gf * bf + b
             mloc = col_base + col
             ok = Signal(name=f"f_ok{b}")
-            addr_os = (mloc * cur.K + k)[:abits["filter"]]
+            addr_os = _held(m, addr_os[:abits["filter"]] if b == 0 else (addr_os + cur.K)[:abits["filter"]],
+                            f"f_addr_os{b}")
             if has_ws:
                 lanes = [g * bf + b for g in range(n_gf_ws)]
                 lr = _pick(m, [C(min(ln, R * Cc - 1) // Cc, range(R + 1)) for ln in lanes], wgf, f"wl{b}_r")
@@ -420,27 +430,29 @@ class AccelCore(wiring.Component):
 
         last_k = k == steps_now - 1
         with m.If(boundary):
-            m.d.sync += [f_active.eq(nxt.compute), k.eq(0), kc.eq(0), kr.eq(0), ks.eq(0), pix_base.eq(0),
-                         col_base.eq(0), gi.eq(0), gf.eq(0), a_done.eq(0), f_done.eq(0), k0.eq(0)]
+            m.d.sync += [f_active.eq(nxt.compute), k.eq(0), ka.eq(0), kr.eq(0), ks.eq(0), pix_base.eq(0),
+                         col_base.eq(0), gi.eq(0), gf.eq(0), a_done.eq(0), f_done.eq(0), k0.eq(0), fk.eq(0),
+                         gk.eq(0), cbp.eq(0)]
             for r in range(R):
                 m.d.sync += [rows[r][key].eq(init_rows[r][key]) for key in rows[r]]
                 m.d.sync += [rk[r][key].eq(init_rk[r][key]) for key in rk[r]]
             m.d.sync += [px[key].eq(start_coords[key]) for key in px]
         with m.Elif(take & ws):
-            m.d.sync += [gi.eq(0), gf.eq(0), a_done.eq(0), f_done.eq(0)]
+            m.d.sync += [gi.eq(0), gf.eq(0), a_done.eq(0), f_done.eq(0), gk.eq(0)]
             with m.If(last_k):
                 m.d.sync += [k.eq(0)] + [px[key].eq(init_rows[0][key]) for key in px]
                 next_ws_fold(k0, col_base, f_active,
-                             [rk[r][key].eq(init_rk[r][key]) for r in range(R) for key in rk[r]],
+                             [cbp.eq(cbp + _times(cur.P, Cc))]
+                             + [rk[r][key].eq(init_rk[r][key]) for r in range(R) for key in rk[r]],
                              [rk[r][key].eq(next_rk[r][key]) for r in range(R) for key in rk[r]])
             with m.Else():
                 m.d.sync += [k.eq(k + 1)] + [px[key].eq(next_px[key]) for key in px]
         with m.Elif(take):
-            m.d.sync += [gi.eq(0), gf.eq(0), a_done.eq(0), f_done.eq(0)]
+            m.d.sync += [gi.eq(0), gf.eq(0), a_done.eq(0), f_done.eq(0), gk.eq(0)]
             with m.If(last_k):
-                m.d.sync += [k.eq(0), kc.eq(0), kr.eq(0), ks.eq(0)]
+                m.d.sync += [k.eq(0), ka.eq(0), kr.eq(0), ks.eq(0), fk.eq(fk + _times(cur.K, Cc - 1) + 1)]
                 with m.If(col_base + Cc >= cur.tm):
-                    m.d.sync += col_base.eq(0)
+                    m.d.sync += [col_base.eq(0), fk.eq(0)]
                     with m.If(pix_base + R >= cur.P):
                         m.d.sync += f_active.eq(0)
                     with m.Else():
@@ -450,15 +462,15 @@ class AccelCore(wiring.Component):
                 with m.Else():
                     m.d.sync += col_base.eq(col_base + Cc)
             with m.Else():
-                m.d.sync += k.eq(k + 1)
+                m.d.sync += [k.eq(k + 1), fk.eq(fk + 1)]
                 with m.If(ks + 1 == cur.kw):
                     m.d.sync += ks.eq(0)
                     with m.If(kr + 1 == cur.kh):
-                        m.d.sync += [kr.eq(0), kc.eq(kc + 1)]
+                        m.d.sync += [kr.eq(0), ka.eq(ka + cur.a_c)]
                     with m.Else():
-                        m.d.sync += kr.eq(kr + 1)
+                        m.d.sync += [kr.eq(kr + 1), ka.eq(ka + cur.a_h)]
                 with m.Else():
-                    m.d.sync += ks.eq(ks + 1)
+                    m.d.sync += [ks.eq(ks + 1), ka.eq(ka + 1)]
         with m.Elif(f_active):
             with m.If(~a_done):
                 for r in range(R):
@@ -475,7 +487,7 @@ class AccelCore(wiring.Component):
                 with m.If(gf == n_gf_os - 1):
                     m.d.sync += f_done.eq(1)
                 with m.Else():
-                    m.d.sync += gf.eq(gf + 1)
+                    m.d.sync += [gf.eq(gf + 1), gk.eq(gk + _times(cur.K, bf))]
 
         if has_ws:     # the WS weight fetcher, one fold ahead of the step fetcher
             with m.If(boundary):
@@ -510,7 +522,7 @@ class AccelCore(wiring.Component):
                          run["osg"].eq(cur.osg), out_ptr.eq(out_ptr + sr_now * sc_now), run["ws"].eq(ws),
                          run["first"].eq(~ws | (k0 == 0)), run["final"].eq(~ws | (k0 + R >= cur.K))]
         with m.If(accept):
-            m.d.sync += ws_ptr.eq(col_base * cur.P)
+            m.d.sync += ws_ptr.eq(cbp)
         with m.Elif(arr.step_out):
             m.d.sync += ws_ptr.eq(ws_ptr + run["sc"])
 

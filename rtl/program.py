@@ -44,15 +44,32 @@ COUNTERS = ("cycles", "compute_cycles", "fill_cycles", "stall_cycles", "ifmap_sr
             "dram_write_bits")
 
 
+# The ifmap buffer's address of an im2col entry is a pixel's part plus a reduction element's part, each
+# moved on by adding a stride (no multiplier in the core): the pixel part starts at ``a0`` and moves by
+# ``sw`` along a row, ``a_p`` to the next output row, ``a_n`` to the next image; the reduction part starts
+# at 0 and moves by 1 along a kernel row, ``a_h`` to the next kernel row, ``a_c`` to the next channel.
+# Each is stored modulo 2**cnt (addresses wrap at the buffer's address width, so a negative one is exact).
+IFMAP_STRIDES = ("a0", "a_p", "a_n", "a_h", "a_c")
+
+
+def ifmap_strides(top: int, left: int, ylo: int, xlo: int, ih: int, iw: int, tc: int, tp: int, tq: int,
+                  kh: int, kw: int, sh: int, sw: int) -> dict[str, int]:
+    """The :data:`IFMAP_STRIDES` of a tile whose ifmap block (``tc`` channels of ``ih x iw`` from input row
+    ``ylo`` and column ``xlo``, images outer) is read for ``tp x tq`` output pixels whose first window
+    starts at (``top``, ``left``), unwrapped (negative where a stride moves back)."""
+    return {"a0": (top - ylo) * iw + left - xlo, "a_p": sh * iw - (tq - 1) * sw,
+            "a_n": tc * ih * iw - (tp - 1) * sh * iw - (tq - 1) * sw,
+            "a_h": iw - (kw - 1), "a_c": ih * iw - (kh - 1) * iw - (kw - 1)}
+
+
 def phase_fields(cnt: int, dim: int) -> tuple[tuple[str, int, bool], ...]:
     """(name, bits, signed) of one phase descriptor for a core whose element counts and SRAM addresses take
     ``cnt`` bits and tile extents and coordinates ``dim`` (:attr:`CoreParams.cnt_bits`, ``dim_bits``)."""
     return (
         ("end", 1, False), ("compute", 1, False), ("P", cnt, False), ("K", cnt, False), ("tm", dim, False),
-        ("tn", dim, False), ("tp", dim, False), ("tq", dim, False), ("tc", dim, False), ("kh", 8, False),
+        ("tn", dim, False), ("tp", dim, False), ("tq", dim, False), ("kh", 8, False),
         ("kw", 8, False), ("sh", 8, False), ("sw", 8, False), ("gy0", dim + 1, True), ("gx0", dim + 1, True),
-        ("ylo", dim, False), ("xlo", dim, False), ("ih", dim, False), ("iw", dim, False), ("in_h", dim, False),
-        ("in_w", dim, False), ("hi", 1, False), ("hf", 1, False), ("ho", 1, False), ("pa", 6, False),
+        *((name, cnt, False) for name in IFMAP_STRIDES), ("in_h", dim, False), ("in_w", dim, False), ("hi", 1, False), ("hf", 1, False), ("ho", 1, False), ("pa", 6, False),
         ("pw", 6, False), ("sgn", 1, False), ("osg", 1, False), ("shift", 7, False), ("ob", 6, False),
         ("n_slots", 2, False), ("ws", 1, False),
     )
@@ -359,7 +376,9 @@ def compile_layer(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Ac
         y = np.arange(ylo, yhi)[None, None, :, None]
         x = np.arange(xlo, xhi)[None, None, None, :]
         flat = ((n * layer.in_channels + c) * H + y) * Wd + x
-        return flat, {"gy0": top, "gx0": left, "ylo": ylo, "xlo": xlo, "ih": yhi - ylo, "iw": xhi - xlo}
+        strides = ifmap_strides(top, left, ylo, xlo, yhi - ylo, xhi - xlo, ext["c"], ext["p"], ext["q"], KH, KW,
+                                sh, sw)
+        return flat, {"gy0": top, "gx0": left, **{k: v % (1 << core.cnt_bits) for k, v in strides.items()}}
 
     def filter_block(gi: int, st: dict[str, int], ext: dict[str, int]) -> np.ndarray:
         m = (gi * mg + np.arange(st["m"], st["m"] + ext["m"]))[:, None, None, None]
@@ -416,7 +435,7 @@ def compile_layer(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Ac
         spatial = -(-K // core.rows) if mapping.dataflow is Dataflow.WS else -(-P // core.rows)
         folds += spatial * -(-ext["m"] // core.cols)
         computes.append({"compute": 1, "P": P, "K": K, "tm": ext["m"], "tn": ext["n"], "tp": ext["p"],
-                         "tq": ext["q"], "tc": ext["c"], "kh": KH, "kw": KW, "sh": sh, "sw": sw, "in_h": H,
+                         "tq": ext["q"], "kh": KH, "kw": KW, "sh": sh, "sw": sw, "in_h": H,
                          "in_w": Wd, "hi": half["ifmap"], "hf": half["filter"], "ho": ti % 2,
                          "pa": layer.act_bits, "pw": layer.weight_bits, "sgn": int(a_sgn), "osg": int(sgn),
                          "shift": shift, "ob": layer.out_bits, "ws": int(mapping.dataflow is Dataflow.WS), **geo})

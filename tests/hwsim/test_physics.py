@@ -311,15 +311,17 @@ def test_dma_moves_whole_elements_per_beat_and_whole_cycles_per_transfer() -> No
 def test_ws_waits_for_a_tiles_first_stationary_weights() -> None:
     """Broadcast WS on a 4x4 serial_act array whose filter buffer delivers 2 weights per cycle: the 16
     weights of a tile's first fold take 8 cycles, the first bypassed in the start cycle, so 7 cycles more
-    than with 16 weights per cycle (besides the slower first load); OS is unaffected."""
+    than with 16 weights per cycle (besides the slower first load); an OS tile's first step waits for its
+    4 column weights, 2 per cycle: 1 cycle."""
     la = conv(weight_bits=8, act_bits=8)
     slow = acc("serial_act", interconnect="broadcast", filter_sram=BufferSpec(1 << 20, word_bits=8, banks=2))
     fast = acc("serial_act", interconnect="broadcast", filter_sram=BufferSpec(1 << 20, word_bits=8, banks=16))
     # the exposed first load of the 576 weights through 2 against 16 banks, and the weight wait
     assert run(la, slow, "ws").total_cycles - run(la, fast, "ws").total_cycles == (576 // 2 - 576 // 16) + 7
     one_fold = (np.array(4), np.array(4), np.array(100))
-    assert hwsim.engine.ws_weight_load_cycles(la, Dataflow.WS, slow, *one_fold) == 7
-    assert hwsim.engine.ws_weight_load_cycles(la, Dataflow.OS, slow, *one_fold) == 0
+    assert hwsim.engine.operand_wait_cycles(la, Dataflow.WS, slow, *one_fold) == 7
+    assert hwsim.engine.operand_wait_cycles(la, Dataflow.OS, slow, *one_fold) == 1
+    assert hwsim.engine.operand_wait_cycles(la, Dataflow.OS, fast, *one_fold) == 0
 
 
 def test_a_ws_fold_shorter_than_the_next_folds_weight_load_waits_for_the_rest() -> None:
@@ -328,7 +330,7 @@ def test_a_ws_fold_shorter_than_the_next_folds_weight_load_waits_for_the_rest() 
     load ends at its last used PE in row-major order: 2 rows x 3 columns of a 4x4 array reach PE 7 (4 cycles)."""
     la = conv(weight_bits=8, act_bits=8)
     slow = acc("serial_act", interconnect="broadcast", filter_sram=BufferSpec(1 << 20, word_bits=8, banks=2))
-    wload = functools.partial(hwsim.engine.ws_weight_load_cycles, la, Dataflow.WS, slow)
+    wload = functools.partial(hwsim.engine.operand_wait_cycles, la, Dataflow.WS, slow)
     # 72 reduction slots x 8 filters: 18 x 2 folds, all full
     assert wload(np.array(72), np.array(8), np.array(3)) == 7 + 35 * 4
     assert wload(np.array(72), np.array(8), np.array(7)) == 7

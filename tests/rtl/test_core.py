@@ -190,7 +190,7 @@ def test_ws_short_folds_wait_only_for_the_rest_of_the_next_folds_weights() -> No
     """WS with one filter bank on a 4x4 array: a full fold's 16 weights take 16 cycles to stage, while a
     bit-serial step is 8. The core loads the next fold's weights from the cycle after a fold starts (lane
     r*4 + c for PE (r, c), up to the fold's last used PE), so a fold of one pixel makes the next wait the
-    rest (hwsim.engine.ws_weight_load_cycles), a fold of two pixels none; a linear layer of 14 = 4+4+4+2
+    rest (hwsim.engine.operand_wait_cycles), a fold of two pixels none; a linear layer of 14 = 4+4+4+2
     reduction rows and 3 of 4 columns ends its loads at PE 14 and PE 6. All twelve counts equal."""
     import dataclasses
     acc = dataclasses.replace(_acc("serial_act", 4, 4, 8, 4.0, banks=(4, 1, 4)), dataflows=("os", "ws"))
@@ -205,6 +205,22 @@ def test_ws_short_folds_wait_only_for_the_rest_of_the_next_folds_weights() -> No
     ext = {d: np.array([v]) for d, v in zip("nmcpq", (1, 3, 14, 1, 1), strict=True)}
     assert tile_costs(fc, Dataflow.WS, acc, ext)["wload"].tolist() == [14 + 2 * 6]
     assert _run(acc, cases, seed=1) == []
+
+
+def test_stepped_addresses_across_images_groups_and_folds() -> None:
+    """The fetch addresses are moved on by strides (rtl.program.IFMAP_STRIDES; filter and partial-sum
+    addresses by K and P per column fold), not multiplied out: a 3x4 array with one ifmap and one filter
+    bank (the lanes read in groups), two images in one tile (the image stride), tiles cut at the input's
+    edge (the first pixel's offset), several row and column folds, OS and WS."""
+    import dataclasses
+    acc = dataclasses.replace(_acc("serial_act", 3, 4, 8, 2.0, banks=(1, 1, 4)), dataflows=("os", "ws"))
+    cases: list[tuple[Layer, LayerMapping | None]] = [
+        (_conv("on", 2, 9, 4, 5, 3, 1, 1, batch=2), LayerMapping("on", "os", Tile(2, 9, 2, 4, 5))),
+        (_conv("ot", 2, 5, 7, 6, 3, 2, 1), LayerMapping("ot", "os", Tile(1, 5, 2, 2, 2), loop_order="npqmc")),
+        (_conv("wn", 2, 9, 4, 4, 3, 1, 1, batch=2), LayerMapping("wn", "ws", Tile(2, 9, 2, 4, 4))),
+        (_conv("wt", 3, 6, 7, 5, 3, 2, 0), LayerMapping("wt", "ws", Tile(1, 6, 3, 2, 1), "nmcpq")),
+    ]
+    assert _run(acc, cases, seed=3) == []
 
 
 def test_descriptor_fields_are_as_wide_as_the_buffers_need() -> None:

@@ -231,7 +231,7 @@ def test_run_ws_schedule(tmp_path: Path, files: tuple[Path, Path]) -> None:
     ws = rows["conv2"]
     assert ws["rtl"]["compute_cycles"] == ws["model"]["compute_cycles"]
     # the filter buffer's 3 banks fetch a WS fold's 2x3 weights in two cycles: the tile's first fold starts
-    # one cycle late, in the core and in the engine (hwsim.engine.ws_weight_load_cycles)
+    # one cycle late, in the core and in the engine (hwsim.engine.operand_wait_cycles)
     assert ws["rtl"] == ws["model"]
 
 
