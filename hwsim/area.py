@@ -246,14 +246,14 @@ CORE_TERMS = ("const", "rows", "pe_acc")
 # synth_ice40, OS-only serial_act cores, buffers in block RAM); FIT_ERROR-style (max, mean) relative error
 # on those builds, and the leave-one-out maximum, the figure to quote for so few designs.
 CORE_COEFFS: dict[str, tuple[float, ...]] = {
-    "luts": (1348.37, 698.4949, -0.1005),
-    "ffs": (1232.2011, 119.896, 0.8076),
-    "carries": (717.0573, 154.7851, -0.2231),
+    "luts": (1170.4815, 633.0564, 0.3501),
+    "ffs": (1233.5212, 129.1382, 0.77),
+    "carries": (720.2866, 172.2645, -0.248),
 }
 # (max, mean) relative error of the model on the builds it was fitted on, and the leave-one-out maximum
 # (each build predicted by the fit of the other three).
 CORE_FIT_ERROR: dict[str, tuple[float, float, float]] = {
-    "luts": (0.0582, 0.0345, 0.4343), "ffs": (0.0118, 0.0072, 0.0924), "carries": (0.0218, 0.013, 0.1816)}
+    "luts": (0.0436, 0.0266, 0.3073), "ffs": (0.0138, 0.0084, 0.1086), "carries": (0.0213, 0.0127, 0.1775)}
 CORE_FIT_POINTS = 4
 CORE_FIT_YOSYS = "Yosys 0.70 (git sha1 28ba3cb92), synth_ice40"
 
@@ -279,7 +279,7 @@ def core_terms(acc: Accelerator) -> tuple[int, ...]:
 # coordinate chains, the weight fetcher and the partial-sum read-back, in iCE40 cells. Calibrated on the one
 # core built with and without WS (docs/core_fpga.json: small_4x4_ws - small_4x4 - ws_datapath, / rows), so
 # it has no error estimate of its own; per row is an assumption (the coordinate chains are per row).
-WS_CONTROL_PER_ROW: dict[str, float] = {"luts": 430.25, "ffs": 77.25, "carries": 40.25}
+WS_CONTROL_PER_ROW: dict[str, float] = {"luts": 476.25, "ffs": 81.5, "carries": 49.25}
 
 
 def ws_datapath(acc: Accelerator) -> FPGAArea:

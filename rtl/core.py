@@ -252,6 +252,7 @@ class AccelCore(wiring.Component):
         # a fold waits for its weights only when the fold before computes for fewer cycles than that load.
         wgf = Signal(range(n_gf_ws + 1), name="w_gf")
         wk0, wcol = Signal(CNT, name="w_k0"), Signal(DIM + 1, name="w_col")
+        wck = Signal(CNT, name="w_colk")   # wcol * K, stepped by C * K: a weight's address with no multiplier
         w_have, w_act = Signal(name="w_have"), Signal(name="w_act")
         ws = cur.ws if has_ws else C(0, 1)   # an OS-only core: no WS logic, whatever the descriptor holds
         k0 = Signal(CNT)
@@ -361,6 +362,9 @@ class AccelCore(wiring.Component):
         w_lane_now: list[Value] = []
         f_need = ~ws if has_ws else C(1, 1)   # the step fetcher reads weights in OS; WS has its own
         addr_os = fk + gk   # lane b: the next lane's plus K
+        if has_ws:   # WS lane (r, c) of the fold from (wk0, wcol) reads (wcol + c) * K + wk0 + r
+            ws_base = _held(m, wck + wk0, "w_base")
+            col_k = [_held(m, _times(cur.K, c), f"w_colk{c}") for c in range(Cc)]   # c * K, shared by the lanes
         for b in range(min(bf, n_wl)):
             col = gf * bf + b
             mloc = col_base + col
@@ -371,11 +375,12 @@ class AccelCore(wiring.Component):
                 lanes = [g * bf + b for g in range(n_gf_ws)]
                 lr = _pick(m, [C(min(ln, R * Cc - 1) // Cc, range(R + 1)) for ln in lanes], wgf, f"wl{b}_r")
                 lc = _pick(m, [C(min(ln, R * Cc - 1) % Cc, range(Cc + 1)) for ln in lanes], wgf, f"wl{b}_c")
+                lk = _pick(m, [col_k[min(ln, R * Cc - 1) % Cc] for ln in lanes], wgf, f"wl{b}_k")
                 lvalid = _pick(m, [C(int(ln < R * Cc), 1) for ln in lanes], wgf, f"wl{b}_v")
                 ws_ok = w_act & ~w_have & lvalid & (wcol + lc < cur.tm) & (wk0 + lr < cur.K)
                 os_ok = f_active & ~f_done & (col < Cc) & (mloc < cur.tm)
                 m.d.comb += ok.eq(Mux(ws, ws_ok, os_ok))
-                addr = _held(m, Mux(ws, ((wcol + lc) * cur.K + wk0 + lr)[:abits["filter"]], addr_os), f"f_addr{b}")
+                addr = _held(m, Mux(ws, (ws_base + lk + lr)[:abits["filter"]], addr_os), f"f_addr{b}")
             else:
                 m.d.comb += ok.eq(f_active & ~f_done & (col < Cc) & (mloc < cur.tm))
                 addr = addr_os
@@ -491,10 +496,11 @@ class AccelCore(wiring.Component):
 
         if has_ws:     # the WS weight fetcher, one fold ahead of the step fetcher
             with m.If(boundary):
-                m.d.sync += [w_act.eq(nxt.compute & nxt.ws), wk0.eq(0), wcol.eq(0), wgf.eq(0), w_have.eq(0)]
+                m.d.sync += [w_act.eq(nxt.compute & nxt.ws), wk0.eq(0), wcol.eq(0), wck.eq(0), wgf.eq(0),
+                             w_have.eq(0)]
             with m.Elif(accept & ws):
                 m.d.sync += [wgf.eq(0), w_have.eq(0)]
-                next_ws_fold(wk0, wcol, w_act, [], [])
+                next_ws_fold(wk0, wcol, w_act, [wck.eq(wck + _times(cur.K, Cc))], [])
             with m.Elif(ws & w_act & ~w_have):
                 for c in range(n_wl):
                     with m.If(wgf == c // bf):

@@ -118,6 +118,7 @@ def _run_on_core(cfg: DemoConfig, models: dict[str, dict[str, Any]]) -> dict[str
     counts per layer against ``hwsim.simulate`` for the same layer and mapping."""
     from quant.data import load_dataset
     from quant.export import load_trained
+    from sims.tb.core_runner import differing_counts
     from sims.tb.trained import run_trained
 
     name = "pdb" if "pdb" in models else next(iter(models))
@@ -141,7 +142,7 @@ def _run_on_core(cfg: DemoConfig, models: dict[str, dict[str, Any]]) -> dict[str
     cfg.log(f"   {'layer':12s} {'RTL cycles':>11s} {'hwsim cycles':>12s} {'RTL stall':>10s} {'hwsim stall':>11s} "
             f"{'DRAM B (RTL)':>12s} {'equal counts':>12s}")
     for r in res.layers:
-        same = sum(r.rtl[k] == r.model[k] for k in r.rtl)
+        same = len(r.rtl) - len(differing_counts(r.rtl, r.model))
         cfg.log(f"   {r.name:12s} {r.rtl['cycles']:11,.0f} {r.model['cycles']:12,.0f} {r.rtl['stall_cycles']:10,.0f} "
                 f"{r.model['stall_cycles']:11,.0f} {r.rtl['dram_read_bytes'] + r.rtl['dram_write_bytes']:12,.0f} "
                 f"{same:9d}/{len(r.rtl)}")

@@ -83,7 +83,7 @@ def _programs(acc: Accelerator, layers: list[Layer], seed: int,
 
 def _one(acc: Accelerator, sim: str, driver: str, progs: list[Any], golds: list[np.ndarray],
          schedule: str, pgo: bool = False) -> dict[str, Any]:
-    from sims.tb.core_runner import build_core, model_counts, rtl_counts, run_layers
+    from sims.tb.core_runner import build_core, differing_counts, model_counts, rtl_counts, run_layers
 
     t0 = time.perf_counter()
     build_core(sim, CoreParams.from_accelerator(acc))     # the export, timed apart (cached afterwards)
@@ -98,7 +98,7 @@ def _one(acc: Accelerator, sim: str, driver: str, progs: list[Any], golds: list[
         rows.append({"layer": la.name, "cycles": got.counters["cycles"],
                      "outputs_match_golden": bool(np.array_equal(got.y, gold) and (got.written == 1).all()
                                                   and not got.incomplete_transfers),
-                     "differing_counts": {k: [have[k], want[k]] for k in have if have[k] != want[k]}})
+                     "differing_counts": {k: list(v) for k, v in differing_counts(have, want).items()}})
     return {"core": f"{acc.rows}x{acc.cols}", "arch": acc.name, "schedule": schedule, "sim": sim, "driver": driver,
             "pgo": pgo, "layers": len(progs), "cycles": cycles, "run_s": run.run_seconds, "cycles_per_s": cycles / run.run_seconds,
             "run_cpu_s": run.run_cpu_seconds, "cycles_per_cpu_s": cycles / max(run.run_cpu_seconds, 1e-9),

@@ -358,11 +358,13 @@ def _run_trained(args: argparse.Namespace, acc: object, out_path: Path) -> int:
 
 
 def _print_rows(rows: list[dict[str, Any]]) -> None:
+    from sims.tb.core_runner import differing_counts
+
     print(f"{'layer':14s} {'match':5s} {'rtl cycles':>11s} {'model cycles':>12s} {'rtl stall':>9s} "
           f"{'model stall':>11s} {'dram rd B':>10s} {'dram wr B':>10s}  counts equal")
     for r in rows:
         rtl, model = r["rtl"], r["model"]
-        same = sum(rtl[k] == model[k] for k in rtl)
+        same = len(rtl) - len(differing_counts(rtl, model))
         print(f"{r['name']:14s} {'yes' if r['outputs_match_golden'] else 'NO':5s} {rtl['cycles']:11.0f} "
               f"{model['cycles']:12.0f} {rtl['stall_cycles']:9.0f} {model['stall_cycles']:11.0f} "
               f"{rtl['dram_read_bytes']:10g} {rtl['dram_write_bytes']:10g}  {same}/{len(rtl)}")

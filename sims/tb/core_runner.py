@@ -4,12 +4,14 @@
 core is not rebuilt), writes the operands and the compiled programs to files, runs the HDL testbench
 (:mod:`sims.tb.core_tb`: cocotb or a plain Verilator binary drives it) and returns what the core counted
 and wrote. :func:`rtl_counts` and :func:`model_counts` put the core's
-counters and ``hwsim.simulate``'s numbers under the same twelve keys.
+counters and ``hwsim.simulate``'s numbers under the same twelve keys; :func:`differing_counts` says which
+of them differ.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from rtl.program import CoreParams, LayerProgram, check_counts
 from .runner import REPO
 
 __all__ = ["LayerRun", "CoreRun", "run_layers", "rtl_counts", "rtl_accesses", "model_counts", "cycle_limit",
-           "COUNT_KEYS", "build_core"]
+           "COUNT_KEYS", "COUNT_REL_TOL", "differing_counts", "build_core"]
 
 COUNT_KEYS = ("cycles", "compute_cycles", "fill_cycles", "stall_cycles", "ifmap_sram_reads", "ifmap_sram_writes",
               "filter_sram_reads", "filter_sram_writes", "ofmap_sram_reads", "ofmap_sram_writes", "dram_read_bytes",
@@ -75,6 +77,22 @@ def rtl_counts(counters: dict[str, int], layer: Layer, acc: Accelerator) -> dict
             "ofmap_sram_reads": (outs * ob + (c["ofmap_sram_reads"] - outs) * accb) / ow,
             "ofmap_sram_writes": (outs * ob + (c["ofmap_sram_writes"] - outs) * accb) / ow,
             "dram_read_bytes": c["dram_read_bits"] / 8, "dram_write_bytes": c["dram_write_bits"] / 8}
+
+
+COUNT_REL_TOL = 1e-11
+"""Relative tolerance of :func:`differing_counts`: above the rounding of a floating-point sum over 10^4 tiles
+(about 1e-12 at most), below one element in any count under 6e9 words (1/16 of a 128-bit word)."""
+
+
+def differing_counts(rtl: dict[str, float], model: dict[str, float]) -> dict[str, tuple[float, float]]:
+    """The counts where the core (:func:`rtl_counts`) and the engine (:func:`model_counts`) differ, as
+    ``{key: (rtl, model)}``. An SRAM word count is a fraction where an element is narrower than its word
+    (5 elements of 8 bits are 5/3 words of 24 bits): the core's is one division of an integer bit count,
+    the engine's a floating-point sum over its tiles, so the two may differ in the last bit (1.6666666666666667
+    against 1.6666666666666665). Counts are equal within :data:`COUNT_REL_TOL`; integer counts (cycles, DRAM
+    bytes in eighths) are compared exactly by that too, as their floats are exact."""
+    return {k: (rtl[k], model[k]) for k in COUNT_KEYS
+            if not math.isclose(rtl[k], model[k], rel_tol=COUNT_REL_TOL, abs_tol=0.0)}
 
 
 def rtl_accesses(counters: dict[str, int]) -> dict[str, int]:

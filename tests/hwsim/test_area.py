@@ -180,9 +180,9 @@ def test_core_model_is_the_fit_of_the_builds_and_within_its_error() -> None:
         assert area.bram == r["bram"]
         for what in ("luts", "ffs", "carries"):
             assert abs(getattr(area, what) - r[what]) <= CORE_FIT_ERROR[what][0] * r[what] + 0.5, (name, what)
-    # the controller, not the PE array, is most of a small core: the 1x2 array model is about 2 % of it
+    # the controller, not the PE array, is most of a small core: the 1x2 array model is about 5 % of it
     tiny = core_area(accelerator_of(POINTS[0]))
-    assert fpga_area(accelerator_of(POINTS[0])).luts < 0.05 * tiny.luts
+    assert fpga_area(accelerator_of(POINTS[0])).luts < 0.1 * tiny.luts
 
 
 def test_ws_control_is_the_ws_builds_excess_over_its_datapath() -> None:
