@@ -18,6 +18,8 @@ from rtl.tools import ToolNotFoundError
 
 __all__ = ["register"]
 
+ICARUS_SLOW_CYCLES = 500_000   # a run this long under Icarus takes minutes: say that Verilator is faster
+
 _DESIGN_INTS = (("rows", True), ("cols", True), ("weight_bits", True), ("act_bits", True), ("acc_bits", False),
                 ("max_steps", False), ("precision", False), ("weight_precision", False))
 
@@ -438,6 +440,12 @@ def _run_core(args: argparse.Namespace) -> int:
 
     ensure_simulator(args.simulator)
     _amaranth()
+    total = sum(int(m.total_cycles) for m in models)
+    print(f"{len(programs)} conv / linear layers, {total:,} cycles by the engine, on the {acc.name} core "
+          f"({args.simulator})")
+    if args.simulator == "icarus" and total > ICARUS_SLOW_CYCLES:
+        print("   Icarus under cocotb simulates a few thousand core cycles per second; --simulator verilator runs "
+              "the same testbench about 300x faster (docs/performance.md, on the 4x4 core)")
     result = run_layers(args.simulator, acc, programs, build_root=Path(args.build) if args.build else None,
                         max_cycles=cycle_limit(models), driver=_driver(args.simulator), pgo=args.pgo)
     rows = []

@@ -355,7 +355,7 @@ def run_core_tb(sim: str, driver: str, core_v: Path, bdir: Path,
     runs = bdir / "runs"
     runs.mkdir(exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="run_", dir=runs))
-    write_run(run_dir, programs, max_cycles, progress=driver == "binary")
+    write_run(run_dir, programs, max_cycles, progress=True)   # a line per layer (the binary's: slow ones only)
     t0 = time.perf_counter()
     if driver == "binary":
         exe, build_s = build_binary(core_v, tdir, params, train=run_dir if pgo else None)

@@ -161,7 +161,14 @@ def test_export_arch_writes_the_core(tmp_path: Path, files: tuple[Path, Path]) -
     assert meta["params"]["rows"] == 2 and meta["ports"]["desc_data"]["width"] == meta["descriptor"]["bits"]
 
 
-def test_run_network_equal_counts(tmp_path: Path, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_network_equal_counts(tmp_path: Path, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default simulator (Icarus under cocotb): the issue's JSON keys, outputs equal to golden, all twelve
+    counts equal; the run says up front how many cycles it simulates (and, past ``ICARUS_SLOW_CYCLES``, that
+    Verilator is faster), and the testbench prints a line per layer."""
+    import sims.commands.rtl as rtl_cmd
+
+    monkeypatch.setattr(rtl_cmd, "ICARUS_SLOW_CYCLES", 0)
     out = tmp_path / "r.json"
     assert main(["rtl", "run", "--arch", str(files[0]), "--network", str(files[1]), "--json", str(out)]) == 0
     rep = json.loads(out.read_text())
@@ -171,7 +178,8 @@ def test_run_network_equal_counts(tmp_path: Path, files: tuple[Path, Path], caps
         assert list(row["rtl"]) == list(COUNT_KEYS) and list(row["model"]) == list(COUNT_KEYS)
         assert row["outputs_match_golden"] is True
         assert differing_counts(row["rtl"], row["model"]) == {}
-    assert "conv2" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "conv2" in printed and "3 conv / linear layers" in printed and "--simulator verilator runs" in printed
 
 
 def _schedule(tmp_path: Path, files: tuple[Path, Path], layer: str, **change: object) -> Path:
