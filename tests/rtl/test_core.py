@@ -9,6 +9,8 @@ words; neither reads zero padding).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -132,6 +134,21 @@ def test_port_bound_layer_is_bounded() -> None:
     assert res.total_cycles <= rtl_cycles <= 1.30 * res.total_cycles, (rtl_cycles, res.total_cycles)
 
 
+def test_fractional_word_counts_are_equal_up_to_float_rounding() -> None:
+    """24-bit ofmap words holding 8-bit results (packed: 3 per word): a linear layer of 5 outputs in tiles of
+    3 and 2 writes 5/3 words. The core's side is one division (40 / 24), the engine's a sum over the tiles
+    (1 + 2/3): the floats differ in their last bit, and :func:`differing_counts` calls them equal, while a
+    difference of one element in a count of 10^8 words is still found."""
+    acc = dataclasses.replace(_acc("serial_act", 2, 3, 8, 1.0, acc_bits=24), ofmap_sram=BufferSpec(1536, 24, 3))
+    fc = Layer("fc", "linear", 12, 5, weight_bits=8, act_bits=8, out_bits=8)
+    mp = LayerMapping("fc", "os", Tile(1, 3, 12, 1, 1))
+    model = model_counts(simulate_layer(fc, mp, acc))
+    assert model["ofmap_sram_writes"] == 1 + 2 / 3 != 40 / 24   # the two roundings of 5/3
+    assert _run(acc, [(fc, mp)], seed=2) == []
+    big = dict.fromkeys(model, 1e8)
+    assert differing_counts(big, big | {"ofmap_sram_reads": 1e8 + 1 / 16}) == {"ofmap_sram_reads": (1e8, 1e8 + 1 / 16)}
+
+
 def test_core_on_verilator() -> None:
     """The same core and counters under Verilator (the DRAM-bound layer): equal to the engine there too."""
     acc = _acc("parallel", 2, 2, 8, 1.0, banks=(2, 2, 2))
@@ -157,7 +174,6 @@ def test_ws_layers(kind: str, signed: bool) -> None:
     in a half beat, spent whole by the core and by the engine (whole cycles per transfer). ``wm`` streams
     activations narrower than the array's (serial_act WS takes them MSB first, aligned to the top of the
     row register), signed or unsigned."""
-    import dataclasses
     bits = 4 if kind == "serial_both" else 8
     acc = dataclasses.replace(_acc(kind, 2, 3, bits, 1.0, banks=(2, 6, 3), acc_bits=32 if bits == 8 else 20),
                               dataflows=("os", "ws"))
@@ -178,7 +194,6 @@ def test_ws_parallel_ofmap_ports() -> None:
     """parallel WS read-modify-writes sc partial sums every cycle. The core's ofmap banks take one read
     and one write per cycle (simple dual port), and so does the engine's port rule: no port stall, and
     every count equal."""
-    import dataclasses
     acc = dataclasses.replace(_acc("parallel", 2, 3, 8, 1.0, banks=(2, 6, 3)), dataflows=("os", "ws"))
     layer = _conv("w3", 3, 4, 5, 5, 3, 1, 1)
     mp = LayerMapping("w3", "ws", Tile(1, 4, 3, 5, 5))
@@ -192,7 +207,6 @@ def test_ws_short_folds_wait_only_for_the_rest_of_the_next_folds_weights() -> No
     r*4 + c for PE (r, c), up to the fold's last used PE), so a fold of one pixel makes the next wait the
     rest (hwsim.engine.operand_wait_cycles), a fold of two pixels none; a linear layer of 14 = 4+4+4+2
     reduction rows and 3 of 4 columns ends its loads at PE 14 and PE 6. All twelve counts equal."""
-    import dataclasses
     acc = dataclasses.replace(_acc("serial_act", 4, 4, 8, 4.0, banks=(4, 1, 4)), dataflows=("os", "ws"))
     acc = dataclasses.replace(acc, ofmap_sram=dataclasses.replace(acc.ofmap_sram, packed=False))
     fc = Layer("fc", "linear", 14, 10, weight_bits=8, act_bits=8, out_bits=8)
@@ -212,7 +226,6 @@ def test_stepped_addresses_across_images_groups_and_folds() -> None:
     addresses by K and P per column fold), not multiplied out: a 3x4 array with one ifmap and one filter
     bank (the lanes read in groups), two images in one tile (the image stride), tiles cut at the input's
     edge (the first pixel's offset), several row and column folds, OS and WS."""
-    import dataclasses
     acc = dataclasses.replace(_acc("serial_act", 3, 4, 8, 2.0, banks=(1, 1, 4)), dataflows=("os", "ws"))
     cases: list[tuple[Layer, LayerMapping | None]] = [
         (_conv("on", 2, 9, 4, 5, 3, 1, 1, batch=2), LayerMapping("on", "os", Tile(2, 9, 2, 4, 5))),
