@@ -71,7 +71,7 @@ POINTS = (
     Point("edge16_serial_1bank", "edge16_serial", "ecp5", "lfe5u-85f", banks=1, abc9=False,
           pnr_flags=("--placer", "static", "--router", "router2")),
     # two banks per half, each half split into a memory per bank (rtl.core.BankedMemory) for block RAM; its
-    # logic packs to 98 % of the part's TRELLIS_COMB
+    # logic packs to 97 % of the part's TRELLIS_COMB
     Point("edge16_serial", "edge16_serial", "ecp5", "lfe5u-85f", abc9=False, timeout_s=7200.0,
           pnr_flags=("--placer", "static", "--router", "router2")),
 )
