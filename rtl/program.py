@@ -292,7 +292,8 @@ def _check(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Accelerat
     drain = -(-min(core.rows, t.n * t.p * t.q) * min(core.cols, t.m) // core.ofmap.banks)
     if ws and min(core.cols, t.m) > core.ofmap.banks:
         raise ValueError(f"{o}: WS needs ofmap_sram.banks >= {min(core.cols, t.m)} (one partial sum per column "
-                         f"and cycle), the core has {core.ofmap.banks}")
+                         f"and cycle), the core has {core.ofmap.banks} (a WS tile of tile.m <= {core.ofmap.banks}, "
+                         f"or OS, runs)")
     if not ws and drain > fold:
         raise ValueError(f"{o}: ofmap_sram.banks={core.ofmap.banks} drains a fold's results in {drain} cycles, "
                          f"but the next fold is done after {fold}")

@@ -266,3 +266,16 @@ def test_counts_past_the_counters_are_refused() -> None:
     check_counts(core, prog, limit - 1)
     with pytest.raises(ValueError, match=r"^Layer\['fc'\]: its filter_sram_reads may reach \d+, past the core's 32-bit"):
         check_counts(core, prog, limit + 1)
+
+
+def test_ws_with_fewer_ofmap_banks_than_columns_is_refused_with_what_runs() -> None:
+    """WS writes one partial sum per used column and cycle, so the core needs that many ofmap banks; the
+    engine would cost the tile with port stalls (and the mapper may pick it), the compiler refuses it with
+    one line naming the layer, the limit and what does run."""
+    acc = dataclasses.replace(_acc("serial_act", 2, 4, 8, 1.0, banks=(1, 1, 1)), dataflows=("os", "ws"))
+    core = CoreParams.from_accelerator(acc)
+    layer = _conv("w3", 3, 4, 5, 5, 3, 1, 1)
+    with pytest.raises(ValueError, match=r"^Layer\['w3'\]: WS needs ofmap_sram\.banks >= 4 \(one partial sum per "
+                                         r"column and cycle\), the core has 1 \(a WS tile of tile\.m <= 1, or OS, runs\)$"):
+        compile_layer(core, layer, LayerMapping("w3", "ws", Tile(1, 4, 3, 5, 5)), acc)
+    assert _run(acc, [(layer, LayerMapping("w3", "ws", Tile(1, 1, 3, 5, 5)))], seed=1) == []
