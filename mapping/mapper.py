@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,11 +39,15 @@ from hwsim.network import Layer, Network
 from hwsim.schedule import GROUPINGS, LOOPS, LayerMapping, Schedule, Tile, default_mapping, tile_fits
 
 __all__ = ["OBJECTIVES", "LayerChoice", "objective_value", "candidate_extents", "layer_mapspace", "map_layer",
-           "exhaustive_layer", "map_network", "DEFAULT_MAX_MAPSPACE"]
+           "exhaustive_layer", "map_network", "DEFAULT_MAX_MAPSPACE", "TileFilter"]
 
 OBJECTIVES = ("latency", "energy", "edp")
 DEFAULT_MAX_MAPSPACE = 10_000
 """Default bound on the number of fitting tiles evaluated per layer and dataflow."""
+
+TileFilter = Callable[[Layer, Dataflow, np.ndarray], np.ndarray]
+"""Which tiles (rows ``n m c p q``) a layer may use under a dataflow, as a boolean per tile: limits of a
+particular hardware beyond the buffers (``hwsim map --for-rtl``: the generated core's, ``rtl.program.core_tiles``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,11 +223,14 @@ class _Best:
 
 
 def _search(layer: Layer, acc: Accelerator, objective: str, grouping: str, tiles: np.ndarray, best: _Best,
-            flows: Sequence[Dataflow], orders: Sequence[str]) -> int:
+            flows: Sequence[Dataflow], orders: Sequence[str], keep: TileFilter | None = None) -> int:
     n = 0
     for flow in flows:
-        r = evaluate_mapspace(layer, acc, flow, orders, tiles, grouping)
-        best.offer(np.asarray(objective_value(objective, r["cycles"], r["energy_pj"])), flow.value, orders, tiles)
+        kept = tiles if keep is None else tiles[keep(layer, flow, tiles)]
+        if not len(kept):
+            continue
+        r = evaluate_mapspace(layer, acc, flow, orders, kept, grouping)
+        best.offer(np.asarray(objective_value(objective, r["cycles"], r["energy_pj"])), flow.value, orders, kept)
         n += r["cycles"].size
     return n
 
@@ -256,15 +263,18 @@ def _sweeps(layer: Layer, acc: Accelerator, bases: Sequence[tuple[int, ...]]) ->
 
 
 def _refine(layer: Layer, acc: Accelerator, objective: str, grouping: str, best: _Best,
-            flows: Sequence[Dataflow], orders: Sequence[str], starts: int = 4, rounds: int = 4) -> int:
+            flows: Sequence[Dataflow], orders: Sequence[str], starts: int = 4, rounds: int = 4,
+            keep: TileFilter | None = None) -> int:
     """Coordinate descent: sweep each loop's extent over ``1..W`` around the ``starts`` best distinct
     tiles, then around the incumbent, until it stops improving."""
     n = 0
     seeds = list(dict.fromkeys(t for _, _, _, t in best.items))[:starts]
-    n += _search(layer, acc, objective, grouping, _sweeps(layer, acc, seeds), best, flows, orders)
+    if not seeds:
+        return n
+    n += _search(layer, acc, objective, grouping, _sweeps(layer, acc, seeds), best, flows, orders, keep)
     for _ in range(rounds):
         before = best.items[0]
-        n += _search(layer, acc, objective, grouping, _sweeps(layer, acc, [before[3]]), best, flows, orders)
+        n += _search(layer, acc, objective, grouping, _sweeps(layer, acc, [before[3]]), best, flows, orders, keep)
         if best.items[0] == before:
             break
     return n
@@ -291,29 +301,34 @@ def _data_layer_choice(layer: Layer, acc: Accelerator, objective: str) -> LayerC
 
 
 def _checked(layer: Layer, acc: Accelerator, objective: str, best_by_grouping: dict[str, _Best], evaluated: int,
-             top_k: int) -> LayerChoice:
+             top_k: int, keep: TileFilter | None = None) -> LayerChoice:
     pool: list[tuple[LayerMapping, LayerCost]] = []
     d = default_mapping(layer, acc)  # the default fold first: map_network's fallback
     for flow in acc.dataflows:
-        dm = dataclasses.replace(d, dataflow=flow)
-        pool.append((dm, layer_cost(layer, dm, acc, "engine")))
+        if keep is None or keep(layer, flow, np.array([[d.tile.n, d.tile.m, d.tile.c, d.tile.p, d.tile.q]]))[0]:
+            dm = dataclasses.replace(d, dataflow=flow)
+            pool.append((dm, layer_cost(layer, dm, acc, "engine")))
     for grouping, best in best_by_grouping.items():
         for _, flow_name, order, tile in best.items[:top_k]:
             m = LayerMapping(layer.name, Dataflow(flow_name), Tile(*tile), order, grouping)
             pool.append((m, layer_cost(layer, m, acc, "engine")))
+    if not pool:
+        raise ValueError(f"Layer[{layer.name!r}]: no tile that fits the buffers is kept by the mapper's tile filter "
+                         f"under any of the dataflows {[f.value for f in acc.dataflows]}")
     mapping, cost = min(pool, key=lambda mc: _cost_objective(objective, mc[1]))
-    fast_best = min(b.items[0][0] for b in best_by_grouping.values())
+    fast_best = min((b.items[0][0] for b in best_by_grouping.values() if b.items), default=float("nan"))
     return LayerChoice(mapping, cost, fast_best, evaluated, tuple(pool))
 
 
 def map_layer(layer: Layer, acc: Accelerator, objective: str = "edp", *,
               max_mapspace: int = DEFAULT_MAX_MAPSPACE, grouping: str = "grouped", top_k: int = 4,
-              refine: bool = True, prune: bool = True) -> LayerChoice:
+              refine: bool = True, prune: bool = True, keep: TileFilter | None = None) -> LayerChoice:
     """Choose dataflow, loop order and tile of one layer (see the module docstring).
 
     ``grouping`` applies to layers with per-channel weight bits: ``"grouped"``, ``"naive"`` or
-    ``"best"`` (search both). Raises ``ValueError`` naming the layer for bitwidths the PE cannot run
-    or buffers too small for any tile.
+    ``"best"`` (search both). ``keep`` (a :data:`TileFilter`) leaves out the tiles a particular hardware
+    cannot run, in the search and among the checked candidates. Raises ``ValueError`` naming the layer for
+    bitwidths the PE cannot run, buffers too small for any tile, or no tile kept.
     """
     _check_layer(layer, acc, objective)
     check_int("map_layer", "top_k", top_k, 1)
@@ -325,11 +340,11 @@ def map_layer(layer: Layer, acc: Accelerator, objective: str = "edp", *,
     n = 0
     for g in _groupings(layer, grouping):
         best = _Best(max(top_k, 8))
-        n += _search(layer, acc, objective, g, tiles, best, acc.dataflows, orders)
+        n += _search(layer, acc, objective, g, tiles, best, acc.dataflows, orders, keep)
         if refine:
-            n += _refine(layer, acc, objective, g, best, acc.dataflows, orders, starts=REFINE_STARTS)
+            n += _refine(layer, acc, objective, g, best, acc.dataflows, orders, starts=REFINE_STARTS, keep=keep)
         bests[g] = best
-    return _checked(layer, acc, objective, bests, n, top_k)
+    return _checked(layer, acc, objective, bests, n, top_k, keep)
 
 
 def exhaustive_layer(layer: Layer, acc: Accelerator, objective: str = "edp", *, grouping: str = "grouped",
@@ -374,12 +389,14 @@ def _shape_key(layer: Layer) -> Layer:
 
 def map_network(network: Network, acc: Accelerator, objective: str = "edp", *,
                 max_mapspace: int = DEFAULT_MAX_MAPSPACE, grouping: str = "grouped", top_k: int = 4,
-                choices: list[LayerChoice] | None = None, prune: bool = True) -> Schedule:
+                choices: list[LayerChoice] | None = None, prune: bool = True,
+                keep: TileFilter | None = None) -> Schedule:
     """Map every layer of ``network`` (every stage of a cascade) and return the :class:`hwsim.Schedule`.
 
     Layers of identical shape and bitwidths are searched once. For ``"edp"`` the per-layer candidates
     are combined to minimise the network's expected (reach-probability weighted) cycles x energy.
-    ``choices``, when given, receives the per-layer :class:`LayerChoice` values (for reports).
+    ``choices``, when given, receives the per-layer :class:`LayerChoice` values (for reports); ``keep``
+    is :func:`map_layer`'s tile filter.
     """
     if not isinstance(network, Network):
         raise TypeError(f"map_network.network must be a hwsim.Network, not {network!r}")
@@ -392,7 +409,7 @@ def map_network(network: Network, acc: Accelerator, objective: str = "edp", *,
             key = _shape_key(la)
             if key not in cache:
                 cache[key] = map_layer(la, acc, objective, max_mapspace=max_mapspace, grouping=grouping,
-                                       top_k=top_k, prune=prune)
+                                       top_k=top_k, prune=prune, keep=keep)
             ch = cache[key]
             rename = [(dataclasses.replace(m, layer=la.name), c) for m, c in ch.candidates]
             picked.append(LayerChoice(dataclasses.replace(ch.mapping, layer=la.name), ch.cost, ch.fast_objective,

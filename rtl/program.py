@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ from hwsim.schedule import LOOPS, LayerMapping, Tile, default_mapping, halo_exte
 from .params import PE_KINDS, array_acc_bits_needed
 
 __all__ = ["CoreParams", "phase_fields", "slot_fields", "N_SLOTS", "COUNTER_BITS", "TAG", "Transfer", "Phase", "LayerProgram",
-           "compile_layer", "check_counts", "core_mapping", "tile_words", "pack_descriptor", "requantize", "choose_shift", "BUFFERS", "COUNTERS"]
+           "compile_layer", "check_counts", "core_mapping", "tile_words", "tile_limits", "core_tiles", "check_layer", "pack_descriptor", "requantize", "choose_shift", "BUFFERS", "COUNTERS"]
 
 BUFFERS = ("ifmap", "filter", "ofmap")
 N_SLOTS = 3            # DMA transfers per phase: ifmap load, filter load, ofmap write-back
@@ -242,14 +243,12 @@ def choose_shift(acc: np.ndarray, out_bits: int, signed: bool) -> int:
     return max(0, peak.bit_length() - room)
 
 
-def _check(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Accelerator) -> None:
-    """Reject what this core cannot execute: one line naming the layer and the limit."""
+def check_layer(core: CoreParams, layer: Layer) -> None:
+    """Reject a layer this core cannot execute under any mapping (its kind and widths): one line naming the
+    layer and the limit."""
     o = f"Layer[{layer.name!r}]"
     if not layer.has_macs or not layer.has_stored_weights:
         raise ValueError(f"{o}.kind must be conv2d or linear for the RTL core, not {layer.kind.value!r}")
-    if mapping.dataflow.value not in core.dataflows:
-        raise ValueError(f"{o}: dataflow {mapping.dataflow.value!r} is not built into the RTL core "
-                         f"(it has {list(core.dataflows)})")
     if layer.weight_bits > core.weight_bits or layer.act_bits > core.act_bits:
         raise ValueError(f"{o}: weight_bits={layer.weight_bits}, act_bits={layer.act_bits} exceed the core's "
                          f"pe.max_weight_bits={core.weight_bits}, pe.max_act_bits={core.act_bits}")
@@ -269,42 +268,77 @@ def _check(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Accelerat
         if bits > core.link_bits:
             raise ValueError(f"{o}.{what}={bits} is wider than the core's DRAM link of {core.link_bits} bits "
                              f"(dram.bandwidth_bytes_per_cycle * 8)")
+
+
+def _check(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Accelerator) -> None:
+    """Reject what this core cannot execute: one line naming the layer and the limit."""
+    o = f"Layer[{layer.name!r}]"
+    check_layer(core, layer)
+    if mapping.dataflow.value not in core.dataflows:
+        raise ValueError(f"{o}: dataflow {mapping.dataflow.value!r} is not built into the RTL core "
+                         f"(it has {list(core.dataflows)})")
     mapping.validate(layer, acc)
     whole = Tile.whole(layer)
     t = mapping.tile
     if t.c < whole.c:
         raise ValueError(f"{o}.tile.c must be the whole reduction {whole.c} on the RTL core (split reductions "
                          f"need partial-sum accumulation, not built), not {t.c}")
-    k = t.c * layer.kernel_h * layer.kernel_w
-    ws = mapping.dataflow is Dataflow.WS
-    steps = t.n * t.p * t.q if ws else k
-    if steps > core.max_steps:
-        raise ValueError(f"{o}: a fold of {steps} steps exceeds the core's max_steps={core.max_steps} "
+    lim = {k: int(v[0]) for k, v in tile_limits(core, layer, mapping.dataflow, np.array([[t.n, t.m, t.c, t.p, t.q]])).items()}
+    if lim["steps"] > core.max_steps:
+        raise ValueError(f"{o}: a fold of {lim['steps']} steps exceeds the core's max_steps={core.max_steps} "
                          f"(pe.acc_bits={core.acc_bits})")
-    for buf, words in tile_words(layer, [t.n, t.m, t.c, t.p, t.q]).items():
-        g = core.geometry(buf)
+    for buf in BUFFERS:
+        g, words = core.geometry(buf), lim[f"{buf}_words"]
         if words > g.words_per_half:
             raise ValueError(f"{o}.tile needs {words} words of {buf}_sram per half, but the core holds "
                              f"{g.words_per_half} ({buf}_sram: one element per {g.word_bits}-bit word, double "
                              f"buffered)")
-    s = _step_cycles(core, layer)
-    fold = 1 + steps * s
-    drain = -(-min(core.rows, t.n * t.p * t.q) * min(core.cols, t.m) // core.ofmap.banks)
-    if ws and min(core.cols, t.m) > core.ofmap.banks:
-        raise ValueError(f"{o}: WS needs ofmap_sram.banks >= {min(core.cols, t.m)} (one partial sum per column "
+    if mapping.dataflow is Dataflow.WS and lim["ws_cols"] > core.ofmap.banks:
+        raise ValueError(f"{o}: WS needs ofmap_sram.banks >= {lim['ws_cols']} (one partial sum per column "
                          f"and cycle), the core has {core.ofmap.banks} (a WS tile of tile.m <= {core.ofmap.banks}, "
                          f"or OS, runs)")
-    if not ws and drain > fold:
-        raise ValueError(f"{o}: ofmap_sram.banks={core.ofmap.banks} drains a fold's results in {drain} cycles, "
-                         f"but the next fold is done after {fold}")
+    if mapping.dataflow is not Dataflow.WS and lim["drain"] > lim["fold"]:
+        raise ValueError(f"{o}: ofmap_sram.banks={core.ofmap.banks} drains a fold's results in {lim['drain']} "
+                         f"cycles, but the next fold is done after {lim['fold']}")
 
 
-def tile_words(layer: Layer, tile: list[int]) -> dict[str, int]:
-    """SRAM words a tile ``[n, m, c, p, q]`` takes in each buffer half of the core (one element per word;
-    the ifmap tile includes the kernel's halo)."""
+def tile_words(layer: Layer, tile: list[Any]) -> dict[str, Any]:
+    """SRAM words a tile ``[n, m, c, p, q]`` (ints, or arrays of tiles) takes in each buffer half of the
+    core (one element per word; the ifmap tile includes the kernel's halo)."""
     n, m, c, p, q = tile
-    ih, iw = halo_extent(layer, p, q)
+    ih, iw = halo_extent(layer, p, q, np.minimum)
     return {"ifmap": n * c * ih * iw, "filter": m * c * layer.kernel_h * layer.kernel_w, "ofmap": n * p * q * m}
+
+
+def tile_limits(core: CoreParams, layer: Layer, dataflow: Dataflow, tiles: np.ndarray) -> dict[str, np.ndarray]:
+    """What the core's tile-dependent limits bound, per tile (rows ``n m c p q``): ``steps`` of a fold (at
+    most ``max_steps``), ``<buffer>_words`` per buffer half (at most its words per half), ``ws_cols``
+    partial sums a WS step writes per cycle (at most the ofmap's banks), and an OS fold's ``drain`` and
+    ``fold`` cycles (the drain must end before the next fold). One computation for the compiler's refusals
+    and the mapper's filter (:func:`core_tiles`)."""
+    n, m, c, p, q = (tiles[:, i].astype(np.int64) for i in range(5))
+    npq = n * p * q
+    steps = npq if dataflow is Dataflow.WS else c * layer.kernel_h * layer.kernel_w
+    cols = np.minimum(core.cols, m)
+    words = tile_words(layer, [n, m, c, p, q])
+    return {"steps": steps, **{f"{b}_words": w for b, w in words.items()}, "ws_cols": cols,
+            "drain": -(-np.minimum(core.rows, npq) * cols // core.ofmap.banks),
+            "fold": 1 + steps * _step_cycles(core, layer)}
+
+
+def core_tiles(core: CoreParams, layer: Layer, dataflow: Dataflow, tiles: np.ndarray) -> np.ndarray:
+    """Which of ``tiles`` (rows ``n m c p q``) the core executes under ``dataflow`` (a boolean per tile): the
+    tile-dependent part of what :func:`compile_layer` checks, vectorised for the mapper (``hwsim map
+    --for-rtl``); the layer's own limits (kinds, widths) are :func:`compile_layer`'s."""
+    if dataflow.value not in core.dataflows:
+        return np.zeros(len(tiles), dtype=bool)
+    lim = tile_limits(core, layer, dataflow, tiles)
+    ok = (tiles[:, 2] >= Tile.whole(layer).c) & (lim["steps"] <= core.max_steps)
+    for buf in BUFFERS:
+        ok &= lim[f"{buf}_words"] <= core.geometry(buf).words_per_half
+    if dataflow is Dataflow.WS:
+        return ok & (lim["ws_cols"] <= core.ofmap.banks)
+    return ok & (lim["drain"] <= lim["fold"])
 
 
 def core_mapping(core: CoreParams, layer: Layer, acc: Accelerator) -> LayerMapping:

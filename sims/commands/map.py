@@ -10,8 +10,12 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hwsim
+
+if TYPE_CHECKING:
+    from mapping.mapper import TileFilter
 
 from ..output import Outputs, check_output_path, strict_json
 from .simulate import add_model_options, load_network_arg
@@ -32,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"fitting tiles evaluated per layer and dataflow (default: {DEFAULT_MAX_MAPSPACE})")
     p.add_argument("--thorough", action="store_true",
                    help="search every fitting tile, not only the maximal ones and a sample (slower; docs/mapping.md)")
+    p.add_argument("--for-rtl", action="store_true",
+                   help="keep to what the generated RTL core (`hwsim rtl run`) executes: its dataflows, whole "
+                        "reductions, tiles in its one-element-per-word buffers, fold steps and ofmap banks")
     add_model_options(p)
     p.set_defaults(func=run)
 
@@ -49,10 +56,11 @@ def run(args: argparse.Namespace) -> int:
     acc = hwsim.resolve_accelerator(args.arch)
     net = load_network_arg(args.network, args.input_shape, args.bits, args.skip_unsupported,
                            args.trust_pickle)
+    keep = _core_filter(net, acc) if args.for_rtl else None
     t0 = time.perf_counter()
     choices: list[LayerChoice] = []
     sched = map_network(net, acc, args.objective, max_mapspace=args.max_mapspace, grouping=args.grouping,
-                        choices=choices, prune=not args.thorough)
+                        choices=choices, prune=not args.thorough, keep=keep)
     took = time.perf_counter() - t0
     res = hwsim.simulate(sched, acc)
     base = hwsim.simulate(net, acc)
@@ -74,3 +82,16 @@ def run(args: argparse.Namespace) -> int:
         outputs.produced_by(args.lut, lambda tmp: lut.save(str(tmp)))
     outputs.commit()
     return 0
+
+
+def _core_filter(net: hwsim.Network, acc: hwsim.Accelerator) -> TileFilter:
+    """``--for-rtl``: the generated core's limits as the mapper's tile filter (``rtl.program.core_tiles``),
+    after every conv / linear layer is checked to run on the core at all (one line naming the first that
+    cannot)."""
+    from rtl.program import CoreParams, check_layer, core_tiles
+
+    core = CoreParams.from_accelerator(acc)
+    for la in net.layers:
+        if la.has_macs:
+            check_layer(core, la)
+    return lambda layer, flow, tiles: core_tiles(core, layer, flow, tiles)

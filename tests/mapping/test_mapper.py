@@ -135,3 +135,29 @@ def test_pruned_mapspace_keeps_maximal_tiles_and_maps_close_to_unpruned() -> Non
         assert va <= vb * 1.2 and a.evaluated < b.evaluated
         dflt = layer_cost(la, default_mapping(la, EDGE), EDGE, "engine")
         assert va <= objective_value(objective, dflt.cycles, dflt.energy_pj) * (1 + 1e-12)
+
+
+def test_a_tile_filter_keeps_the_search_and_the_checked_candidates_to_its_tiles() -> None:
+    """``keep`` (a hardware's limits beyond the buffers): every tile searched, every engine-checked candidate
+    and the pick satisfy it, the default fold included only where it does; a filter that keeps nothing is
+    one error naming the layer."""
+    la = SMALL_LAYERS[0]
+    seen: list[np.ndarray] = []
+
+    def keep(layer: Layer, flow: hwsim.Dataflow, tiles: np.ndarray) -> np.ndarray:
+        ok = (tiles[:, 1] <= 2) & ((flow is hwsim.Dataflow.OS) | (tiles[:, 3] == 1))
+        seen.append(tiles[ok])
+        return ok
+
+    choice = map_layer(la, SMALL, "edp", keep=keep)
+    assert len(seen) > 2 and choice.candidates
+    for m, _ in choice.candidates:
+        assert m.tile.m <= 2 and (m.dataflow is hwsim.Dataflow.OS or m.tile.p == 1)
+    assert choice.mapping in [m for m, _ in choice.candidates]
+    free = map_layer(la, SMALL, "edp")
+    assert free.mapping.tile.m > 2   # the filter did change the choice
+    sched = map_network(Network("n", (Stage("s", (la,)),)), SMALL, "edp", keep=keep)
+    assert sched.mappings[0].tile.m <= 2
+    with pytest.raises(ValueError, match=r"^Layer\['a'\]: no tile that fits the buffers is kept by the mapper's tile "
+                                         r"filter under any of the dataflows \['os', 'ws'\]$"):
+        map_layer(la, SMALL, "edp", keep=lambda layer, flow, tiles: np.zeros(len(tiles), dtype=bool))

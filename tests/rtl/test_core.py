@@ -279,3 +279,41 @@ def test_ws_with_fewer_ofmap_banks_than_columns_is_refused_with_what_runs() -> N
                                          r"column and cycle\), the core has 1 \(a WS tile of tile\.m <= 1, or OS, runs\)$"):
         compile_layer(core, layer, LayerMapping("w3", "ws", Tile(1, 4, 3, 5, 5)), acc)
     assert _run(acc, [(layer, LayerMapping("w3", "ws", Tile(1, 1, 3, 5, 5)))], seed=1) == []
+
+
+def test_core_tiles_is_what_compile_layer_accepts() -> None:
+    """The mapper's filter for the core (``rtl.program.core_tiles``, ``hwsim map --for-rtl``) against the
+    compiler's own refusals, tile by tile: among tiles that fit the engine's buffers, a tile is kept exactly
+    when ``compile_layer`` accepts it (split reductions, fold steps past max_steps, words past a buffer half
+    in the core's one-element-per-word storage, WS wider than the ofmap's banks, an OS drain slower than a
+    fold), in each dataflow."""
+    from hwsim.fast import tiles_fit
+    from rtl.program import core_tiles
+
+    acc = dataclasses.replace(_acc("parallel", 2, 4, 8, 1.0, banks=(1, 1, 2), acc_bits=24), dataflows=("os", "ws"))
+    acc = dataclasses.replace(acc, ofmap_sram=BufferSpec(1536, 24, 2))
+    core = CoreParams.from_accelerator(acc)
+    rng = np.random.default_rng(5)
+    layers = [_conv("c3", 3, 6, 7, 7, 3, 1, 1), _conv("s2", 4, 5, 9, 8, 3, 2, 1), _conv("p1", 1, 6, 5, 5, 1, 1, 0),
+              _conv("wo", 2, 8, 8, 8, 3, 1, 1),
+              Layer("fc", "linear", 300, 7, weight_bits=8, act_bits=8, out_bits=8)]
+    kept = 0
+    reasons: set[str] = set()
+    for layer in layers:
+        whole = np.array([layer.batch, layer.out_channels, layer.in_channels, layer.out_h, layer.out_w])
+        tiles = np.unique(rng.integers(1, whole + 1, (400, 5)), axis=0)
+        tiles[: len(tiles) // 2, 2] = whole[2]     # half with the whole reduction, the only ones that can run
+        tiles = tiles[tiles_fit(layer, acc, tiles)]
+        for flow in (Dataflow.OS, Dataflow.WS):
+            mask = core_tiles(core, layer, flow, tiles)
+            for t, ok in zip(tiles, mask, strict=True):
+                try:
+                    compile_layer(core, layer, LayerMapping(layer.name, flow.value, Tile(*map(int, t))), acc)
+                    accepted = True
+                except ValueError as exc:
+                    accepted = False
+                    reasons |= {r for r in ("whole reduction", "max_steps", "words of", "WS needs", "drains")
+                                if r in str(exc)}
+                assert accepted == bool(ok), (layer.name, flow, t)
+                kept += accepted
+    assert kept > 50 and reasons == {"whole reduction", "max_steps", "words of", "WS needs", "drains"}

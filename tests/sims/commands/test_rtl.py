@@ -386,3 +386,36 @@ def test_run_pgo_needs_verilator(tmp_path: Path, files: tuple[Path, Path], capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "rtl run.pgo needs --simulator verilator" in err and "'icarus'" in err
     assert not out.exists()
+
+
+def test_map_for_rtl_keeps_to_what_the_core_executes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`hwsim map --for-rtl` on the OS+WS 4x4 core of the FPGA builds (small_4x4_ws: one bank per buffer
+    half): without it the mapper picks tiles the core refuses (an OS fold past max_steps, WS tiles wider than
+    the one ofmap bank); with
+    it the schedule of small_cnn runs (conv3's whole reduction of 288 steps exceeds an OS fold's max_steps,
+    so it goes WS, one column), every output equal to golden and all twelve counts equal the engine's. A
+    layer the core cannot run at all is one line and exit 2 before any search."""
+    spec = (Path(__file__).resolve().parents[3] / "sims" / "specs" / "core_small_ice40.yaml").read_text()
+    arch = tmp_path / "ws.yaml"
+    arch.write_text(spec.replace("dataflows: [os]", "dataflows: [os, ws]"))
+    free, kept, out = tmp_path / "free.json", tmp_path / "kept.json", tmp_path / "r.json"
+    assert main(["map", "--arch", str(arch), "--network", "small_cnn", "--json", str(free)]) == 0
+    assert main(["rtl", "run", "--arch", str(arch), "--schedule", str(free), "--json", str(out)]) == 2
+    err = capsys.readouterr().err   # the first layer the core refuses: conv3 mapped OS past max_steps, or WS too wide
+    assert ("exceeds the core's max_steps" in err or "WS needs ofmap_sram.banks" in err) and not out.exists(), err
+    assert main(["map", "--arch", str(arch), "--network", "small_cnn", "--for-rtl", "--json", str(kept)]) == 0
+    maps = {m["layer"]: m for m in json.loads(kept.read_text())["mappings"]}
+    assert maps["conv3"]["dataflow"] == "ws" and all(m["dataflow"] == "os" or m["tile"]["m"] == 1 for m in maps.values())
+    assert main(["rtl", "run", "--arch", str(arch), "--schedule", str(kept), "--simulator", "verilator",
+                 "--json", str(out)]) == 0
+    layers = json.loads(out.read_text())["layers"]
+    assert len(layers) == 4 and all(la["outputs_match_golden"] and differing_counts(la["rtl"], la["model"]) == {}
+                                    for la in layers)
+    wide = tmp_path / "wide.yaml"
+    wide.write_text("name: wide\nlayers:\n- {name: c, kind: conv2d, in_channels: 2, out_channels: 4, in_size: 6, "
+                    "kernel: 3, weight_bits: 12}\n")
+    capsys.readouterr()
+    assert main(["map", "--arch", str(arch), "--network", str(wide), "--for-rtl", "--json", str(tmp_path / "w.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Layer['c']: weight_bits=12, act_bits=8 exceed the core's" in err, err
+    assert not (tmp_path / "w.json").exists()
