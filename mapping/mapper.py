@@ -26,6 +26,7 @@ latency or energy (they add up); for EDP a few rounds of re-weighting towards th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -129,8 +130,8 @@ MAXIMAL_PRODUCT_CAP = 50_000
 """Largest candidate-list product enumerated before maximal pruning (lists are thinned above it)."""
 
 
-def _maximal(layer: Layer, acc: Accelerator, tiles: np.ndarray, lists: Sequence[Sequence[int]]) -> np.ndarray:
-    """The fitting tiles that no loop can grow to its next candidate extent and still fit.
+def _maximal(tiles: np.ndarray, lists: Sequence[Sequence[int]], fits: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """The fitting tiles that no loop can grow to its next candidate extent and still fit (``fits``).
 
     Growing a loop's tile (fewer trips, same balanced shape of the others) re-fetches the operands that
     loop does not index less often; the refinement step sweeps every extent around the best of these,
@@ -144,22 +145,31 @@ def _maximal(layer: Layer, acc: Accelerator, tiles: np.ndarray, lists: Sequence[
         grown = tiles[has_next].copy()
         grown[:, i] = vals[pos[has_next]]
         grows = np.zeros(len(tiles), dtype=bool)
-        grows[np.flatnonzero(has_next)[tiles_fit(layer, acc, grown)]] = True
+        grows[np.flatnonzero(has_next)[fits(grown)]] = True
         keep &= ~grows
     return tiles[keep]
 
 
 def layer_mapspace(layer: Layer, acc: Accelerator, max_mapspace: int = DEFAULT_MAX_MAPSPACE, *,
-                   prune: bool = True) -> np.ndarray:
+                   prune: bool = True, keep: TileFilter | None = None) -> np.ndarray:
     """The candidate tiles of ``layer`` that fit the buffers: an array ``(B, 5)`` in loop order ``nmcpq``.
 
     Exhaustive (every extent of every loop) when that product is at most ``max_mapspace``. Otherwise
     :func:`candidate_extents` lists; with ``prune`` (the default) only their *maximal* fitting tiles
     (:func:`_maximal`: typically tens to a few hundred of the tens of thousands that fit; not for layers
     with per-channel widths, whose best tiles follow the precision groups rather than the buffers), else the lists
-    thinned until at most ``max_mapspace`` fitting tiles remain. Raises ``ValueError`` naming the layer
+    thinned until at most ``max_mapspace`` fitting tiles remain. With ``keep``, a tile must also be kept under
+    some dataflow, and the maximal tiles are those of each dataflow's kept tiles (a limit one dataflow has,
+    such as WS's ofmap banks, does not prune the tiles of another). Raises ``ValueError`` naming the layer
     when no tile at all fits.
     """
+    def fits(t: np.ndarray, flow: Dataflow | None = None) -> np.ndarray:
+        ok = tiles_fit(layer, acc, t)
+        if keep is None:
+            return ok
+        flows = acc.dataflows if flow is None else (flow,)
+        return ok & np.logical_or.reduce([keep(layer, f, t) for f in flows])
+
     check_int("map_layer", "max_mapspace", max_mapspace, 1)
     whole = _whole(layer)
     aligns = (acc.rows, acc.cols)
@@ -174,8 +184,10 @@ def layer_mapspace(layer: Layer, acc: Accelerator, max_mapspace: int = DEFAULT_M
         if prune and not exhaustive and layer.channel_weight_bits is None:
             if size <= MAXIMAL_PRODUCT_CAP or all(len(v) <= 2 for v in lists):
                 tiles = _product(lists)
-                fitting = tiles[tiles_fit(layer, acc, tiles)]
-                tiles = _maximal(layer, acc, fitting, lists)
+                fitting = tiles[fits(tiles)]
+                per_flow: list[Dataflow | None] = [None] if keep is None else list(acc.dataflows)
+                tiles = np.concatenate([np.zeros((0, 5), dtype=np.int64)] + [
+                    _maximal(fitting[fits(fitting, f)], lists, functools.partial(fits, flow=f)) for f in per_flow])
                 spread = max(1, PRUNED_SAMPLE_FRACTION * max_mapspace // 1)
                 if len(fitting) > spread:  # plus a sample of the rest (seeded: the same every run)
                     pick = np.random.default_rng(0).choice(len(fitting), int(spread), replace=False)
@@ -186,7 +198,7 @@ def layer_mapspace(layer: Layer, acc: Accelerator, max_mapspace: int = DEFAULT_M
                 break
         elif size <= 8 * max_mapspace:
             tiles = _product(lists)
-            tiles = tiles[tiles_fit(layer, acc, tiles)]
+            tiles = tiles[fits(tiles)]
             if len(tiles) <= max_mapspace or all(len(v) <= 2 for v in lists):
                 break
         i = max(range(5), key=lambda j: (len(lists[j]), -j))
@@ -334,7 +346,7 @@ def map_layer(layer: Layer, acc: Accelerator, objective: str = "edp", *,
     check_int("map_layer", "top_k", top_k, 1)
     if not layer.has_macs:
         return _data_layer_choice(layer, acc, objective)
-    tiles = layer_mapspace(layer, acc, max_mapspace, prune=prune)
+    tiles = layer_mapspace(layer, acc, max_mapspace, prune=prune, keep=keep)
     orders = loop_orders(layer)
     bests: dict[str, _Best] = {}
     n = 0

@@ -118,7 +118,7 @@ def test_pruned_mapspace_keeps_maximal_tiles_and_maps_close_to_unpruned() -> Non
     lists = [candidate_extents(w, (EDGE.rows, EDGE.cols)) for w in (1, 128, 128, 28, 28)]
     grid = np.stack([g.ravel() for g in np.meshgrid(*lists, indexing="ij")], axis=1)
     fitting = grid[tiles_fit(la, EDGE, grid)]
-    top = _maximal(la, EDGE, fitting, lists)
+    top = _maximal(fitting, lists, lambda t: tiles_fit(la, EDGE, t))
     assert 0 < len(top) < len(fitting) // 50
     for i, vals in enumerate(lists):  # growing any loop of a maximal tile overflows a buffer
         v = np.asarray(vals)
@@ -158,6 +158,17 @@ def test_a_tile_filter_keeps_the_search_and_the_checked_candidates_to_its_tiles(
     assert free.mapping.tile.m > 2   # the filter did change the choice
     sched = map_network(Network("n", (Stage("s", (la,)),)), SMALL, "edp", keep=keep)
     assert sched.mappings[0].tile.m <= 2
+    # the mapspace is pruned to the tiles maximal among each dataflow's kept ones: a limit that every tile
+    # maximal for the buffers alone breaks (WS only, one filter, the whole reduction) still leaves tiles
+    mid = Layer("mid", "conv2d", 128, 128, 28, 28, 3, 3, 1, 1, 1, 1, weight_bits=4, act_bits=4)
+
+    def one_filter(layer: Layer, flow: hwsim.Dataflow, tiles: np.ndarray) -> np.ndarray:
+        return (flow is hwsim.Dataflow.WS) & (tiles[:, 1] == 1) & (tiles[:, 2] == 128)
+
+    ws = hwsim.Dataflow.WS
+    assert not one_filter(mid, ws, layer_mapspace(mid, EDGE)).any()
+    assert one_filter(mid, ws, layer_mapspace(mid, EDGE, keep=one_filter)).all()
+    assert map_layer(mid, EDGE, keep=one_filter).mapping.tile.m == 1
     with pytest.raises(ValueError, match=r"^Layer\['a'\]: no tile that fits the buffers is kept by the mapper's tile "
                                          r"filter under any of the dataflows \['os', 'ws'\]$"):
         map_layer(la, SMALL, "edp", keep=lambda layer, flow, tiles: np.zeros(len(tiles), dtype=bool))
