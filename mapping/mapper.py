@@ -317,7 +317,7 @@ def _checked(layer: Layer, acc: Accelerator, objective: str, best_by_grouping: d
     pool: list[tuple[LayerMapping, LayerCost]] = []
     d = default_mapping(layer, acc)  # the default fold first: map_network's fallback
     for flow in acc.dataflows:
-        if keep is None or keep(layer, flow, np.array([[d.tile.n, d.tile.m, d.tile.c, d.tile.p, d.tile.q]]))[0]:
+        if keep is None or keep(layer, flow, np.array([dataclasses.astuple(d.tile)]))[0]:
             dm = dataclasses.replace(d, dataflow=flow)
             pool.append((dm, layer_cost(layer, dm, acc, "engine")))
     for grouping, best in best_by_grouping.items():

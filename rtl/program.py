@@ -278,28 +278,32 @@ def _check(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Accelerat
         raise ValueError(f"{o}: dataflow {mapping.dataflow.value!r} is not built into the RTL core "
                          f"(it has {list(core.dataflows)})")
     mapping.validate(layer, acc)
-    whole = Tile.whole(layer)
     t = mapping.tile
-    if t.c < whole.c:
-        raise ValueError(f"{o}.tile.c must be the whole reduction {whole.c} on the RTL core (split reductions "
-                         f"need partial-sum accumulation, not built), not {t.c}")
-    lim = {k: int(v[0]) for k, v in tile_limits(core, layer, mapping.dataflow, np.array([[t.n, t.m, t.c, t.p, t.q]])).items()}
-    if lim["steps"] > core.max_steps:
-        raise ValueError(f"{o}: a fold of {lim['steps']} steps exceeds the core's max_steps={core.max_steps} "
-                         f"(pe.acc_bits={core.acc_bits})")
-    for buf in BUFFERS:
-        g, words = core.geometry(buf), lim[f"{buf}_words"]
-        if words > g.words_per_half:
-            raise ValueError(f"{o}.tile needs {words} words of {buf}_sram per half, but the core holds "
-                             f"{g.words_per_half} ({buf}_sram: one element per {g.word_bits}-bit word, double "
-                             f"buffered)")
-    if mapping.dataflow is Dataflow.WS and lim["ws_cols"] > core.ofmap.banks:
-        raise ValueError(f"{o}: WS needs ofmap_sram.banks >= {lim['ws_cols']} (one partial sum per column "
-                         f"and cycle), the core has {core.ofmap.banks} (a WS tile of tile.m <= {core.ofmap.banks}, "
-                         f"or OS, runs)")
-    if mapping.dataflow is not Dataflow.WS and lim["drain"] > lim["fold"]:
-        raise ValueError(f"{o}: ofmap_sram.banks={core.ofmap.banks} drains a fold's results in {lim['drain']} "
-                         f"cycles, but the next fold is done after {lim['fold']}")
+    limits = tile_limits(core, layer, mapping.dataflow, np.array([dataclasses.astuple(t)]))
+    for name, (value, bound) in limits.items():
+        v, bnd = int(value[0]), int(np.broadcast_to(bound, value.shape)[0])
+        if v > bnd:
+            raise ValueError(_limit_message(core, layer, name, v, bnd))
+
+
+def _limit_message(core: CoreParams, layer: Layer, name: str, value: int, bound: int) -> str:
+    """The compiler's one line for a tile past the core's limit ``name`` of :func:`tile_limits`."""
+    o = f"Layer[{layer.name!r}]"
+    if name == "whole_reduction":
+        return (f"{o}.tile.c must be the whole reduction {value} on the RTL core (split reductions need "
+                f"partial-sum accumulation, not built), not {bound}")
+    if name == "steps":
+        return f"{o}: a fold of {value} steps exceeds the core's max_steps={bound} (pe.acc_bits={core.acc_bits})"
+    if name == "ws_cols":
+        return (f"{o}: WS needs ofmap_sram.banks >= {value} (one partial sum per column and cycle), the core has "
+                f"{bound} (a WS tile of tile.m <= {bound}, or OS, runs)")
+    if name == "drain":
+        return (f"{o}: ofmap_sram.banks={core.ofmap.banks} drains a fold's results in {value} cycles, but the next "
+                f"fold is done after {bound}")
+    buf = name.removesuffix("_words")
+    g = core.geometry(buf)
+    return (f"{o}.tile needs {value} words of {buf}_sram per half, but the core holds {bound} ({buf}_sram: one "
+            f"element per {g.word_bits}-bit word, double buffered)")
 
 
 def tile_words(layer: Layer, tile: list[Any]) -> dict[str, Any]:
@@ -310,35 +314,40 @@ def tile_words(layer: Layer, tile: list[Any]) -> dict[str, Any]:
     return {"ifmap": n * c * ih * iw, "filter": m * c * layer.kernel_h * layer.kernel_w, "ofmap": n * p * q * m}
 
 
-def tile_limits(core: CoreParams, layer: Layer, dataflow: Dataflow, tiles: np.ndarray) -> dict[str, np.ndarray]:
-    """What the core's tile-dependent limits bound, per tile (rows ``n m c p q``): ``steps`` of a fold (at
-    most ``max_steps``), ``<buffer>_words`` per buffer half (at most its words per half), ``ws_cols``
-    partial sums a WS step writes per cycle (at most the ofmap's banks), and an OS fold's ``drain`` and
-    ``fold`` cycles (the drain must end before the next fold). One computation for the compiler's refusals
-    and the mapper's filter (:func:`core_tiles`)."""
+def tile_limits(core: CoreParams, layer: Layer, dataflow: Dataflow,
+                tiles: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray | int]]:
+    """The core's tile-dependent limits under ``dataflow``, in the order the compiler checks them: per limit
+    ``(value, bound)``, per tile (rows ``n m c p q``), the tile runs where ``value <= bound`` for every one.
+    ``whole_reduction`` (the layer's reduction, at most the tile's: no split reductions), ``steps`` of a fold
+    (at most ``max_steps``), ``<buffer>_words`` per buffer half (one element per word), and in WS ``ws_cols``
+    (partial sums a step writes per cycle, at most the ofmap's banks), in OS ``drain`` (a fold's drain cycles,
+    at most the next fold's). One computation for the compiler's refusals and the mapper's filter
+    (:func:`core_tiles`)."""
     n, m, c, p, q = (tiles[:, i].astype(np.int64) for i in range(5))
     npq = n * p * q
-    steps = npq if dataflow is Dataflow.WS else c * layer.kernel_h * layer.kernel_w
+    ws = dataflow is Dataflow.WS
+    steps = npq if ws else c * layer.kernel_h * layer.kernel_w
     cols = np.minimum(core.cols, m)
     words = tile_words(layer, [n, m, c, p, q])
-    return {"steps": steps, **{f"{b}_words": w for b, w in words.items()}, "ws_cols": cols,
-            "drain": -(-np.minimum(core.rows, npq) * cols // core.ofmap.banks),
-            "fold": 1 + steps * _step_cycles(core, layer)}
+    out: dict[str, tuple[np.ndarray, np.ndarray | int]] = {
+        "whole_reduction": (np.full(len(tiles), Tile.whole(layer).c), c), "steps": (steps, core.max_steps),
+        **{f"{b}_words": (w, core.geometry(b).words_per_half) for b, w in words.items()}}
+    if ws:
+        out["ws_cols"] = (cols, core.ofmap.banks)
+    else:
+        out["drain"] = (-(-np.minimum(core.rows, npq) * cols // core.ofmap.banks),
+                        1 + steps * _step_cycles(core, layer))
+    return out
 
 
 def core_tiles(core: CoreParams, layer: Layer, dataflow: Dataflow, tiles: np.ndarray) -> np.ndarray:
-    """Which of ``tiles`` (rows ``n m c p q``) the core executes under ``dataflow`` (a boolean per tile): the
-    tile-dependent part of what :func:`compile_layer` checks, vectorised for the mapper (``hwsim map
-    --for-rtl``); the layer's own limits (kinds, widths) are :func:`compile_layer`'s."""
-    if dataflow.value not in core.dataflows:
-        return np.zeros(len(tiles), dtype=bool)
-    lim = tile_limits(core, layer, dataflow, tiles)
-    ok = (tiles[:, 2] >= Tile.whole(layer).c) & (lim["steps"] <= core.max_steps)
-    for buf in BUFFERS:
-        ok &= lim[f"{buf}_words"] <= core.geometry(buf).words_per_half
-    if dataflow is Dataflow.WS:
-        return ok & (lim["ws_cols"] <= core.ofmap.banks)
-    return ok & (lim["drain"] <= lim["fold"])
+    """Which of ``tiles`` (rows ``n m c p q``) the core executes under ``dataflow`` (a boolean per tile): every
+    limit of :func:`tile_limits` met, vectorised for the mapper (``hwsim map --for-rtl``); the layer's own
+    limits (kinds, widths) are :func:`check_layer`'s."""
+    ok = np.full(len(tiles), dataflow.value in core.dataflows)
+    for value, bound in tile_limits(core, layer, dataflow, tiles).values():
+        ok &= value <= bound
+    return ok
 
 
 def core_mapping(core: CoreParams, layer: Layer, acc: Accelerator) -> LayerMapping:

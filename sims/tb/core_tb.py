@@ -130,11 +130,11 @@ def _write_hex(path: Path, values: np.ndarray | list[int]) -> None:
             fh.write(("%x\n" * len(chunk)) % tuple(chunk))
 
 
-def write_run(run_dir: Path, programs: list[tuple[LayerProgram, np.ndarray, np.ndarray]], max_cycles: int,
-              progress: bool) -> None:
-    """The files ``core_tb.v`` reads (its header comment describes them), one layer at a time."""
+def write_run(run_dir: Path, programs: list[tuple[LayerProgram, np.ndarray, np.ndarray]], max_cycles: int) -> None:
+    """The files ``core_tb.v`` reads (its header comment describes them), one layer at a time; progress
+    lines on (a line per finished layer: the binary's driver shows the slow ones, cocotb's all)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_hex(run_dir / "run.hex", [len(programs), int(max_cycles), int(progress)])
+    _write_hex(run_dir / "run.hex", [len(programs), int(max_cycles), 1])
     for li, (prog, x, w) in enumerate(programs):
         la = prog.layer
         xf = np.asarray(x, dtype=np.int64).reshape(-1)
@@ -355,7 +355,7 @@ def run_core_tb(sim: str, driver: str, core_v: Path, bdir: Path,
     runs = bdir / "runs"
     runs.mkdir(exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="run_", dir=runs))
-    write_run(run_dir, programs, max_cycles, progress=True)   # a line per layer (the binary's: slow ones only)
+    write_run(run_dir, programs, max_cycles)
     t0 = time.perf_counter()
     if driver == "binary":
         exe, build_s = build_binary(core_v, tdir, params, train=run_dir if pgo else None)
