@@ -176,7 +176,8 @@ def doc_section(res: dict[str, Any]) -> str:
              "one HDL testbench (`sims/tb/core_tb.v`, the DRAM model), under each driver: a plain Verilator "
              "binary (`--cc --exe`, small C++ main), Verilator under cocotb (VPI, `--public-flat-rw`) and "
              "Icarus under cocotb; cocotb's clock runs in the simulator, no Python per cycle. Verilator: "
-             "`-O3 --x-assign fast --x-initial fast`, no tracing. Cycles = the core's `cycles` counter summed "
+             "`-O3 --x-assign fast --x-initial fast`, its C++ at `-O2 -march=native` (this machine's instruction set, "
+             "where the compiler accepts it: `sims.tb.runner.verilator_args`), no tracing. Cycles = the core's `cycles` counter summed "
              "over the layers; run = wall time of the simulator's process (reading the run's input files, "
              "simulating, writing the results; the Python side's writing and reading are not in it), CPU = "
              "that process' user + system time (what other jobs on a shared machine stretch least), builds "
@@ -212,9 +213,9 @@ def doc_section(res: dict[str, Any]) -> str:
         lines.append(f"Target (issue 10): Verilator simulates the 16x16 core at >= 1e6 cycles/s on one core. Measured: "
                      f"{_fmt_rate(rate)} cycles per CPU-second, {_fmt_rate(target['cycles_per_s'])} per second of "
                      f"wall time (`rtl16_serial`, the Verilator binary{', PGO' if target.get('pgo') else ''}) — "
-                     f"{'reached' if rate >= 1e6 else f'not reached, {1e6 / rate:.1f}x short'}. Where the "
-                     f"instructions of a simulated cycle go, and what the rest would need: docs/rtl.md, "
-                     f"\"What made it faster\" and the passes after it.")
+                     f"{'reached' if rate >= 1e6 else f'not reached, {1e6 / rate:.1f}x short'} in this run. Each "
+                     f"step that made it faster, measured side by side, and where the instructions of a simulated "
+                     f"cycle go: docs/rtl.md, \"What made it faster\" and the passes after it.")
     if diffs:
         keys = sorted({k for d in diffs.values() for k in d})
         lines.append("")

@@ -114,7 +114,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--simulator", default="icarus", help="icarus (default, under cocotb) or verilator (a compiled "
                                                          "binary of the same testbench: fast)")
     r.add_argument("--pgo", action="store_true", help="verilator: build the model profile-guided (GCC PGO on a "
-                                                      "short part of this run; 1.3-1.5x faster to simulate "
+                                                      "short part of this run; 1.1-1.3x faster to simulate "
                                                       "on the 16x16 core, a 3-4x longer build once per core; "
                                                       "docs/performance.md)")
     r.add_argument("--json", metavar="OUT.json", required=True, help="write the per-layer comparison here")

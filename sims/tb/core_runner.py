@@ -153,7 +153,7 @@ def run_layers(sim: str, acc: Accelerator, programs: list[tuple[LayerProgram, np
     ``driver``: ``cocotb`` (Icarus or Verilator, :mod:`sims.tb.core_bench`) or ``binary`` (a plain Verilator
     model, several times faster than Verilator under cocotb, docs/performance.md); by default ``binary`` on
     Verilator and ``cocotb`` on Icarus. ``pgo`` (``binary`` only): a profile-guided build of the model,
-    1.3-1.5x faster to run on the 16x16 core, its build 3-4x as long (:func:`sims.tb.core_tb.build_binary`;
+    1.1-1.3x faster to run on the 16x16 core, its build 3-4x as long (:func:`sims.tb.core_tb.build_binary`;
     cached like the plain one). ``max_cycles`` bounds each layer. Raises
     :class:`sims.tb.core_tb.CoreBenchError` (an ``AssertionError``) with the testbench's message when it
     reports an error."""

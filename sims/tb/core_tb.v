@@ -4,16 +4,18 @@
 //
 // Drivers: a cocotb test (sims/tb/core_bench.py; Icarus or Verilator) or a plain Verilator binary
 // (sims/tb/core_tb_main.cpp). Either drives `clk` and `rst` and waits for `done`; all data come from
-// files written by sims/tb/core_runner.py in the directory given by +hwsim_dir=DIR:
+// files written by sims/tb/core_tb.py (write_run) in the directory given by +hwsim_dir=DIR, binary words
+// as $fread loads them (each ceil(width/8) bytes, most significant first; a file shorter than its count
+// is an error):
 //
-//   run.hex            64-bit words: number of layers, cycle limit per layer, progress lines (0/1)
-//   l<k>.hdr.hex       64-bit words: descriptors, transfers, index-table entries, tensor words, outputs
-//   l<k>.desc.hex      the layer's phase descriptors, in order
-//   l<k>.xfer.hex      per transfer (its tag): {kind[31:0], elements[31:0], first index-table entry[31:0]};
-//                      kind 0 reads x, 1 reads w, 2 writes y
-//   l<k>.idx.hex       the transfers' element indices, concatenated (reads: into the tensor words, where
-//                      w follows x; writes: into y)
-//   l<k>.ten.hex       the operand elements (two's complement, 32 bits)
+//   run.bin            64-bit words: number of layers, cycle limit per layer, progress lines (0/1)
+//   l<k>.hdr.bin       64-bit words: descriptors, transfers, index-table entries, tensor words, outputs
+//   l<k>.desc.bin      the layer's phase descriptors (DESC_BITS each), in order
+//   l<k>.xfer.bin      per transfer (its tag), 96 bits: {kind[31:0], elements[31:0], first index-table
+//                      entry[31:0]}; kind 0 reads x, 1 reads w, 2 writes y
+//   l<k>.idx.bin       32-bit words: the transfers' element indices, concatenated (reads: into the tensor
+//                      words, where w follows x; writes: into y)
+//   l<k>.ten.bin       32-bit words: the operand elements (two's complement)
 //
 // Per layer it presents the descriptors (valid/ready) and plays DRAM on the core's external port with
 // no latency: in every cycle with ext_rd high it supplies ext_n elements of transfer ext_tag, the
@@ -26,6 +28,14 @@
 // DIR/results.txt and writes l<k>.y.hex (the output elements' raw bits) and l<k>.wc.hex (how often
 // each output element was written, saturating at 255).
 `timescale 1ns/1ps
+// MEM[0 .. N-1] from the binary file `fname`; `got`: the bytes read (-1: the file does not open)
+`define CORE_TB_READ(MEM, N) \
+    bfd = $fopen(fname, "rb"); \
+    got = -1; \
+    if (bfd != 0) begin \
+        got = $fread(MEM, bfd, 0, N); \
+        $fclose(bfd); \
+    end
 module core_tb #(
     parameter DESC_BITS = 512,
     parameter LINK_BITS = 64,
@@ -83,7 +93,7 @@ module core_tb #(
     reg [7:0] wc [0:Y_DEPTH-1];
 
     string dir, fname, kname;
-    integer rfd;
+    integer rfd, bfd, got;
     integer n_layers, progress;
     reg [63:0] max_cycles;
 
@@ -107,8 +117,12 @@ module core_tb #(
             $display("core_tb: no +hwsim_dir=DIR given");
             $finish;
         end
-        fname = $sformatf("%s/run.hex", dir);
-        $readmemh(fname, run_hdr, 0, 2);
+        fname = $sformatf("%s/run.bin", dir);
+        `CORE_TB_READ(run_hdr, 3)
+        if (got != 3 * 8) begin
+            $display("core_tb: %s holds %0d of its 24 bytes", fname, got);
+            $finish;
+        end
         n_layers = run_hdr[0];
         max_cycles = run_hdr[1];
         progress = run_hdr[2];
@@ -126,30 +140,45 @@ module core_tb #(
         end
     endtask
 
+    task short_file;  // a data file ended before its words
+        input integer want_bytes;
+        begin
+            $fwrite(rfd, "error %0d %s holds %0d of its %0d bytes", layer, fname, got, want_bytes);
+            stop_run;
+        end
+    endtask
+
     task load_layer;
         begin
-            fname = $sformatf("%s/l%0d.hdr.hex", dir, layer);
-            $readmemh(fname, hdr, 0, 7);
+            fname = $sformatf("%s/l%0d.hdr.bin", dir, layer);
+            `CORE_TB_READ(hdr, 8)
+            if (got != 8 * 8) short_file(8 * 8);
             n_desc = hdr[0];
             n_xfer = hdr[1];
             n_idx = hdr[2];
             n_ten = hdr[3];
             y_size = hdr[4];
-            if (n_desc < 1 || n_desc > DESC_DEPTH || n_xfer < 1 || n_xfer > XFER_DEPTH || n_idx < 1
+            if (failed) begin
+                // short_file stopped the run
+            end else if (n_desc < 1 || n_desc > DESC_DEPTH || n_xfer < 1 || n_xfer > XFER_DEPTH || n_idx < 1
                     || n_idx > IDX_DEPTH || n_ten < 1 || n_ten > TEN_DEPTH || y_size < 1 || y_size > Y_DEPTH) begin
                 $fwrite(rfd, "error %0d layer needs %0d descriptors, %0d transfers, %0d index entries, %0d tensor words, %0d outputs; the testbench holds %0d, %0d, %0d, %0d, %0d",
                         layer, n_desc, n_xfer, n_idx, n_ten, y_size, DESC_DEPTH, XFER_DEPTH, IDX_DEPTH,
                         TEN_DEPTH, Y_DEPTH);
                 stop_run;
             end else begin
-                fname = $sformatf("%s/l%0d.desc.hex", dir, layer);
-                $readmemh(fname, desc, 0, n_desc - 1);
-                fname = $sformatf("%s/l%0d.xfer.hex", dir, layer);
-                $readmemh(fname, xfer, 0, n_xfer - 1);
-                fname = $sformatf("%s/l%0d.idx.hex", dir, layer);
-                $readmemh(fname, idx, 0, n_idx - 1);
-                fname = $sformatf("%s/l%0d.ten.hex", dir, layer);
-                $readmemh(fname, ten, 0, n_ten - 1);
+                fname = $sformatf("%s/l%0d.desc.bin", dir, layer);
+                `CORE_TB_READ(desc, n_desc)
+                if (got != n_desc * ((DESC_BITS + 7) / 8)) short_file(n_desc * ((DESC_BITS + 7) / 8));
+                fname = $sformatf("%s/l%0d.xfer.bin", dir, layer);
+                `CORE_TB_READ(xfer, n_xfer)
+                if (!failed && got != n_xfer * 12) short_file(n_xfer * 12);
+                fname = $sformatf("%s/l%0d.idx.bin", dir, layer);
+                `CORE_TB_READ(idx, n_idx)
+                if (!failed && got != n_idx * 4) short_file(n_idx * 4);
+                fname = $sformatf("%s/l%0d.ten.bin", dir, layer);
+                `CORE_TB_READ(ten, n_ten)
+                if (!failed && got != n_ten * 4) short_file(n_ten * 4);
                 for (j = 0; j < n_xfer; j = j + 1) ptr[j] = 0;
                 for (j = 0; j < y_size; j = j + 1) begin
                     yv[j] = 0;
@@ -158,7 +187,7 @@ module core_tb #(
                 di = 0;
                 lcycles = 0;
                 seen_run = 0;
-                state = S_RUN;
+                if (!failed) state = S_RUN;
             end
         end
     endtask

@@ -6,10 +6,13 @@ rebuilt; Verilator compiles through ccache when ``OBJCACHE=ccache`` is set (the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import platform
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +25,7 @@ from .model import BenchConfig, TilePlan
 
 __all__ = ["SIMULATORS", "BenchRun", "run_tile_bench", "ensure_simulator", "build_hdl", "verilator_make_flags",
            "PCH_WORKAROUND", "VERILATOR_ARGS",
-           "VERILATOR_OPT_FAST"]
+           "VERILATOR_OPT_FAST", "verilator_args", "machine_id"]
 
 SIMULATORS = ("icarus", "verilator")
 REPO = Path(__file__).resolve().parents[2]
@@ -38,6 +41,32 @@ VERILATOR_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-WIDT
 # make variable for Verilator's generated C++: -O2 instead of verilated.mk's -Os (about 20 % more cycles per
 # second on the 4x4 core, docs/performance.md)
 VERILATOR_OPT_FAST = "OPT_FAST=-O2"
+# C++ compiled for this machine's instruction set (AVX2 / AVX-512 where there are): 1.27x more cycles per
+# second on the 16x16 core (docs/performance.md). A build is a local cache; its stamp names the machine
+# (machine_id), so a build copied to another CPU is rebuilt rather than run.
+NATIVE_CFLAGS = ("-CFLAGS", "-march=native")
+
+
+@functools.cache
+def machine_id() -> str:
+    """The CPU a native build is for: its architecture and a digest of its feature flags."""
+    try:
+        flags = next(ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith(("flags", "Features")))
+    except (OSError, StopIteration):
+        flags = platform.processor()
+    return f"{platform.machine()}-{hashlib.sha1(flags.encode()).hexdigest()[:12]}"
+
+
+@functools.cache
+def verilator_args() -> tuple[str, ...]:
+    """:data:`VERILATOR_ARGS`, plus :data:`NATIVE_CFLAGS` where the C++ compiler accepts ``-march=native``."""
+    cxx = os.environ.get("CXX", "g++")
+    try:
+        ok = subprocess.run([cxx, "-march=native", "-x", "c++", "-E", "-o", os.devnull, os.devnull],
+                            capture_output=True).returncode == 0
+    except OSError:
+        ok = False
+    return VERILATOR_ARGS + (NATIVE_CFLAGS if ok else ())
 
 
 def verilator_make_flags(current: str | None) -> str:
@@ -74,7 +103,7 @@ def ensure_simulator(sim: str) -> None:
 def build_hdl(sim: str, sources: list[Path], top: str, bdir: Path, parameters: dict[str, int] | None = None,
               report: bool = False) -> Any:
     """Build ``sources`` with ``sim`` into ``bdir`` and return the cocotb runner, or ``(runner, built)``
-    with ``report`` (``built``: whether anything was compiled). Verilator builds get :data:`VERILATOR_ARGS`
+    with ``report`` (``built``: whether anything was compiled). Verilator builds get :func:`verilator_args`
     and the precompiled-header workaround in ``MAKEFLAGS`` (restored afterwards), and are skipped when the
     sources, parameters and options are those of the build already in ``bdir``."""
     from cocotb_tools.runner import get_runner
@@ -83,9 +112,10 @@ def build_hdl(sim: str, sources: list[Path], top: str, bdir: Path, parameters: d
     runner = get_runner(sim)
     waves = bool(os.environ.get("HWSIM_WAVES"))
     params = dict(parameters or {})
-    build_args = list(VERILATOR_ARGS) if sim == "verilator" else []
+    build_args = list(verilator_args()) if sim == "verilator" else []
     stamp_file = bdir / "cocotb_build.stamp"
-    h = hashlib.sha1(repr((sim, top, sorted(params.items()), build_args, waves, VERILATOR_OPT_FAST)).encode())
+    h = hashlib.sha1(repr((sim, top, sorted(params.items()), build_args, waves, VERILATOR_OPT_FAST,
+                           machine_id())).encode())
     for src in sources:
         h.update(Path(src).read_bytes())
     stamp = h.hexdigest()

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import platform
 import re
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,10 +22,11 @@ from hwsim.schedule import LayerMapping, Tile
 from hwsim.timing import fold_cycles
 from rtl.params import ArrayParams
 from rtl.program import CoreParams, LayerProgram, choose_shift, compile_layer, requantize
+from sims.tb import core_tb, runner
 from sims.tb.core_runner import differing_counts, model_counts, rtl_counts, run_layers
 from sims.tb.core_tb import DEFAULT_CAPACITY, CoreBenchError, capacity_for
 from sims.tb.model import TilePlan
-from sims.tb.runner import PCH_WORKAROUND, run_tile_bench, verilator_make_flags
+from sims.tb.runner import PCH_WORKAROUND, build_hdl, run_tile_bench, verilator_args, verilator_make_flags
 
 
 def test_make_flags_keep_what_is_there() -> None:
@@ -43,6 +47,21 @@ def test_large_array_builds_with_parallel_make() -> None:
     assert list(run.cycles) == [fold_cycles(Interconnect.BROADCAST, 8, 8, steps=p.steps, step_cycles=p.precision)
                                 for p in plans]
     assert os.environ.get("MAKEFLAGS") == before
+
+
+def test_models_are_compiled_for_this_cpu_and_rebuilt_on_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verilated C++ is compiled with ``-march=native`` where g++ takes it (x86-64 and AArch64 here): the
+    flag reaches the model's Makefile. A build's stamp names the CPU it was compiled for, so the same
+    build directory under another CPU is rebuilt instead of run (it could stop on an illegal instruction)."""
+    if platform.machine() in ("x86_64", "aarch64"):
+        assert "-march=native" in verilator_args()
+    run = run_tile_bench("verilator", ArrayParams(2, 2, 4, 4, max_steps=4), [TilePlan(3, 4, True)], seed=1)
+    mk = "".join(p.read_text() for p in run.build_dir.glob("Vtop*.mk"))
+    assert ("-march=native" in mk) == ("-march=native" in verilator_args())
+    src = sorted((run.build_dir / "src").glob("*.v"))
+    assert build_hdl("verilator", src, "bs_array", run.build_dir, report=True)[1] is False   # reused here
+    monkeypatch.setattr(runner, "machine_id", lambda: "another-cpu")
+    assert build_hdl("verilator", src, "bs_array", run.build_dir, report=True)[1] is True
 
 
 # ---- the core's HDL testbench (sims/tb/core_tb.v): its DRAM model's checks, and its drivers -----------------
@@ -115,6 +134,25 @@ def test_short_transfer_table_is_an_error(sim: str, driver: str, tensor: str, di
     with pytest.raises(CoreBenchError, match=rf"^core testbench on {sim}, layer 'c3': {direction} beat "
                                              rf"of transfer {tag}\b.* beyond its {n} elements"):
         run_layers(sim, acc, [(prog, progs[0][1], progs[0][2])], driver=driver)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("sim", "driver"), [("icarus", "cocotb"), ("verilator", "binary")])
+def test_a_short_data_file_is_an_error(sim: str, driver: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The testbench reads its inputs as binary words (``$fread``): a file shorter than the count its
+    header gives (here the tensor file, one word short) stops the run with the file and both sizes."""
+    acc, progs, _ = _tiny_run()
+    write = core_tb.write_run
+
+    def short(run_dir: Path, *args: Any) -> None:
+        write(run_dir, *args)
+        ten = run_dir / "l0.ten.bin"
+        ten.write_bytes(ten.read_bytes()[:-4])
+
+    monkeypatch.setattr(core_tb, "write_run", short)
+    n = 4 * (progs[0][1].size + progs[0][2].size)
+    with pytest.raises(CoreBenchError, match=rf"^core testbench on {sim}, layer 'c3': \S*/l0\.ten\.bin holds "
+                                             rf"{n - 4} of its {n} bytes"):
+        run_layers(sim, acc, progs, driver=driver)  # type: ignore[arg-type]
 
 
 def test_long_transfer_table_is_incomplete() -> None:
