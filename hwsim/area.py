@@ -36,7 +36,8 @@ from .errors import check_choice, check_int
 from .kinds import PEKind, tree_bits
 
 __all__ = ["MODEL_VERSION", "KINDS", "TERMS", "FPGAArea", "ICE40_COEFFS", "FIT_ERROR", "FIT_POINTS", "FIT_YOSYS",
-           "area_terms", "array_area", "fpga_area", "BRAM_SHAPES", "BufferMemory", "splits_into_banks", "stored_bits", "buffer_memories", "bram_count",
+           "area_terms", "array_area", "fpga_area", "BRAM_SHAPES", "BufferMemory", "splits_into_banks", "stored_bits", "BufferGeometry", "core_buffer",
+           "buffer_memories", "bram_count",
            "CORE_TERMS", "CORE_COEFFS", "CORE_FIT_ERROR", "CORE_FIT_POINTS", "CORE_FIT_YOSYS", "CoreArea", "core_terms",
            "WS_CONTROL_PER_ROW", "ws_datapath", "ws_area", "core_area"]
 
@@ -211,22 +212,52 @@ def stored_bits(buf: str, word_bits: int, weight_bits: int, act_bits: int, acc_b
     return min(word_bits, elem)
 
 
+@dataclass(frozen=True, slots=True)
+class BufferGeometry:
+    """One buffer of the accelerator core as ``rtl/core.py`` builds it (:func:`core_buffer`): per half
+    ``banks`` memories of ``word_bits``-bit words, ``words_per_half`` words in all, one element per word, of
+    which the core stores ``data_bits``."""
+
+    word_bits: int
+    banks: int
+    words_per_half: int
+    data_bits: int
+
+
+def core_buffer(acc: Accelerator, buf: str) -> BufferGeometry:
+    """``buf`` (``ifmap``, ``filter`` or ``ofmap``) of ``acc`` as the core builds it.
+
+    The core keeps one element per word. A packed buffer (``BufferSpec.packed``) whose word holds ``k =
+    word_bits // e`` elements of the core's widest (``e``: ``act_bits``, ``weight_bits``, or ``acc_bits`` for
+    the ofmap's partial sums) is built as ``k`` interleaved banks of ``word_bits // k`` bits per bank of the
+    spec: the same capacity in elements and the same elements per cycle as the engine's packed ports
+    (``banks * word_bits / e``, ``hwsim.engine.element_cycles``), each narrow bank with its own address, as the
+    engine assumes (a wide word under one address would move only elements of that one word per cycle).
+    Layers narrower than ``e`` are packed denser by the engine than by the core (docs/models.md)."""
+    check_choice("core_buffer", "buf", buf, ("ifmap", "filter", "ofmap"))
+    spec = getattr(acc, f"{buf}_sram")
+    W, A, ab = acc.pe.max_weight_bits, acc.pe.max_act_bits, acc.pe.acc_bits
+    elem = {"ifmap": A, "filter": W, "ofmap": ab}[buf]
+    k = max(1, spec.word_bits // elem) if spec.packed else 1
+    wb = spec.word_bits // k
+    ws = any(d.value == "ws" for d in acc.dataflows)
+    data = stored_bits(buf, wb, W, A, ab, round(acc.dram.bandwidth_bytes_per_cycle * 8), ws)
+    return BufferGeometry(wb, spec.banks * k, spec.size_bytes * 8 // 2 // wb, data)
+
+
 def buffer_memories(acc: Accelerator) -> list[BufferMemory]:
-    """The six buffer halves (ifmap, filter, ofmap x 2) of ``acc``'s core, as wide as :func:`stored_bits`;
-    ports as ``rtl/core.py`` declares them."""
+    """The six buffer halves (ifmap, filter, ofmap x 2) of ``acc``'s core (:func:`core_buffer`), as wide as
+    the bits it stores; ports as ``rtl/core.py`` declares them."""
     if not isinstance(acc, Accelerator):
         raise TypeError(f"buffer_memories.acc must be an Accelerator, not {acc!r}")
-    W, A, R, C = acc.pe.max_weight_bits, acc.pe.max_act_bits, acc.rows, acc.cols
+    R, C = acc.rows, acc.cols
     ws = any(d.value == "ws" for d in acc.dataflows)
-    link = round(acc.dram.bandwidth_bytes_per_cycle * 8)
     out = []
     for buf, readers in (("ifmap", R), ("filter", R * C if ws else C), ("ofmap", 0)):
-        spec = getattr(acc, f"{buf}_sram")
-        depth = spec.size_bytes * 8 // 2 // spec.word_bits
-        reads = spec.banks if buf == "ofmap" else min(spec.banks, readers)
-        width = stored_bits(buf, spec.word_bits, W, A, acc.pe.acc_bits, link, ws)
+        g = core_buffer(acc, buf)
+        reads = g.banks if buf == "ofmap" else min(g.banks, readers)
         for _ in range(2):
-            out.append(BufferMemory(buf, depth, width, reads, spec.banks))
+            out.append(BufferMemory(buf, g.words_per_half, g.data_bits, reads, g.banks))
     return out
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from hwsim.accelerator import Accelerator, Dataflow, Interconnect
-from hwsim.area import stored_bits
+from hwsim.area import BufferGeometry, core_buffer
 from hwsim.network import Layer
 from hwsim.schedule import LOOPS, LayerMapping, Tile, default_mapping, halo_extent
 
@@ -40,6 +40,7 @@ COUNTER_BITS = 32      # the core's event counters: one layer's counts (the host
 MIN_DIM_BITS = 12      # a tile extent / coordinate field holds at least a 4095-wide layer input
 TAG = 20               # bits of a transfer tag (the external memory side's index of the transfer)
 MAX_WORDS_PER_HALF = 1 << 24   # the widest SRAM address the core builds
+MAX_BANKS = 64                 # memories per buffer half the core builds
 COUNTERS = ("cycles", "compute_cycles", "fill_cycles", "stall_cycles", "ifmap_sram_reads", "ifmap_sram_writes",
             "filter_sram_reads", "filter_sram_writes", "ofmap_sram_reads", "ofmap_sram_writes", "dram_read_bits",
             "dram_write_bits")
@@ -97,14 +98,6 @@ def pack_descriptor(values: dict[str, int], fields: tuple[tuple[str, int, bool],
 
 
 @dataclass(frozen=True, slots=True)
-class BufferGeometry:
-    word_bits: int
-    banks: int
-    words_per_half: int
-    data_bits: int      # the bits of a word the core stores (hwsim.area.stored_bits): its memories' width
-
-
-@dataclass(frozen=True, slots=True)
 class CoreParams:
     """The core generated for an accelerator: its array, buffers (two halves each, ``banks`` ports per
     half), DRAM link width and longest fold. Built by :meth:`from_accelerator`, which rejects what the
@@ -149,13 +142,11 @@ class CoreParams:
             if spec.word_bits < elem:
                 raise ValueError(f"{o}.{buf}_sram.word_bits must be >= {elem} (the core keeps one element per "
                                  f"word), not {spec.word_bits!r}")
-            words = spec.size_bytes * 8 // 2 // spec.word_bits
-            if words > MAX_WORDS_PER_HALF or spec.banks > 64:
-                raise ValueError(f"{o}.{buf}_sram must have at most {MAX_WORDS_PER_HALF} words per half and 64 banks for the "
-                                 f"RTL core, not {words} and {spec.banks}")
-            geo[buf] = BufferGeometry(spec.word_bits, spec.banks, words,
-                                      stored_bits(buf, spec.word_bits, W, A, acc.pe.acc_bits, int(bw) * 8,
-                                                  Dataflow.WS in acc.dataflows))
+            g = geo[buf] = core_buffer(acc, buf)   # a packed buffer as narrow banks
+            if g.words_per_half > MAX_WORDS_PER_HALF or g.banks > MAX_BANKS:
+                raise ValueError(f"{o}.{buf}_sram must give the RTL core at most {MAX_WORDS_PER_HALF} words per half and "
+                                 f"{MAX_BANKS} banks (a packed word is {spec.word_bits // g.word_bits} banks), not "
+                                 f"{g.words_per_half} and {g.banks}")
         return CoreParams(f"core_{acc.pe.kind.value}_r{acc.rows}c{acc.cols}", acc.rows, acc.cols, acc.pe.kind.value,
                           W, A, acc.pe.acc_bits, acc.pe.signed_act, int(bw) * 8, max_steps, geo["ifmap"],
                           geo["filter"], geo["ofmap"], flows)

@@ -134,21 +134,23 @@ CORE_TARGETS = ("ice40", "ecp5")
 
 @dataclass(frozen=True, slots=True)
 class Device:
-    """One FPGA part nextpnr places on: its target family, nextpnr device flag and package."""
+    """One FPGA part nextpnr places on: its target family, nextpnr device flag, package and block RAMs
+    (iCE40 SB_RAM40_4K, ECP5 DP16KD; Lattice's iCE40 and ECP5 family data sheets)."""
 
     target: str
     name: str
     flag: str
     package: str
+    brams: int
 
 
 DEVICES: dict[str, Device] = {d.name: d for d in (
-    Device("ice40", "hx1k", "--hx1k", "tq144"),
-    Device("ice40", "hx8k", "--hx8k", "ct256"),
-    Device("ice40", "up5k", "--up5k", "sg48"),
-    Device("ecp5", "lfe5u-25f", "--25k", "CABGA381"),
-    Device("ecp5", "lfe5u-45f", "--45k", "CABGA381"),
-    Device("ecp5", "lfe5u-85f", "--85k", "CABGA381"),
+    Device("ice40", "hx1k", "--hx1k", "tq144", 16),
+    Device("ice40", "hx8k", "--hx8k", "ct256", 32),
+    Device("ice40", "up5k", "--up5k", "sg48", 30),
+    Device("ecp5", "lfe5u-25f", "--25k", "CABGA381", 56),
+    Device("ecp5", "lfe5u-45f", "--45k", "CABGA381", 108),
+    Device("ecp5", "lfe5u-85f", "--85k", "CABGA381", 208),
 )}
 DEFAULT_DEVICE = {"ice40": "hx8k", "ecp5": "lfe5u-85f"}
 # nextpnr's utilisation names -> the report's resource names (LUT, FF, BRAM, DSP, IO).

@@ -3,10 +3,11 @@ under each driver of the one HDL testbench (sims/tb/core_tb.v), on one CPU core.
 
 ``python -m sims.bench.rtl_core [--json OUT] [--no-doc] [--quick]``
 
-* the 16x16 core of ``rtl16_serial`` (``edge16_serial`` as the core stores it, one element per word): every
-  MAC layer of ``resnet20`` (CIFAR shapes) under the mapper's EDP schedule (``mapping.map_network``; OS and
-  WS as it chooses) as a plain Verilator binary; the same layers on ``edge16_serial`` (packed 128-bit words,
-  not the hardware the core builds) under the core's own default mapping (``rtl.program.core_mapping``);
+* the 16x16 core of ``rtl16_serial`` (one element per byte-wide word, 16 banks): every MAC layer of
+  ``resnet20`` (CIFAR shapes) under the mapper's EDP schedule (``mapping.map_network``; OS and WS as it
+  chooses) as a plain Verilator binary; the same layers on ``edge16_serial`` (packed 128-bit words, which the
+  core builds as narrow banks, ``hwsim.area.core_buffer``) under the mapper's EDP schedule kept to the core's
+  tiles (``hwsim map --for-rtl``: ``rtl.program.core_tiles`` as the mapper's filter);
 * a small 4x4 core (``rtl8_serial`` with a 4x4 array and 4 banks per buffer): four small layers under
   Verilator (binary and cocotb), the last two under Icarus and cocotb (Icarus is slow). With
   ``--big-cocotb`` also the 16x16 core under Verilator and cocotb (its build with VPI takes long).
@@ -38,7 +39,7 @@ from hwsim.engine import simulate_layer
 from hwsim.golden import conv2d
 from hwsim.network import Layer
 from hwsim.schedule import default_schedule
-from rtl.program import CoreParams, choose_shift, compile_layer, core_mapping, requantize
+from rtl.program import CoreParams, choose_shift, compile_layer, core_mapping, core_tiles, requantize
 from sims.tb.core_tb import PGO_TRAIN_CYCLES, PGO_TRAIN_LAYERS
 
 from .doc import replace_section
@@ -143,16 +144,18 @@ def run(quick: bool = False, big_cocotb: bool = False) -> dict[str, Any]:
     small = small_core()
     s_progs, s_golds = _programs(small, list(SMALL_LAYERS), seed=1)
     e_progs, e_golds = _programs(exact, layers, seed=2, schedule=map_network(net, exact, "edp"))
-    b_progs, b_golds = _programs(big, layers, seed=2)
-    own, mapped = "core_mapping", "the mapper's EDP schedule"
+    big_core = CoreParams.from_accelerator(big)
+    kept = map_network(net, big, "edp", keep=lambda la, flow, tiles: core_tiles(big_core, la, flow, tiles))
+    b_progs, b_golds = _programs(big, layers, seed=2, schedule=kept)
+    own, mapped, for_rtl = "core_mapping", "the mapper's EDP schedule", "the mapper's EDP schedule, --for-rtl"
     plan: list[tuple[Accelerator, str, str, list[Any], list[np.ndarray], str, bool]] = [
         (small, "verilator", "binary", s_progs, s_golds, own, False),
         (small, "verilator", "cocotb", s_progs, s_golds, own, False),
         (small, "icarus", "cocotb", s_progs[ICARUS_FROM:], s_golds[ICARUS_FROM:], own, False),
         (exact, "verilator", "binary", e_progs, e_golds, mapped, False),
         (exact, "verilator", "binary", e_progs, e_golds, mapped, True),
-        (big, "verilator", "binary", b_progs, b_golds, own, False),
-        (big, "verilator", "binary", b_progs, b_golds, own, True)]
+        (big, "verilator", "binary", b_progs, b_golds, for_rtl, False),
+        (big, "verilator", "binary", b_progs, b_golds, for_rtl, True)]
     if big_cocotb:
         plan.append((exact, "verilator", "cocotb", e_progs[:COCOTB_BIG_LAYERS], e_golds[:COCOTB_BIG_LAYERS], mapped,
                      False))
@@ -205,17 +208,21 @@ def doc_section(res: dict[str, Any]) -> str:
                  "holds both compiles and that run.")
     diffs = {x["layer"]: x["differing_counts"] for r in res["runs"] if r["arch"] == "rtl16_serial"
              for x in r["per_layer"] if x["differing_counts"]}
-    target = max((r for r in res["runs"] if r["arch"] == "rtl16_serial" and r["driver"] == "binary"),
-                 key=lambda r: r["cycles_per_cpu_s"], default=None)
-    if target is not None:
-        rate = target["cycles_per_cpu_s"]
+    best: dict[str, dict[str, Any]] = {}   # per 16x16 core, its fastest binary run
+    for r in res["runs"]:
+        if r["core"] == "16x16" and r["driver"] == "binary" and r["cycles_per_cpu_s"] > best.get(r["arch"], {}).get(
+                "cycles_per_cpu_s", 0.0):
+            best[r["arch"]] = r
+    if best:
+        low = min(r["cycles_per_cpu_s"] for r in best.values())
+        each = "; ".join(f"`{a}` {_fmt_rate(r['cycles_per_cpu_s'])} cycles per CPU-second, "
+                         f"{_fmt_rate(r['cycles_per_s'])} per second of wall time (the Verilator binary"
+                         f"{', PGO' if r.get('pgo') else ''})" for a, r in best.items())
         lines.append("")
         lines.append(f"Target (issue 10): Verilator simulates the 16x16 core at >= 1e6 cycles/s on one core. Measured: "
-                     f"{_fmt_rate(rate)} cycles per CPU-second, {_fmt_rate(target['cycles_per_s'])} per second of "
-                     f"wall time (`rtl16_serial`, the Verilator binary{', PGO' if target.get('pgo') else ''}) — "
-                     f"{'reached' if rate >= 1e6 else f'not reached, {1e6 / rate:.1f}x short'} in this run. Each "
-                     f"step that made it faster, measured side by side, and where the instructions of a simulated "
-                     f"cycle go: docs/rtl.md, \"What made it faster\" and the passes after it.")
+                     f"{each} — {'reached' if low >= 1e6 else f'not reached, {1e6 / low:.1f}x short'} in this run. "
+                     f"Each step that made it faster, measured side by side, and where the instructions of a "
+                     f"simulated cycle go: docs/rtl.md, \"What made it faster\" and the passes after it.")
     if diffs:
         keys = sorted({k for d in diffs.values() for k in d})
         lines.append("")
@@ -231,16 +238,15 @@ def doc_section(res: dict[str, Any]) -> str:
     packed = {k for r in res["runs"] if r["arch"] == "edge16_serial" for x in r["per_layer"] for k in x["differing_counts"]}
     if packed:
         lines.append("")
-        lines.append(f"`edge16_serial` keeps several elements per 128-bit word, which the core does not build (it stores "
-                     f"one per word): there {', '.join(sorted(packed))} differ from the engine; `rtl16_serial` is the "
-                     f"core's exact counterpart.")
+        lines.append(f"On `edge16_serial` {', '.join(sorted(packed))} differ from the engine on some layers (see the "
+                     f"JSON's per-layer `differing_counts`).")
     ref = res["refused_under_default_schedule"]
     if ref:
         lines.append("")
         lines.append(f"Under `hwsim.schedule.default_schedule` (tiles for the engine's packed buffers) the core refuses "
                      f"{len(ref)} of the MAC layers of {res['network']} on edge16_serial, e.g. "
-                     f"`{next(iter(ref.values()))}`; the runs above use `rtl.program.core_mapping` (tiles for the "
-                     f"core's one element per word).")
+                     f"`{next(iter(ref.values()))}`; the runs above use the mapper's schedule kept to the core's "
+                     f"tiles (`hwsim map --for-rtl`).")
     return "\n".join(lines) + "\n"
 
 

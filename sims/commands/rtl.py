@@ -151,6 +151,7 @@ def run_export(args: argparse.Namespace) -> int:
 def _run_core_synth(args: argparse.Namespace) -> int:
     """``hwsim rtl synth --arch``: the accelerator core through Yosys and nextpnr (rtl.synth.build_core)."""
     import hwsim
+    from hwsim.area import bram_count
     from rtl.program import CoreParams
     from rtl.synth import build_core, check_device
     from rtl.tools import find_tool
@@ -164,7 +165,14 @@ def _run_core_synth(args: argparse.Namespace) -> int:
     if not 0 <= seed < 2**31:
         raise ValueError(f"rtl synth.seed must be an integer in [0, 2147483647], not {args.seed!r}")
     out = check_output_path(args.json, "--json", (".json",)) if args.json else None
-    core = CoreParams.from_accelerator(hwsim.resolve_accelerator(args.arch))
+    acc = hwsim.resolve_accelerator(args.arch)
+    core = CoreParams.from_accelerator(acc)
+    need = bram_count(acc, args.target)
+    if need > dev.brams and not args.no_fmax:
+        raise ValueError(f"rtl synth: the core for {acc.name!r} needs {need} block RAMs (hwsim.area.bram_count), the "
+                         f"{dev.name} has {dev.brams}; each read port of a bank is a copy of its block RAM, and a packed "
+                         f"buffer is word_bits / bits narrow banks (packed: false keeps one element per word), or "
+                         f"--no-fmax to synthesise only")
     find_tool("yosys")
     if not args.no_fmax:
         find_tool(f"nextpnr-{args.target}")

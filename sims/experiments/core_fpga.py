@@ -34,8 +34,9 @@ SMALL = "sims/specs/core_small_ice40.yaml"
 TINY = {"name": "tiny_1x2", "rows": 1, "cols": 2,
         "pe": {"kind": "serial_act", "max_weight_bits": 4, "max_act_bits": 4, "acc_bits": 16},
         "dataflows": ["os"], "interconnect": "broadcast",
-        "ifmap_sram": {"size_bytes": 512, "word_bits": 8}, "filter_sram": {"size_bytes": 512, "word_bits": 8},
-        "ofmap_sram": {"size_bytes": 1024, "word_bits": 16}, "dram": {"bandwidth_bytes_per_cycle": 1},
+        "ifmap_sram": {"size_bytes": 512, "word_bits": 8, "packed": False},
+        "filter_sram": {"size_bytes": 512, "word_bits": 8, "packed": False},
+        "ofmap_sram": {"size_bytes": 1024, "word_bits": 16, "packed": False}, "dram": {"bandwidth_bytes_per_cycle": 1},
         "clock_hz": 1.0e8}
 
 
@@ -56,6 +57,10 @@ class Point:
     memories_only: bool = False   # True: Yosys only up to its memory mapping (a core that cannot fit)
     dataflows: tuple[str, ...] | None = None   # instead of the accelerator's own
     pnr_flags: tuple[str, ...] = ()   # extra nextpnr options (recorded in the build's ``pnr_flags``)
+    # False: buffers with one element per word of the spec (``packed: false``, name suffix ``_wide``): the
+    # FPGA-sized build, one port per bank; a packed spec's core has ``word_bits / bits`` narrow ports per
+    # bank instead (hwsim.area.core_buffer), each block RAM replicated per read port (hwsim.area.BufferMemory)
+    packed: bool | None = None
 
 
 POINTS = (
@@ -64,16 +69,16 @@ POINTS = (
     Point("small_4x4", SMALL, "ice40", "hx8k"),
     Point("small_4x4_up5k", SMALL, "ice40", "up5k"),
     Point("small_4x4_ecp5", SMALL, "ecp5", "lfe5u-25f"),
-    Point("edge8_serial", "edge8_serial", "ice40", "hx8k", place=False),
+    Point("edge8_serial", "edge8_serial", "ice40", "hx8k", place=False, packed=False),
     Point("small_4x4_ws", SMALL, "ice40", "hx8k", place=False, dataflows=("os", "ws")),
     # nextpnr's default HeAP placer took 28 min to a legal placement of this 96 %-full part and its annealing
     # refinement did not end within 110 min (docs/rtl.md); the electrostatic placer and router2 instead
     Point("edge16_serial_1bank", "edge16_serial", "ecp5", "lfe5u-85f", banks=1, abc9=False,
-          pnr_flags=("--placer", "static", "--router", "router2")),
+          pnr_flags=("--placer", "static", "--router", "router2"), packed=False),
     # two banks per half, each half split into a memory per bank (rtl.core.BankedMemory) for block RAM; its
     # logic packs to 97 % of the part's TRELLIS_COMB
     Point("edge16_serial", "edge16_serial", "ecp5", "lfe5u-85f", abc9=False, timeout_s=7200.0,
-          pnr_flags=("--placer", "static", "--router", "router2")),
+          pnr_flags=("--placer", "static", "--router", "router2"), packed=False),
 )
 
 
@@ -90,6 +95,10 @@ def accelerator_of(pt: Point) -> Accelerator:
     if pt.dataflows is not None:
         acc = dataclasses.replace(acc, name=f"{acc.name}_{'_'.join(pt.dataflows)}",
                                   dataflows=tuple(Dataflow(d) for d in pt.dataflows))
+    if pt.packed is False:
+        acc = dataclasses.replace(acc, name=f"{acc.name}_wide", **{
+            f"{b}_sram": dataclasses.replace(getattr(acc, f"{b}_sram"), packed=False)
+            for b in ("ifmap", "filter", "ofmap")})
     if pt.banks is not None:
         acc = dataclasses.replace(acc, name=f"{acc.name}_{pt.banks}bank", **{
             f"{b}_sram": dataclasses.replace(getattr(acc, f"{b}_sram"), banks=pt.banks)

@@ -121,7 +121,7 @@ def _core_rows() -> list[dict[str, str]]:
 
 
 def test_buffer_memories_follow_the_geometry() -> None:
-    from hwsim.area import BufferMemory, bram_count, buffer_memories
+    from hwsim.area import BufferGeometry, BufferMemory, bram_count, buffer_memories, core_buffer
 
     small = hwsim.resolve_accelerator(str(DOCS.parent / "sims" / "specs" / "core_small_ice40.yaml"))
     mems = buffer_memories(small)
@@ -129,10 +129,18 @@ def test_buffer_memories_follow_the_geometry() -> None:
         ("ifmap", 1024, 8, 1, 1), ("filter", 1024, 8, 1, 1), ("ofmap", 256, 8, 1, 1)]   # ofmap: 1-byte link
     # iCE40 4 kbit: 1024 x 8 = two 512 x 8; 256 x 8 = one; ECP5 18 kbit: one each
     assert bram_count(small, "ice40") == 2 * (2 + 2 + 1) and bram_count(small, "ecp5") == 6
-    edge = hwsim.resolve_accelerator("edge16_serial")
-    # two banks = two write ports per half: a memory per bank of half the depth (1024 x 8 in one 2048 x 9;
-    # ofmap 512 x 33 in one 512 x 36), each replicated for the two read ports: 2 x 2 per half
+    packed = hwsim.resolve_accelerator("edge16_serial")
+    edge = dataclasses.replace(packed, **{f"{b}_sram": dataclasses.replace(getattr(packed, f"{b}_sram"), packed=False)
+                                          for b in ("ifmap", "filter", "ofmap")})
+    # one element per 128-bit word, two banks = two write ports per half: a memory per bank of half the depth
+    # (1024 x 8 in one 2048 x 9; ofmap 512 x 33 in one 512 x 36), each replicated for the two read ports
     assert all(m.write_ports == 2 for m in buffer_memories(edge)) and bram_count(edge, "ecp5") == 2 * 3 * (2 * 2)
+    # the packed preset: 16 elements per 128-bit word as 16 narrow banks per bank (partial sums: 4 of 32 bits)
+    assert [core_buffer(packed, b) for b in ("ifmap", "filter", "ofmap")] == [
+        BufferGeometry(8, 32, 32768, 8), BufferGeometry(8, 32, 32768, 8), BufferGeometry(32, 8, 4096, 32)]
+    # each narrow bank (1024 x 8, ofmap 512 x 32: one DP16KD) replicated per read port: ifmap 16 (the rows),
+    # filter 32 (WS loads a PE per lane), ofmap 8, in both halves: 3,200 block RAMs, the 85F has 208
+    assert bram_count(packed, "ecp5") == 2 * (32 * 16 + 32 * 32 + 8 * 8) == 3200
     # three banks: no split into banks (not a power of two), so no block RAM holds the half's 3 write ports
     assert BufferMemory("ifmap", 600, 5, 3, 3).brams("ice40") == 0
     assert BufferMemory("ifmap", 600, 5, 3, 4).brams("ice40") == 4 * 3 * 1   # 150 x 5 in one 256 x 16

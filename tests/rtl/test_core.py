@@ -149,6 +149,23 @@ def test_fractional_word_counts_are_equal_up_to_float_rounding() -> None:
     assert differing_counts(big, big | {"ofmap_sram_reads": 1e8 + 1 / 16}) == {"ofmap_sram_reads": (1e8, 1e8 + 1 / 16)}
 
 
+def test_packed_words_are_narrow_banks_equal_to_the_engine() -> None:
+    """Packed buffers whose words hold several of the core's elements (ifmap 2 and filter 4 bytes per word,
+    ofmap 2 partial sums) are built as that many narrow banks per bank (hwsim.area.core_buffer): the
+    engine's packed capacity and port rates at full width, so every count equals the engine's, in OS and WS
+    (a WS tile as wide as the ofmap's 2 narrow banks); 4-bit elements the engine packs denser."""
+    acc = Accelerator("packed_words", 2, 3, pe=PESpec(PEKind("serial_act"), 8, 8, 32), interconnect="broadcast",
+                      dataflows=("os", "ws"), ifmap_sram=BufferSpec(2048, 16, 1), filter_sram=BufferSpec(2048, 32, 1),
+                      ofmap_sram=BufferSpec(8192, 64, 1), dram=DRAMSpec(2.0))
+    core = CoreParams.from_accelerator(acc)
+    assert [(g.word_bits, g.banks) for g in (core.ifmap, core.filter, core.ofmap)] == [(8, 2), (8, 4), (32, 2)]
+    c3 = _conv("c3", 3, 4, 6, 5, 3, 1, 1)
+    fc = Layer("fc", "linear", 40, 5, weight_bits=8, act_bits=8, out_bits=8)
+    assert _run(acc, [(c3, None), (c3, LayerMapping("c3", "ws", Tile(1, 2, 3, 6, 5))), (fc, None)]) == []
+    narrow = _conv("c3n", 3, 4, 6, 5, 3, 1, 1, bits=4)   # outputs exact; the engine packs these denser
+    assert {p.split(":")[0] for p in _run(acc, [(narrow, None)])} == {"c3n.cycles", "c3n.stall_cycles"}
+
+
 def test_core_on_verilator() -> None:
     """The same core and counters under Verilator (the DRAM-bound layer): equal to the engine there too."""
     acc = _acc("parallel", 2, 2, 8, 1.0, banks=(2, 2, 2))
