@@ -259,6 +259,10 @@ def check_layer(core: CoreParams, layer: Layer) -> None:
         if bits > core.link_bits:
             raise ValueError(f"{o}.{what}={bits} is wider than the core's DRAM link of {core.link_bits} bits "
                              f"(dram.bandwidth_bytes_per_cycle * 8)")
+    reduction = Tile.whole(layer).c * layer.kernel_h * layer.kernel_w
+    if "ws" not in core.dataflows and reduction > core.max_steps:   # a WS fold's steps are pixels: any layer fits
+        raise ValueError(f"{o}: its reduction of {reduction} steps is past an OS fold's max_steps={core.max_steps} "
+                         f"(pe.acc_bits={core.acc_bits}), and the core splits no reduction; WS (dataflows) would run it")
 
 
 def _check(core: CoreParams, layer: Layer, mapping: LayerMapping, acc: Accelerator) -> None:
@@ -286,11 +290,12 @@ def _limit_message(core: CoreParams, layer: Layer, name: str, value: int, bound:
     if name == "steps":
         return f"{o}: a fold of {value} steps exceeds the core's max_steps={bound} (pe.acc_bits={core.acc_bits})"
     if name == "ws_cols":
-        return (f"{o}: WS needs ofmap_sram.banks >= {value} (one partial sum per column and cycle), the core has "
-                f"{bound} (a WS tile of tile.m <= {bound}, or OS, runs)")
+        return (f"{o}: WS needs {value} ofmap ports (one partial sum per column and cycle), the core has {bound} "
+                f"(ofmap_sram.banks times the partial sums a packed word holds; a WS tile of tile.m <= {bound}, or OS, "
+                f"runs)")
     if name == "drain":
-        return (f"{o}: ofmap_sram.banks={core.ofmap.banks} drains a fold's results in {value} cycles, but the next "
-                f"fold is done after {bound}")
+        return (f"{o}: the core's {core.ofmap.banks} ofmap ports (ofmap_sram.banks times the partial sums a packed "
+                f"word holds) drain a fold's results in {value} cycles, but the next fold is done after {bound}")
     buf = name.removesuffix("_words")
     g = core.geometry(buf)
     return (f"{o}.tile needs {value} words of {buf}_sram per half, but the core holds {bound} ({buf}_sram: one "

@@ -166,6 +166,20 @@ def test_packed_words_are_narrow_banks_equal_to_the_engine() -> None:
     assert {p.split(":")[0] for p in _run(acc, [(narrow, None)])} == {"c3n.cycles", "c3n.stall_cycles"}
 
 
+def test_an_os_only_core_refuses_a_reduction_past_its_folds_up_front() -> None:
+    """An OS fold holds at most ``max_steps`` reduction steps (``2**(acc_bits - W - A)``) and the core splits no
+    reduction, so on an OS-only core such a layer runs under no mapping: one line from ``check_layer`` (before
+    any search or build); with WS, whose fold steps are pixels, the same layer is accepted."""
+    from rtl.program import check_layer
+
+    acc = _acc("serial_act", 2, 3, 8, 1.0, acc_bits=24)     # max_steps 256
+    deep = _conv("deep", 32, 4, 4, 4, 3, 1, 1)             # 32 * 3 * 3 = 288 steps
+    with pytest.raises(ValueError, match=r"^Layer\['deep'\]: its reduction of 288 steps is past an OS fold's "
+                                         r"max_steps=256 \(pe\.acc_bits=24\), and the core splits no reduction"):
+        check_layer(CoreParams.from_accelerator(acc), deep)
+    check_layer(CoreParams.from_accelerator(dataclasses.replace(acc, dataflows=("os", "ws"))), deep)
+
+
 def test_core_on_verilator() -> None:
     """The same core and counters under Verilator (the DRAM-bound layer): equal to the engine there too."""
     acc = _acc("parallel", 2, 2, 8, 1.0, banks=(2, 2, 2))
@@ -292,8 +306,9 @@ def test_ws_with_fewer_ofmap_banks_than_columns_is_refused_with_what_runs() -> N
     acc = dataclasses.replace(_acc("serial_act", 2, 4, 8, 1.0, banks=(1, 1, 1)), dataflows=("os", "ws"))
     core = CoreParams.from_accelerator(acc)
     layer = _conv("w3", 3, 4, 5, 5, 3, 1, 1)
-    with pytest.raises(ValueError, match=r"^Layer\['w3'\]: WS needs ofmap_sram\.banks >= 4 \(one partial sum per "
-                                         r"column and cycle\), the core has 1 \(a WS tile of tile\.m <= 1, or OS, runs\)$"):
+    with pytest.raises(ValueError, match=r"^Layer\['w3'\]: WS needs 4 ofmap ports \(one partial sum per column and "
+                                         r"cycle\), the core has 1 \(ofmap_sram\.banks times the partial sums a packed "
+                                         r"word holds; a WS tile of tile\.m <= 1, or OS, runs\)$"):
         compile_layer(core, layer, LayerMapping("w3", "ws", Tile(1, 4, 3, 5, 5)), acc)
     assert _run(acc, [(layer, LayerMapping("w3", "ws", Tile(1, 1, 3, 5, 5)))], seed=1) == []
 
@@ -329,8 +344,8 @@ def test_core_tiles_is_what_compile_layer_accepts() -> None:
                     accepted = True
                 except ValueError as exc:
                     accepted = False
-                    reasons |= {r for r in ("whole reduction", "max_steps", "words of", "WS needs", "drains")
+                    reasons |= {r for r in ("whole reduction", "max_steps", "words of", "WS needs", "drain a fold")
                                 if r in str(exc)}
                 assert accepted == bool(ok), (layer.name, flow, t)
                 kept += accepted
-    assert kept > 50 and reasons == {"whole reduction", "max_steps", "words of", "WS needs", "drains"}
+    assert kept > 50 and reasons == {"whole reduction", "max_steps", "words of", "WS needs", "drain a fold"}

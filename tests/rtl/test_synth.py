@@ -113,3 +113,83 @@ def test_a_core_past_the_parts_block_rams_is_refused_up_front(tmp_path: Path,
     assert len(err) == 1 and err[0].startswith("hwsim: error: rtl synth: the core for 'edge16_serial' needs 3200 block RAMs "
                                                "(hwsim.area.bram_count), the lfe5u-85f has 208; ")
     assert not build.exists()
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--target", "xc7"], "rtl synth.target must be one of ['ice40', 'ecp5'], not 'xc7'"),
+    (["--target", "ice40", "--device", "lfe5u-85f"],
+     "rtl synth.device must be one of ['hx1k', 'hx8k', 'up5k'] for target 'ice40', not 'lfe5u-85f'"),
+    (["--target", "ecp5", "--device", "hx8k"],
+     "rtl synth.device must be one of ['lfe5u-25f', 'lfe5u-45f', 'lfe5u-85f'] for target 'ecp5', not 'hx8k'"),
+    (["--target", "ecp5", "--seed", "x"], "rtl synth.seed must be an integer in [0, 2147483647], not 'x'"),
+])
+def test_core_synth_rejects_bad_target_and_device(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  extra: list[str], message: str) -> None:
+    from sims.cli import main
+
+    out = tmp_path / "r.json"
+    assert main(["rtl", "synth", "--arch", "edge16_serial", *extra, "--build", str(tmp_path / "b"),
+                 "--json", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not out.exists() and not (tmp_path / "b").exists()
+
+
+def test_bram_core_runs_layers_exactly_as_the_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The FPGA build's buffers (synchronous reads in mid-cycle, halves of two banks split into a memory
+    per bank: rtl.synth.bram_core) change nothing the core's registers see: on Icarus, two layers (a padded 3x3 conv split into DRAM tiles, so the DMA fills
+    one half while the fetcher reads the other, and a linear layer) give the same outputs and all twelve
+    counters as the combinational-read core. The bench samples ``ext_wdata`` at the falling edge, the very
+    instant a falling-edge read updates it (a race of the bench; hardware takes it at the rising edge), so
+    here the mid-cycle reads are clocked 2 ns (of 10) after the rising edge instead of at the falling one."""
+    import numpy as np
+
+    import rtl.core
+    import rtl.export
+    from hwsim.accelerator import Accelerator, BufferSpec, DRAMSpec, PEKind, PESpec
+    from hwsim.golden import conv2d
+    from hwsim.network import Layer
+    from hwsim.schedule import LayerMapping, Tile
+    from rtl.program import CoreParams, choose_shift, compile_layer
+    from rtl.synth import bram_core_type
+    from sims.tb.core_runner import run_layers
+
+    acc = Accelerator("bram_check", 2, 3, pe=PESpec(PEKind("serial_act"), 4, 4, 20), interconnect="broadcast",
+                      ifmap_sram=BufferSpec(512, 4, 2), filter_sram=BufferSpec(512, 4, 3),
+                      ofmap_sram=BufferSpec(2048, 20, 2), dram=DRAMSpec(1.0))
+    core = CoreParams.from_accelerator(acc)
+    rng = np.random.default_rng(7)
+    conv = Layer("c3", "conv2d", 3, 4, 6, 5, 3, 3, 1, 1, 1, 1, weight_bits=4, act_bits=4, out_bits=4)
+    fc = Layer("fc", "linear", 10, 5, batch=2, weight_bits=4, act_bits=4, out_bits=4)
+    progs = []
+    for layer, mp in ((conv, LayerMapping("c3", "os", Tile(1, 2, 3, 3, 5))), (fc, None)):
+        from hwsim.schedule import default_mapping
+
+        mp = mp or default_mapping(layer, acc)
+        x = rng.integers(-8, 8, (layer.batch, layer.in_channels, layer.in_h, layer.in_w))
+        w = rng.integers(-8, 8, (layer.out_channels, layer.in_channels // layer.groups, layer.kernel_h,
+                                 layer.kernel_w))
+        exact = conv2d(x, w, (layer.stride_h, layer.stride_w), (layer.pad_h, layer.pad_w), layer.groups,
+                       acc_bits=acc.pe.acc_bits)
+        progs.append((compile_layer(core, layer, mp, acc, shift=choose_shift(exact, 4, True)), x, w))
+    plain = run_layers("icarus", acc, progs, build_root=tmp_path / "plain")
+    verilog = rtl.export.component_verilog
+
+    def mid_cycle_reads(component: object, name: str) -> str:
+        text = verilog(component, name)   # type: ignore[arg-type]
+        # the buffers' read ports, nothing else: one memory per filter half (3 banks, one memory of 3 write
+        # ports), one per bank of the ifmap and ofmap halves (2 banks, split: rtl.core.BankedMemory)
+        assert text.count("always @(negedge clk)") == 2 and text.count("always @(negedge bram_rd_clk)") == 8
+        for clk in ("clk", "bram_rd_clk"):
+            text = text.replace(f"always @(negedge {clk})", "always @(posedge bram_mid_clk)")
+        text = text.replace("  input bram_rd_clk;\n",
+                            "  input bram_rd_clk;\n  wire bram_mid_clk;\n  assign #2 bram_mid_clk = bram_rd_clk;\n")
+        return text.replace("  input clk;\n", "  input clk;\n  wire bram_mid_clk;\n  assign #2 bram_mid_clk = clk;\n", 1)
+
+    monkeypatch.setattr(rtl.core, "AccelCore", bram_core_type())
+    monkeypatch.setattr(rtl.export, "component_verilog", mid_cycle_reads)
+    bram = run_layers("icarus", acc, progs, build_root=tmp_path / "bram")
+    assert "bram_mid_clk" in next((tmp_path / "bram").rglob("accel_core.v")).read_text()
+    for a, b in zip(plain.layers, bram.layers, strict=True):
+        assert a.counters["cycles"] > 0 and a.counters == b.counters
+        assert np.array_equal(a.y, b.y)
