@@ -144,9 +144,10 @@ class CoreParams:
                                  f"word), not {spec.word_bits!r}")
             g = geo[buf] = core_buffer(acc, buf)   # a packed buffer as narrow banks
             if g.words_per_half > MAX_WORDS_PER_HALF or g.banks > MAX_BANKS:
+                k = spec.word_bits // g.word_bits
+                why = f" (a packed word is {k} narrow banks)" if k > 1 else ""
                 raise ValueError(f"{o}.{buf}_sram must give the RTL core at most {MAX_WORDS_PER_HALF} words per half and "
-                                 f"{MAX_BANKS} banks (a packed word is {spec.word_bits // g.word_bits} banks), not "
-                                 f"{g.words_per_half} and {g.banks}")
+                                 f"{MAX_BANKS} banks{why}, not {g.words_per_half} and {g.banks}")
         return CoreParams(f"core_{acc.pe.kind.value}_r{acc.rows}c{acc.cols}", acc.rows, acc.cols, acc.pe.kind.value,
                           W, A, acc.pe.acc_bits, acc.pe.signed_act, int(bw) * 8, max_steps, geo["ifmap"],
                           geo["filter"], geo["ofmap"], flows)

@@ -29,12 +29,19 @@
 // each output element was written, saturating at 255).
 `timescale 1ns/1ps
 // MEM[0 .. N-1] from the binary file `fname`; `got`: the bytes read (-1: the file does not open)
-`define CORE_TB_READ(MEM, N) \
+`define CORE_TB_READ_FILE(MEM, N) \
     bfd = $fopen(fname, "rb"); \
     got = -1; \
     if (bfd != 0) begin \
         got = $fread(MEM, bfd, 0, N); \
         $fclose(bfd); \
+    end
+// the same inside a layer, unless the run has failed: a file shorter than its N words of BYTES stops the
+// run (short_file)
+`define CORE_TB_READ(MEM, N, BYTES) \
+    if (!failed) begin \
+        `CORE_TB_READ_FILE(MEM, N) \
+        if (got != (N) * (BYTES)) short_file((N) * (BYTES)); \
     end
 module core_tb #(
     parameter DESC_BITS = 512,
@@ -118,7 +125,7 @@ module core_tb #(
             $finish;
         end
         fname = $sformatf("%s/run.bin", dir);
-        `CORE_TB_READ(run_hdr, 3)
+        `CORE_TB_READ_FILE(run_hdr, 3)
         if (got != 3 * 8) begin
             $display("core_tb: %s holds %0d of its 24 bytes", fname, got);
             $finish;
@@ -151,8 +158,7 @@ module core_tb #(
     task load_layer;
         begin
             fname = $sformatf("%s/l%0d.hdr.bin", dir, layer);
-            `CORE_TB_READ(hdr, 8)
-            if (got != 8 * 8) short_file(8 * 8);
+            `CORE_TB_READ(hdr, 8, 8)
             n_desc = hdr[0];
             n_xfer = hdr[1];
             n_idx = hdr[2];
@@ -168,17 +174,13 @@ module core_tb #(
                 stop_run;
             end else begin
                 fname = $sformatf("%s/l%0d.desc.bin", dir, layer);
-                `CORE_TB_READ(desc, n_desc)
-                if (got != n_desc * ((DESC_BITS + 7) / 8)) short_file(n_desc * ((DESC_BITS + 7) / 8));
+                `CORE_TB_READ(desc, n_desc, (DESC_BITS + 7) / 8)
                 fname = $sformatf("%s/l%0d.xfer.bin", dir, layer);
-                `CORE_TB_READ(xfer, n_xfer)
-                if (!failed && got != n_xfer * 12) short_file(n_xfer * 12);
+                `CORE_TB_READ(xfer, n_xfer, 12)
                 fname = $sformatf("%s/l%0d.idx.bin", dir, layer);
-                `CORE_TB_READ(idx, n_idx)
-                if (!failed && got != n_idx * 4) short_file(n_idx * 4);
+                `CORE_TB_READ(idx, n_idx, 4)
                 fname = $sformatf("%s/l%0d.ten.bin", dir, layer);
-                `CORE_TB_READ(ten, n_ten)
-                if (!failed && got != n_ten * 4) short_file(n_ten * 4);
+                `CORE_TB_READ(ten, n_ten, 4)
                 for (j = 0; j < n_xfer; j = j + 1) ptr[j] = 0;
                 for (j = 0; j < y_size; j = j + 1) begin
                     yv[j] = 0;

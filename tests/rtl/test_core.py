@@ -166,6 +166,21 @@ def test_packed_words_are_narrow_banks_equal_to_the_engine() -> None:
     assert {p.split(":")[0] for p in _run(acc, [(narrow, None)])} == {"c3n.cycles", "c3n.stall_cycles"}
 
 
+def test_buffers_past_the_cores_banks_are_refused() -> None:
+    """At most 64 memories per buffer half: 65 banks, or 5 banks of 128-bit words packed with 8-bit elements
+    (16 narrow banks each, 80), is one line naming the buffer and both counts."""
+    acc = _acc("serial_act", 2, 3, 8, 1.0)
+    many = dataclasses.replace(acc, ifmap_sram=BufferSpec(65 * 64, 8, 65))
+    with pytest.raises(ValueError, match=r"^Accelerator\['core_serial_act'\]\.ifmap_sram must give the RTL core at "
+                                         r"most 16777216 words per half and 64 banks, not 2080 and 65$"):
+        CoreParams.from_accelerator(many)
+    wide = dataclasses.replace(acc, filter_sram=BufferSpec(5 * 4096, 128, 5))
+    with pytest.raises(ValueError, match=r"^Accelerator\['core_serial_act'\]\.filter_sram must give the RTL core at "
+                                         r"most 16777216 words per half and 64 banks \(a packed word is 16 narrow "
+                                         r"banks\), not 10240 and 80$"):
+        CoreParams.from_accelerator(wide)
+
+
 def test_an_os_only_core_refuses_a_reduction_past_its_folds_up_front() -> None:
     """An OS fold holds at most ``max_steps`` reduction steps (``2**(acc_bits - W - A)``) and the core splits no
     reduction, so on an OS-only core such a layer runs under no mapping: one line from ``check_layer`` (before
