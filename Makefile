@@ -33,9 +33,11 @@ bench: setup $(SCALESIM_STAMP)
 	$(BIN)/python -m sims.bench.sweep --write docs/performance.md
 	$(BIN)/python -m sims.bench.scaling
 
-# SCALE-Sim mode against SCALE-Sim 3.0.0 on every ResNet-18 layer (SCALE-Sim itself takes about 25 minutes).
+# SCALE-Sim mode against SCALE-Sim 3.0.0 on every ResNet-18 layer (SCALE-Sim itself takes about 25 minutes),
+# then the same layers with and without the allocator setting of sims/allocator.py.
 bench-scalesim: setup $(SCALESIM_STAMP)
 	$(BIN)/python -m sims.bench.scalesim
+	$(BIN)/python -m sims.bench.allocator
 
 # The FPGA area sweep behind hwsim/area.py (about 15 minutes of Yosys and nextpnr runs).
 bench-rtl: setup

@@ -15,6 +15,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from sims import allocator
+
 __all__ = ["main", "COMMANDS"]
 
 COMMANDS: tuple[str, ...] = (
@@ -69,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import sqlite3
 
     try:
+        allocator.tune_allocator()   # freed arrays kept for the next pass (sims/allocator.py)
         parser = build_parser()
         args = parser.parse_args(argv)
         return int(args.func(args) or 0)

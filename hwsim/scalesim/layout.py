@@ -22,6 +22,7 @@ from ..accelerator import Dataflow
 from .config import ScaleSimConfig
 from .folds import extent, fold_grid
 from .topology import Shape
+from .windows import first_filling
 
 __all__ = ["skew_count", "skew_find", "Fold", "Layout", "count_layout", "product_layout", "ofmap_layout",
            "Pixels", "reading_pixels", "read_layout"]
@@ -85,14 +86,12 @@ class Fold(NamedTuple):   # a named tuple: built about twice per drain, 4x faste
             return self.off - (self.w - 1 - i // self.t)
         if self.valid is None and not self.skip:
             return self.off + skew_find(i, self.w, self.t)
-        lo, hi = self.off, self.off + self.w + self.t - 2   # smallest x with count_lt(x + 1) > i
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self.count_lt(mid + 1) > i:
-                hi = mid
-            else:
-                lo = mid + 1
-        return lo
+        # the smallest x with count_lt(x + 1) > i, looked for from where the i-th of a full block lies,
+        # moved once by the demands it is off over about min(w, t) demands a row (the block's middle)
+        full = self.w * self.t
+        guess = self.off + skew_find(min(full - 1, i * full // max(1, self.n)), self.w, self.t)
+        guess += (i + 1 - self.count_lt(guess + 1)) // min(self.w, self.t)
+        return first_filling(lambda x: self.count_lt(x + 1), self.off, self.off + self.w + self.t - 2, i + 1, guess)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from .folds import fold_grid
 from .replay import skew_slots
 from .report import ReadBuffer
 from .topology import Shape
-from .windows import window_capacity, window_trace
+from .windows import first_filling, window_capacity, window_trace
 
 __all__ = ["Coverage", "FoldPattern", "overlap_read_buffer"]
 
@@ -44,10 +44,11 @@ __all__ = ["Coverage", "FoldPattern", "overlap_read_buffer"]
 class Coverage:
     """The input elements that the windows of a raster range of output pixels cover (OS folds)."""
 
-    __slots__ = ("sp", "h", "w", "r", "s", "c", "sh", "sw", "eh", "ew", "npix", "full_cols")
+    __slots__ = ("sp", "h", "w", "r", "s", "c", "sh", "sw", "eh", "ew", "npix", "full_cols", "counted")
 
     def __init__(self, sp: Shape) -> None:
         self.sp = sp
+        self.counted: dict[tuple[int, int], int] = {}   # count's answers: sweeps ask the same ranges again
         self.h, self.w, self.r, self.s, self.c, self.sh, self.sw = sp.h, sp.w, sp.r, sp.s, sp.c, sp.sh, sp.sw
         self.eh, self.ew, self.npix = sp.eh, sp.ew, sp.npix
         self.full_cols = self._cols(0, self.ew - 1)
@@ -77,6 +78,12 @@ class Coverage:
 
     def count(self, pa: int, pb: int) -> int:
         """Distinct input elements (all channels) that pixels ``[pa, pb)`` read."""
+        got = self.counted.get((pa, pb))
+        if got is None:
+            got = self.counted[(pa, pb)] = self._count(pa, pb)
+        return got
+
+    def _count(self, pa: int, pb: int) -> int:
         if pb <= pa:
             return 0
         ew, sh, R, H = self.ew, self.sh, self.r, self.h
@@ -130,10 +137,21 @@ class Coverage:
 
     def first_cover(self, elems: np.ndarray, pmin: int | np.ndarray) -> np.ndarray:
         """For each element (address relative to the input), the first pixel ``>= pmin`` (one for all, or
-        one per element) whose window reads it, or ``npix`` where none does."""
+        one per element) whose window reads it, or ``npix`` where none does. The answer is a position's
+        (all its channels alike): with one ``pmin`` it is found once per position of the elements' span
+        where that span is shorter than the elements (a fold reads a few input rows, every channel)."""
+        pos = elems // self.c
+        if np.ndim(pmin) == 0 and pos.size > 64:
+            lo, hi = int(pos.min()), int(pos.max())
+            if hi - lo < pos.size:
+                return self.first_reader(np.arange(lo, hi + 1, dtype=np.int64), pmin)[pos - lo]
+        return self.first_reader(pos, pmin)
+
+    def first_reader(self, pos: np.ndarray, pmin: int | np.ndarray) -> np.ndarray:
+        """:meth:`first_cover` of input positions (``y * W + x``)."""
         sp = self.sp
         ew = sp.ew
-        y, x = np.divmod(elems // sp.c, sp.w)
+        y, x = np.divmod(pos, sp.w)
         oy_lo = np.maximum(0, -((sp.r - 1 - y) // sp.sh))
         oy_hi = np.minimum(sp.eh - 1, y // sp.sh)
         ox_lo = np.maximum(0, -((sp.s - 1 - x) // sp.sw))
@@ -201,23 +219,14 @@ class FoldPattern:
                            self.offset + addr_step)
 
 
-def _os_slots(w: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """An OS fold's slots in service order: ``(row in fold, window index, pixel in fold)``, skewed."""
-    return skew_slots(w, k)
-
-
-def _is_slots(rf: int, rows: int, fold_rows: int) -> Callable[[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """An IS column fold's slots in service order: ``(row from the column fold's start, window index,
-    pixel in fold)``; row fold ``fr`` preloads window indices ``fr * rows ..`` (bottom row first) over
-    ``w`` pixels."""
-
-    def slots(w: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        fr, r, c = (a.ravel() for a in np.meshgrid(np.arange(rf, dtype=np.int64), np.arange(rows, dtype=np.int64),
-                                                   np.arange(w, dtype=np.int64), indexing="ij"))
-        idx = fr * rows + rows - 1 - r
-        keep = idx < k
-        return (fr * fold_rows + r)[keep], idx[keep], c[keep]
-    return slots
+def _is_rows(rf: int, rows: int, fold_rows: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """An IS column fold's rows of demands in service order: each one's row from the column fold's
+    start and its window index; row fold ``fr`` preloads window indices ``fr * rows ..`` (bottom row
+    first), and every row holds them for all the fold's pixels, in order."""
+    fr, r = np.divmod(np.arange(rf * rows, dtype=np.int64), rows)
+    idx = fr * rows + rows - 1 - r
+    keep = idx < k
+    return (fr * fold_rows + r)[keep], idx[keep]
 
 
 _PATTERN_CACHE_BYTES = 32 * 2**20   # fold patterns kept at once (a layer has rf of them)
@@ -236,7 +245,6 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     else:   # IS: column fold fc (C pixels) reads all K window indices in its rf row folds: one "fold" here,
         # and the whole layer one sweep (the IS IFMAP is read once)
         R, rf, folds, fold_rows = cfg.array_cols, g.col_folds, g.col_folds, g.row_folds * g.fold_rows
-    slots_of = _os_slots if cfg.dataflow is Dataflow.OS else _is_slots(g.row_folds, cfg.array_rows, g.fold_rows)
     cap = window_capacity(kb)
     cov = Coverage(sp)
     # a demand (pixel p, window index k) reads corner[p] + offset[k] where the window holds it
@@ -247,7 +255,8 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     kc = rem // sp.c
     offset = (kr * sp.w + kc) * sp.c + rem % sp.c
     cut = (room_r < sp.r) | (room_c < sp.s)          # pixels whose window runs past the input
-    slots: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+    is_flow = cfg.dataflow is Dataflow.IS
+    slots: dict[int, tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]] = {}
     mark = np.zeros(0, dtype=np.int64)
     pats: dict[tuple[int, int], FoldPattern] = {}
     held_bytes = 0
@@ -284,15 +293,25 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
         p0 = fr * R
         w = min(R, P - p0)
         if w not in slots:
-            d, a, c = slots_of(w, K)
-            slots[w] = (d, c, offset[a], kr[a], kc[a])
-        d, c, off, krs, kcs = slots[w]
-        p = c + p0
-        addr = corner[p] + off
-        rel = d
-        if cut[p0:p0 + w].any():
-            keep = (krs < room_r[p]) & (kcs < room_c[p])
-            rel, addr = rel[keep], addr[keep]
+            if is_flow:   # rows of window indices, each over the fold's w pixels: built as a grid
+                d, a = _is_rows(g.row_folds, cfg.array_rows, g.fold_rows, K)
+                slots[w] = (np.repeat(d, w), None, offset[a][:, None], kr[a][:, None], kc[a][:, None])
+            else:         # OS: skewed over the fold's pixels
+                d, a, cols = skew_slots(w, K)
+                slots[w] = (d, cols, offset[a], kr[a], kc[a])
+        rel, c, off, krs, kcs = slots[w]
+        if c is None:
+            q = slice(p0, p0 + w)
+            addr = (off + corner[q]).ravel()
+            if cut[q].any():
+                keep = ((krs < room_r[q]) & (kcs < room_c[q])).ravel()
+                rel, addr = rel[keep], addr[keep]
+        else:
+            p = c + p0
+            addr = corner[p] + off
+            if cut[p0:p0 + w].any():
+                keep = (krs < room_r[p]) & (kcs < room_c[p])
+                rel, addr = rel[keep], addr[keep]
         idx = np.arange(addr.size, dtype=np.int64)
         lo = int(addr.min()) if addr.size else 0
         loc = addr - lo                                  # a fold reads a few input rows: a small table
@@ -322,6 +341,8 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     total = cov.count(0, P)
     if total < cap:
         return window_trace(kb, 0, total, -1, first_row, last_row, shift_at)
+    per_fold = max(1, total // rf)   # new addresses a whole fold of a sweep brings, on average
+    fill_span = -1   # whole folds the last window that filled in its sweep spanned (-1: none yet)
 
     size = sp.h * sp.w * sp.c
     seen = np.zeros(size, dtype=bool)
@@ -394,14 +415,9 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             """Distinct addresses of the window after whole folds fr0 .. fr of this sweep."""
             return cov.count(pa, pix(fr + 1)) + n_tail - int(cum[fr - fr0])
 
-        lo_fr, hi_fr = fr0, rf - 1
-        if held(hi_fr) >= cap:
-            while lo_fr < hi_fr:   # the first fold in which the window fills
-                mid = (lo_fr + hi_fr) // 2
-                if held(mid) >= cap:
-                    hi_fr = mid
-                else:
-                    lo_fr = mid + 1
+        if held(rf - 1) >= cap:   # the first fold in which the window fills
+            lo_fr = first_filling(held, fr0, rf - 1, cap, fr0 + (fill_span if fill_span >= 0 else (cap - tail.size) // per_fold))
+            fill_span = lo_fr - fr0
             seen[tail] = True   # seen was emptied when the last window closed
             cov.fill(grid3, pa, pix(lo_fr))
             count = held(lo_fr - 1) if lo_fr > fr0 else int(tail.size)

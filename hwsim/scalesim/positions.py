@@ -19,8 +19,9 @@ most once in a fold; :mod:`.overlap` takes the other layers. Exactness is tested
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -30,9 +31,9 @@ from .folds import fold_grid
 from .overlap import Coverage
 from .report import ReadBuffer
 from .topology import Shape
-from .windows import window_capacity, window_trace
+from .windows import first_filling, window_capacity, window_trace
 
-__all__ = ["FoldPositions", "fold_positions", "nth_new_demand", "position_read_buffer"]
+__all__ = ["FoldPositions", "FoldTable", "fold_positions", "nth_new_demand", "nth_new_slot", "position_read_buffer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +42,10 @@ class FoldPositions:
     diagonal ``e`` and array column ``c_first``, its last demand of channel 0 at diagonal ``last`` and
     column ``c_last`` (channel ``ch`` ``ch`` diagonals later), ``again``, the row fold of the next fold's
     sweep that reads it again (the number of row folds: none), ``prev``, the last pixel before the fold
-    that reads it (-1: none), ``final``, the last pixel of the layer that reads it, and ``d_last``, the
-    fold's last diagonal."""
+    that reads it (-1: none), ``final``, the last pixel of the layer that reads it, ``d_last``, the
+    fold's last diagonal, ``e_hist``, the positions whose first demand lies on each diagonal
+    (``d_last + 2`` of them: :func:`nth_new_demand`'s start, the same for every window the fold closes),
+    and ``span``, its lowest and highest position (none: empty)."""
 
     pos: np.ndarray
     e: np.ndarray
@@ -53,6 +56,8 @@ class FoldPositions:
     prev: np.ndarray
     final: np.ndarray
     d_last: int
+    e_hist: np.ndarray
+    span: tuple[int, int] | tuple[()]
 
 
 def readers(sp: Shape, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -75,7 +80,47 @@ def last_reader_below(sp: Shape, pos: np.ndarray, pb: np.ndarray) -> np.ndarray:
     return np.where((pb > 0) & (ox_lo <= ox_hi) & (oy_lo <= oy_hi), out, -1)
 
 
-def fold_positions(sp: Shape, rows: int) -> list[FoldPositions]:
+class FoldTable(Sequence[FoldPositions]):
+    """Every OS row fold's :class:`FoldPositions`, kept as arrays over all folds (fold ``f``'s positions
+    are ``bounds[f] .. bounds[f + 1] - 1``) and cut into a fold's record only where a window reads it
+    (a layer has hundreds of folds; a few dozen are fed)."""
+
+    __slots__ = ("arrays", "bounds", "sizes", "c", "made")
+
+    def __init__(self, arrays: tuple[np.ndarray, ...], bounds: np.ndarray, c: int) -> None:
+        self.arrays = arrays   # pos, e, c_first, last, c_last, again, prev, final: all folds at once
+        self.bounds = bounds
+        self.sizes = np.diff(bounds)
+        self.c = c
+        self.made: dict[int, FoldPositions] = {}
+
+    def __len__(self) -> int:
+        return self.sizes.size
+
+    @overload
+    def __getitem__(self, f: int) -> FoldPositions: ...
+    @overload
+    def __getitem__(self, f: slice) -> list[FoldPositions]: ...
+
+    def __getitem__(self, f: int | slice) -> FoldPositions | list[FoldPositions]:
+        if isinstance(f, slice):
+            return [self[i] for i in range(*f.indices(len(self)))]
+        if f < 0:
+            f += len(self)
+        if not 0 <= f < len(self):
+            raise IndexError(f)
+        got = self.made.get(f)
+        if got is None:
+            a, b = int(self.bounds[f]), int(self.bounds[f + 1])
+            pos, e, c_first, last, c_last, again, prev, final = (x[a:b] for x in self.arrays)
+            d_last = int(last.max()) + self.c - 1 if b > a else -1
+            got = self.made[f] = FoldPositions(pos, e, c_first, last, c_last, again, prev, final, d_last,
+                                               np.bincount(e, minlength=d_last + 2),
+                                               (int(pos[0]), int(pos[-1])) if b > a else ())
+        return got
+
+
+def fold_positions(sp: Shape, rows: int) -> FoldTable:
     """Every OS row fold's positions (folds of ``rows <= C`` pixels), with their first and last readers
     (module docstring), found for all folds at once; a window cut by the input's edge reads only what
     lies inside."""
@@ -97,19 +142,14 @@ def fold_positions(sp: Shape, rows: int) -> list[FoldPositions]:
     last = kpos[tail] * C + col[tail]
     n_folds = -(-P // rows)
     f_of = fold[head]
-    bounds = np.searchsorted(f_of, np.arange(n_folds + 1)).tolist()
+    bounds = np.searchsorted(f_of, np.arange(n_folds + 1))
     pos, c_first, c_last = u[head], col[head], col[tail]
     pa_next = np.where(f_of + 1 < n_folds, (f_of + 1) * rows, 0)   # the next fold's first pixel (a sweep wraps)
-    nxt = Coverage(sp).first_cover(pos * C, pa_next)
+    nxt = Coverage(sp).first_reader(pos, pa_next)
     again = np.where(nxt < P, nxt // rows, n_folds)
     prev = last_reader_below(sp, pos, f_of * rows)
     final = last_reader_below(sp, pos, np.full(pos.size, P, dtype=np.int64))
-    out = []
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        d_last = int((last[a:b] + C - 1).max()) if b > a else -1
-        out.append(FoldPositions(pos[a:b], e[a:b], c_first[a:b], last[a:b], c_last[a:b], again[a:b], prev[a:b],
-                                 final[a:b], d_last))
-    return out
+    return FoldTable((pos, e, c_first, last, c_last, again, prev, final), bounds, C)
 
 
 def nth_new_demand(e: np.ndarray, n_new: np.ndarray, c_first: np.ndarray, need: int) -> tuple[int, int]:
@@ -117,12 +157,18 @@ def nth_new_demand(e: np.ndarray, n_new: np.ndarray, c_first: np.ndarray, need: 
     channels ``0 .. n_new[i] - 1`` new, channel ``ch`` at diagonal ``e[i] + ch`` and column ``c_first[i]``
     (``1 <= need <=`` their sum). Each position adds one demand to each diagonal of ``[e, e + n_new)``:
     the demands per diagonal are a running sum of those runs' starts and ends, and the demands up to a
-    diagonal a running sum of that."""
+    diagonal a running sum of that (:func:`nth_new_slot` on it)."""
     ends = e + n_new
     size = int(ends.max()) + 1
-    per_diag = np.cumsum(np.bincount(e, minlength=size) - np.bincount(ends, minlength=size))
-    upto = np.cumsum(per_diag)
-    d = int(np.searchsorted(upto, need))             # the first diagonal by which ``need`` are new
+    upto = (np.bincount(e, minlength=size) - np.bincount(ends, minlength=size)).cumsum().cumsum()
+    return nth_new_slot(upto, e, ends, c_first, need)
+
+
+def nth_new_slot(upto: np.ndarray, e: np.ndarray, ends: np.ndarray, c_first: np.ndarray, need: int) -> tuple[int, int]:
+    """:func:`nth_new_demand` from ``upto``, the new demands up to each diagonal, and each position's
+    run of diagonals ``[e, ends)``: the first diagonal by which ``need`` are new, and the column of the
+    one there (a diagonal serves its demands by column)."""
+    d = int(upto.searchsorted(need))
     below = int(upto[d - 1]) if d else 0
     cols = np.sort(c_first[(e <= d) & (d < ends)])
     return d, int(cols[need - below - 1])
@@ -140,19 +186,19 @@ def position_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     P, C, W = sp.npix, sp.c, sp.w
     cap = window_capacity(kb)
 
-    def pix(fr: int) -> int:
-        return min(fr * R, P)
-
+    starts = [min(fr * R, P) for fr in range(rf + 1)]   # each row fold's first pixel (rf: past the last)
     pats = fold_positions(sp, R)
-    if max(p.pos.size for p in pats) * C >= cap:
+    if int(pats.sizes.max()) * C >= cap:
         return None
     cov = Coverage(sp)
-    reading = [fr for fr in range(rf) if pats[fr].pos.size]
+    last_reading = int(np.flatnonzero(pats.sizes)[-1])
     first_row = 0                                     # pixel 0 demands window index 0 first
-    last_row = (folds - rf + reading[-1]) * fold_rows + pats[reading[-1]].d_last
+    last_row = (folds - rf + last_reading) * fold_rows + pats[last_reading].d_last
     total = cov.count(0, P)
     if total < cap:
         return window_trace(kb, 0, total, -1, first_row, last_row, shift_at)
+    per_fold = max(1, total // rf)   # new addresses a whole fold brings, on average
+    fill_span = -1   # whole folds the last window that filled in its sweep spanned (-1: none yet)
 
     # the open window: the tail of the fold that closed the last one (channels [th, C) of its positions),
     # and every channel that pixels [lo_pix, the fed fold) read (with ``wrap``: [lo_pix, P), then [0, ..))
@@ -160,25 +206,43 @@ def position_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     lo_pix, wrap = 0, False
     closes, last_close_row, count = 0, -1, 0
     tail_pos = tail_th = again = np.zeros(0, dtype=np.int64)
+    tail_span = (0, -1)   # the tail's lowest and highest position
+    # a fold fed while the tail holds none of its positions brings all channels of each position the
+    # window does not cover: its new channels and their running count per diagonal depend only on
+    # where the window opened, found once per (fold, lo_pix, wrap) (sweeps feed the same ones again)
+    plain: dict[tuple[int, int, bool], tuple[np.ndarray, int, np.ndarray | None]] = {}
 
     def feed(f: int) -> tuple[int, int] | None:
         """Fold ``f`` against the open window: the slot of the demand that closes it (the window that
         opens after it holds the fold's tail), or None (the fold joins the window)."""
-        nonlocal count, closes, last_close_row, tail_pos, tail_th, again
+        nonlocal count, closes, last_close_row, tail_pos, tail_th, again, tail_span
         pt = pats[f % rf]
-        covered = (pt.prev >= 0) | (pt.final >= lo_pix) if wrap else pt.prev >= lo_pix
-        n_new = np.where(covered, 0, th[pt.pos])
-        tot = int(n_new.sum())
+        key = (f % rf, lo_pix, wrap)
+        got = plain.get(key)
+        apart = not pt.span or tail_span[1] < pt.span[0] or tail_span[0] > pt.span[1]
+        if got is None or not apart:
+            covered = (pt.prev >= 0) | (pt.final >= lo_pix) if wrap else pt.prev >= lo_pix
+            n_new = np.where(covered, 0, th[pt.pos])
+            got = (n_new, int(n_new.sum()), None)
+            if apart:
+                plain[key] = got
+        n_new, tot, upto = got
         if count + tot < cap:
             count += tot
             return None
-        d, c = nth_new_demand(pt.e, n_new, pt.c_first, cap - count)
+        ends = pt.e + n_new
+        if upto is None:
+            upto = (pt.e_hist - np.bincount(ends, minlength=pt.e_hist.size)).cumsum().cumsum()
+            if apart:
+                plain[key] = (n_new, tot, upto)
+        d, c = nth_new_slot(upto, pt.e, ends, pt.c_first, cap - count)
         closes += 1
         last_close_row = f * fold_rows + d
         th[tail_pos] = C
         keep_th = np.minimum(np.maximum(d - pt.last + (pt.c_last <= c), 0), C)   # channels demanded after (d, c)
         keep = keep_th < C
         tail_pos, tail_th, again = pt.pos[keep], keep_th[keep], pt.again[keep]
+        tail_span = (int(tail_pos[0]), int(tail_pos[-1])) if tail_pos.size else (0, -1)
         count = int((C - tail_th).sum())
         return d, c
 
@@ -187,24 +251,20 @@ def position_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     while f < folds:
         sweep_end = (f // rf + 1) * rf
         fr0 = f % rf
-        pa = pix(fr0)
+        pa = starts[fr0]
         weight = C - tail_th
         n_tail = int(weight.sum())
-        cum = (np.cumsum(np.bincount(again - fr0, weights=weight, minlength=rf - fr0 + 1)).astype(np.int64)
-               if tail_pos.size else np.zeros(rf + 1, dtype=np.int64))
+        # cum[fr]: tail addresses read again by row folds fr0 .. fr (the tail's are read again at fr0 or later)
+        cum = (np.bincount(again, weights=weight, minlength=rf + 1).cumsum().astype(np.int64).tolist()
+               if tail_pos.size else [0] * (rf + 1))
 
-        def held(fr: int, pa: int = pa, cum: np.ndarray = cum, fr0: int = fr0, n_tail: int = n_tail) -> int:
+        def held(fr: int, pa: int = pa, cum: list[int] = cum, n_tail: int = n_tail) -> int:
             """Addresses in the window after whole folds fr0 .. fr of this sweep."""
-            return cov.count(pa, pix(fr + 1)) + n_tail - int(cum[fr - fr0])
+            return cov.count(pa, starts[fr + 1]) + n_tail - cum[fr]
 
-        if held(rf - 1) >= cap:
-            lo_fr, hi_fr = fr0, rf - 1
-            while lo_fr < hi_fr:   # the first fold in which the window fills
-                mid = (lo_fr + hi_fr) // 2
-                if held(mid) >= cap:
-                    hi_fr = mid
-                else:
-                    lo_fr = mid + 1
+        if held(rf - 1) >= cap:   # the first fold in which the window fills
+            lo_fr = first_filling(held, fr0, rf - 1, cap, fr0 + (fill_span if fill_span >= 0 else (cap - n_tail) // per_fold))
+            fill_span = lo_fr - fr0
             th[tail_pos] = tail_th
             lo_pix, wrap = pa, False
             count = held(lo_fr - 1) if lo_fr > fr0 else n_tail
@@ -218,10 +278,10 @@ def position_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             lo_pix, wrap = pa, True
             floor_row = min(cov.min_row(pa), int(tail_pos.min()) // W if tail_pos.size else sp.h)
             fr1 = 0   # whole folds of the next sweep, counted while they read rows above the window's
-            while fr1 < rf and cov.max_row(pix(fr1 + 1)) < floor_row and count + cov.count(0, pix(fr1 + 1)) < cap:
+            while fr1 < rf and cov.max_row(starts[fr1 + 1]) < floor_row and count + cov.count(0, starts[fr1 + 1]) < cap:
                 fr1 += 1
-            if fr1 < rf and cov.max_row(pix(fr1 + 1)) < floor_row:
-                count += cov.count(0, pix(fr1))
+            if fr1 < rf and cov.max_row(starts[fr1 + 1]) < floor_row:
+                count += cov.count(0, starts[fr1])
                 f += fr1
         slot = None
         while f < folds:   # feed folds until one closes a window

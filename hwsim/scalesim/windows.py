@@ -16,7 +16,7 @@ from collections.abc import Callable
 from .config import READ_BACKING_BW_CALC, READ_LATENCY_CYCLES, SETS_PER_BUFFER
 from .report import ReadBuffer
 
-__all__ = ["window_capacity", "window_trace", "group_windows"]
+__all__ = ["window_capacity", "window_trace", "group_windows", "first_filling"]
 
 
 def window_capacity(kb: int) -> int:
@@ -71,3 +71,38 @@ def group_windows(groups: list[tuple[int, int]], cap: int) -> tuple[int, int, in
             cnt = min(size, size * times - (cap - cnt))
         g0 += size * times
     return closes, cnt, last
+
+
+def first_filling(held: Callable[[int], int], lo: int, hi: int, cap: int, guess: int) -> int:
+    """The first fold ``f`` of ``lo .. hi`` after which a window holds ``cap`` addresses (``held(f)``,
+    nondecreasing, reaches ``cap`` at ``hi``), looked for from ``guess`` outward in doubling steps, then
+    by bisection: whole folds bring about as many new addresses each, so a guess from that rate is
+    usually a fold or two off (two or three calls of ``held`` where bisection makes ``log2(hi - lo)``)."""
+    g = min(max(guess, lo), hi)
+    step = 1
+    if held(g) >= cap:   # the answer is at or below g
+        hi = g
+        while hi > lo:
+            probe = max(lo, hi - step)
+            if held(probe) >= cap:
+                hi = probe
+                step *= 2
+            else:
+                lo = probe + 1
+                break
+    else:                # above g
+        lo = g + 1
+        while lo < hi:
+            probe = min(hi, lo + step - 1)
+            if held(probe) >= cap:
+                hi = probe
+                break
+            lo = probe + 1
+            step *= 2
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if held(mid) >= cap:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo

@@ -55,6 +55,7 @@ from hwsim.scalesim import (
     simulate_topology,
 )
 from hwsim.scalesim.simulate import simulate_user_fed
+from sims.allocator import ALLOCATOR_ENV, MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES, tune_allocator
 from sims.bench.doc import replace_section
 from sims.bench.scalesim_files import config_text, topology_row
 
@@ -164,7 +165,7 @@ def run_scalesim(topo_text: str, work: Path, config: ScaleSimConfig = CFG) -> tu
     cfg, topo = work / "arch.cfg", work / "topo.csv"
     cfg.write_text(scalesim_config_text(config))
     topo.write_text(topo_text)
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1", **ALLOCATOR_ENV)
     done = subprocess.run([str(SCALESIM_PY), str(REPO / "sims" / "scalesim_ref.py"), "-c", str(cfg), "-t", str(topo),
                            "-o", str(work / "ref")], capture_output=True, text=True, env=env, check=True)
     info = json.loads(done.stdout.strip().splitlines()[-1])
@@ -225,7 +226,7 @@ def measure(flow: hwsim.Dataflow, chosen: list[tuple[Layer, list[str]]], work: P
             with log.open("a") as fh:
                 fh.write(json.dumps({"mode": "user" if user else "calc", "dataflow": flow.value, "layer": la.name, "cycles": rep.total_cycles,
                                      "scalesim_s": ss_s, "ours_s": t_ours, "peak_mb": peak,
-                                     "load": os.getloadavg()[0],
+                                     "load": os.getloadavg()[0], "heap": ALLOCATOR_ENV,
                                      "ref": {name: (ref_dir / name).read_text() for name in REPORT_FILES}}) + "\n")
     return rows, t_ref
 
@@ -310,8 +311,9 @@ def from_log(paths: list[Path], user: bool = False, again: bool = False, write: 
                    + f"; SCALE-Sim's layers ran under load averages of {min(ss_loads):.1f}-{max(ss_loads):.1f}, "
                    "ours under the load given at the end, so where that is lower the ratios favour ours"
                    if again else "") + " (")
+        heap = all(e.get("heap") == ALLOCATOR_ENV for e in mine)   # SCALE-Sim ran under the setting
         section = flow_section(flow, rows, len(chosen), n_layers, sum(r[3] for r in rows),
-                               mine[-1]["load"], "the sum of its layers' times", user, missing).replace(
+                               mine[-1]["load"], "the sum of its layers' times", user, missing, heap).replace(
             "one run (", note, 1)
         print(section)
         if write:
@@ -335,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="SCALE-Sim's InterfaceBandwidth: CALC (default) or USER (10 words per cycle; no GEMM)")
     args = ap.parse_args(argv)
     user = args.mode == "user"
+    tune_allocator()   # as the hwsim command does; SCALE-Sim's process gets the same (run_scalesim)
     if args.from_log is not None:
         from_log(args.from_log, user, args.retime, not args.no_doc)
         return 0
@@ -371,9 +374,10 @@ def section_name(flow: hwsim.Dataflow, user: bool) -> str:
 
 
 def flow_section(flow: hwsim.Dataflow, rows: list[Row], n_shapes: int, n_layers: int, t_ref: float, load: float,
-                 ref_label: str, user: bool = False, missing: list[list[str]] | None = None) -> str:
+                 ref_label: str, user: bool = False, missing: list[list[str]] | None = None, heap: bool = True) -> str:
     """The section of one dataflow's side-by-side table; ``missing``: the shapes (their layers' names) a
-    run cut short did not reach, named in the text."""
+    run cut short did not reach, named in the text; ``heap``: whether SCALE-Sim ran under the heap
+    setting ours runs under (runs logged before it was made did not)."""
     missing = missing or []
     mode = ("USER mode (`InterfaceBandwidth: USER`: the OFMAP buffer drains and both read buffers prefetch "
             f"at {USER_BANDWIDTH} words per cycle, stalling the array; *cycles* include the stalls)"
@@ -395,7 +399,11 @@ def flow_section(flow: hwsim.Dataflow, rows: list[Row], n_shapes: int, n_layers:
         + f", 16x16 {flow.value.upper()} array, 64 kB buffers, {mode}. "
         "*SCALE-Sim*: its own wall time for the layer (`sims/scalesim_ref.py`, reports excluded; "
         f"{ref_label} {t_ref:.0f} s). *ours*: `hwsim.scalesim.simulate_layer`, every number of the three reports, best of 7 "
-        "(*peak*: the most memory it holds at once, by `tracemalloc`). Every column of the three report files "
+        "(*peak*: the most memory it holds at once, by `tracemalloc`). "
+        + ("Both processes run" if heap else "Ours runs (SCALE-Sim's process did not, in this log)")
+        + f" with the heap setting of `sims/allocator.py` (glibc keeps up to {TRIM_THRESHOLD_BYTES // 2**20} MB "
+        f"of freed heap and serves blocks below {MMAP_THRESHOLD_BYTES // 2**20} MB from it), as the `hwsim` "
+        "command does. Every column of the three report files "
         "was checked equal to SCALE-Sim's before timing. SCALE-Sim's time per simulated cycle "
         f"(*SCALE-Sim / cycle*) ranged over {min(r[3] / r[2] for r in rows) * 1e6:.0f}–"
         f"{max(r[3] / r[2] for r in rows) * 1e6:.0f} us here; on a machine with other jobs it grows with "

@@ -51,6 +51,10 @@ def test_coverage_counts_fills_and_first_readers_equal_enumeration(sp: Shape, da
     read = np.array([e for e, rd in enumerate(who) if rd], dtype=np.int64)
     want = [min((q for q in who[e] if q >= pa), default=sp.npix) for e in read.tolist()]
     assert cov.first_cover(read, pa).tolist() == want
+    # any elements in any order, a few or many (found once per position of their span, or each)
+    pick = np.array(data.draw(st.lists(st.sampled_from(range(read.size)), min_size=1, max_size=300)), dtype=np.int64)
+    assert cov.first_cover(read[pick], pa).tolist() == [want[i] for i in pick.tolist()]
+    assert cov.first_cover(read[pick], np.full(pick.size, pa)).tolist() == [want[i] for i in pick.tolist()]
 
 
 @st.composite
