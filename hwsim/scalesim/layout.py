@@ -178,10 +178,11 @@ def ofmap_layout(sp: Shape, cfg: ScaleSimConfig) -> Layout:
         return product_layout(fold_rows, fold, rf, cf, R, P - (rf - 1) * R, C, M - (cf - 1) * C)
     n_c = M if cfg.dataflow is Dataflow.WS else P   # fold: T steps x the column fold's filters / pixels
 
-    by_col = [Fold(2 * R - 1, w, T, w * T) for w in (extent(n_c, C, fc) for fc in range(cf))]   # (looked up twice a drain)
+    # every column fold is C wide but the last: two kinds of fold, built once (looked up twice a drain)
+    wide, last = (Fold(2 * R - 1, w, T, w * T) for w in (C, extent(n_c, C, cf - 1)))
 
     def fold_t(f: int) -> Fold:
-        return by_col[f // rf]
+        return last if f // rf == cf - 1 else wide
     return product_layout(fold_rows, fold_t, rf, cf, 1, 1, C * T, (n_c - (cf - 1) * C) * T)
 
 

@@ -17,7 +17,7 @@ from .replay import Stream
 from .report import OfmapDram
 from .user import Prefetches, read_stall
 
-__all__ = ["Timeline", "LineQueue", "ReadBuffers", "run_stream", "Stalls", "run_layout", "PROGRESS_DRAINS"]
+__all__ = ["Timeline", "LineQueue", "ReadBuffers", "run_stream", "Stalls", "FoldPeriods", "run_layout", "PROGRESS_DRAINS"]
 
 PROGRESS_DRAINS = 2048   # drains between two progress reports of run_layout
 
@@ -205,6 +205,89 @@ class Stalls:
         return row + self.shift_at(row)
 
 
+class FoldPeriods:
+    """Whole periods of the CALC-mode drain loop, skipped, on a layout of many small folds (an IS or WS
+    layer of many row folds, each a fraction of a drain). The row folds of a column fold, all but its
+    last, are alike, so the loop's state taken relative to the fold its next demand lies in (where in
+    the fold, the drain's end, what the queue holds and has drained) recurs after a few folds; once it
+    recurs with no stall between, every later period up to near the column fold's end repeats the same
+    drains and is applied at once. ``ahead`` folds are kept clear of the end: as far as an iteration
+    looks (the demand that would fill the buffer, the rows a drain spans). A column fold where no
+    period shows within ``TRIES`` visits is not looked at again."""
+
+    TRIES = 24
+
+    __slots__ = ("out", "rf", "ahead", "marks", "column", "tries")
+
+    def __init__(self, out: Layout, rf: int, ahead: int) -> None:
+        self.out, self.rf, self.ahead = out, rf, ahead
+        self.marks: dict[tuple[object, ...], tuple[int, ...]] = {}
+        self.column, self.tries = -1, 0
+
+    @classmethod
+    def of(cls, out: Layout, total: int, drain: int, lines_per_drain: int, bw: int) -> FoldPeriods | None:
+        """The skipper for ``out``, or None where its column folds are too short for a period to show
+        and repeat: a drain of ``drain`` words comes back to the same place of a fold of ``n`` demands
+        after about ``drain / gcd(drain, n)`` folds, and a few such periods must fit."""
+        if out.prod is None:
+            return None
+        rf = out.prod[0]
+        n_f = out.start(1) - out.start(0)
+        if n_f <= 0:
+            return None
+        reach = total + 2 * (lines_per_drain + 1) * bw
+        ahead = -(-reach // n_f) + -(-(lines_per_drain + 1) // out.fold_rows) + 2
+        if rf < ahead + 6 * (drain // math.gcd(drain, n_f)):   # room for a few periods past the first
+            return None
+        return cls(out, rf, ahead)
+
+    def visit(self, j0: int, drain_end: int, late: int, q: LineQueue, n_stalls: int,
+              tick: int) -> tuple[int, int, int] | None:
+        """At the top of an iteration: None (go on), or ``(j0, drain_end, tick)`` after whole periods
+        were skipped (``q`` moved on with them)."""
+        out, rf = self.out, self.rf
+        f, i = out.locate(j0)
+        fc = f // rf
+        if fc != self.column:
+            self.column, self.tries = fc, 0
+            self.marks.clear()
+        if self.tries >= self.TRIES or f % rf >= rf - 1:
+            return None
+        self.tries += 1
+        k = max(bisect.bisect_right(q.first_line, q.pointer) - 1, 0)
+        if len(q.first_line) - k > 8:   # many segments not drained yet: not a steady state
+            return None
+        base_j, base_r = j0 - i, f * out.fold_rows
+        pend = tuple((q.first_line[x] - q.pointer, q.full[x], q.rem[x]) for x in range(k, len(q.first_line)))
+        key = (i, drain_end - late - base_r, q.drained - base_j, q.n_lines - q.pointer, q.start - base_j, pend)
+        now = (f, j0, drain_end, q.drained, q.writes, q.pointer, q.n_lines, len(q.first_line), tick, q.last_end,
+               late, n_stalls)
+        before = self.marks.get(key)
+        self.marks[key] = now
+        if before is None or before[10:] != now[10:]:   # a stall between: not a period
+            return None
+        per = f - before[0]
+        last = fc * rf + rf - 2                       # the column fold's last fold alike the others
+        m = (last - self.ahead - f) // per if per > 0 else 0
+        if m < 1 or out.fold(f) != out.fold(before[0]) or out.fold(f) != out.fold(last):
+            return None
+        d = [a - b for a, b in zip(now, before, strict=True)]   # one period's change of each
+        fl, full, rem = q.first_line[before[7]:], q.full[before[7]:], q.rem[before[7]:]
+        for r in range(1, m + 1):   # the segments the skipped periods close, each moved on by the lines before it
+            q.first_line.extend(x + r * d[6] for x in fl)
+            q.full.extend(full)
+            q.rem.extend(rem)
+        q.drained += m * d[3]
+        q.writes += m * d[4]
+        q.pointer += m * d[5]
+        q.n_lines += m * d[6]
+        q.start += m * d[1]
+        q.last_end += m * d[9]
+        self.marks.clear()
+        self.tries = self.TRIES   # the rest of the column fold is too short for another period
+        return j0 + m * d[1], drain_end + m * d[2], tick + m * d[8]
+
+
 def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[float], None] | None = None,
                reads: tuple[Prefetches, ...] = ()) -> Stalls:
     """:func:`run_stream` on a layout instead of a stream: the same drains and stalls, found with a
@@ -235,6 +318,7 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
     tick = 0
     r0 = -1   # the row of demand j0, found once per j0
     known: dict[int, int] = {}   # demand -> row, for the demands looked up since j0 last moved
+    periods = None if reads else FoldPeriods.of(out, total, drain, lines_per_drain, bw)   # CALC mode only
 
     def row_of(j: int) -> int:
         r = known.get(j)
@@ -287,6 +371,11 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
                 while h < len(pend_rows) and pend_rows[h] < r0:
                     late += pend_cum[h + 1] - pend_cum[h]
                     h += 1
+            if periods is not None:
+                moved = periods.visit(j0, drain_end, late, queue, len(rows), tick)
+                if moved is not None:
+                    j0, drain_end, tick = moved
+                    continue
             ja = first_at(drain_end)
             jb = drain + queue.drained   # demand whose store makes occupancy exceed ``drain``
             jfull = total + queue.drained - 1   # demand whose store leaves no free space
