@@ -36,7 +36,7 @@ from .folds import fold_grid
 from .replay import skew_slots
 from .report import ReadBuffer
 from .topology import Shape
-from .windows import first_filling, window_capacity, window_trace
+from .windows import FillSearch, window_capacity, window_trace
 
 __all__ = ["Coverage", "FoldPattern", "overlap_read_buffer"]
 
@@ -341,8 +341,7 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     total = cov.count(0, P)
     if total < cap:
         return window_trace(kb, 0, total, -1, first_row, last_row, shift_at)
-    per_fold = max(1, total // rf)   # new addresses a whole fold of a sweep brings, on average
-    fill_span = -1   # whole folds the last window that filled in its sweep spanned (-1: none yet)
+    fill_search = FillSearch(total, rf)   # the fold in which each window fills
 
     size = sp.h * sp.w * sp.c
     seen = np.zeros(size, dtype=bool)
@@ -416,8 +415,7 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             return cov.count(pa, pix(fr + 1)) + n_tail - int(cum[fr - fr0])
 
         if held(rf - 1) >= cap:   # the first fold in which the window fills
-            lo_fr = first_filling(held, fr0, rf - 1, cap, fr0 + (fill_span if fill_span >= 0 else (cap - tail.size) // per_fold))
-            fill_span = lo_fr - fr0
+            lo_fr = fill_search(held, fr0, rf - 1, cap, tail.size)
             seen[tail] = True   # seen was emptied when the last window closed
             cov.fill(grid3, pa, pix(lo_fr))
             count = held(lo_fr - 1) if lo_fr > fr0 else int(tail.size)

@@ -31,9 +31,9 @@ from .folds import fold_grid
 from .overlap import Coverage
 from .report import ReadBuffer
 from .topology import Shape
-from .windows import first_filling, window_capacity, window_trace
+from .windows import FillSearch, window_capacity, window_trace
 
-__all__ = ["FoldPositions", "FoldTable", "fold_positions", "nth_new_demand", "nth_new_slot", "position_read_buffer"]
+__all__ = ["FoldPositions", "FoldTable", "fold_positions", "nth_new_demand", "new_upto", "nth_new_slot", "position_read_buffer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,9 +159,13 @@ def nth_new_demand(e: np.ndarray, n_new: np.ndarray, c_first: np.ndarray, need: 
     the demands per diagonal are a running sum of those runs' starts and ends, and the demands up to a
     diagonal a running sum of that (:func:`nth_new_slot` on it)."""
     ends = e + n_new
-    size = int(ends.max()) + 1
-    upto = (np.bincount(e, minlength=size) - np.bincount(ends, minlength=size)).cumsum().cumsum()
-    return nth_new_slot(upto, e, ends, c_first, need)
+    return nth_new_slot(new_upto(np.bincount(e, minlength=int(ends.max()) + 1), ends), e, ends, c_first, need)
+
+
+def new_upto(e_hist: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The new demands up to each diagonal: the runs starting there (``e_hist``, counted per diagonal,
+    past every run's end) less those ending there, summed twice."""
+    return (e_hist - np.bincount(ends, minlength=e_hist.size)).cumsum().cumsum()
 
 
 def nth_new_slot(upto: np.ndarray, e: np.ndarray, ends: np.ndarray, c_first: np.ndarray, need: int) -> tuple[int, int]:
@@ -197,8 +201,7 @@ def position_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     total = cov.count(0, P)
     if total < cap:
         return window_trace(kb, 0, total, -1, first_row, last_row, shift_at)
-    per_fold = max(1, total // rf)   # new addresses a whole fold brings, on average
-    fill_span = -1   # whole folds the last window that filled in its sweep spanned (-1: none yet)
+    fill_search = FillSearch(total, rf)   # the fold in which each window fills
 
     # the open window: the tail of the fold that closed the last one (channels [th, C) of its positions),
     # and every channel that pixels [lo_pix, the fed fold) read (with ``wrap``: [lo_pix, P), then [0, ..))
@@ -232,7 +235,7 @@ def position_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             return None
         ends = pt.e + n_new
         if upto is None:
-            upto = (pt.e_hist - np.bincount(ends, minlength=pt.e_hist.size)).cumsum().cumsum()
+            upto = new_upto(pt.e_hist, ends)
             if apart:
                 plain[key] = (n_new, tot, upto)
         d, c = nth_new_slot(upto, pt.e, ends, pt.c_first, cap - count)
@@ -263,8 +266,7 @@ def position_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             return cov.count(pa, starts[fr + 1]) + n_tail - cum[fr]
 
         if held(rf - 1) >= cap:   # the first fold in which the window fills
-            lo_fr = first_filling(held, fr0, rf - 1, cap, fr0 + (fill_span if fill_span >= 0 else (cap - n_tail) // per_fold))
-            fill_span = lo_fr - fr0
+            lo_fr = fill_search(held, fr0, rf - 1, cap, n_tail)
             th[tail_pos] = tail_th
             lo_pix, wrap = pa, False
             count = held(lo_fr - 1) if lo_fr > fr0 else n_tail

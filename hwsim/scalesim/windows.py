@@ -16,7 +16,7 @@ from collections.abc import Callable
 from .config import READ_BACKING_BW_CALC, READ_LATENCY_CYCLES, SETS_PER_BUFFER
 from .report import ReadBuffer
 
-__all__ = ["window_capacity", "window_trace", "group_windows", "first_filling"]
+__all__ = ["window_capacity", "window_trace", "group_windows", "first_filling", "FillSearch"]
 
 
 def window_capacity(kb: int) -> int:
@@ -106,3 +106,23 @@ def first_filling(held: Callable[[int], int], lo: int, hi: int, cap: int, guess:
         else:
             lo = mid + 1
     return lo
+
+
+class FillSearch:
+    """:func:`first_filling` over the whole folds of a sweep, guessed as the read buffers of overlapping
+    windows do: as many folds as the last window that filled spanned, or, before one has, the room left
+    over ``per_fold``, the new addresses a whole fold brings on average."""
+
+    __slots__ = ("per_fold", "span")
+
+    def __init__(self, total: int, folds: int) -> None:
+        self.per_fold = max(1, total // folds)
+        self.span = -1   # whole folds the last window that filled spanned (-1: none yet)
+
+    def __call__(self, held: Callable[[int], int], fr0: int, hi: int, cap: int, held0: int) -> int:
+        """The first fold of ``fr0 .. hi`` in which a window holding ``held0`` addresses before fold
+        ``fr0`` fills (``held(f)``: what it holds after whole folds ``fr0 .. f``)."""
+        guess = fr0 + (self.span if self.span >= 0 else (cap - held0) // self.per_fold)
+        got = first_filling(held, fr0, hi, cap, guess)
+        self.span = got - fr0
+        return got
