@@ -64,6 +64,11 @@ class Fold(NamedTuple):   # a named tuple: built about twice per drain, 4x faste
     valid: Callable[[int], int] | None = None
     valid_prefix: Callable[[int], int] | None = None   # sum of valid(v) over v < n, in closed form
 
+    @property
+    def per_row(self) -> int:
+        """The most demands one row holds (a skewed block's anti-diagonal, a preloaded block's row)."""
+        return self.t if self.preload else min(self.w, self.t)
+
     def count_lt(self, x: int) -> int:
         """Demands of the fold served at rows below ``x`` (counted from the fold's first row)."""
         if self.preload:   # w rows of t entries; row a is served at off - a
@@ -100,7 +105,8 @@ class Layout:
     ``folds``), whose demands follow the ``start(f)`` demands of the folds before it, at rows from
     ``f * fold_rows``. Fold f = ``fc * rf + fr`` holds either ``cum[f + 1] - cum[f]`` demands or, where
     ``prod = (rf, cf, a, a_last, b, b_last)``, ``A(fr) * B(fc)``: ``a`` for every row fold but the
-    last, ``a_last`` for that one, and so for ``B``."""
+    last, ``a_last`` for that one, and so for ``B``. ``per_row``: no row holds more demands than this
+    (0: not known)."""
 
     fold_rows: int
     folds: int
@@ -108,6 +114,7 @@ class Layout:
     fold: Callable[[int], Fold]
     cum: list[int] | None = None
     prod: tuple[int, int, int, int, int, int] | None = None
+    per_row: int = 0
 
     def start(self, f: int) -> int:
         if self.cum is not None:
@@ -154,10 +161,10 @@ def count_layout(counts: np.ndarray, fold_rows: int, fold: Callable[[int], Fold]
 
 
 def product_layout(fold_rows: int, fold: Callable[[int], Fold], rf: int, cf: int, a: int, a_last: int, b: int,
-                 b_last: int) -> Layout:
+                   b_last: int, per_row: int = 0) -> Layout:
     """A layout whose fold ``(fc, fr)`` holds ``A(fr) * B(fc)`` demands (see :class:`Layout`)."""
     n = ((rf - 1) * a + a_last) * ((cf - 1) * b + b_last)
-    return Layout(fold_rows, rf * cf, n, fold, prod=(rf, cf, a, a_last, b, b_last))
+    return Layout(fold_rows, rf * cf, n, fold, prod=(rf, cf, a, a_last, b, b_last), per_row=per_row)
 
 
 def ofmap_layout(sp: Shape, cfg: ScaleSimConfig) -> Layout:
@@ -175,7 +182,8 @@ def ofmap_layout(sp: Shape, cfg: ScaleSimConfig) -> Layout:
 
         def fold(f: int) -> Fold:
             return kinds[(f % rf == rf - 1, f // rf == cf - 1)]
-        return product_layout(fold_rows, fold, rf, cf, R, P - (rf - 1) * R, C, M - (cf - 1) * C)
+        return product_layout(fold_rows, fold, rf, cf, R, P - (rf - 1) * R, C, M - (cf - 1) * C,
+                              max(k.per_row for k in kinds.values()))
     n_c = M if cfg.dataflow is Dataflow.WS else P   # fold: T steps x the column fold's filters / pixels
 
     # every column fold is C wide but the last: two kinds of fold, built once (looked up twice a drain)
@@ -183,7 +191,8 @@ def ofmap_layout(sp: Shape, cfg: ScaleSimConfig) -> Layout:
 
     def fold_t(f: int) -> Fold:
         return last if f // rf == cf - 1 else wide
-    return product_layout(fold_rows, fold_t, rf, cf, 1, 1, C * T, (n_c - (cf - 1) * C) * T)
+    return product_layout(fold_rows, fold_t, rf, cf, 1, 1, C * T, (n_c - (cf - 1) * C) * T,
+                          max(wide.per_row, last.per_row))
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,20 +32,24 @@ __all__ = ["PeriodicFold", "periodic_fold"]
 @dataclass(frozen=True, slots=True)
 class _Stretch:
     """Explicit slots of a range of diagonals: diagonal, column and first flag of each demand, in order;
-    ``rank[i]``: first demands before slot ``i``; ``first_at``: the slots of the first demands."""
+    ``rank[i]``: first demands before slot ``i``; ``first_at``: the slots of the first demands; ``n`` and
+    ``firsts``: how many of each (kept as numbers: the scalar lookups read them on every call)."""
 
     t: np.ndarray
     c: np.ndarray
     rank: np.ndarray
     first_at: np.ndarray
+    n: int
+    firsts: int
 
-    @property
-    def n(self) -> int:
-        return int(self.t.size)
-
-    @property
-    def firsts(self) -> int:
-        return int(self.first_at.size)
+    @staticmethod
+    def cut(t: np.ndarray, c: np.ndarray, rank: np.ndarray, at: np.ndarray, o: tuple[int, int], j: tuple[int, int],
+            t0: int = 0) -> _Stretch:
+        """Slots ``o[0] .. o[1] - 1`` of arrays over many stretches (first demands ``j[0] .. j[1] - 1`` of
+        ``at``), diagonals counted from ``t0``."""
+        (o0, o1), (j0, j1) = o, j
+        return _Stretch(t[o0:o1] - t0 if t0 else t[o0:o1], c[o0:o1], rank[o0: o1 + 1] - rank[o0], at[j0:j1] - o0,
+                        o1 - o0, j1 - j0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,16 +215,18 @@ def periodic_folds(sp: Shape, starts: list[int], w: int, ns: list[int], koff: np
     if not good:
         return out
     T = P + w - 1
+    G = len(good)
     parts = [((0, int(t0[i])), (int(t0[i]), int(t0[i]) + ew), (int(t0[i] + q[i] * ew), T)) for i in good]
-    # each column's first pixels (inside the input, less the rectangles of earlier window indices) on
-    # the few output rows these diagonals touch, then looked up for every slot
-    rows_at = sorted({y for fold in parts for lo, hi in fold if hi > lo
-                      for y in range(max(0, lo - (w - 1)) // ew, min(eh, (hi - 1) // ew + 1))})
+    # each column's pixels on the few output rows these diagonals touch, coded 0 (no demand: outside
+    # the input), 1 (a demand) or 2 (a first demand: not in a rectangle of an earlier window index),
+    # each column's row padded by w - 1 pixels before (p < 0) and w after (p >= P)
+    spans = [(max(0, lo - (w - 1)) // ew, min(eh, (hi - 1) // ew + 1)) for fold in parts for lo, hi in fold]
+    rows_at = sorted({y for y0, y1 in spans for y in range(y0, y1)})
     rows_arr = np.array(rows_at, dtype=np.int64)
-    where = np.zeros(eh, dtype=np.int64)
-    where[rows_at] = np.arange(len(rows_at))
+    where = dict(zip(rows_at, range(len(rows_at)), strict=True))
     g = np.asarray(good, dtype=np.int64)
-    grid = ((rows_arr < n_r[g][:, :, None])[:, :, :, None] & (np.arange(ew) < n_c[g][:, :, None])[:, :, None, :])
+    valid = ((rows_arr < n_r[g][:, :, None])[:, :, :, None] & (np.arange(ew) < n_c[g][:, :, None])[:, :, None, :])
+    grid = valid.copy()
     fi, ca, cb = np.nonzero(cover[g])
     if fi.size:
         y0, y1 = r0[g][fi, ca, cb], r1[g][fi, ca, cb]
@@ -229,72 +235,76 @@ def periodic_folds(sp: Shape, starts: list[int], w: int, ns: list[int], koff: np
                 & ((np.arange(ew) >= x0[:, None]) & (np.arange(ew) < x1[:, None]))[:, None, :])
         grp = np.flatnonzero(np.concatenate(([True], (fi[1:] != fi[:-1]) | (ca[1:] != ca[:-1]))))
         grid[fi[grp], ca[grp]] &= ~np.logical_or.reduceat(rect, grp, axis=0)
+    span = len(rows_at) * ew
+    lp = span + 2 * w - 1
+    code = np.zeros((G, w, lp), dtype=np.int8)
+    code[:, :, w - 1: w - 1 + span] = (valid.view(np.int8) + grid.view(np.int8)).reshape(G, w, span)
+    # slot (t, c) of a part reads code[fold, c, w - 1 + (t - c) - (its first row - its place) * ew]: a
+    # base per diagonal plus c * (lp - 1)
     lens = [hi - lo for fold in parts for lo, hi in fold]
     diag = np.concatenate([np.arange(lo, hi, dtype=np.int64) for fold in parts for lo, hi in fold])
-    tt = np.repeat(diag, w)
-    cc = np.tile(col, diag.size)
-    fold_cols = np.repeat(np.arange(len(good), dtype=np.int64) * w,
-                          [sum(lens[3 * i: 3 * i + 3]) for i in range(len(good))])
-    fc = (fold_cols[:, None] + col).ravel()        # fold * w + column of each slot (flat lookups are fast)
-    p = tt - cc
-    orow = p // ew
-    ocol = p - orow * ew
-    ok = (p >= 0) & (orow < n_r[g].ravel()[fc]) & (ocol < n_c[g].ravel()[fc])   # (rows < n_r <= eh: p < P)
-    okc = np.zeros(ok.size + 1, dtype=np.int64)
-    np.cumsum(ok, out=okc[1:])
-    bounds = okc[np.concatenate(([0], np.cumsum(lens))) * w]   # each part's first slot once cut
-    tt, cc, fc, orow, ocol = tt[ok], cc[ok], fc[ok], orow[ok], ocol[ok]
-    fid = fc // w
-    first = grid.reshape(-1)[(fc * len(rows_at) + where[orow]) * ew + ocol]
+    shift_of = [i // 3 * w * lp + w - 1 + (where[y0] - y0) * ew if y1 > y0 else 0
+                for i, (y0, y1) in enumerate(spans)]
+    dbase = diag + np.repeat(np.asarray(shift_of, dtype=np.int64), lens)
+    got = code.reshape(-1)[(dbase[:, None] + col * (lp - 1)).ravel()]
+    kept = np.flatnonzero(got)                   # the slots that are demands, in order
+    bounds = np.searchsorted(kept, np.concatenate(([0], np.cumsum(lens))) * w)   # each part's first demand
+    tt = np.repeat(diag, w)[kept]
+    cc = np.tile(col, diag.size)[kept]
+    first = got[kept] == 2
     rank = np.zeros(tt.size + 1, dtype=np.int64)
     np.cumsum(first, out=rank[1:])
     at = np.flatnonzero(first)
     jb = np.searchsorted(at, bounds).tolist()
     bl = bounds.tolist()
-    adr_all = koff[np.asarray(starts, dtype=np.int64)[g][fid] + cc] + pbase[tt - cc]
     shift = sh * sp.w * sp.c
-    keys: list[np.ndarray] = []
-    idxs: list[np.ndarray] = []
     folds: list[int] = []
-    meta: list[tuple[_Stretch, _Stretch, _Stretch, int, int]] = []
-    big = int(adr_all.max(initial=0)) + 3 * shift + 1
+    meta: list[tuple[_Stretch, _Stretch, _Stretch, int, int, int]] = []
     for i, f in enumerate(good):
         o0, o1, o2, o3 = bl[3 * i: 3 * i + 4]
         j0, j1, j2, j3 = jb[3 * i: 3 * i + 4]
         ti = int(t0[f])
-        head = _Stretch(tt[o0:o1], cc[o0:o1], rank[o0: o1 + 1] - rank[o0], at[j0:j1] - o0)
-        body = _Stretch(tt[o1:o2] - ti, cc[o1:o2], rank[o1: o2 + 1] - rank[o1], at[j1:j2] - o1)
-        tail = _Stretch(tt[o2:o3], cc[o2:o3], rank[o2: o3 + 1] - rank[o2], at[j2:j3] - o2)
-        rf = int(reach[f])
-        if body.n <= rf or head.n + int(q[f]) * body.n + tail.n != ns[f]:
+        head = _Stretch.cut(tt, cc, rank, at, (o0, o1), (j0, j1))
+        body = _Stretch.cut(tt, cc, rank, at, (o1, o2), (j1, j2), ti)
+        tail = _Stretch.cut(tt, cc, rank, at, (o2, o3), (j2, j3))
+        if body.n <= int(reach[f]) or head.n + int(q[f]) * body.n + tail.n != ns[f]:
             continue
-        b, h = body.n, head.n
-        per = adr_all[o1:o2]
-        adr = np.concatenate((per[b - rf:], per + shift, per[:rf] + 2 * shift))
-        keys.append(adr + len(folds) * big)
-        idxs.append(np.arange(h + b - rf, h + 2 * b + rf, dtype=np.int64))
         folds.append(f)
-        meta.append((head, body, tail, ti, rf))
+        meta.append((head, body, tail, ti, int(reach[f]), o1))
     if not folds:
         return out
     # the tables of new_since over one period: j (not a first demand) counts for s in (prev(j), j], its
-    # previous demand found by sorting the addresses of a period and a reach on either side
-    key, idx = np.concatenate(keys), np.concatenate(idxs)
-    which = np.repeat(np.arange(len(folds)), [x.size for x in keys])
-    order = np.argsort(key, kind="stable")
-    dup = key[order[1:]] == key[order[:-1]]
-    j, prev, fj = idx[order[1:]][dup], idx[order[:-1]][dup], which[order[1:]][dup]
-    h_of = np.array([m[0].n for m in meta], dtype=np.int64)
+    # previous demand found by sorting (address, place) keys of a period and a reach on either side
     b_of = np.array([m[1].n for m in meta], dtype=np.int64)
+    r_of = np.array([m[4] for m in meta], dtype=np.int64)
+    o1_of = np.array([m[5] for m in meta], dtype=np.int64)
+    c0_of = np.array([starts[f] for f in folds], dtype=np.int64)
+    m_of = b_of + 2 * r_of                      # keys per fold: the period and a reach on either side
+    F = len(folds)
+    fk = np.repeat(np.arange(F, dtype=np.int64), m_of)
+    loc = np.arange(int(m_of.sum()), dtype=np.int64) - np.repeat(np.cumsum(m_of) - m_of, m_of)   # 0 .. m - 1
+    bk = b_of[fk]
+    x = loc - r_of[fk] + bk                     # place in periods 0 (before), 1 (the body), 2 (after)
+    per = (x >= bk).astype(np.int64) + (x >= 2 * bk)
+    sl = o1_of[fk] + x - per * bk
+    adr = koff[c0_of[fk] + cc[sl]] + pbase[tt[sl] - cc[sl]] + per * shift
+    big = int(adr.max(initial=0)) + 1
+    bits = int(m_of.max()).bit_length()
+    key = np.sort(((fk * big + adr) << bits) | loc)
+    place = key & ((1 << bits) - 1)
+    key >>= bits
+    same_adr = key[1:] == key[:-1]
+    fj = key[1:][same_adr] // big
+    j, prev = place[1:][same_adr], place[:-1][same_adr]     # places within a fold's keys
     base = np.concatenate(([0], np.cumsum(b_of + 1)))
-    s_lo, s_hi = (h_of + b_of)[fj], (h_of + 2 * b_of)[fj]
-    lo_s, hi_s = np.maximum(prev + 1, s_lo), np.minimum(j + 1, s_hi)
+    s_lo = r_of[fj]                             # the period's s, as places: r .. r + b
+    lo_s, hi_s = np.maximum(prev + 1, s_lo), np.minimum(j + 1, s_lo + b_of[fj])
     keep = lo_s < hi_s
     at_lo, at_hi = (lo_s - s_lo + base[fj])[keep], (hi_s - s_lo + base[fj])[keep]
     size = int(base[-1])
     x_all = np.cumsum(np.bincount(at_lo, minlength=size) - np.bincount(at_hi, minlength=size))
     for i, f in enumerate(folds):
-        head, body, tail, ti, rf = meta[i]
+        head, body, tail, ti, rf, _ = meta[i]
         offs = koff[starts[f]: starts[f] + w]
         out[f] = PeriodicFold(ns[f], head, body, tail, int(q[f]), ti, ew, shift, offs, pbase, rf,
                               x_all[int(base[i]): int(base[i]) + body.n])

@@ -549,7 +549,7 @@ def ws_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     rf, cf = g.row_folds, g.col_folds
     size = sp.h * sp.w * sp.c
     seen = np.zeros(size, dtype=bool)      # the open window's addresses
-    mark = np.zeros(size, dtype=np.int64)
+    mark = np.empty(size, dtype=np.int64)   # nth_new reads only the entries it has just written
     pattern = PatternCache(ws_patterns(sp, cfg.array_rows))
 
     count = 0            # distinct addresses in the open window

@@ -17,7 +17,7 @@ from .replay import Stream
 from .report import OfmapDram
 from .user import Prefetches, read_stall
 
-__all__ = ["Timeline", "LineQueue", "ReadBuffers", "run_stream", "Stalls", "FoldPeriods", "run_layout", "PROGRESS_DRAINS"]
+__all__ = ["Timeline", "LineQueue", "ReadBuffers", "run_stream", "Stalls", "DrainPeriods", "run_layout", "PROGRESS_DRAINS"]
 
 PROGRESS_DRAINS = 2048   # drains between two progress reports of run_layout
 
@@ -205,87 +205,56 @@ class Stalls:
         return row + self.shift_at(row)
 
 
-class FoldPeriods:
-    """Whole periods of the CALC-mode drain loop, skipped, on a layout of many small folds (an IS or WS
-    layer of many row folds, each a fraction of a drain). The row folds of a column fold, all but its
-    last, are alike, so the loop's state taken relative to the fold its next demand lies in (where in
-    the fold, the drain's end, what the queue holds and has drained) recurs after a few folds; once it
-    recurs with no stall between, every later period up to near the column fold's end repeats the same
-    drains and is applied at once. ``ahead`` folds are kept clear of the end: as far as an iteration
-    looks (the demand that would fill the buffer, the rows a drain spans). A column fold where no
-    period shows within ``TRIES`` visits is not looked at again."""
+class DrainPeriods:
+    """Whole periods of drains, applied at once, where the drain loop's events no longer depend on rows:
+    in CALC mode on a layout whose rows hold at most ``bw`` demands (an array column writes an output a
+    cycle, a drain moves ``bw`` words a cycle), the ``drained`` words after a drain span at least as
+    many rows as the drain takes cycles, so every drain starts at the demand that fills the buffer
+    (``drain + drained``), after the last one ended, and none stalls. Each drain then follows from the
+    queue alone: once the queue's state relative to the next drain's demand recurs, the drains since
+    repeat to near the layout's end (one period with lines that fill exactly; a few with part-filled
+    ones). Only the last one's row is looked up, for its cycle. Gives up after ``TRIES`` drains
+    without a recurrence."""
 
-    TRIES = 24
+    TRIES = 64
 
-    __slots__ = ("out", "rf", "ahead", "marks", "column", "tries")
+    __slots__ = ("n", "marks")
 
-    def __init__(self, out: Layout, rf: int, ahead: int) -> None:
-        self.out, self.rf, self.ahead = out, rf, ahead
-        self.marks: dict[tuple[object, ...], tuple[int, ...]] = {}
-        self.column, self.tries = -1, 0
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.marks: dict[tuple[object, ...], tuple[int, ...]] | None = {}
 
-    @classmethod
-    def of(cls, out: Layout, total: int, drain: int, lines_per_drain: int, bw: int) -> FoldPeriods | None:
-        """The skipper for ``out``, or None where its column folds are too short for a period to show
-        and repeat: a drain of ``drain`` words comes back to the same place of a fold of ``n`` demands
-        after about ``drain / gcd(drain, n)`` folds, and a few such periods must fit."""
-        if out.prod is None:
+    def after(self, q: LineQueue, j0: int) -> int | None:
+        """After a drain, the loop at demand ``j0``: None (go on), or the demand after the last of whole
+        periods of drains applied to ``q``."""
+        if self.marks is None:
             return None
-        rf = out.prod[0]
-        n_f = out.start(1) - out.start(0)
-        if n_f <= 0:
-            return None
-        reach = total + 2 * (lines_per_drain + 1) * bw
-        ahead = -(-reach // n_f) + -(-(lines_per_drain + 1) // out.fold_rows) + 2
-        if rf < ahead + 6 * (drain // math.gcd(drain, n_f)):   # room for a few periods past the first
-            return None
-        return cls(out, rf, ahead)
-
-    def visit(self, j0: int, drain_end: int, late: int, q: LineQueue, n_stalls: int,
-              tick: int) -> tuple[int, int, int] | None:
-        """At the top of an iteration: None (go on), or ``(j0, drain_end, tick)`` after whole periods
-        were skipped (``q`` moved on with them)."""
-        out, rf = self.out, self.rf
-        f, i = out.locate(j0)
-        fc = f // rf
-        if fc != self.column:
-            self.column, self.tries = fc, 0
-            self.marks.clear()
-        if self.tries >= self.TRIES or f % rf >= rf - 1:
-            return None
-        self.tries += 1
         k = max(bisect.bisect_right(q.first_line, q.pointer) - 1, 0)
-        if len(q.first_line) - k > 8:   # many segments not drained yet: not a steady state
-            return None
-        base_j, base_r = j0 - i, f * out.fold_rows
         pend = tuple((q.first_line[x] - q.pointer, q.full[x], q.rem[x]) for x in range(k, len(q.first_line)))
-        key = (i, drain_end - late - base_r, q.drained - base_j, q.n_lines - q.pointer, q.start - base_j, pend)
-        now = (f, j0, drain_end, q.drained, q.writes, q.pointer, q.n_lines, len(q.first_line), tick, q.last_end,
-               late, n_stalls)
+        key = (j0 - q.drained, q.n_lines - q.pointer, q.start - j0, pend)
+        now = (j0, q.drained, q.writes, q.pointer, q.n_lines, q.start, len(q.first_line))
         before = self.marks.get(key)
         self.marks[key] = now
-        if before is None or before[10:] != now[10:]:   # a stall between: not a period
-            return None
-        per = f - before[0]
-        last = fc * rf + rf - 2                       # the column fold's last fold alike the others
-        m = (last - self.ahead - f) // per if per > 0 else 0
-        if m < 1 or out.fold(f) != out.fold(before[0]) or out.fold(f) != out.fold(last):
+        if before is None:
+            if len(self.marks) >= self.TRIES:
+                self.marks = None
             return None
         d = [a - b for a, b in zip(now, before, strict=True)]   # one period's change of each
-        fl, full, rem = q.first_line[before[7]:], q.full[before[7]:], q.rem[before[7]:]
-        for r in range(1, m + 1):   # the segments the skipped periods close, each moved on by the lines before it
-            q.first_line.extend(x + r * d[6] for x in fl)
+        m = (self.n - 1 - j0) // d[0] - 1   # periods to apply, the last drains left to the loop
+        if m < 1:
+            return None
+        fl, full, rem = q.first_line[before[6]:], q.full[before[6]:], q.rem[before[6]:]
+        for r in range(1, m + 1):   # the segments the periods close, each moved on by the lines before it
+            q.first_line.extend(x + r * d[4] for x in fl)
             q.full.extend(full)
             q.rem.extend(rem)
-        q.drained += m * d[3]
-        q.writes += m * d[4]
-        q.pointer += m * d[5]
-        q.n_lines += m * d[6]
-        q.start += m * d[1]
-        q.last_end += m * d[9]
-        self.marks.clear()
-        self.tries = self.TRIES   # the rest of the column fold is too short for another period
-        return j0 + m * d[1], drain_end + m * d[2], tick + m * d[8]
+        q.drained += m * d[1]
+        q.writes += m * d[2]
+        q.pointer += m * d[3]
+        q.n_lines += m * d[4]
+        q.start += m * d[5]
+        self.marks = None   # too near the end for another period
+        return j0 + m * d[0]
 
 
 def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[float], None] | None = None,
@@ -295,7 +264,8 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
     cycles after their row, plus the ``pending`` read stalls of rows before theirs (a read stall moves
     only the rows after its own; once ``j0`` is past that row it joins ``late``). ``progress(fraction)``
     is told how far the drains have come every ``PROGRESS_DRAINS`` drains (a large GEMM drains ~10^5
-    times)."""
+    times). Where drains follow from the queue alone, whole periods of them are applied at once
+    (:class:`DrainPeriods`)."""
     total = kb * 1024
     drain = total - math.ceil(total * 0.5)
     lines_per_drain = -(-drain // bw)
@@ -318,7 +288,7 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
     tick = 0
     r0 = -1   # the row of demand j0, found once per j0
     known: dict[int, int] = {}   # demand -> row, for the demands looked up since j0 last moved
-    periods = None if reads else FoldPeriods.of(out, total, drain, lines_per_drain, bw)   # CALC mode only
+    periods = DrainPeriods(n) if not reads and 0 < out.per_row <= bw else None
 
     def row_of(j: int) -> int:
         r = known.get(j)
@@ -371,11 +341,6 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
                 while h < len(pend_rows) and pend_rows[h] < r0:
                     late += pend_cum[h + 1] - pend_cum[h]
                     h += 1
-            if periods is not None:
-                moved = periods.visit(j0, drain_end, late, queue, len(rows), tick)
-                if moved is not None:
-                    j0, drain_end, tick = moved
-                    continue
             ja = first_at(drain_end)
             jb = drain + queue.drained   # demand whose store makes occupancy exceed ``drain``
             jfull = total + queue.drained - 1   # demand whose store leaves no free space
@@ -404,8 +369,17 @@ def run_layout(out: Layout, kb: int, bw: int, n_rows: int, progress: Callable[[f
             j0 = stall_at + 1
         elif drain_from >= 0:
             queue.close(drain_from + 1)
-            drain_end = queue.drain_at(cycle(event_row))
+            at = cycle(event_row)
+            drain_end = queue.drain_at(at)
             j0 = drain_from + 1
+            moved = None if periods is None else periods.after(queue, j0)
+            if moved is not None:   # the periods' last drain, at demand moved - 1, is as long as this one
+                span = drain_end - at
+                j0, at = moved, cycle(row_of(moved - 1))
+                drain_end = at + span
+                queue.last_end = max(queue.last_end, drain_end)
+                if progress is not None:
+                    progress(j0 / n)
         else:
             break
         r0 = -1

@@ -33,7 +33,7 @@ from hwsim.scalesim import (
 from hwsim.scalesim.layout import ofmap_layout, skew_count, skew_find
 from hwsim.scalesim.replay import demand_streams
 from hwsim.scalesim.simulate import simulate_streams
-from hwsim.scalesim.timeline import FoldPeriods, run_layout, run_stream
+from hwsim.scalesim.timeline import DrainPeriods, run_layout, run_stream
 from sims.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -337,33 +337,39 @@ def testofmap_layout_and_drains_equal_the_stream(case: tuple[Layer, ScaleSimConf
     assert [new.shift_at(r) for r in range(n_rows + 1)] == ref.shift.tolist()
 
 
-@pytest.mark.parametrize("flow", [Dataflow.IS, Dataflow.WS])
-@pytest.mark.parametrize("bw", [1, 3, 8])
+@pytest.mark.parametrize("flow", list(Dataflow))
+@pytest.mark.parametrize("bw", [1, 3, 4, 5, 8])
 def test_drain_periods_skipped_equal_the_stream(flow: Dataflow, bw: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hundreds of small row folds per column fold (a deep 1x1 reduction on a 2-row array) and a 1 kB
-    OFMAP buffer: the drain loop's state recurs every few folds and whole periods are skipped
-    (``FoldPeriods``; with a drain narrower than the array's width write stalls come between, and with
-    lines that leave part-filled ones the drained count drifts: nothing is skipped); the drains, the
-    write stalls and every row's shift equal the stream's either way."""
+    """A deep 1x1 reduction on a 2x4 array (OS: a wide one), a 1 kB OFMAP buffer (drains of 512 words,
+    some 40 in the layer). Where a drain moves at least a row's demands a cycle (``bw`` at least the
+    layout's ``per_row``: 4 in WS and IS, 2 in OS) the drains follow from the queue alone and whole
+    periods of them are skipped (``DrainPeriods``: one drain a period where lines fill exactly, ``bw``
+    4 and 8; several with part-filled lines, ``bw`` 5, and 3 in OS); with a narrower drain the loop runs drain
+    by drain. The drains, the write stalls and every row's shift equal the stream's either way."""
     cfg = ScaleSimConfig("r", 2, 4, 1, 1, 1, flow)
-    layer = Layer("c", LayerKind.CONV2D, in_channels=420, out_channels=8, in_h=4, in_w=4, kernel_h=1, kernel_w=1)
+    side, chans = (48, 4) if flow is Dataflow.OS else (4, 420)
+    layer = Layer("c", LayerKind.CONV2D, in_channels=chans, out_channels=8, in_h=side, in_w=side, kernel_h=1,
+                  kernel_w=1)
     sp = scalesim_shape(layer)
     st = demand_streams(sp, cfg, reads=False)
     lay = ofmap_layout(sp, cfg)
     skips: list[int] = []
-    visit = timeline.FoldPeriods.visit
+    after = timeline.DrainPeriods.after
 
-    def counted(self: FoldPeriods, *args: object) -> tuple[int, int, int] | None:
-        got = visit(self, *args)
+    def counted(self: DrainPeriods, q: timeline.LineQueue, j0: int) -> int | None:
+        got = after(self, q, j0)
         if got is not None:
-            skips.append(got[0])
+            skips.append(got - j0)
         return got
-    monkeypatch.setattr(timeline.FoldPeriods, "visit", counted)
+    monkeypatch.setattr(timeline.DrainPeriods, "after", counted)
     ref, new = run_stream(st.ofmap, 1, bw, st.n_rows), run_layout(lay, 1, bw, st.n_rows)
-    if bw == 8:   # lines that fill the fold's outputs exactly: the state recurs and periods are skipped
-        assert skips
     assert (new.write_stalls, new.ofmap_dram) == (ref.write_stalls, ref.ofmap_dram)
     assert [new.shift_at(r) for r in range(st.n_rows + 1)] == ref.shift.tolist()
+    assert lay.per_row == (2 if flow is Dataflow.OS else 4)
+    if bw < lay.per_row:
+        assert not skips
+    else:   # all but the first few drains and the last ones skipped, and no write stall
+        assert not ref.write_stalls and len(skips) == 1 and skips[0] > 0.8 * st.ofmap.rows.size
 
 
 def test_skewed_block_counts_exhaustively() -> None:
