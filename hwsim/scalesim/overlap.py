@@ -269,24 +269,31 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
     cut_rows = np.flatnonzero(room_r < sp.r)             # pixels whose window the bottom edge cuts
     first_cut_fold = int(cut_rows[0]) // R if cut_rows.size else rf
 
-    def pattern(fr: int, pa_next: int) -> FoldPattern:
-        """Row fold ``fr``'s pattern; ``nxt`` counts from pixel ``pa_next`` on."""
+    def keep(key: tuple[int, int], got: FoldPattern) -> FoldPattern:
+        """``got`` kept as the pattern of ``key`` within the memory bound (the oldest dropped first)."""
         nonlocal held_bytes
+        while pats and held_bytes + got.nbytes > _PATTERN_CACHE_BYTES:
+            held_bytes -= pats.pop(next(iter(pats))).nbytes
+        pats[key] = got
+        held_bytes += got.nbytes
+        return got
+
+    def pattern(fr: int, pa_next: int) -> FoldPattern:
+        """Row fold ``fr``'s pattern; ``nxt`` counts from pixel ``pa_next`` on. (Not recursive: a closure
+        that calls itself is a reference cycle, which held the layer's patterns, a few MB, until the
+        garbage collector ran.)"""
         got = pats.get((fr, pa_next))
         if got is not None:
             return got
         base = fr % period_folds
         if base != fr and fr < first_cut_fold and fr + 1 < rf and pa_next == pix(fr + 1):
             shift = (fr - base) // period_folds
-            got = pattern(base, pix(base + 1)).shifted(shift * (period_pix // sp.ew) * sp.sh * sp.w * sp.c,
-                                                       shift * period_pix, P, R)
+            key = (base, pix(base + 1))
+            src = pats.get(key) or keep(key, build(*key))
+            got = src.shifted(shift * (period_pix // sp.ew) * sp.sh * sp.w * sp.c, shift * period_pix, P, R)
         else:
             got = build(fr, pa_next)
-        while pats and held_bytes + got.nbytes > _PATTERN_CACHE_BYTES:
-            held_bytes -= pats.pop(next(iter(pats))).nbytes
-        pats[(fr, pa_next)] = got
-        held_bytes += got.nbytes
-        return got
+        return keep((fr, pa_next), got)
 
     def build(fr: int, pa_next: int) -> FoldPattern:
         nonlocal mark

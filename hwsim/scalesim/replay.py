@@ -272,8 +272,9 @@ def fold_blocks(sp: Shape, cfg: ScaleSimConfig, operand: str) -> FoldBlocks:
 
     def part(kind: str, start: int | np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Address parts, validity and (clipped) indices of operand indices ``start .. start + n - 1``
-        (one row per start when ``start`` is an array of them)."""
-        need()
+        (one row per start when ``start`` is an array of them), once ``need()`` has run (it does not
+        call it: two closures calling each other are a reference cycle, holding the parts until the
+        garbage collector runs)."""
         idx = np.asarray(start, dtype=np.int64)[..., None] + np.arange(n, dtype=np.int64)
         if idx.ndim == 2 and np.ndim(start) == 0:
             idx = idx[0]

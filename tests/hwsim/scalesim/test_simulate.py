@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 import hwsim
@@ -54,3 +56,29 @@ def test_progress_hook_counts_layers_and_drains() -> None:
     assert [r.layer for r in reports] == ["a", "b"]
     assert seen == sorted(seen) and seen[-1] == 2.0 and 1.0 in seen
     assert any(0.0 < x < 1.0 for x in seen)   # layer a drains often enough to report within itself
+
+
+@pytest.mark.parametrize("user", [False, True])
+@pytest.mark.parametrize("flow", list(Dataflow))
+def test_a_layer_leaves_no_reference_cycles(flow: Dataflow, user: bool) -> None:
+    """A 3x3 layer (overlapping windows) and a 7x7 stem of 3 channels (folds of more window indices than
+    channels), CALC and USER mode: nothing the layer built is left to the cyclic garbage collector (a
+    closure that calls itself held a layer's fold patterns, a few MB, until the collector ran, and the
+    next layer faulted fresh pages in)."""
+    cfg = ScaleSimConfig("r", 8, 8, 4, 4, 4, flow, user_bandwidth=user, bandwidths=(8,) if user else ())
+    layers = [Layer("c3", LayerKind.CONV2D, in_channels=16, out_channels=16, in_h=20, in_w=20, kernel_h=3, kernel_w=3),
+              Layer("stem", LayerKind.CONV2D, in_channels=3, out_channels=8, in_h=40, in_w=40, kernel_h=7, kernel_w=7,
+                    stride_h=2, stride_w=2)]
+    for la in layers:   # once first: what a first call sets up once (imports, signatures) is not the layer's
+        simulate_layer(la, cfg)
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for la in layers:
+            simulate_layer(la, cfg)
+        gc.collect()
+        left = list(gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert not left, sorted({type(o).__qualname__ for o in left})
