@@ -4,8 +4,8 @@ glibc gives freed heap memory back to the system once more than a small, self-ad
 free at the top of the heap, and serves large blocks from fresh mappings; a simulation that builds and
 drops arrays of a few hundred kB to a few MB on every pass (SCALE-Sim mode's closed forms do, per layer)
 then faults those pages in again each time. Keeping up to ``TRIM_THRESHOLD_BYTES`` of freed memory in
-the process and taking blocks below ``MMAP_THRESHOLD_BYTES`` from the heap saves 10-17 % of the time of
-the three heaviest of SCALE-Sim mode's ResNet-18 cases and 2 % over all 36 on the benchmark machine
+the process and taking blocks below ``MMAP_THRESHOLD_BYTES`` from the heap makes SCALE-Sim mode's 36
+ResNet-18 cases 1.23x faster in all on the benchmark machine, up to 2.05x on one (WS layer1.0.conv1)
 (docs/performance.md, "The allocator"). The ``hwsim`` command sets both when it starts; a Python
 program that calls the library itself gets the same by starting with the environment of
 ``ALLOCATOR_ENV``.

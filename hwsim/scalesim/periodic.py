@@ -290,6 +290,8 @@ def periodic_folds(sp: Shape, starts: list[int], w: int, ns: list[int], koff: np
     adr = koff[c0_of[fk] + cc[sl]] + pbase[tt[sl] - cc[sl]] + per * shift
     big = int(adr.max(initial=0)) + 1
     bits = int(m_of.max()).bit_length()
+    if (F * big) << bits >= 1 << 63:   # (a stem of some 10^13 input elements)
+        raise ValueError(f"a stem too large to pack its fold keys in 64 bits ({F} folds, {big} addresses)")
     key = np.sort(((fk * big + adr) << bits) | loc)
     place = key & ((1 << bits) - 1)
     key >>= bits
