@@ -16,13 +16,15 @@ from __future__ import annotations
 import ctypes
 import sys
 
-__all__ = ["TRIM_THRESHOLD_BYTES", "MMAP_THRESHOLD_BYTES", "ALLOCATOR_ENV", "tune_allocator"]
+__all__ = ["TRIM_THRESHOLD_BYTES", "MMAP_THRESHOLD_BYTES", "ALLOCATOR_ENV", "SETTING_TEXT", "tune_allocator"]
 
 TRIM_THRESHOLD_BYTES = 64 * 2**20   # freed heap kept in the process before glibc trims it
 MMAP_THRESHOLD_BYTES = 32 * 2**20   # blocks from this size up get a mapping of their own (glibc's largest default)
 ALLOCATOR_ENV = {"MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD_BYTES),   # the same, set before a process starts
                  "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD_BYTES)}
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # mallopt's parameter numbers (glibc's malloc.h)
+SETTING_TEXT = (f"glibc keeps up to {TRIM_THRESHOLD_BYTES // 2**20} MB of freed heap and serves blocks below "
+                f"{MMAP_THRESHOLD_BYTES // 2**20} MB from it")   # the setting in words, for the benchmarks' docs
 
 
 def tune_allocator() -> bool:

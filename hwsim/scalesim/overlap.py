@@ -311,14 +311,14 @@ def overlap_read_buffer(sp: Shape, cfg: ScaleSimConfig, operand: str, kb: int,
             q = slice(p0, p0 + w)
             addr = (off + corner[q]).ravel()
             if cut[q].any():
-                keep = ((krs < room_r[q]) & (kcs < room_c[q])).ravel()
-                rel, addr = rel[keep], addr[keep]
+                inside = ((krs < room_r[q]) & (kcs < room_c[q])).ravel()
+                rel, addr = rel[inside], addr[inside]
         else:
             p = c + p0
             addr = corner[p] + off
             if cut[p0:p0 + w].any():
-                keep = (krs < room_r[p]) & (kcs < room_c[p])
-                rel, addr = rel[keep], addr[keep]
+                inside = (krs < room_r[p]) & (kcs < room_c[p])
+                rel, addr = rel[inside], addr[inside]
         idx = np.arange(addr.size, dtype=np.int64)
         lo = int(addr.min()) if addr.size else 0
         loc = addr - lo                                  # a fold reads a few input rows: a small table

@@ -231,8 +231,8 @@ class DrainPeriods:
             return None
         k = max(bisect.bisect_right(q.first_line, q.pointer) - 1, 0)
         pend = tuple((q.first_line[x] - q.pointer, q.full[x], q.rem[x]) for x in range(k, len(q.first_line)))
-        key = (j0 - q.drained, q.n_lines - q.pointer, q.start - j0, pend)
-        now = (j0, q.drained, q.writes, q.pointer, q.n_lines, q.start, len(q.first_line))
+        key = (j0 - q.drained, q.n_lines - q.pointer, pend)   # (the queue's outputs end at j0: q.start)
+        now = (j0, q.drained, q.writes, q.pointer, q.n_lines, len(q.first_line))
         before = self.marks.get(key)
         self.marks[key] = now
         if before is None:
@@ -243,7 +243,7 @@ class DrainPeriods:
         m = (self.n - 1 - j0) // d[0] - 1   # periods to apply, the last drains left to the loop
         if m < 1:
             return None
-        fl, full, rem = q.first_line[before[6]:], q.full[before[6]:], q.rem[before[6]:]
+        fl, full, rem = q.first_line[before[5]:], q.full[before[5]:], q.rem[before[5]:]
         for r in range(1, m + 1):   # the segments the periods close, each moved on by the lines before it
             q.first_line.extend(x + r * d[4] for x in fl)
             q.full.extend(full)
@@ -252,7 +252,7 @@ class DrainPeriods:
         q.writes += m * d[2]
         q.pointer += m * d[3]
         q.n_lines += m * d[4]
-        q.start += m * d[5]
+        q.start += m * d[0]
         self.marks = None   # too near the end for another period
         return j0 + m * d[0]
 

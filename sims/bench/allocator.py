@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sims.allocator import ALLOCATOR_ENV, MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES
+from sims.allocator import ALLOCATOR_ENV, SETTING_TEXT
 from sims.bench.doc import replace_section
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,8 +60,7 @@ def section(plain: dict[str, float], tuned: dict[str, float]) -> str:
              "ResNet-18 shapes of the SCALE-Sim benchmark (16x16 array, 64 kB buffers, CALC mode), best of 7, in "
              "fresh processes started alternately without and with "
              + " ".join(f"`{k}={v}`" for k, v in ALLOCATOR_ENV.items())
-             + f" (glibc keeps up to {TRIM_THRESHOLD_BYTES // 2**20} MB of freed heap and serves blocks below "
-             f"{MMAP_THRESHOLD_BYTES // 2**20} MB from it, instead of handing memory back and faulting it in again: "
+             + f" ({SETTING_TEXT}, instead of handing memory back and faulting it in again: "
              "`sims/allocator.py`, which the `hwsim` command applies at start and the "
              f"SCALE-Sim benchmark gives both of its processes), {ROUNDS} processes of each, the best kept "
              f"({platform.machine()}, Python {platform.python_version()}; load average at the end "

@@ -55,7 +55,7 @@ from hwsim.scalesim import (
     simulate_topology,
 )
 from hwsim.scalesim.simulate import simulate_user_fed
-from sims.allocator import ALLOCATOR_ENV, MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES, tune_allocator
+from sims.allocator import ALLOCATOR_ENV, SETTING_TEXT, tune_allocator
 from sims.bench.doc import replace_section
 from sims.bench.scalesim_files import config_text, topology_row
 
@@ -401,9 +401,8 @@ def flow_section(flow: hwsim.Dataflow, rows: list[Row], n_shapes: int, n_layers:
         f"{ref_label} {t_ref:.0f} s). *ours*: `hwsim.scalesim.simulate_layer`, every number of the three reports, best of 7 "
         "(*peak*: the most memory it holds at once, by `tracemalloc`). "
         + ("Both processes run" if heap else "Ours runs (SCALE-Sim's process did not, in this log)")
-        + f" with the heap setting of `sims/allocator.py` (glibc keeps up to {TRIM_THRESHOLD_BYTES // 2**20} MB "
-        f"of freed heap and serves blocks below {MMAP_THRESHOLD_BYTES // 2**20} MB from it), as the `hwsim` "
-        "command does. Every column of the three report files "
+        + f" with the heap setting of `sims/allocator.py` ({SETTING_TEXT}), as the `hwsim` command does. "
+        "Every column of the three report files "
         "was checked equal to SCALE-Sim's before timing. SCALE-Sim's time per simulated cycle "
         f"(*SCALE-Sim / cycle*) ranged over {min(r[3] / r[2] for r in rows) * 1e6:.0f}–"
         f"{max(r[3] / r[2] for r in rows) * 1e6:.0f} us here; on a machine with other jobs it grows with "
